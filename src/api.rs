@@ -1,0 +1,343 @@
+//! The HTTP/1.1 JSON API on `immortal.sock` (Go immortal compatible).
+//!
+//! | request                      | answer                                  |
+//! |------------------------------|-----------------------------------------|
+//! | `GET /`, `GET /status`       | 200, [`StatusJson`]                     |
+//! | `GET|POST /signal/NAME`      | 200, `{"Err":""}` or the error text      |
+//! | anything else                | 404, `{"Err":"not found: PATH"}`         |
+//!
+//! Robustness: a request must be complete within [`CLIENT_TIMEOUT`] and fit
+//! in [`MAX_REQUEST`] bytes, and at most [`MAX_CLIENTS`] are served at once;
+//! the excess is answered 408/400/503 and closed. Every connection is closed
+//! after one response. Clients are non-blocking and driven by the
+//! supervisor's poll, so none can stall supervision.
+
+use serde::Serialize;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+pub const MAX_REQUEST: usize = 8 * 1024;
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const MAX_CLIENTS: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Status,
+    Signal(String),
+    NotFound(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// Headers not complete yet.
+    Partial,
+    Request(Route),
+    Bad,
+}
+
+/// Parse the request head in `buf`.
+pub fn parse(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= MAX_REQUEST {
+                Parsed::Bad
+            } else {
+                Parsed::Partial
+            }
+        }
+        Ok(httparse::Status::Complete(_)) => {
+            let path = req.path.unwrap_or("/");
+            // `curl http:/status` sends `/status`; strip any query string.
+            let path = path.split('?').next().unwrap_or(path);
+            let host = req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("host"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            Parsed::Request(route(req.method.unwrap_or("GET"), path, host.as_deref()))
+        }
+        Err(_) => Parsed::Bad,
+    }
+}
+
+/// `curl --unix-socket S http:/signal/down` sends `Host: signal` and the
+/// path `/down` (curl reads `http:/x/y` as host `x`): route it as
+/// `/signal/down`, so the URLs of the Go immortal's documentation work.
+fn route(method: &str, path: &str, host: Option<&str>) -> Route {
+    if host == Some("signal") && !path.starts_with("/signal/") && path.len() > 1 {
+        return route(method, &format!("/signal{path}"), None);
+    }
+    let readonly = method == "GET" || method == "HEAD";
+    if readonly && (path == "/" || path == "/status") {
+        return Route::Status;
+    }
+    if readonly || method == "POST" {
+        if let Some(name) = path.strip_prefix("/signal/") {
+            if !name.is_empty() && !name.contains('/') {
+                return Route::Signal(name.to_string());
+            }
+        }
+    }
+    Route::NotFound(path.to_string())
+}
+
+/// A complete HTTP response that closes the connection.
+pub fn response(code: u16, body: &str) -> Vec<u8> {
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A JSON error body in the Go immortal's shape.
+pub fn error_body(msg: &str) -> String {
+    serde_json::json!({ "Err": msg }).to_string() + "\n"
+}
+
+/// `GET /status`: the Go immortal's fields plus ours.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusJson {
+    pub pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub up: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down: Option<String>,
+    pub cmd: String,
+    pub fpid: bool,
+    pub count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    pub name: String,
+    pub state: &'static str,
+    pub want: &'static str,
+    pub paused: bool,
+    pub exit: Option<ExitJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ExitJson {
+    Code { code: i32 },
+    Signal { signal: String },
+}
+
+/// The Go immortal's `AbsSince` format: `1d2h3m4.5s`, rounded to tenths,
+/// leading zero units left out.
+pub fn since(d: Duration) -> String {
+    let tenths = (d.as_millis() + 50) / 100;
+    let (days, rest) = (tenths / 864_000, tenths % 864_000);
+    let (hours, rest) = (rest / 36_000, rest % 36_000);
+    let (mins, rest) = (rest / 600, rest % 600);
+    let (secs, frac) = (rest / 10, rest % 10);
+    let mut out = String::new();
+    if days > 0 {
+        out += &format!("{days}d");
+    }
+    if hours > 0 {
+        out += &format!("{hours}h");
+    }
+    if mins > 0 {
+        out += &format!("{mins}m");
+    }
+    out + &format!("{secs}.{frac}s")
+}
+
+/// One connection on the socket.
+pub struct Client {
+    pub stream: UnixStream,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    sent: usize,
+    pub deadline: Instant,
+}
+
+/// What the supervisor must do with a client after an I/O event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Keep it; nothing to do yet.
+    Wait,
+    /// A request arrived: answer it with [`Client::reply`].
+    Request(Route),
+    /// Finished or failed: drop it.
+    Close,
+}
+
+impl Client {
+    pub fn new(stream: UnixStream, now: Instant) -> Client {
+        Client {
+            stream,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            sent: 0,
+            deadline: now + CLIENT_TIMEOUT,
+        }
+    }
+
+    /// Whether the client is waiting for us to write.
+    pub fn wants_write(&self) -> bool {
+        self.sent < self.out.len()
+    }
+
+    /// Read what is available; report a complete request.
+    pub fn on_readable(&mut self) -> Progress {
+        if !self.out.is_empty() {
+            // Answered already: whatever more it sends is ignored.
+            let mut sink = [0u8; 512];
+            return match self.stream.read(&mut sink) {
+                Ok(0) => Progress::Close,
+                _ => Progress::Wait,
+            };
+        }
+        let mut chunk = [0u8; 2048];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Progress::Close,
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&chunk[..n]);
+                    if self.inbuf.len() > MAX_REQUEST {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return Progress::Close,
+            }
+        }
+        match parse(&self.inbuf) {
+            Parsed::Partial => Progress::Wait,
+            Parsed::Request(route) => Progress::Request(route),
+            Parsed::Bad => self.reply(400, &error_body("bad request")),
+        }
+    }
+
+    /// Queue a response and send as much as the socket takes.
+    pub fn reply(&mut self, code: u16, body: &str) -> Progress {
+        self.out = response(code, body);
+        self.sent = 0;
+        self.on_writable()
+    }
+
+    pub fn on_writable(&mut self) -> Progress {
+        while self.sent < self.out.len() {
+            match self.stream.write(&self.out[self.sent..]) {
+                Ok(0) => return Progress::Close,
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Progress::Wait,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return Progress::Close,
+            }
+        }
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        Progress::Close
+    }
+}
+
+/// Best effort, never blocking: tell a client we cannot serve it.
+pub fn turn_away(mut stream: UnixStream, code: u16, msg: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = stream.write(&response(code, &error_body(msg)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_matches_go_abs_since() {
+        assert_eq!(since(Duration::from_millis(0)), "0.0s");
+        assert_eq!(since(Duration::from_millis(7940)), "7.9s");
+        assert_eq!(since(Duration::from_millis(7960)), "8.0s");
+        assert_eq!(since(Duration::from_secs(61)), "1m1.0s");
+        assert_eq!(since(Duration::from_secs(3600 + 4)), "1h4.0s");
+        assert_eq!(
+            since(Duration::from_millis(((24 + 2) * 3600 + 3 * 60 + 4) * 1000 + 500)),
+            "1d2h3m4.5s"
+        );
+    }
+
+    #[test]
+    fn routes() {
+        let p = |s: &str| parse(s.as_bytes());
+        assert_eq!(p("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Parsed::Request(Route::Status));
+        assert_eq!(p("GET /status HTTP/1.1\r\n\r\n"), Parsed::Request(Route::Status));
+        assert_eq!(p("GET /status?x=1 HTTP/1.0\r\n\r\n"), Parsed::Request(Route::Status));
+        assert_eq!(
+            p("GET /signal/hup HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::Signal("hup".into()))
+        );
+        assert_eq!(
+            p("POST /signal/u HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::Signal("u".into()))
+        );
+        assert_eq!(
+            p("GET /down HTTP/1.1\r\nHost: signal\r\n\r\n"),
+            Parsed::Request(Route::Signal("down".into()))
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nHost: status\r\n\r\n"),
+            Parsed::Request(Route::Status)
+        );
+        assert_eq!(
+            p("GET /nope HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::NotFound("/nope".into()))
+        );
+        assert_eq!(
+            p("DELETE / HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::NotFound("/".into()))
+        );
+        assert_eq!(
+            p("GET /signal/ HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::NotFound("/signal/".into()))
+        );
+        assert_eq!(p("GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial);
+        assert_eq!(p("\x00\x01garbage\r\n\r\n"), Parsed::Bad);
+        let huge = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(MAX_REQUEST));
+        assert_eq!(parse(huge.as_bytes()), Parsed::Bad);
+    }
+
+    #[test]
+    fn status_json_shape() {
+        let s = StatusJson {
+            pid: 6940,
+            up: Some("7.9s".into()),
+            down: None,
+            cmd: "./stdout".into(),
+            fpid: false,
+            count: 4,
+            status: None,
+            name: "web".into(),
+            state: "run",
+            want: "up",
+            paused: false,
+            exit: Some(ExitJson::Signal { signal: "TERM".into() }),
+        };
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"pid":6940,"up":"7.9s","cmd":"./stdout","fpid":false,"count":4,
+                "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"}})
+        );
+        let none = StatusJson { exit: None, ..s };
+        assert_eq!(serde_json::to_value(&none).unwrap()["exit"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn response_is_complete_http() {
+        let r = String::from_utf8(response(200, "{}")).unwrap();
+        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(r.contains("Content-Length: 2\r\n") && r.ends_with("\r\n\r\n{}"));
+        assert_eq!(error_body("x"), "{\"Err\":\"x\"}\n");
+    }
+}

@@ -1,0 +1,87 @@
+//! `immortal`: supervise one command (Go immortal's command line).
+
+use immortal::{cli, launch, service::Flags};
+use std::path::PathBuf;
+
+const USAGE: &str = "Usage: immortal [-v] [-n] [-cc] [-c run.yml] [-ctl dir] [-name name] [-d dir] [-e dir] \
+[-f pidfile] [-l logfile] [-logger logger] [-p child_pidfile] [-P supervisor_pidfile] [-r retries] \
+[-u user] [-w seconds] command";
+
+fn options() -> getopts::Options {
+    let mut o = cli::go_options();
+    o.optopt("c", "", "run.yml configuration file", "run.yml")
+        .optflag(
+            "",
+            "cc",
+            "check the config file, print the effective configuration and exit",
+        )
+        .optopt(
+            "",
+            "ctl",
+            "supervise directory (a bare name: $IMMORTAL_SDIR/name)",
+            "dir",
+        )
+        .optopt("", "name", "name of the service", "name")
+        .optopt("d", "", "change to dir before starting the command", "dir")
+        .optopt(
+            "e",
+            "",
+            "set environment variables from the files in dir (envdir)",
+            "dir",
+        )
+        .optopt("f", "", "follow the pid in pidfile", "pidfile")
+        .optopt("l", "", "write stdout/stderr to logfile", "logfile")
+        .optopt("", "logger", "a command to pipe stdout/stderr to", "command")
+        .optflag("n", "", "no daemon mode, stay in the foreground")
+        .optopt("P", "", "path to write the supervisor pidfile", "pidfile")
+        .optopt("p", "", "path to write the child pidfile", "pidfile")
+        .optopt("r", "", "number of retries before exiting (-1: forever)", "number")
+        .optopt("u", "", "run the command as user", "user")
+        .optflag("v", "", "print the version")
+        .optopt("w", "", "seconds to wait before each start", "seconds")
+        .optflag("h", "help", "print this help");
+    o
+}
+
+fn flags(m: &getopts::Matches) -> Result<Flags, String> {
+    Ok(Flags {
+        config: m.opt_str("c").map(PathBuf::from),
+        check_config: m.opt_present("cc"),
+        ctl: m.opt_str("ctl"),
+        name: m.opt_str("name"),
+        wrkdir: m.opt_str("d"),
+        envdir: m.opt_str("e"),
+        follow: m.opt_str("f"),
+        logfile: m.opt_str("l"),
+        logger: m.opt_str("logger"),
+        foreground: m.opt_present("n"),
+        supervisor_pidfile: m.opt_str("P"),
+        child_pidfile: m.opt_str("p"),
+        retries: cli::int_opt(m, "r", -1)?,
+        user: m.opt_str("u"),
+        wait: cli::int_opt(m, "w", 0)?,
+        command: m.free.clone(),
+    })
+}
+
+fn main() {
+    let opts = options();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let parsed = cli::parse(&opts, &args, &["cc", "n", "v", "h"]).and_then(|m| Ok((flags(&m)?, m)));
+    let (flags, m) = match parsed {
+        Ok(ok) => ok,
+        Err(e) => {
+            eprintln!("immortal: {e}\n{USAGE}");
+            std::process::exit(1);
+        }
+    };
+    if m.opt_present("h") {
+        cli::print(&opts.usage(USAGE));
+        return;
+    }
+    if m.opt_present("v") {
+        cli::print(&format!("{}\n", immortal::VERSION));
+        return;
+    }
+    std::process::exit(launch::immortal(&flags));
+}

@@ -1,0 +1,315 @@
+//! `run.yml`: the Go immortal's configuration format plus our `stop:` block.
+//!
+//! Parsing is strict: an unknown key, a wrong type or a number out of range
+//! is an error that names the file and line (`run.yml:7: unknown field
+//! `cmdd` …`), because a typo silently ignored is a service misconfigured in
+//! production. [`parse`] returns the file as written, with defaults filled
+//! in; [`crate::service`] turns it into a ready-to-run service.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunYml {
+    #[serde(default)]
+    pub cmd: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, deserialize_with = "scalar_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "PidYml::is_empty")]
+    pub pid: PidYml,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogYml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<LogYml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub wait: u64,
+    #[serde(default = "default_retries")]
+    pub retries: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub require: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_cmd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_exit: Option<String>,
+    #[serde(default)]
+    pub stop: StopYml,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PidYml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<String>,
+}
+
+impl PidYml {
+    fn is_empty(&self) -> bool {
+        self.follow.is_none() && self.parent.is_none() && self.child.is_none()
+    }
+}
+
+/// A log destination. Sizes are MiB, ages seconds; 0 means "no limit".
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogYml {
+    pub file: String,
+    #[serde(default)]
+    pub age: u64,
+    #[serde(default)]
+    pub num: u64,
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub timestamp: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopYml {
+    #[serde(default = "default_stop_signal")]
+    pub signal: String,
+    #[serde(default = "default_true")]
+    pub group: bool,
+    #[serde(default = "default_stop_timeout")]
+    pub timeout: u64,
+}
+
+impl Default for StopYml {
+    fn default() -> Self {
+        StopYml {
+            signal: default_stop_signal(),
+            group: true,
+            timeout: default_stop_timeout(),
+        }
+    }
+}
+
+fn default_retries() -> i64 {
+    -1
+}
+fn default_true() -> bool {
+    true
+}
+fn default_stop_signal() -> String {
+    "TERM".into()
+}
+/// Seconds between the stop signal and KILL to whatever is left.
+pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
+fn default_stop_timeout() -> u64 {
+    DEFAULT_STOP_TIMEOUT
+}
+
+/// `env:` values may be written as numbers or booleans (`DEBUG: 1`), as the
+/// Go immortal accepts; they become their YAML text.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error as _;
+    let raw: BTreeMap<String, serde_yaml::Value> = BTreeMap::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_yaml::Value::Null => String::new(),
+                _ => return Err(D::Error::custom(format!("env: value of {k} must be a scalar"))),
+            };
+            Ok((k, text))
+        })
+        .collect()
+}
+
+/// Parse `text` read from `path`; errors are `PATH:LINE: message`.
+pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
+    let shown = path.display();
+    let cfg: RunYml = serde_yaml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        match e.location() {
+            Some(loc) => {
+                // serde_yaml appends the location we print in front instead.
+                let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+                let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
+                Error::invalid(format!("{shown}:{}: {msg}", loc.line()))
+            }
+            None => Error::invalid(format!("{shown}: {msg}")),
+        }
+    })?;
+    let at = |key: &str| match line_of(text, key) {
+        Some(n) => format!("{shown}:{n}"),
+        None => shown.to_string(),
+    };
+    if cfg.cmd.trim().is_empty() {
+        return Err(Error::invalid(format!("{shown}: missing key 'cmd'")));
+    }
+    if cfg.retries < -1 {
+        return Err(Error::invalid(format!(
+            "{}: retries must be -1 (forever) or more, not {}",
+            at("retries"),
+            cfg.retries
+        )));
+    }
+    if crate::signal::parse(&cfg.stop.signal).is_none() {
+        return Err(Error::invalid(format!(
+            "{}: unknown signal '{}'",
+            at("signal"),
+            cfg.stop.signal
+        )));
+    }
+    Ok(cfg)
+}
+
+/// The 1-based line where `key:` first appears, to point errors found after
+/// deserialization at the right place.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let wanted = format!("{key}:");
+    text.lines()
+        .position(|l| l.trim_start().trim_start_matches("- ").starts_with(&wanted))
+        .map(|i| i + 1)
+}
+
+/// Read and parse the file at `path`.
+pub fn load(path: &Path) -> Result<RunYml> {
+    use crate::error::Context;
+    let text = std::fs::read_to_string(path).ctx("read", path)?;
+    parse(path, &text)
+}
+
+/// The effective configuration as YAML, for `-cc`.
+pub fn to_yaml(cfg: &RunYml) -> String {
+    // Serializing plain structs of strings and numbers cannot fail.
+    serde_yaml::to_string(cfg).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<RunYml> {
+        parse(Path::new("run.yml"), text)
+    }
+
+    const SEED: &str = "\
+cmd: bundle exec unicorn -c unicorn.rb
+cwd: /arena/app-1/tmp
+env:
+    DEBUG: 1
+    ENVIRONMENT: production
+pid:
+    follow: /arena/app-1/unicorn.pid
+    parent: /arena/app-1/parent.pid
+    child: /arena/app-1/child.pid
+log:
+    file: /var/log/app-1.log
+    age: 86400 # log 1 day
+    num: 7     # keep 7 files
+    size: 1    # size of file 1MB
+logger: filebeat -c filebeat.yml -v -once
+user: www
+wait: 2 # wait 2 seconds before start
+require:
+  - foo
+  - bar
+";
+
+    #[test]
+    fn seed_example_parses() {
+        let cfg = p(SEED).unwrap();
+        assert_eq!(cfg.cmd, "bundle exec unicorn -c unicorn.rb");
+        assert_eq!(cfg.cwd.as_deref(), Some("/arena/app-1/tmp"));
+        assert_eq!(cfg.env.get("DEBUG").map(String::as_str), Some("1"));
+        assert_eq!(cfg.env.get("ENVIRONMENT").map(String::as_str), Some("production"));
+        assert_eq!(cfg.pid.follow.as_deref(), Some("/arena/app-1/unicorn.pid"));
+        assert_eq!(cfg.pid.parent.as_deref(), Some("/arena/app-1/parent.pid"));
+        assert_eq!(cfg.pid.child.as_deref(), Some("/arena/app-1/child.pid"));
+        let log = cfg.log.clone().unwrap();
+        assert_eq!(
+            (log.file.as_str(), log.age, log.num, log.size),
+            ("/var/log/app-1.log", 86400, 7, 1)
+        );
+        assert_eq!(cfg.logger.as_deref(), Some("filebeat -c filebeat.yml -v -once"));
+        assert_eq!(cfg.user.as_deref(), Some("www"));
+        assert_eq!(cfg.wait, 2);
+        assert_eq!(cfg.retries, -1);
+        assert_eq!(cfg.require, vec!["foo", "bar"]);
+        assert_eq!(cfg.stop, StopYml::default());
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = p("cmd: sleep 1\n").unwrap();
+        assert_eq!(cfg.retries, -1);
+        assert_eq!(cfg.wait, 0);
+        assert_eq!(cfg.stop.signal, "TERM");
+        assert!(cfg.stop.group);
+        assert_eq!(cfg.stop.timeout, 10);
+    }
+
+    #[test]
+    fn stop_block_and_full_spec_example() {
+        let cfg = p("cmd: x\nstop:\n  signal: SIGQUIT\n  group: false\n  timeout: 3\nrequire_cmd: test -f /ok\npost_exit: /bin/notify\nretries: 0\nstderr: {file: /e, age: 0, num: 7, size: 1, timestamp: false}\n").unwrap();
+        assert_eq!(
+            cfg.stop,
+            StopYml {
+                signal: "SIGQUIT".into(),
+                group: false,
+                timeout: 3
+            }
+        );
+        assert_eq!(cfg.require_cmd.as_deref(), Some("test -f /ok"));
+        assert_eq!(cfg.post_exit.as_deref(), Some("/bin/notify"));
+        assert_eq!(cfg.retries, 0);
+        assert_eq!(cfg.stderr.unwrap().file, "/e");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let err = p("cmd: x\nwait: 1\ncmdd: y\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:3: unknown field `cmdd`"), "{err}");
+        let err = p("cmd: x\nlog:\n  file: /x\n  sizee: 1\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:4:") && err.contains("sizee"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_and_ranges_are_errors() {
+        let err = p("cmd: x\nwait: soon\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:2:") && err.contains("wait"), "{err}");
+        let err = p("cmd: x\nwait: -1\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:2:"), "{err}");
+        let err = p("cmd: x\nretries: -2\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:2: retries"), "{err}");
+        let err = p("cmd: x\nstop:\n  timeout: -5\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:3:"), "{err}");
+        let err = p("cmd: x\nstop:\n  signal: BOGUS\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:3: unknown signal 'BOGUS'"), "{err}");
+        let err = p("cmd: x\nenv:\n  A: [1, 2]\n").unwrap_err().to_string();
+        assert!(err.contains("env"), "{err}");
+    }
+
+    #[test]
+    fn missing_cmd_is_an_error() {
+        let err = p("cwd: /tmp\n").unwrap_err().to_string();
+        assert_eq!(err, "run.yml: missing key 'cmd'");
+        let err = p("").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml"), "{err}");
+    }
+
+    #[test]
+    fn effective_yaml_round_trips() {
+        let cfg = p(SEED).unwrap();
+        let text = to_yaml(&cfg);
+        assert!(text.contains("timeout: 10"), "{text}");
+        assert_eq!(p(&text).unwrap(), cfg);
+    }
+}

@@ -1,0 +1,347 @@
+//! A service ready to run: the command line or a `run.yml`, validated and
+//! resolved (user looked up, envdir read, paths checked) before the
+//! supervisor starts, so every mistake is reported while stderr is still the
+//! operator's terminal.
+
+use crate::config::{self, LogYml, RunYml};
+use crate::envdir::{self, EnvChange};
+use crate::error::{Error, Result};
+use crate::user::{self, RunAs};
+use nix::sys::signal::Signal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The options of `immortal`'s command line, as typed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Flags {
+    pub config: Option<PathBuf>,
+    pub check_config: bool,
+    pub ctl: Option<String>,
+    pub name: Option<String>,
+    pub wrkdir: Option<String>,
+    pub envdir: Option<String>,
+    pub follow: Option<String>,
+    pub logfile: Option<String>,
+    pub logger: Option<String>,
+    pub foreground: bool,
+    pub supervisor_pidfile: Option<String>,
+    pub child_pidfile: Option<String>,
+    pub retries: i64,
+    pub user: Option<String>,
+    pub wait: u64,
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSpec {
+    pub file: PathBuf,
+    /// Rotate when the file is this old; zero: never by age.
+    pub age: Duration,
+    /// Rotated files kept; zero: as many as rotation makes.
+    pub num: u64,
+    /// Rotate at this many bytes; zero: never by size.
+    pub size: u64,
+    pub timestamp: bool,
+}
+
+impl LogSpec {
+    fn from_yml(y: &LogYml) -> LogSpec {
+        LogSpec {
+            file: PathBuf::from(&y.file),
+            age: Duration::from_secs(y.age),
+            num: y.num,
+            size: y.size.saturating_mul(1024 * 1024),
+            timestamp: y.timestamp,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopSpec {
+    pub signal: Signal,
+    /// Signal the whole process group (true) or the main pid only.
+    pub group: bool,
+    /// KILL whatever is left after this long; `None`: never.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for StopSpec {
+    fn default() -> Self {
+        StopSpec {
+            signal: Signal::SIGTERM,
+            group: true,
+            timeout: Some(Duration::from_secs(config::DEFAULT_STOP_TIMEOUT)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// `-name`, or the stem of the `-c` file.
+    pub name: Option<String>,
+    /// Program and arguments (never empty).
+    pub command: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Applied in order over the inherited environment.
+    pub env: Vec<EnvChange>,
+    pub user: Option<RunAs>,
+    pub wait: Duration,
+    /// -1: forever; N ≥ 0: at most N+1 starts.
+    pub retries: i64,
+    pub log: Option<LogSpec>,
+    pub stderr_log: Option<LogSpec>,
+    pub logger: Option<String>,
+    pub follow_pidfile: Option<PathBuf>,
+    pub supervisor_pidfile: Option<PathBuf>,
+    pub child_pidfile: Option<PathBuf>,
+    pub require: Vec<String>,
+    pub require_cmd: Option<String>,
+    pub post_exit: Option<String>,
+    pub stop: StopSpec,
+    /// The `-c` file, re-read on `restart`.
+    pub config_file: Option<PathBuf>,
+    /// Started from the command line (not `-c`): the supervisor exits when
+    /// retries run out, and `exit` through the socket is allowed.
+    pub cli: bool,
+}
+
+/// What `immortal` was asked to do.
+#[derive(Debug)]
+pub enum Plan {
+    /// `-cc`: print this YAML and exit 0.
+    PrintConfig(String),
+    Supervise(Box<Service>),
+}
+
+/// Turn the command line into a plan.
+pub fn plan(flags: &Flags) -> Result<Plan> {
+    if let Some(path) = &flags.config {
+        let yml = config::load(path)?;
+        if flags.check_config {
+            // Validate everything a start would check before printing.
+            from_yml(path, &yml)?;
+            return Ok(Plan::PrintConfig(config::to_yaml(&yml)));
+        }
+        let mut svc = from_yml(path, &yml)?;
+        if flags.name.is_some() {
+            svc.name.clone_from(&flags.name);
+        }
+        return Ok(Plan::Supervise(Box::new(svc)));
+    }
+    if flags.check_config {
+        return Err(Error::invalid("missing config file: -cc needs -c run.yml"));
+    }
+    from_flags(flags).map(|s| Plan::Supervise(Box::new(s)))
+}
+
+fn from_flags(flags: &Flags) -> Result<Service> {
+    if flags.command.is_empty() {
+        return Err(Error::invalid("missing command, use (\"immortal -h\") for help"));
+    }
+    if flags.retries < -1 {
+        return Err(Error::invalid(format!(
+            "-r: retries must be -1 or more, not {}",
+            flags.retries
+        )));
+    }
+    let cwd = match &flags.wrkdir {
+        Some(d) => Some(check_dir("-d", d)?),
+        None => None,
+    };
+    let env = match &flags.envdir {
+        Some(d) => envdir::read(&check_dir("-e", d)?)?,
+        None => Vec::new(),
+    };
+    let user = flags.user.as_deref().map(user::resolve).transpose()?;
+    Ok(Service {
+        name: flags.name.clone(),
+        command: flags.command.clone(),
+        cwd,
+        env,
+        user,
+        wait: Duration::from_secs(flags.wait),
+        retries: flags.retries,
+        // `-l` rotates at 1 MiB, as the Go immortal does.
+        log: flags.logfile.as_ref().map(|f| LogSpec {
+            file: PathBuf::from(f),
+            age: Duration::ZERO,
+            num: 0,
+            size: 1024 * 1024,
+            timestamp: false,
+        }),
+        stderr_log: None,
+        logger: flags.logger.clone(),
+        follow_pidfile: flags.follow.as_ref().map(PathBuf::from),
+        supervisor_pidfile: flags.supervisor_pidfile.as_ref().map(PathBuf::from),
+        child_pidfile: flags.child_pidfile.as_ref().map(PathBuf::from),
+        require: Vec::new(),
+        require_cmd: None,
+        post_exit: None,
+        stop: StopSpec::default(),
+        config_file: None,
+        cli: true,
+    })
+}
+
+/// Build a service from a parsed `run.yml` found at `path`.
+pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
+    let shown = path.display();
+    let command: Vec<String> = yml.cmd.split_whitespace().map(String::from).collect();
+    let cwd = match &yml.cwd {
+        Some(d) => Some(check_dir(&format!("{shown}: cwd"), d)?),
+        None => None,
+    };
+    let user = match &yml.user {
+        Some(u) => Some(user::resolve(u).map_err(|e| Error::invalid(format!("{shown}: {e}")))?),
+        None => None,
+    };
+    let signal = crate::signal::parse(&yml.stop.signal)
+        .ok_or_else(|| Error::invalid(format!("{shown}: unknown signal '{}'", yml.stop.signal)))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty());
+    Ok(Service {
+        name,
+        command,
+        cwd,
+        env: yml.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+        user,
+        wait: Duration::from_secs(yml.wait),
+        retries: yml.retries,
+        log: yml.log.as_ref().map(LogSpec::from_yml),
+        stderr_log: yml.stderr.as_ref().map(LogSpec::from_yml),
+        logger: yml.logger.clone(),
+        follow_pidfile: yml.pid.follow.as_ref().map(PathBuf::from),
+        supervisor_pidfile: yml.pid.parent.as_ref().map(PathBuf::from),
+        child_pidfile: yml.pid.child.as_ref().map(PathBuf::from),
+        require: yml.require.clone(),
+        require_cmd: yml.require_cmd.clone(),
+        post_exit: yml.post_exit.clone(),
+        stop: StopSpec {
+            signal,
+            group: yml.stop.group,
+            timeout: (yml.stop.timeout > 0).then(|| Duration::from_secs(yml.stop.timeout)),
+        },
+        config_file: Some(path.to_path_buf()),
+        cli: false,
+    })
+}
+
+fn check_dir(what: &str, dir: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(dir);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err(Error::invalid(format!(
+            "{what} '{dir}' does not exist or is not a directory"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(cmd: &[&str]) -> Flags {
+        Flags {
+            retries: -1,
+            command: cmd.iter().map(|s| s.to_string()).collect(),
+            ..Flags::default()
+        }
+    }
+
+    #[test]
+    fn command_line_service() {
+        let mut f = flags(&["sleep", "10"]);
+        f.logfile = Some("/tmp/x.log".into());
+        f.wait = 2;
+        let Plan::Supervise(svc) = plan(&f).unwrap() else {
+            panic!()
+        };
+        assert_eq!(svc.command, vec!["sleep", "10"]);
+        assert!(svc.cli);
+        assert_eq!(svc.wait, Duration::from_secs(2));
+        assert_eq!(svc.log.unwrap().size, 1024 * 1024);
+        assert_eq!(svc.stop, StopSpec::default());
+    }
+
+    #[test]
+    fn command_line_errors() {
+        assert!(plan(&flags(&[])).unwrap_err().to_string().contains("missing command"));
+        let mut f = flags(&["x"]);
+        f.wrkdir = Some("/nonexistent-dir".into());
+        assert!(plan(&f).unwrap_err().to_string().contains("-d '/nonexistent-dir'"));
+        let mut f = flags(&["x"]);
+        f.user = Some("no-such-user-xyz".into());
+        assert!(plan(&f).unwrap_err().to_string().contains("no-such-user-xyz"));
+        let mut f = flags(&["x"]);
+        f.check_config = true;
+        assert!(plan(&f).unwrap_err().to_string().contains("-cc needs -c"));
+    }
+
+    #[test]
+    fn yml_service() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.yml");
+        std::fs::write(
+            &path,
+            "cmd: sleep  100\nstop: {signal: QUIT, timeout: 0}\nenv: {A: 1}\n",
+        )
+        .unwrap();
+        let Plan::Supervise(svc) = plan(&Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(svc.name.as_deref(), Some("web"));
+        assert_eq!(svc.command, vec!["sleep", "100"]);
+        assert_eq!(svc.stop.signal, Signal::SIGQUIT);
+        assert_eq!(svc.stop.timeout, None);
+        assert_eq!(svc.env, vec![("A".to_string(), Some("1".to_string()))]);
+        assert!(!svc.cli);
+    }
+
+    #[test]
+    fn yml_missing_cwd_and_user_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yml");
+        std::fs::write(&path, "cmd: x\ncwd: /nonexistent-cwd\n").unwrap();
+        let err = plan(&Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bad.yml: cwd '/nonexistent-cwd'"), "{err}");
+        std::fs::write(&path, "cmd: x\nuser: no-such-user-xyz\n").unwrap();
+        let err = plan(&Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("bad.yml: user 'no-such-user-xyz'"), "{err}");
+    }
+
+    #[test]
+    fn check_config_prints_effective_yaml() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yml");
+        std::fs::write(&path, "cmd: sleep 1\n").unwrap();
+        let f = Flags {
+            config: Some(path),
+            check_config: true,
+            ..Flags::default()
+        };
+        let Plan::PrintConfig(text) = plan(&f).unwrap() else {
+            panic!()
+        };
+        assert!(
+            text.contains("cmd: sleep 1") && text.contains("retries: -1") && text.contains("signal: TERM"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,925 @@
+//! The supervisor's behaviour as one pure function: [`State::step`] takes an
+//! [`Event`] and the current monotonic time and returns the [`Action`]s the
+//! event loop must carry out. No I/O happens here, so every transition is
+//! unit-tested as a table, without sleeping.
+//!
+//! Phases: `Down` → (`Waiting` until the start deadline) → `Running` →
+//! (`Stopping` while the stop signal, then KILL at the deadline, empties the
+//! process group) → `Down`. The supervisor says `down` only once the whole
+//! group is gone.
+
+use crate::control::Command;
+use crate::service::StopSpec;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// Two starts are at least this far apart; an exit after this much uptime
+/// restarts at once.
+pub const MIN_RUN: Duration = Duration::from_secs(1);
+/// While a KILLed group has not disappeared yet, look again this often.
+pub const GROUP_RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    Up,
+    Down,
+    /// Run, but do not restart when it exits.
+    Once,
+}
+
+/// How the main process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitHow {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitHow {
+    /// The shell's convention: a signal death is 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitHow::Code(c) => c,
+            ExitHow::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// What to do once a stop has emptied the process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterStop {
+    Nothing,
+    Start,
+    ExitSupervisor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Down,
+    Waiting {
+        at: Instant,
+    },
+    Running {
+        pid: Pid,
+        since: Instant,
+    },
+    Stopping {
+        /// The main process, until it has been reaped.
+        pid: Option<Pid>,
+        pgid: Pid,
+        since: Instant,
+        /// When KILL goes to the whole group (`None`: never).
+        kill_at: Option<Instant>,
+        /// KILL was sent; `kill_at` is now the next look at the group.
+        killed: bool,
+        then: AfterStop,
+    },
+}
+
+/// The parts of the configuration the state machine decides with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub wait: Duration,
+    pub retries: i64,
+    pub stop: StopSpec,
+    /// Command-line supervisor or `IMMORTAL_EXIT` set: the supervisor exits
+    /// when retries run out, and `exit` over the socket is allowed.
+    pub may_exit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The loop is ready: begin.
+    Start,
+    Command(Command),
+    /// The deadline returned by [`State::deadline`] has passed.
+    Timer,
+    Spawned {
+        pid: Pid,
+    },
+    SpawnFailed,
+    /// The main process was reaped. `group_alive`: other members of its
+    /// process group are still there.
+    Exited {
+        pid: Pid,
+        how: ExitHow,
+        group_alive: bool,
+    },
+    /// While stopping, the process group was seen to be empty.
+    GroupGone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Pid(Pid),
+    Group(Pid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Spawn,
+    Kill(Target, Signal),
+    /// Run the `post_exit` hook with this code.
+    PostExit(i32),
+    /// Answer the command's sender with this error (the command did nothing).
+    Refuse(String),
+    /// Tell the operator (log line).
+    Note(String),
+    /// The supervisor exits with this status.
+    Exit(i32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub want: Want,
+    pub phase: Phase,
+    /// Starts so far (Go's `count`).
+    pub count: u64,
+    pub last_start: Option<Instant>,
+    pub last_pid: Option<Pid>,
+    pub last_exit: Option<ExitHow>,
+    /// When the phase last changed.
+    pub changed: Instant,
+    pub paused: bool,
+    pub policy: Policy,
+}
+
+type Actions = Vec<Action>;
+
+impl State {
+    pub fn new(policy: Policy, want: Want, now: Instant) -> State {
+        State {
+            want,
+            phase: Phase::Down,
+            count: 0,
+            last_start: None,
+            last_pid: None,
+            last_exit: None,
+            changed: now,
+            paused: false,
+            policy,
+        }
+    }
+
+    /// The next moment the loop must wake up for, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Waiting { at } => Some(at),
+            Phase::Stopping { kill_at, .. } => kill_at,
+            Phase::Down | Phase::Running { .. } => None,
+        }
+    }
+
+    /// The process signals go to, when one runs.
+    pub fn main_pid(&self) -> Option<Pid> {
+        match self.phase {
+            Phase::Running { pid, .. } => Some(pid),
+            Phase::Stopping { pid, .. } => pid,
+            _ => None,
+        }
+    }
+
+    /// Stopping, with the main process gone: the loop must report
+    /// [`Event::GroupGone`] when the group empties.
+    pub fn awaits_group(&self) -> Option<Pid> {
+        match self.phase {
+            Phase::Stopping { pid: None, pgid, .. } => Some(pgid),
+            _ => None,
+        }
+    }
+
+    pub fn step(&mut self, event: Event, now: Instant) -> Actions {
+        match event {
+            Event::Start => self.on_start(now),
+            Event::Command(cmd) => self.on_command(cmd, now),
+            Event::Timer => self.on_timer(now),
+            Event::Spawned { pid } => {
+                self.count += 1;
+                self.last_start = Some(now);
+                self.last_pid = Some(pid);
+                self.paused = false;
+                self.set_phase(Phase::Running { pid, since: now }, now);
+                Vec::new()
+            }
+            Event::SpawnFailed => {
+                // A start that could not exec counts as a start that exited
+                // 127 (the shell's "command not found"), so retries and the
+                // restart throttle apply to it too.
+                self.count += 1;
+                self.last_start = Some(now);
+                self.set_phase(Phase::Down, now);
+                self.after_exit(ExitHow::Code(127), now)
+            }
+            Event::Exited { pid, how, group_alive } => self.on_exited(pid, how, group_alive, now),
+            Event::GroupGone => match self.phase {
+                Phase::Stopping { pid: None, then, .. } => self.stopped(then, now),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    fn set_phase(&mut self, phase: Phase, now: Instant) {
+        self.phase = phase;
+        self.changed = now;
+    }
+
+    /// When the next start may happen: after `wait`, and at least
+    /// [`MIN_RUN`] after the previous start.
+    fn start_at(&self, now: Instant) -> Instant {
+        let after_wait = now + self.policy.wait;
+        match self.last_start {
+            Some(last) => after_wait.max(last + MIN_RUN),
+            None => after_wait,
+        }
+    }
+
+    fn schedule_start(&mut self, now: Instant) -> Actions {
+        let at = self.start_at(now);
+        if at <= now {
+            vec![Action::Spawn]
+        } else {
+            self.set_phase(Phase::Waiting { at }, now);
+            Vec::new()
+        }
+    }
+
+    fn on_start(&mut self, now: Instant) -> Actions {
+        match self.want {
+            Want::Up | Want::Once => self.schedule_start(now),
+            Want::Down => Vec::new(),
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) -> Actions {
+        match self.phase {
+            Phase::Waiting { at } if at <= now => vec![Action::Spawn],
+            Phase::Stopping {
+                pid,
+                pgid,
+                since,
+                kill_at: Some(at),
+                killed,
+                then,
+            } if at <= now => {
+                self.phase = Phase::Stopping {
+                    pid,
+                    pgid,
+                    since,
+                    kill_at: Some(now + GROUP_RECHECK),
+                    killed: true,
+                    then,
+                };
+                if killed {
+                    // Already KILLed: the loop looks at the group again.
+                    return Vec::new();
+                }
+                let mut acts = vec![Action::Note(format!(
+                    "stop timeout: sending KILL to process group {pgid}"
+                ))];
+                acts.push(Action::Kill(Target::Group(pgid), Signal::SIGKILL));
+                if let Some(pid) = pid {
+                    if pid != pgid {
+                        acts.push(Action::Kill(Target::Pid(pid), Signal::SIGKILL));
+                    }
+                }
+                acts
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command, now: Instant) -> Actions {
+        match cmd {
+            Command::Up => {
+                self.want = Want::Up;
+                match self.phase {
+                    Phase::Down => self.schedule_start(now),
+                    Phase::Stopping { .. } => {
+                        self.redirect_stop(AfterStop::Start);
+                        Vec::new()
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            Command::Once => match self.phase {
+                Phase::Down => {
+                    self.want = Want::Once;
+                    self.schedule_start(now)
+                }
+                Phase::Stopping { .. } => Vec::new(),
+                Phase::Running { .. } | Phase::Waiting { .. } => {
+                    self.want = Want::Once;
+                    Vec::new()
+                }
+            },
+            Command::Down => {
+                self.want = Want::Down;
+                self.stop(AfterStop::Nothing, now)
+            }
+            Command::Halt | Command::Exit { stop_service: true } => {
+                self.want = Want::Down;
+                self.stop(AfterStop::ExitSupervisor, now)
+            }
+            Command::Exit { stop_service: false } => {
+                if self.policy.may_exit {
+                    vec![
+                        Action::Note("exit: leaving the service running".into()),
+                        Action::Exit(0),
+                    ]
+                } else {
+                    vec![Action::Refuse("set environment variable IMMORTAL_EXIT to exit".into())]
+                }
+            }
+            Command::Restart => {
+                self.want = Want::Up;
+                match self.phase {
+                    Phase::Running { .. } => self.stop(AfterStop::Start, now),
+                    Phase::Stopping { .. } => {
+                        self.redirect_stop(AfterStop::Start);
+                        Vec::new()
+                    }
+                    Phase::Down | Phase::Waiting { .. } => vec![Action::Spawn],
+                }
+            }
+            Command::RestartSignal => match self.phase {
+                Phase::Running { pid, .. } => self.stop_signals(pid),
+                _ => Vec::new(),
+            },
+            Command::Pause => self.signal_main(Signal::SIGSTOP, Some(true)),
+            Command::Continue => self.signal_main(Signal::SIGCONT, Some(false)),
+            Command::Signal(sig) => self.signal_main(sig, None),
+        }
+    }
+
+    fn signal_main(&mut self, sig: Signal, paused: Option<bool>) -> Actions {
+        match self.main_pid() {
+            Some(pid) => {
+                if let Some(p) = paused {
+                    self.paused = p;
+                }
+                vec![Action::Kill(Target::Pid(pid), sig)]
+            }
+            None => vec![Action::Refuse("service not running".into())],
+        }
+    }
+
+    /// The stop signal then CONT (so a paused process sees it), to the
+    /// group or to the main process as configured.
+    fn stop_signals(&self, pid: Pid) -> Actions {
+        let target = if self.policy.stop.group {
+            Target::Group(pid)
+        } else {
+            Target::Pid(pid)
+        };
+        vec![
+            Action::Kill(target.clone(), self.policy.stop.signal),
+            Action::Kill(target, Signal::SIGCONT),
+        ]
+    }
+
+    fn stop(&mut self, then: AfterStop, now: Instant) -> Actions {
+        match self.phase {
+            Phase::Running { pid, since } => {
+                let acts = self.stop_signals(pid);
+                self.paused = false;
+                self.phase = Phase::Stopping {
+                    pid: Some(pid),
+                    pgid: pid,
+                    since,
+                    kill_at: self.policy.stop.timeout.map(|t| now + t),
+                    killed: false,
+                    then,
+                };
+                acts
+            }
+            Phase::Stopping { .. } => {
+                self.redirect_stop(then);
+                Vec::new()
+            }
+            Phase::Waiting { .. } | Phase::Down => {
+                if matches!(self.phase, Phase::Waiting { .. }) {
+                    self.set_phase(Phase::Down, now);
+                }
+                self.stopped(then, now)
+            }
+        }
+    }
+
+    /// Change what a stop in progress leads to. An exit request wins over
+    /// anything else, never the reverse.
+    fn redirect_stop(&mut self, next: AfterStop) {
+        if let Phase::Stopping { then, .. } = &mut self.phase {
+            if *then != AfterStop::ExitSupervisor {
+                *then = next;
+            }
+        }
+    }
+
+    /// The stop is complete: the group is gone.
+    fn stopped(&mut self, then: AfterStop, now: Instant) -> Actions {
+        if !matches!(self.phase, Phase::Down) {
+            self.set_phase(Phase::Down, now);
+        }
+        match then {
+            AfterStop::Nothing => Vec::new(),
+            AfterStop::Start => self.schedule_start(now),
+            AfterStop::ExitSupervisor => vec![Action::Exit(0)],
+        }
+    }
+
+    fn on_exited(&mut self, pid: Pid, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
+        match self.phase {
+            Phase::Running { pid: main, .. } if main == pid => {
+                self.last_exit = Some(how);
+                self.paused = false;
+                self.set_phase(Phase::Down, now);
+                let mut acts = vec![Action::PostExit(how.code())];
+                acts.extend(self.after_exit(how, now));
+                acts
+            }
+            Phase::Stopping {
+                pid: Some(main),
+                pgid,
+                since,
+                kill_at,
+                killed,
+                then,
+            } if main == pid => {
+                self.last_exit = Some(how);
+                let mut acts = vec![Action::PostExit(how.code())];
+                if group_alive {
+                    // The main process is gone but its group is not: those
+                    // members get the stop signal too, and the deadline holds.
+                    if self.policy.stop.group {
+                        acts.push(Action::Kill(Target::Group(pgid), self.policy.stop.signal));
+                        acts.push(Action::Kill(Target::Group(pgid), Signal::SIGCONT));
+                    }
+                    self.phase = Phase::Stopping {
+                        pid: None,
+                        pgid,
+                        since,
+                        kill_at,
+                        killed,
+                        then,
+                    };
+                } else {
+                    acts.extend(self.stopped(then, now));
+                }
+                acts
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Decide what follows an exit the operator did not ask for.
+    fn after_exit(&mut self, how: ExitHow, now: Instant) -> Actions {
+        let _ = how;
+        match self.want {
+            Want::Down => Vec::new(),
+            Want::Once => {
+                self.want = Want::Down;
+                Vec::new()
+            }
+            Want::Up => {
+                let retries = self.policy.retries;
+                if retries >= 0 && self.count > retries as u64 {
+                    self.want = Want::Down;
+                    let mut acts = vec![Action::Note(format!(
+                        "started {} times, retries ({retries}) exhausted: not restarting",
+                        self.count
+                    ))];
+                    if self.policy.may_exit {
+                        acts.push(Action::Exit(0));
+                    }
+                    acts
+                } else {
+                    self.schedule_start(now)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: i32 = 4242;
+
+    fn pid(n: i32) -> Pid {
+        Pid::from_raw(n)
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            wait: Duration::ZERO,
+            retries: -1,
+            stop: StopSpec::default(),
+            may_exit: true,
+        }
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// A supervisor whose service has been running since `t0`.
+    fn running(t0: Instant) -> State {
+        let mut s = State::new(policy(), Want::Up, t0);
+        assert_eq!(s.step(Event::Start, t0), vec![Action::Spawn]);
+        assert_eq!(s.step(Event::Spawned { pid: pid(P) }, t0), vec![]);
+        s
+    }
+
+    fn term_cont_group() -> Vec<Action> {
+        vec![
+            Action::Kill(Target::Group(pid(P)), Signal::SIGTERM),
+            Action::Kill(Target::Group(pid(P)), Signal::SIGCONT),
+        ]
+    }
+
+    #[test]
+    fn starts_at_once_and_counts() {
+        let t0 = Instant::now();
+        let s = running(t0);
+        assert_eq!(s.count, 1);
+        assert_eq!(s.phase, Phase::Running { pid: pid(P), since: t0 });
+        assert_eq!(s.deadline(), None, "no timer while running: zero idle wake-ups");
+    }
+
+    #[test]
+    fn wait_delays_every_start() {
+        let t0 = Instant::now();
+        let mut s = State::new(
+            Policy {
+                wait: secs(2.0),
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        assert_eq!(s.step(Event::Start, t0), vec![]);
+        assert_eq!(s.phase, Phase::Waiting { at: t0 + secs(2.0) });
+        assert_eq!(s.step(Event::Timer, t0 + secs(1.0)), vec![]);
+        assert_eq!(s.step(Event::Timer, t0 + secs(2.0)), vec![Action::Spawn]);
+        s.step(Event::Spawned { pid: pid(P) }, t0 + secs(2.0));
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Code(0),
+            group_alive: false,
+        };
+        assert_eq!(s.step(exit, t0 + secs(10.0)), vec![Action::PostExit(0)]);
+        assert_eq!(s.deadline(), Some(t0 + secs(12.0)));
+    }
+
+    #[test]
+    fn restart_throttle_is_one_second_between_starts() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Code(1),
+            group_alive: false,
+        };
+        // Crashed after 0.2 s: the next start waits until 1 s after the last.
+        assert_eq!(s.step(exit, t0 + secs(0.2)), vec![Action::PostExit(1)]);
+        assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
+        assert_eq!(s.step(Event::Timer, t0 + MIN_RUN), vec![Action::Spawn]);
+        s.step(Event::Spawned { pid: pid(P + 1) }, t0 + MIN_RUN);
+        // Ran for 5 s: restarts at once.
+        let exit = Event::Exited {
+            pid: pid(P + 1),
+            how: ExitHow::Signal(9),
+            group_alive: false,
+        };
+        assert_eq!(s.step(exit, t0 + secs(6.0)), vec![Action::PostExit(137), Action::Spawn]);
+        assert_eq!(s.last_exit, Some(ExitHow::Signal(9)));
+    }
+
+    #[test]
+    fn retries_then_exit_for_command_line() {
+        let t0 = Instant::now();
+        let mut s = State::new(Policy { retries: 1, ..policy() }, Want::Up, t0);
+        s.step(Event::Start, t0);
+        s.step(Event::Spawned { pid: pid(1000) }, t0);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(1000),
+                how: ExitHow::Code(3),
+                group_alive: false,
+            },
+            t0 + secs(5.0),
+        );
+        assert_eq!(acts, vec![Action::PostExit(3), Action::Spawn]);
+        s.step(Event::Spawned { pid: pid(1001) }, t0 + secs(5.0));
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(1001),
+                how: ExitHow::Code(3),
+                group_alive: false,
+            },
+            t0 + secs(9.0),
+        );
+        assert_eq!(acts.len(), 3, "{acts:?}");
+        assert_eq!(acts[0], Action::PostExit(3));
+        assert_eq!(acts[2], Action::Exit(0));
+        assert_eq!(s.count, 2);
+        assert_eq!(s.want, Want::Down);
+    }
+
+    #[test]
+    fn retries_exhausted_keeps_config_supervisor_up() {
+        let t0 = Instant::now();
+        let mut s = State::new(
+            Policy {
+                retries: 0,
+                may_exit: false,
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        s.step(Event::Start, t0);
+        s.step(Event::Spawned { pid: pid(P) }, t0);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(3.0),
+        );
+        assert!(
+            !acts.iter().any(|a| matches!(a, Action::Exit(_) | Action::Spawn)),
+            "{acts:?}"
+        );
+        assert_eq!((s.want, s.phase), (Want::Down, Phase::Down));
+        // `up` starts it again.
+        assert_eq!(s.step(Event::Command(Command::Up), t0 + secs(4.0)), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn spawn_failure_counts_and_throttles() {
+        let t0 = Instant::now();
+        let mut s = State::new(policy(), Want::Up, t0);
+        s.step(Event::Start, t0);
+        assert_eq!(s.step(Event::SpawnFailed, t0), vec![]);
+        assert_eq!(s.count, 1);
+        assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
+    }
+
+    #[test]
+    fn down_sends_stop_signal_then_kill_at_timeout() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let t1 = t0 + secs(30.0);
+        assert_eq!(s.step(Event::Command(Command::Down), t1), term_cont_group());
+        assert_eq!(s.deadline(), Some(t1 + secs(10.0)));
+        assert_eq!(s.want, Want::Down);
+        let acts = s.step(Event::Timer, t1 + secs(10.0));
+        assert!(
+            acts.contains(&Action::Kill(Target::Group(pid(P)), Signal::SIGKILL)),
+            "{acts:?}"
+        );
+        // Main exits by KILL; its group is gone too: down, no restart.
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Signal(9),
+            group_alive: false,
+        };
+        assert_eq!(s.step(exit, t1 + secs(10.1)), vec![Action::PostExit(137)]);
+        assert_eq!(s.phase, Phase::Down);
+        assert_eq!(s.deadline(), None);
+    }
+
+    #[test]
+    fn down_waits_for_the_whole_group() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Event::Command(Command::Down), t0);
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Signal(15),
+            group_alive: true,
+        };
+        let acts = s.step(exit, t0 + secs(0.1));
+        assert_eq!(acts[0], Action::PostExit(143));
+        assert_eq!(
+            &acts[1..],
+            term_cont_group().as_slice(),
+            "leftover members get the stop signal"
+        );
+        assert_eq!(s.awaits_group(), Some(pid(P)));
+        assert!(
+            matches!(s.phase, Phase::Stopping { .. }),
+            "not down while the group lives"
+        );
+        assert_eq!(s.step(Event::GroupGone, t0 + secs(0.2)), vec![]);
+        assert_eq!(s.phase, Phase::Down);
+    }
+
+    #[test]
+    fn stop_without_group_signals_main_only() {
+        let t0 = Instant::now();
+        let stop = StopSpec {
+            signal: Signal::SIGQUIT,
+            group: false,
+            timeout: None,
+        };
+        let mut s = State::new(Policy { stop, ..policy() }, Want::Up, t0);
+        s.step(Event::Start, t0);
+        s.step(Event::Spawned { pid: pid(P) }, t0);
+        let acts = s.step(Event::Command(Command::Down), t0);
+        assert_eq!(
+            acts,
+            vec![
+                Action::Kill(Target::Pid(pid(P)), Signal::SIGQUIT),
+                Action::Kill(Target::Pid(pid(P)), Signal::SIGCONT)
+            ]
+        );
+        assert_eq!(s.deadline(), None, "timeout 0 never kills");
+    }
+
+    #[test]
+    fn killed_group_is_rechecked_until_gone() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Event::Command(Command::Down), t0);
+        s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: true,
+            },
+            t0,
+        );
+        let acts = s.step(Event::Timer, t0 + secs(10.0));
+        assert_eq!(acts[1..], [Action::Kill(Target::Group(pid(P)), Signal::SIGKILL)]);
+        assert_eq!(s.deadline(), Some(t0 + secs(11.0)));
+        assert_eq!(s.step(Event::Timer, t0 + secs(11.0)), vec![]);
+        assert_eq!(s.deadline(), Some(t0 + secs(12.0)));
+        s.step(Event::GroupGone, t0 + secs(11.5));
+        assert_eq!(s.phase, Phase::Down);
+    }
+
+    #[test]
+    fn halt_stops_then_exits() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        assert_eq!(s.step(Event::Command(Command::Halt), t0), term_cont_group());
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0,
+        );
+        assert_eq!(acts, vec![Action::PostExit(0), Action::Exit(0)]);
+        // Halt while down exits at once.
+        let mut s = State::new(policy(), Want::Down, t0);
+        assert_eq!(s.step(Event::Command(Command::Halt), t0), vec![Action::Exit(0)]);
+    }
+
+    #[test]
+    fn socket_exit_leaves_service_or_is_refused() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let acts = s.step(Event::Command(Command::Exit { stop_service: false }), t0);
+        assert_eq!(acts.last(), Some(&Action::Exit(0)));
+        assert!(!acts.iter().any(|a| matches!(a, Action::Kill(..))));
+        s.policy.may_exit = false;
+        let acts = s.step(Event::Command(Command::Exit { stop_service: false }), t0);
+        assert_eq!(
+            acts,
+            vec![Action::Refuse("set environment variable IMMORTAL_EXIT to exit".into())]
+        );
+    }
+
+    #[test]
+    fn once_runs_without_restart() {
+        let t0 = Instant::now();
+        let mut s = State::new(policy(), Want::Down, t0);
+        assert_eq!(s.step(Event::Start, t0), vec![]);
+        assert_eq!(s.step(Event::Command(Command::Once), t0), vec![Action::Spawn]);
+        s.step(Event::Spawned { pid: pid(P) }, t0);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(5.0),
+        );
+        assert_eq!(acts, vec![Action::PostExit(0)]);
+        assert_eq!((s.want, s.phase), (Want::Down, Phase::Down));
+        // `once` while running up: finish this run, no restart.
+        let mut s = running(t0);
+        s.step(Event::Command(Command::Once), t0);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(5.0),
+        );
+        assert_eq!(acts, vec![Action::PostExit(0)]);
+    }
+
+    #[test]
+    fn restart_stops_then_starts() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        assert_eq!(
+            s.step(Event::Command(Command::Restart), t0 + secs(5.0)),
+            term_cont_group()
+        );
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Signal(15),
+                group_alive: false,
+            },
+            t0 + secs(5.1),
+        );
+        assert_eq!(acts, vec![Action::PostExit(143), Action::Spawn]);
+        assert_eq!(s.want, Want::Up);
+        // Restart while down starts at once.
+        let mut s = State::new(policy(), Want::Down, t0);
+        assert_eq!(s.step(Event::Command(Command::Restart), t0), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn up_during_stop_restarts_after() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Event::Command(Command::Down), t0 + secs(5.0));
+        assert_eq!(s.step(Event::Command(Command::Up), t0 + secs(5.0)), vec![]);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(5.1),
+        );
+        assert_eq!(acts, vec![Action::PostExit(0), Action::Spawn]);
+    }
+
+    #[test]
+    fn down_while_waiting_cancels_the_start() {
+        let t0 = Instant::now();
+        let mut s = State::new(
+            Policy {
+                wait: secs(5.0),
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        s.step(Event::Start, t0);
+        assert_eq!(s.step(Event::Command(Command::Down), t0 + secs(1.0)), vec![]);
+        assert_eq!((s.phase, s.deadline()), (Phase::Down, None));
+    }
+
+    #[test]
+    fn signals_go_to_the_main_pid_and_pause_is_tracked() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        assert_eq!(
+            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
+            vec![Action::Kill(Target::Pid(pid(P)), Signal::SIGHUP)]
+        );
+        s.step(Event::Command(Command::Pause), t0);
+        assert!(s.paused);
+        s.step(Event::Command(Command::Continue), t0);
+        assert!(!s.paused);
+        let mut s = State::new(policy(), Want::Down, t0);
+        assert_eq!(
+            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
+            vec![Action::Refuse("service not running".into())]
+        );
+    }
+
+    #[test]
+    fn stray_exits_are_ignored() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let before = s.clone();
+        assert_eq!(
+            s.step(
+                Event::Exited {
+                    pid: pid(1),
+                    how: ExitHow::Code(0),
+                    group_alive: false
+                },
+                t0
+            ),
+            vec![]
+        );
+        assert_eq!(s, before);
+        assert_eq!(s.step(Event::GroupGone, t0), vec![]);
+        assert_eq!(s, before);
+    }
+}

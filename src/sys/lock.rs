@@ -1,0 +1,79 @@
+//! The supervise directory's `lock`: one supervisor per directory.
+//!
+//! The file is `flock`ed exclusively for the supervisor's whole life (the
+//! lock survives the daemonizing fork: it belongs to the open file
+//! description). The holder writes its pid into it, so a second supervisor
+//! can say who holds it.
+
+use crate::error::{Context, Error, Result};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+
+pub struct Lock {
+    file: Flock<File>,
+}
+
+impl Lock {
+    /// Take the lock at `path`, or fail naming the holder's pid.
+    pub fn acquire(path: &Path) -> Result<Lock> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .ctx("open", path)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(file) => Ok(Lock { file }),
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = text.trim();
+                let dir = path.parent().unwrap_or(path).display();
+                Err(Error::invalid(if holder.is_empty() {
+                    format!("{dir} is already supervised")
+                } else {
+                    format!("{dir} is already supervised by pid {holder}")
+                }))
+            }
+            Err((_, errno)) => Err(errno).ctx("lock", path),
+        }
+    }
+
+    /// Record `pid` as the holder (after a daemonizing fork, the new pid).
+    pub fn record_holder(&mut self, pid: u32) -> Result<()> {
+        let f: &mut File = &mut self.file;
+        f.set_len(0).ctx("truncate", "lock")?;
+        f.rewind().ctx("seek", "lock")?;
+        f.write_all(format!("{pid}\n").as_bytes()).ctx("write", "lock")
+    }
+}
+
+/// Whether some process holds the lock at `path` now.
+pub fn is_held(path: &Path) -> bool {
+    match OpenOptions::new().read(true).open(path) {
+        Ok(f) => Flock::lock(f, FlockArg::LockSharedNonblock).is_err(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_names_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lock");
+        let mut first = Lock::acquire(&p).unwrap();
+        first.record_holder(1234).unwrap();
+        assert!(is_held(&p));
+        let err = Lock::acquire(&p).err().unwrap().to_string();
+        assert!(err.ends_with("is already supervised by pid 1234"), "{err}");
+        drop(first);
+        assert!(!is_held(&p));
+        assert!(Lock::acquire(&p).is_ok());
+    }
+}
