@@ -174,8 +174,17 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
 /// deserialization at the right place.
 fn line_of(text: &str, key: &str) -> Option<usize> {
     let wanted = format!("{key}:");
+    let is_key_at = |line: &str, at: usize| {
+        line[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| c.is_whitespace() || c == '{' || c == ',' || c == '-')
+    };
     text.lines()
-        .position(|l| l.trim_start().trim_start_matches("- ").starts_with(&wanted))
+        .position(|l| {
+            let code = l.split(" #").next().unwrap_or(l);
+            code.match_indices(&wanted).any(|(at, _)| is_key_at(code, at))
+        })
         .map(|i| i + 1)
 }
 

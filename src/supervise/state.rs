@@ -207,6 +207,7 @@ impl State {
                 // restart throttle apply to it too.
                 self.count += 1;
                 self.last_start = Some(now);
+                self.last_exit = Some(ExitHow::Code(127));
                 self.set_phase(Phase::Down, now);
                 self.after_exit(ExitHow::Code(127), now)
             }

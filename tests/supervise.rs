@@ -1,0 +1,527 @@
+//! Supervision: restarts, throttle, wait, retries, stop with a kill
+//! deadline, process groups, require, post_exit, user, environment,
+//! pid files, the lock, daemonizing and SIGTERM.
+
+mod common;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::fs;
+use std::time::{Duration, Instant};
+
+#[test]
+fn restarts_with_one_second_throttle() {
+    let sb = Sandbox::new();
+    let starts = sb.path("starts");
+    let script = format!("date +%s.%N >> {}; exit 3", starts.display());
+    let sup = sb.supervise(&["sh", "-c", &script]);
+    wait_for(10.0, "three starts", || lines(&starts).len() >= 3);
+    let times: Vec<f64> = lines(&starts).iter().map(|l| l.parse().unwrap()).collect();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= 0.95, "starts closer than 1 s: {times:?}");
+    }
+    let st = sup.status();
+    assert!(st["count"].as_u64().unwrap() >= 3, "{st}");
+    assert!(sup.log().contains("exit code 3"), "{}", sup.log());
+}
+
+#[test]
+fn long_running_exit_restarts_at_once() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    let first = sup.wait_running(None);
+    wait_for(5.0, "more than 1 s of uptime", || {
+        let up = sup.status()["up"].as_str().unwrap_or("0s").to_string();
+        up.contains('m') || up.trim_end_matches('s').parse::<f64>().unwrap_or(0.0) >= 1.1
+    });
+    let t0 = Instant::now();
+    kill(Pid::from_raw(first as i32), Signal::SIGKILL).unwrap();
+    let second = sup.wait_running(Some(first));
+    assert_ne!(first, second);
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "uptime > 1 s must restart at once"
+    );
+    let st = sup.status();
+    assert_eq!(st["count"], 2);
+    assert_eq!(st["exit"], serde_json::json!({"signal": "KILL"}));
+}
+
+#[test]
+fn wait_delays_start_and_socket_still_answers() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["-w", "2", "sleep", "100"]);
+    let st = sup.status();
+    assert_eq!(st["state"], "wait", "{st}");
+    let text = st["status"].as_str().unwrap();
+    assert!(text.starts_with("Starting in ") && text.ends_with(" seconds"), "{text}");
+    assert_eq!(st["count"], 0);
+    sup.wait_running(None);
+    assert!(sup.status().get("status").is_none());
+}
+
+#[test]
+fn retries_exhausted_exits_command_line_supervisor() {
+    let sb = Sandbox::new();
+    let runs = sb.path("runs");
+    let script = format!("echo run >> {}; exit 1", runs.display());
+    let mut sup = sb.supervise(&["-r", "2", "sh", "-c", &script]);
+    assert_eq!(sup.wait_exit(15.0), 0);
+    assert_eq!(lines(&runs).len(), 3, "-r 2 means at most 3 starts");
+}
+
+#[test]
+fn retries_exhausted_keeps_config_supervisor_up_unless_immortal_exit() {
+    let sb = Sandbox::new();
+    let runs = sb.path("runs");
+    let yml = sb.write(
+        "svc.yml",
+        &format!("cmd: sh -c 'echo run >> {}'\nretries: 0\n", runs.display()),
+    );
+    // `sh -c 'echo …'` split on whitespace: write a script instead.
+    let script = sb.write(
+        "once.sh",
+        &format!("#!/bin/sh\necho run >> {}\nexit 2\n", runs.display()),
+    );
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::write(&yml, format!("cmd: {}\nretries: 0\n", script.display())).unwrap();
+    let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let st = sup.wait_state("down");
+    assert_eq!(
+        (st["count"].as_u64(), st["want"].as_str()),
+        (Some(1), Some("down")),
+        "{st}"
+    );
+    assert_eq!(st["exit"], serde_json::json!({"code": 2}));
+    assert_eq!(sup.signal("x"), "set environment variable IMMORTAL_EXIT to exit");
+    assert!(sup.status().is_object(), "still up after the refused exit");
+    drop(sup);
+
+    let mut cmd = sb.command(&[
+        "-n",
+        "-ctl",
+        sb.path("sv2").to_str().unwrap(),
+        "-c",
+        yml.to_str().unwrap(),
+    ]);
+    cmd.env("IMMORTAL_EXIT", "1");
+    let mut sup = Supervisor {
+        child: Some(cmd.spawn().unwrap()),
+        dir: sb.path("sv2"),
+        stderr: sb.path("x"),
+        pids: vec![],
+    };
+    assert_eq!(sup.wait_exit(10.0), 0);
+}
+
+#[test]
+fn term_ignoring_child_is_killed_after_stop_timeout() {
+    let sb = Sandbox::new();
+    let script = sb.write(
+        "stubborn.sh",
+        "#!/bin/sh\ntrap '' TERM\necho ready > ready\nwhile :; do sleep 0.05; done\n",
+    );
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let yml = sb.write(
+        "s.yml",
+        &format!(
+            "cmd: {}\ncwd: {}\nstop:\n  timeout: 1\n",
+            script.display(),
+            sb.dir.path().display()
+        ),
+    );
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let pid = sup.wait_running(None);
+    wait_for(5.0, "trap installed", || sb.read("ready") == "ready\n");
+    let t0 = Instant::now();
+    assert_eq!(sup.signal("down"), "");
+    // TERM is ignored: still running (and not yet down) right after.
+    assert_eq!(sup.status()["state"], "run");
+    let st = sup.wait_state("down");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "KILL came before the timeout"
+    );
+    assert_eq!(st["exit"], serde_json::json!({"signal": "KILL"}));
+    assert!(group_members(pid).is_empty(), "group {pid} left behind");
+    assert!(sup.log().contains("stop timeout: sending KILL"), "{}", sup.log());
+}
+
+#[test]
+fn down_leaves_no_process_of_the_group() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sh", "-c", "sleep 1000 & sleep 1000"]);
+    let pid = sup.wait_running(None);
+    wait_for(5.0, "both sleeps started", || group_members(pid).len() >= 3);
+    assert_eq!(sup.signal("d"), "");
+    let st = sup.wait_state("down");
+    assert_eq!(st["want"], "down");
+    assert!(group_members(pid).is_empty(), "left behind: {:?}", group_members(pid));
+    // And it stays down.
+    assert_eq!(sup.status()["count"], 1);
+}
+
+#[test]
+fn stop_signal_is_configurable_and_group_false_signals_main_only() {
+    let sb = Sandbox::new();
+    let script = sb.write("q.sh", "#!/bin/sh\ntrap 'echo QUIT >> got; exit 0' QUIT\ntrap 'echo TERM >> got; exit 0' TERM\nwhile :; do sleep 0.05; done\n");
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let yml = sb.write(
+        "q.yml",
+        &format!(
+            "cmd: {}\ncwd: {}\nstop: {{signal: QUIT, group: false, timeout: 5}}\n",
+            script.display(),
+            sb.dir.path().display()
+        ),
+    );
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_running(None);
+    assert_eq!(sup.signal("down"), "");
+    sup.wait_state("down");
+    assert_eq!(sb.read("got"), "QUIT\n");
+}
+
+#[test]
+fn require_refuses_until_the_required_service_is_up() {
+    let sb = Sandbox::new();
+    let yml = sb.write("app.yml", "cmd: sleep 100\nrequire: [db, cache]\n");
+    let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("required services not up: db, cache"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // db and cache under $IMMORTAL_SDIR (bare -ctl names).
+    let mut db = Supervisor::spawn(
+        sb.command(&["-n", "-ctl", "db", "sleep", "100"]),
+        sb.path("sdir/db"),
+        sb.path("db.err"),
+    );
+    db.wait_running(None);
+    let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
+    assert!(
+        stderr_of(&out).contains("required services not up: cache"),
+        "{}",
+        stderr_of(&out)
+    );
+    let mut cache = Supervisor::spawn(
+        sb.command(&["-n", "-ctl", "cache", "sleep", "100"]),
+        sb.path("sdir/cache"),
+        sb.path("cache.err"),
+    );
+    cache.wait_running(None);
+    let mut app = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    app.wait_running(None);
+}
+
+#[test]
+fn require_cmd_failure_names_command_and_status() {
+    let sb = Sandbox::new();
+    let yml = sb.write("a.yml", "cmd: sleep 100\nrequire_cmd: test -f ok-file\n");
+    let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("require_cmd 'test -f ok-file' failed: exit status 1"),
+        "{}",
+        stderr_of(&out)
+    );
+    sb.write("ok-file", "");
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_running(None);
+}
+
+#[test]
+fn post_exit_runs_with_the_exit_code() {
+    let sb = Sandbox::new();
+    let hook = sb.write(
+        "hook.sh",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", sb.path("codes").display()),
+    );
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = sb.write("die.sh", "#!/bin/sh\nsleep 0.2\nexit 7\n");
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let yml = sb.write(
+        "p.yml",
+        &format!("cmd: {}\npost_exit: {}\nretries: 1\n", script.display(), hook.display()),
+    );
+    let _sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    wait_for(10.0, "two post_exit runs", || lines(&sb.path("codes")) == ["7", "7"]);
+}
+
+#[test]
+fn post_exit_gets_128_plus_signal() {
+    let sb = Sandbox::new();
+    let hook = sb.write(
+        "hook.sh",
+        &format!("#!/bin/sh\necho \"$1\" >> {}\n", sb.path("codes").display()),
+    );
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let yml = sb.write("p.yml", &format!("cmd: sleep 100\npost_exit: {}\n", hook.display()));
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_running(None);
+    assert_eq!(sup.signal("down"), "");
+    wait_for(10.0, "post_exit ran", || lines(&sb.path("codes")) == ["143"]);
+}
+
+#[test]
+fn user_sets_ids_groups_and_home() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to switch users");
+        return;
+    }
+    let sb = Sandbox::new();
+    let out = sb.path("id");
+    fs::set_permissions(sb.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let script = format!(
+        "echo $(id -u) $(id -g) $(id -G) $HOME $USER $LOGNAME > {}; exec sleep 100",
+        out.display()
+    );
+    let mut sup = sb.supervise(&["-u", "nobody", "sh", "-c", &script]);
+    sup.wait_running(None);
+    wait_for(5.0, "id written", || !sb.read("id").is_empty());
+    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let groups = nix::unistd::getgrouplist(&std::ffi::CString::new("nobody").unwrap(), nobody.gid).unwrap();
+    let mut want_groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    want_groups.dedup();
+    let want = format!(
+        "{} {} {} {} nobody nobody",
+        nobody.uid,
+        nobody.gid,
+        want_groups.join(" "),
+        nobody.dir.display()
+    );
+    assert_eq!(sb.read("id").trim(), want);
+    // Root's own supplementary groups are gone.
+    let pid = sup.status()["pid"].as_i64().unwrap();
+    let proc_status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let groups_line = proc_status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+    assert!(
+        !groups_line.split_whitespace().skip(1).any(|g| g == "0"),
+        "{groups_line}"
+    );
+}
+
+#[test]
+fn envdir_cwd_and_env_are_applied() {
+    let sb = Sandbox::new();
+    sb.write("env/FOO", "bar  \nignored\n");
+    sb.write("env/GONE", "");
+    sb.write("work/marker", "");
+    let script = format!(
+        "echo \"$FOO|${{GONE-unset}}|$(pwd)\" > {}; exec sleep 100",
+        sb.path("out").display()
+    );
+    let mut cmd = sb.command(&[
+        "-n",
+        "-ctl",
+        sb.path("sv").to_str().unwrap(),
+        "-e",
+        "env",
+        "-d",
+        "work",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    cmd.env("GONE", "present");
+    let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("err"));
+    sup.wait_running(None);
+    wait_for(5.0, "env written", || !sb.read("out").is_empty());
+    let work = fs::canonicalize(sb.path("work")).unwrap();
+    assert_eq!(sb.read("out"), format!("bar|unset|{}\n", work.display()));
+
+    let script = sb.write(
+        "e.sh",
+        &format!(
+            "#!/bin/sh\necho \"$DEBUG $ENVIRONMENT $(pwd)\" > {}\nexec sleep 100\n",
+            sb.path("out2").display()
+        ),
+    );
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let yml = sb.write(
+        "e.yml",
+        &format!(
+            "cmd: {}\ncwd: {}\nenv:\n  DEBUG: 1\n  ENVIRONMENT: production\n",
+            script.display(),
+            work.display()
+        ),
+    );
+    let mut sup2 = sb.supervise_in("sv2", &["-c", yml.to_str().unwrap()]);
+    sup2.wait_running(None);
+    wait_for(5.0, "yml env written", || !sb.read("out2").is_empty());
+    assert_eq!(sb.read("out2"), format!("1 production {}\n", work.display()));
+}
+
+#[test]
+fn pidfiles_and_logfile() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&[
+        "-P",
+        "super.pid",
+        "-p",
+        "child.pid",
+        "-l",
+        "out.log",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exec sleep 100",
+    ]);
+    let pid = sup.wait_running(None);
+    assert_eq!(sb.read("super.pid"), format!("{}\n", sup.pid()));
+    assert_eq!(sb.read("child.pid"), format!("{pid}\n"));
+    wait_for(5.0, "log written", || sb.read("out.log") == "hello\noops\n");
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let pid2 = sup.wait_running(Some(pid));
+    wait_for(5.0, "child pidfile rewritten", || {
+        sb.read("child.pid") == format!("{pid2}\n")
+    });
+    wait_for(5.0, "log appended", || {
+        sb.read("out.log") == "hello\noops\nhello\noops\n"
+    });
+}
+
+#[test]
+fn lock_refuses_a_second_supervisor_naming_the_holder() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    sup.wait_running(None);
+    for extra in [&["-n"][..], &[]] {
+        let mut args = extra.to_vec();
+        args.extend_from_slice(&["-ctl", sup.dir.to_str().unwrap(), "sleep", "100"]);
+        let out = sb.run(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr_of(&out);
+        assert!(
+            err.contains(&format!("is already supervised by pid {}", sup.pid())),
+            "{err}"
+        );
+    }
+    assert_eq!(sup.status()["count"], 1, "the first supervisor is untouched");
+}
+
+#[test]
+fn daemonizes_and_returns_to_the_shell() {
+    let sb = Sandbox::new();
+    let t0 = Instant::now();
+    let out = sb.run(&["-ctl", "bg", "-P", "super.pid", "sleep", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let super_pid: i32 = sb.read("super.pid").trim().parse().unwrap();
+    let sock = sb.path("sdir/bg/immortal.sock");
+    // Clean up by pid whatever happens below.
+    struct Reap(i32, i64);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
+            if self.1 > 0 {
+                let _ = nix::sys::signal::killpg(Pid::from_raw(self.1 as i32), Signal::SIGKILL);
+            }
+        }
+    }
+    let mut reap = Reap(super_pid, 0);
+    let mut st = serde_json::Value::Null;
+    wait_for(5.0, "daemon's service runs", || {
+        st = immortal::client::status(&sock).unwrap_or_default();
+        st["state"] == "run"
+    });
+    reap.1 = st["pid"].as_i64().unwrap();
+    assert!(alive(super_pid as i64));
+    // Detached: its own session, stdio on /dev/null.
+    let stat = fs::read_to_string(format!("/proc/{super_pid}/stat")).unwrap();
+    let sid: i32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(sid, super_pid);
+    assert_eq!(
+        fs::read_link(format!("/proc/{super_pid}/fd/1")).unwrap().to_str(),
+        Some("/dev/null")
+    );
+    let (_, body) = immortal::client::get(&sock, "/signal/halt").unwrap();
+    assert!(body.contains("\"Err\":\"\""), "{body}");
+    wait_for(10.0, "daemon exits", || !alive(super_pid as i64));
+    assert!(!alive(reap.1));
+}
+
+#[test]
+fn sigterm_stops_the_service_and_exits_zero() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sh", "-c", "sleep 1000 & exec sleep 1000"]);
+    let pid = sup.wait_running(None);
+    wait_for(5.0, "group formed", || group_members(pid).len() >= 2);
+    kill(Pid::from_raw(sup.pid()), Signal::SIGTERM).unwrap();
+    assert_eq!(sup.wait_exit(15.0), 0);
+    assert!(
+        group_members(pid).is_empty(),
+        "service left running: {:?}",
+        group_members(pid)
+    );
+    assert!(!sup.sock().exists(), "socket not removed");
+}
+
+#[test]
+fn supervise_dir_defaults() {
+    let sb = Sandbox::new();
+    // -name without -ctl: ~/.immortal/NAME
+    let mut a = Supervisor::spawn(
+        sb.command(&["-n", "-name", "alpha", "sleep", "100"]),
+        sb.path("home/.immortal/alpha"),
+        sb.path("a.err"),
+    );
+    a.wait_running(None);
+    // A config file's stem names it.
+    let yml = sb.write("beta.yml", "cmd: sleep 100\n");
+    let mut b = Supervisor::spawn(
+        sb.command(&["-n", "-c", yml.to_str().unwrap()]),
+        sb.path("home/.immortal/beta"),
+        sb.path("b.err"),
+    );
+    b.wait_running(None);
+    // Nothing: the supervisor's pid.
+    let child = sb.command(&["-n", "sleep", "100"]).spawn().unwrap();
+    let dir = sb.path(&format!("home/.immortal/{}", child.id()));
+    let mut c = Supervisor {
+        child: Some(child),
+        dir: dir.clone(),
+        stderr: sb.path("c.err"),
+        pids: vec![],
+    };
+    wait_for(5.0, "pid-named dir", || dir.join("immortal.sock").exists());
+    c.wait_running(None);
+    // A bare -ctl name: $IMMORTAL_SDIR/NAME.
+    let mut d = Supervisor::spawn(
+        sb.command(&["-n", "-ctl", "delta", "sleep", "100"]),
+        sb.path("sdir/delta"),
+        sb.path("d.err"),
+    );
+    d.wait_running(None);
+    let mode = fs::metadata(d.sock()).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o660
+    );
+    assert_eq!(
+        fs::read_to_string(d.dir.join("lock")).unwrap(),
+        format!("{}\n", d.pid())
+    );
+}
+
+#[test]
+fn spawn_failure_is_logged_and_retried() {
+    let sb = Sandbox::new();
+    let sup = sb.supervise(&["/nonexistent/program"]);
+    wait_for(10.0, "two failed starts", || sup.status()["count"].as_u64() >= Some(2));
+    assert!(
+        sup.log().contains("unable to start /nonexistent/program"),
+        "{}",
+        sup.log()
+    );
+    assert_eq!(sup.status()["exit"], serde_json::json!({"code": 127}));
+}
