@@ -34,7 +34,7 @@ pub fn immortal(flags: &Flags) -> i32 {
         Readiness::foreground()
     };
     let pid = std::process::id();
-    let dir = sdir::resolve(flags.ctl.as_deref(), svc.name.as_deref(), pid);
+    let dir = sdir::resolve(flags.ctl.as_deref(), svc.default_dir_name().as_deref(), pid);
     let detached = readiness.is_detached();
     let parts = match prepare(svc, dir.clone(), detached) {
         Ok(p) => p,

@@ -77,7 +77,7 @@ impl Default for StopSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
-    /// `-name`, or the stem of the `-c` file.
+    /// `-name`, if given.
     pub name: Option<String>,
     /// Program and arguments (never empty).
     pub command: Vec<String>,
@@ -103,6 +103,17 @@ pub struct Service {
     /// Started from the command line (not `-c`): the supervisor exits when
     /// retries run out, and `exit` through the socket is allowed.
     pub cli: bool,
+}
+
+impl Service {
+    /// The name that picks `~/.immortal/NAME` when there is no `-ctl`:
+    /// `-name`, else the config file's stem.
+    pub fn default_dir_name(&self) -> Option<String> {
+        self.name.clone().or_else(|| {
+            let stem = self.config_file.as_ref()?.file_stem()?;
+            Some(stem.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
+        })
+    }
 }
 
 /// What `immortal` was asked to do.
@@ -197,12 +208,8 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     };
     let signal = crate::signal::parse(&yml.stop.signal)
         .ok_or_else(|| Error::invalid(format!("{shown}: unknown signal '{}'", yml.stop.signal)))?;
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty());
     Ok(Service {
-        name,
+        name: None,
         command,
         cwd,
         env: yml.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
@@ -296,7 +303,8 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(svc.name.as_deref(), Some("web"));
+        assert_eq!(svc.name, None);
+        assert_eq!(svc.default_dir_name().as_deref(), Some("web"));
         assert_eq!(svc.command, vec!["sleep", "100"]);
         assert_eq!(svc.stop.signal, Signal::SIGQUIT);
         assert_eq!(svc.stop.timeout, None);

@@ -1,0 +1,264 @@
+//! The JSON API on `immortal.sock`: Go immortal's fields and formats, every
+//! `/signal/NAME`, errors, restart, and a supervisor that bad or slow
+//! clients cannot block.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+const RECORDER: &str = "#!/bin/sh
+for s in HUP INT QUIT USR1 USR2 ALRM TERM WINCH TTIN TTOU CONT; do
+  trap \"echo $s >> got\" $s
+done
+echo ready >> ready
+while :; do sleep 1 & wait $!; done
+";
+
+fn recorder(sb: &Sandbox) -> String {
+    let script = sb.write("recorder.sh", RECORDER);
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script.to_str().unwrap().to_string()
+}
+
+fn proc_state(pid: i64) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn status_has_go_fields_and_ours() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["-name", "web", "sleep", "100"]);
+    let pid = sup.wait_running(None);
+    let st = sup.status();
+    assert_eq!(st["pid"].as_i64(), Some(pid));
+    let up = st["up"].as_str().unwrap();
+    assert!(up.ends_with('s') && up.contains('.'), "Go AbsSince format: {up}");
+    assert!(st.get("down").is_none());
+    assert_eq!(st["cmd"], "sleep 100");
+    assert_eq!(st["fpid"], false);
+    assert_eq!(st["count"], 1);
+    assert_eq!(st["name"], "web");
+    assert_eq!(st["state"], "run");
+    assert_eq!(st["want"], "up");
+    assert_eq!(st["paused"], false);
+    assert!(st["exit"].is_null());
+    // GET / is the same document; Content-Type is JSON.
+    let mut s = UnixStream::connect(sup.sock()).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 200 OK\r\n"), "{raw}");
+    assert!(raw.contains("Content-Type: application/json\r\n"), "{raw}");
+    assert!(raw.contains("\"cmd\":\"sleep 100\""), "{raw}");
+
+    assert_eq!(sup.signal("down"), "");
+    let st = sup.wait_state("down");
+    assert_eq!(st["pid"].as_i64(), Some(pid), "pid kept while down, as Go does");
+    assert!(st.get("up").is_none() && st["down"].as_str().unwrap().ends_with('s'));
+    assert_eq!(st["exit"], serde_json::json!({"signal": "TERM"}));
+}
+
+#[test]
+fn every_signal_name_reaches_the_service() {
+    let sb = Sandbox::new();
+    let script = recorder(&sb);
+    let mut sup = sb.supervise(&["-d", sb.dir.path().to_str().unwrap(), &script]);
+    let pid = sup.wait_running(None);
+    wait_for(5.0, "traps set", || sb.read("ready") == "ready\n");
+    let table: &[(&[&str], &str)] = &[
+        (&["a", "alrm", "ALRM"], "ALRM"),
+        (&["h", "hup", "HUP"], "HUP"),
+        (&["i", "int", "INT"], "INT"),
+        (&["in", "ttin", "TTIN"], "TTIN"),
+        (&["ou", "ttou", "TTOU"], "TTOU"),
+        (&["q", "quit", "QUIT"], "QUIT"),
+        (&["t", "term", "TERM"], "TERM"),
+        (&["1", "usr1", "USR1"], "USR1"),
+        (&["2", "usr2", "USR2"], "USR2"),
+        (&["w", "winch", "WINCH"], "WINCH"),
+        (&["c", "cont", "CONT"], "CONT"),
+    ];
+    let mut expected = Vec::new();
+    for (words, name) in table {
+        for word in *words {
+            assert_eq!(sup.signal(word), "", "/signal/{word}");
+            expected.push(name.to_string());
+            wait_for(5.0, &format!("{word} recorded as {name}"), || {
+                lines(&sb.path("got")) == expected
+            });
+        }
+    }
+    // s/stop/STOP is SIGSTOP (Go's quirk); p/pause is STOP plus the paused flag.
+    for word in ["s", "stop", "STOP", "p", "pause"] {
+        assert_eq!(sup.signal(word), "");
+        wait_for(5.0, &format!("{word} stops the process"), || proc_state(pid) == "T");
+        if word.starts_with('p') {
+            assert_eq!(sup.status()["paused"], true);
+        }
+        assert_eq!(sup.signal("c"), "");
+        wait_for(5.0, "continued", || proc_state(pid) != "T");
+        assert_eq!(sup.status()["paused"], false);
+    }
+    assert_eq!(
+        sup.status()["pid"].as_i64(),
+        Some(pid),
+        "no signal above may restart it"
+    );
+    assert_eq!(sup.status()["count"], 1);
+}
+
+#[test]
+fn kill_down_up_once_restart_words() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    let mut pid = sup.wait_running(None);
+    for word in ["k", "kill", "KILL"] {
+        assert_eq!(sup.signal(word), "");
+        pid = sup.wait_running(Some(pid));
+        assert_eq!(sup.status()["exit"], serde_json::json!({"signal": "KILL"}));
+    }
+    assert_eq!(sup.status()["count"], 4);
+    for (down, up) in [("d", "u"), ("down", "up"), ("d", "start")] {
+        assert_eq!(sup.signal(down), "");
+        assert_eq!(sup.wait_state("down")["want"], "down");
+        assert_eq!(sup.signal(up), "");
+        pid = sup.wait_running(Some(pid));
+        assert_eq!(sup.status()["want"], "up");
+    }
+    // once: runs, and is not restarted when it ends.
+    for word in ["o", "once"] {
+        assert_eq!(sup.signal("d"), "");
+        sup.wait_state("down");
+        assert_eq!(sup.signal(word), "");
+        pid = sup.wait_running(Some(pid));
+        assert_eq!(sup.status()["want"], "once");
+        let count = sup.status()["count"].as_u64().unwrap();
+        assert_eq!(sup.signal("k"), "");
+        let st = sup.wait_state("down");
+        assert_eq!(st["count"].as_u64(), Some(count), "once must not restart");
+    }
+    // restart: a new process, wanted up.
+    assert_eq!(sup.signal("u"), "");
+    pid = sup.wait_running(Some(pid));
+    assert_eq!(sup.signal("restart"), "");
+    sup.wait_running(Some(pid));
+    assert_eq!(sup.status()["want"], "up");
+}
+
+#[test]
+fn errors_unknown_signal_not_running_and_404() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    sup.wait_running(None);
+    assert_eq!(sup.signal("bogus"), "unknown signal: bogus");
+    let (code, body) = immortal::client::get(&sup.sock(), "/nope").unwrap();
+    assert_eq!(code, 404);
+    assert!(body.contains("\"Err\""), "{body}");
+    assert_eq!(sup.signal("d"), "");
+    sup.wait_state("down");
+    assert_eq!(sup.signal("hup"), "service not running");
+    // POST works as GET for signals; curl's `http:/signal/u` form too.
+    let mut s = UnixStream::connect(sup.sock()).unwrap();
+    s.write_all(b"POST /u HTTP/1.1\r\nHost: signal\r\nContent-Length: 0\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    assert!(raw.ends_with("{\"Err\":\"\"}\n"), "{raw}");
+    sup.wait_running(None);
+}
+
+#[test]
+fn halt_and_exit() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    let pid = sup.wait_running(None);
+    assert_eq!(sup.signal("halt"), "");
+    assert_eq!(sup.wait_exit(10.0), 0);
+    assert!(!alive(pid), "halt must stop the service");
+
+    // exit (command-line supervisor): the supervisor goes, the service stays.
+    let mut sup = sb.supervise_in("sv2", &["sleep", "100"]);
+    let pid = sup.wait_running(None);
+    assert_eq!(sup.signal("exit"), "");
+    assert_eq!(sup.wait_exit(10.0), 0);
+    assert!(alive(pid), "exit must leave the service running");
+}
+
+#[test]
+fn restart_rereads_the_config() {
+    let sb = Sandbox::new();
+    let yml = sb.write("r.yml", "cmd: sleep 100\n");
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let pid = sup.wait_running(None);
+    sb.write("r.yml", "cmd: sleep 200\n");
+    assert_eq!(sup.signal("restart"), "");
+    let pid2 = sup.wait_running(Some(pid));
+    assert_eq!(sup.status()["cmd"], "sleep 200");
+    assert!(!alive(pid));
+    // A broken file: the answer names the error, the old config is kept.
+    sb.write("r.yml", "cmd: sleep 300\nbogus: 1\n");
+    let err = sup.signal("restart");
+    assert!(err.contains("r.yml:2: unknown field `bogus`"), "{err}");
+    sup.wait_running(Some(pid2));
+    assert_eq!(sup.status()["cmd"], "sleep 200");
+}
+
+#[test]
+fn oversized_request_is_answered_400() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    sup.wait_running(None);
+    let mut s = UnixStream::connect(sup.sock()).unwrap();
+    let big = format!("GET / HTTP/1.1\r\nX-Big: {}", "a".repeat(10_000));
+    let _ = s.write_all(big.as_bytes());
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    assert_eq!(sup.status()["state"], "run");
+}
+
+#[test]
+fn silent_client_times_out_without_blocking_others() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    sup.wait_running(None);
+    let mut silent = UnixStream::connect(sup.sock()).unwrap();
+    let mut half = UnixStream::connect(sup.sock()).unwrap();
+    half.write_all(b"GET /status HTTP/1.1\r\n").unwrap();
+    // Others are served meanwhile, at once.
+    for _ in 0..20 {
+        assert_eq!(sup.status()["state"], "run");
+    }
+    silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = String::new();
+    let _ = silent.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw:?}");
+    half.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = String::new();
+    let _ = half.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw:?}");
+}
+
+#[test]
+fn more_than_64_clients_are_turned_away() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    sup.wait_running(None);
+    // The listen queue is FIFO: these 64 are accepted before the 65th.
+    let idle: Vec<UnixStream> = (0..64).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
+    let mut extra = UnixStream::connect(sup.sock()).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut raw = String::new();
+    let _ = extra.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 503"), "{raw:?}");
+    drop(idle);
+    wait_for(5.0, "served again", || immortal::client::status(&sup.sock()).is_ok());
+    assert_eq!(sup.status()["state"], "run");
+}
