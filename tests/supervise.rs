@@ -164,21 +164,35 @@ fn down_leaves_no_process_of_the_group() {
 #[test]
 fn stop_signal_is_configurable_and_group_false_signals_main_only() {
     let sb = Sandbox::new();
-    let script = sb.write("q.sh", "#!/bin/sh\ntrap 'echo QUIT >> got; exit 0' QUIT\ntrap 'echo TERM >> got; exit 0' TERM\nwhile :; do sleep 0.05; done\n");
+    let script = sb.write(
+        "q.sh",
+        "#!/bin/sh
+(trap 'echo child-USR1 >> got; exit 0' USR1; echo ready >> ready; while :; do sleep 0.05; done) &
+trap 'echo USR1 >> got; exit 0' USR1
+trap 'echo TERM >> got; exit 0' TERM
+echo ready >> ready
+while :; do sleep 0.05; done
+",
+    );
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let yml = sb.write(
         "q.yml",
         &format!(
-            "cmd: {}\ncwd: {}\nstop: {{signal: QUIT, group: false, timeout: 5}}\n",
+            "cmd: {}\ncwd: {}\nstop: {{signal: SIGUSR1, group: false, timeout: 1}}\n",
             script.display(),
             sb.dir.path().display()
         ),
     );
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
-    sup.wait_running(None);
+    let pid = sup.wait_running(None);
+    wait_for(5.0, "both traps set", || lines(&sb.path("ready")).len() == 2);
     assert_eq!(sup.signal("down"), "");
-    sup.wait_state("down");
-    assert_eq!(sb.read("got"), "QUIT\n");
+    let st = sup.wait_state("down");
+    // The main process got the configured signal; the other member of its
+    // group did not, and was KILLed at the deadline instead.
+    assert_eq!(sb.read("got"), "USR1\n");
+    assert_eq!(st["exit"], serde_json::json!({"code": 0}));
+    assert!(group_members(pid).is_empty());
 }
 
 #[test]
