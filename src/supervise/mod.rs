@@ -110,7 +110,13 @@ impl Supervisor {
 
     fn wait_and_handle(&mut self) {
         let timeout = match self.next_deadline() {
-            None => PollTimeout::NONE,
+            None => {
+                // Going to sleep with nothing pending: the code that the
+                // last burst of work (or startup) touched need not stay
+                // resident until the next event.
+                sys::mem::release_startup_pages();
+                PollTimeout::NONE
+            }
             Some(at) => {
                 // Round up so we never wake a hair early and spin.
                 let ms = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);

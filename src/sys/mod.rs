@@ -4,5 +4,6 @@
 pub mod daemon;
 pub mod fs;
 pub mod lock;
+pub mod mem;
 pub mod process;
 pub mod signals;
