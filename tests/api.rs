@@ -17,8 +17,7 @@ while :; do sleep 1 & wait $!; done
 ";
 
 fn recorder(sb: &Sandbox) -> String {
-    let script = sb.write("recorder.sh", RECORDER);
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = sb.script("recorder.sh", RECORDER);
     script.to_str().unwrap().to_string()
 }
 

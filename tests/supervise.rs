@@ -79,11 +79,10 @@ fn retries_exhausted_keeps_config_supervisor_up_unless_immortal_exit() {
         &format!("cmd: sh -c 'echo run >> {}'\nretries: 0\n", runs.display()),
     );
     // `sh -c 'echo …'` split on whitespace: write a script instead.
-    let script = sb.write(
+    let script = sb.script(
         "once.sh",
         &format!("#!/bin/sh\necho run >> {}\nexit 2\n", runs.display()),
     );
-    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::write(&yml, format!("cmd: {}\nretries: 0\n", script.display())).unwrap();
     let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     let st = sup.wait_state("down");
@@ -117,11 +116,10 @@ fn retries_exhausted_keeps_config_supervisor_up_unless_immortal_exit() {
 #[test]
 fn term_ignoring_child_is_killed_after_stop_timeout() {
     let sb = Sandbox::new();
-    let script = sb.write(
+    let script = sb.script(
         "stubborn.sh",
         "#!/bin/sh\ntrap '' TERM\necho ready > ready\nwhile :; do sleep 0.05; done\n",
     );
-    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let yml = sb.write(
         "s.yml",
         &format!(
@@ -164,7 +162,7 @@ fn down_leaves_no_process_of_the_group() {
 #[test]
 fn stop_signal_is_configurable_and_group_false_signals_main_only() {
     let sb = Sandbox::new();
-    let script = sb.write(
+    let script = sb.script(
         "q.sh",
         "#!/bin/sh
 (trap 'echo child-USR1 >> got; exit 0' USR1; echo ready >> ready; while :; do sleep 0.05; done) &
@@ -174,7 +172,6 @@ echo ready >> ready
 while :; do sleep 0.05; done
 ",
     );
-    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let yml = sb.write(
         "q.yml",
         &format!(
@@ -249,13 +246,11 @@ fn require_cmd_failure_names_command_and_status() {
 #[test]
 fn post_exit_runs_with_the_exit_code() {
     let sb = Sandbox::new();
-    let hook = sb.write(
+    let hook = sb.script(
         "hook.sh",
         &format!("#!/bin/sh\necho \"$1\" >> {}\n", sb.path("codes").display()),
     );
-    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let script = sb.write("die.sh", "#!/bin/sh\nsleep 0.2\nexit 7\n");
-    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let script = sb.script("die.sh", "#!/bin/sh\nsleep 0.2\nexit 7\n");
     let yml = sb.write(
         "p.yml",
         &format!("cmd: {}\npost_exit: {}\nretries: 1\n", script.display(), hook.display()),
@@ -267,11 +262,10 @@ fn post_exit_runs_with_the_exit_code() {
 #[test]
 fn post_exit_gets_128_plus_signal() {
     let sb = Sandbox::new();
-    let hook = sb.write(
+    let hook = sb.script(
         "hook.sh",
         &format!("#!/bin/sh\necho \"$1\" >> {}\n", sb.path("codes").display()),
     );
-    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let yml = sb.write("p.yml", &format!("cmd: sleep 100\npost_exit: {}\n", hook.display()));
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     sup.wait_running(None);
@@ -346,14 +340,13 @@ fn envdir_cwd_and_env_are_applied() {
     let work = fs::canonicalize(sb.path("work")).unwrap();
     assert_eq!(sb.read("out"), format!("bar|unset|{}\n", work.display()));
 
-    let script = sb.write(
+    let script = sb.script(
         "e.sh",
         &format!(
             "#!/bin/sh\necho \"$DEBUG $ENVIRONMENT $(pwd)\" > {}\nexec sleep 100\n",
             sb.path("out2").display()
         ),
     );
-    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let yml = sb.write(
         "e.yml",
         &format!(

@@ -48,6 +48,13 @@ impl Sandbox {
         p
     }
 
+    /// Write an executable script.
+    pub fn script(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.write(rel, text);
+        fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    }
+
     pub fn read(&self, rel: &str) -> String {
         fs::read_to_string(self.path(rel)).unwrap_or_default()
     }
