@@ -26,6 +26,7 @@ pub mod log;
 pub mod sdir;
 pub mod service;
 pub mod signal;
+pub mod status;
 pub mod supervise;
 pub mod sys;
 pub mod user;
