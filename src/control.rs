@@ -4,7 +4,8 @@
 //! |--------------|------------------------------|-----------------------------|
 //! | `u` `U`      | `u up start`                 | Up                          |
 //! | `d` `D`      | `d down`                     | Down                        |
-//! | `o` `O`      | `o once`                     | Once                        |
+//! | `o`          | `o once`                     | Once                        |
+//! | `O`          | —                            | OnceAtMost (s6)             |
 //! | `p`          | `p pause`                    | Pause (STOP, paused flag)   |
 //! | `c`          | `c cont CONT`                | Continue (CONT, unpause)    |
 //! | `r`          | `restart`                    | Restart                     |
@@ -29,6 +30,8 @@ pub enum Command {
     Restart,
     /// s6's `r`: send the stop signal, keep wanting the service up.
     RestartSignal,
+    /// s6's `O`: do not restart when it ends; if down, do not start.
+    OnceAtMost,
     /// Supervisor exits; with `stop_service` it first takes the service down
     /// (runit's `x`), without it leaves the service running (Go's `exit`).
     Exit {
@@ -45,7 +48,8 @@ pub fn from_byte(b: u8) -> Option<Command> {
     Some(match b {
         b'u' | b'U' => Command::Up,
         b'd' | b'D' => Command::Down,
-        b'o' | b'O' => Command::Once,
+        b'o' => Command::Once,
+        b'O' => Command::OnceAtMost,
         b'p' => Command::Pause,
         b'c' => Command::Continue,
         b'r' => Command::RestartSignal,
@@ -120,7 +124,7 @@ mod tests {
             (b'r', Command::RestartSignal),
             (b'D', Command::Down),
             (b'U', Command::Up),
-            (b'O', Command::Once),
+            (b'O', Command::OnceAtMost),
         ];
         for (b, cmd) in table {
             assert_eq!(from_byte(*b), Some(*cmd), "byte {}", *b as char);

@@ -6,22 +6,31 @@ use crate::error::{Context, Error, Result};
 use crate::log::Log;
 use crate::sdir;
 use crate::service::{self, Flags, Plan, Service};
-use crate::supervise::{self, spawn::Output, state::Want, Supervisor};
-use crate::sys::{self, daemon::Readiness, lock::Lock, signals::Signals};
+use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Want, Supervisor, Unit};
+use crate::sys::{self, daemon::Readiness, signals::Signals};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Run `immortal` with parsed flags; returns the process exit status.
 pub fn immortal(flags: &Flags) -> i32 {
-    let svc = match service::plan(flags) {
+    match service::plan(flags) {
         Ok(Plan::PrintConfig(yaml)) => {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
-            return 0;
+            0
         }
-        Ok(Plan::Supervise(svc)) => *svc,
-        Err(e) => return fail(&e.to_string()),
-    };
+        Ok(Plan::Supervise(svc)) => supervise_command(flags, *svc),
+        // runsv's behaviour: stays in the foreground, messages on stderr.
+        Ok(Plan::ServiceDir(dir)) => match prepare_service_dir(&dir) {
+            Ok(parts) => Supervisor::new(parts).run(),
+            Err(e) => fail(&e.to_string()),
+        },
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn supervise_command(flags: &Flags, svc: Service) -> i32 {
     if let Err(e) = check_requirements(&svc) {
         return fail(&e.to_string());
     }
@@ -36,7 +45,7 @@ pub fn immortal(flags: &Flags) -> i32 {
     let pid = std::process::id();
     let dir = sdir::resolve(flags.ctl.as_deref(), svc.default_dir_name().as_deref(), pid);
     let detached = readiness.is_detached();
-    let parts = match prepare(svc, dir.clone(), detached) {
+    let parts = match prepare(svc, dir, detached) {
         Ok(p) => p,
         Err(e) => readiness.fail(&format!("immortal: {e}")),
     };
@@ -100,18 +109,13 @@ pub fn is_up(name: &str) -> bool {
 
 /// Take the supervise directory and open everything the loop needs.
 fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Parts> {
-    sys::fs::ensure_dir(&dir)?;
-    sys::fs::check_owner(&dir)?;
-    let mut lock = Lock::acquire(&dir.join(sdir::LOCK))?;
-    lock.record_holder(std::process::id())?;
+    let files = Files::open(&dir)?;
+    files::link_self(&dir)?;
     let listener = listen(&dir.join(sdir::SOCKET))?;
     if let Some(path) = &svc.supervisor_pidfile {
         sys::fs::write_pidfile(path, std::process::id())?;
     }
-    if let Err(e) = sys::process::become_subreaper() {
-        return Err(e).ctx("become child subreaper in", &dir);
-    }
-    let signals = Signals::block(supervise::HANDLED)?;
+    let signals = start_supervising(&dir)?;
     let prefix = dir.display().to_string();
     let log = if detached {
         Log::syslog(prefix)
@@ -119,21 +123,86 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
         Log::stderr(prefix)
     };
     let out = match &svc.log {
-        Some(spec) => Output::Append(spec.file.clone()),
-        None if detached => Output::Null,
-        None => Output::Inherit,
+        Some(spec) => Sink::Append(spec.file.clone()),
+        None if detached => Sink::Null,
+        None => Sink::Inherit,
     };
+    let unit = Unit::new("", svc, files, Io::output(out), None, Want::Up);
     Ok(supervise::Parts {
-        svc,
+        units: vec![unit],
         dir,
-        out,
         log,
         signals,
         listener,
-        lock,
         detached,
-        want: Want::Up,
     })
+}
+
+/// `immortal DIR`, runsv's way: `DIR/supervise/`, `./down`, and `log/`
+/// with `log/run` fed through a pipe that outlives both sides' restarts.
+fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
+    let sdir = files::of_service_dir(dir)?;
+    let files = Files::open(&sdir)?;
+    let log_dir = dir.join("log");
+    let log_files = if service::is_service_dir(&log_dir) {
+        Some(Files::open(&files::of_service_dir(&log_dir)?)?)
+    } else {
+        None
+    };
+    let listener = listen(&sdir.join(sdir::SOCKET))?;
+    let signals = start_supervising(&sdir)?;
+    let want = |d: &Path| if d.join("down").exists() { Want::Down } else { Want::Up };
+    let mut io = Io {
+        stdin: Sink::Null,
+        stdout: Sink::Inherit,
+        stderr: Sink::Inherit,
+    };
+    let mut units = Vec::new();
+    let mut log_unit = None;
+    if let Some(log_files) = log_files {
+        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("create", "log pipe")?;
+        io.stdout = Sink::Fd(Rc::new(write_end));
+        let log_io = Io {
+            stdin: Sink::Fd(Rc::new(read_end)),
+            stdout: Sink::Inherit,
+            stderr: Sink::Inherit,
+        };
+        let log_svc = service::from_service_dir(&log_dir);
+        log_unit = Some(Unit::new(
+            "log",
+            log_svc,
+            log_files,
+            log_io,
+            Some(log_dir.clone()),
+            want(&log_dir),
+        ));
+    }
+    units.push(Unit::new(
+        "",
+        service::from_service_dir(dir),
+        files,
+        io,
+        Some(dir.to_path_buf()),
+        want(dir),
+    ));
+    units.extend(log_unit);
+    let log = Log::stderr(dir.display().to_string());
+    Ok(supervise::Parts {
+        units,
+        dir: sdir,
+        log,
+        signals,
+        listener,
+        detached: false,
+    })
+}
+
+/// The process-wide part of becoming a supervisor: subreaper, signals.
+fn start_supervising(dir: &Path) -> Result<Signals> {
+    if let Err(e) = sys::process::become_subreaper() {
+        return Err(e).ctx("become child subreaper in", dir);
+    }
+    Signals::block(supervise::HANDLED)
 }
 
 /// Bind the API socket (mode 0660). We hold the lock, so an existing

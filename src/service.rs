@@ -122,6 +122,39 @@ pub enum Plan {
     /// `-cc`: print this YAML and exit 0.
     PrintConfig(String),
     Supervise(Box<Service>),
+    /// `immortal DIR`: a daemontools/runit service directory.
+    ServiceDir(PathBuf),
+}
+
+/// Whether `path` is a service directory: a directory with a `run` file.
+pub fn is_service_dir(path: &Path) -> bool {
+    path.is_dir() && path.join("run").is_file()
+}
+
+/// The service of a runit/daemontools directory: `./run` in DIR, with the
+/// inherited environment.
+pub fn from_service_dir(dir: &Path) -> Service {
+    Service {
+        name: None,
+        command: vec!["./run".into()],
+        cwd: Some(dir.to_path_buf()),
+        env: Vec::new(),
+        user: None,
+        wait: Duration::ZERO,
+        retries: -1,
+        log: None,
+        stderr_log: None,
+        logger: None,
+        follow_pidfile: None,
+        supervisor_pidfile: None,
+        child_pidfile: None,
+        require: Vec::new(),
+        require_cmd: None,
+        post_exit: None,
+        stop: StopSpec::default(),
+        config_file: None,
+        cli: false,
+    }
 }
 
 /// Turn the command line into a plan.
@@ -141,6 +174,12 @@ pub fn plan(flags: &Flags) -> Result<Plan> {
     }
     if flags.check_config {
         return Err(Error::invalid("missing config file: -cc needs -c run.yml"));
+    }
+    if let [only] = flags.command.as_slice() {
+        let path = Path::new(only);
+        if is_service_dir(path) {
+            return Ok(Plan::ServiceDir(crate::sdir::absolute(path)));
+        }
     }
     from_flags(flags).map(|s| Plan::Supervise(Box::new(s)))
 }

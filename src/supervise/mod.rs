@@ -2,11 +2,17 @@
 //! made by the pure [`state::State::step`]; this module turns poll events
 //! into [`state::Event`]s and carries out the returned [`state::Action`]s.
 //!
-//! One `poll` waits on the signalfd, the API socket and its clients, with
-//! the timeout set from the one next deadline (start, kill, client
-//! timeout). With the service running and no client connected there is no
-//! deadline at all: the supervisor sleeps until something happens.
+//! A supervisor runs one or two [`Unit`]s: the service and, for a runit
+//! service directory with `log/`, its logger, fed by a pipe that the
+//! supervisor holds open so it outlives restarts of either side.
+//!
+//! One `poll` waits on the signalfd, the control FIFOs, the API socket and
+//! its clients, with the timeout set from the one next deadline (start,
+//! kill, client timeout). With the service running and no client connected
+//! there is no deadline at all: the supervisor sleeps until something
+//! happens.
 
+pub mod files;
 pub mod spawn;
 pub mod state;
 
@@ -14,49 +20,71 @@ use crate::api::{self, Client, Progress, Route};
 use crate::control::{self, Command};
 use crate::log::Log;
 use crate::service::Service;
-use crate::sys::{self, lock::Lock, signals::Signals};
+use crate::sys::{self, signals::Signals};
+use files::Files;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use spawn::Output;
+use spawn::{Io, Sink};
 use state::{Action, Event, ExitHow, Phase, Policy, State, Want};
+use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// Everything a supervisor owns once startup has succeeded.
-pub struct Supervisor {
-    svc: Service,
-    /// A configuration re-read by `restart`, applied at the next start.
-    pending: Option<Service>,
-    state: State,
-    dir: PathBuf,
-    out: Output,
-    log: Log,
-    signals: Signals,
-    listener: UnixListener,
-    clients: Vec<Client>,
-    detached: bool,
-    /// Errors of the command being dispatched, for the API's `Err`.
-    refusals: Vec<String>,
-    exit_code: Option<i32>,
-    _lock: Lock,
-}
+use std::time::{Duration, Instant, SystemTime};
 
 /// The signals the supervisor handles itself.
 pub const HANDLED: &[Signal] = &[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
-pub struct Parts {
+/// Control letters whose signal a `control/<letter>` script exiting 0
+/// replaces (runsv's rule).
+const OVERRIDABLE: &[u8] = b"tkpcahiq12";
+
+/// One supervised process: the service, or its `log/run`.
+pub struct Unit {
+    /// Names it in log lines: empty for the service, `log` for its logger.
+    pub label: &'static str,
     pub svc: Service,
+    /// A configuration re-read by `restart`, applied at the next start.
+    pub pending: Option<Service>,
+    pub state: State,
+    pub files: Files,
+    pub io: Io,
+    /// The runit service directory (`./finish`, `control/`, `down`).
+    pub service_dir: Option<PathBuf>,
+}
+
+impl Unit {
+    pub fn new(
+        label: &'static str,
+        svc: Service,
+        files: Files,
+        io: Io,
+        service_dir: Option<PathBuf>,
+        want: Want,
+    ) -> Unit {
+        let state = State::new(policy(&svc), want, Instant::now());
+        Unit {
+            label,
+            svc,
+            pending: None,
+            state,
+            files,
+            io,
+            service_dir,
+        }
+    }
+}
+
+pub struct Parts {
+    /// The service first, then its logger if any.
+    pub units: Vec<Unit>,
+    /// The supervise directory holding the socket.
     pub dir: PathBuf,
-    pub out: Output,
     pub log: Log,
     pub signals: Signals,
     pub listener: UnixListener,
-    pub lock: Lock,
     pub detached: bool,
-    pub want: Want,
 }
 
 pub fn policy(svc: &Service) -> Policy {
@@ -65,32 +93,65 @@ pub fn policy(svc: &Service) -> Policy {
         retries: svc.retries,
         stop: svc.stop,
         may_exit: svc.cli || std::env::var_os("IMMORTAL_EXIT").is_some_and(|v| !v.is_empty()),
+        has_finish: false,
     }
+}
+
+/// A `control/<letter>` script running; its verdict decides the command.
+struct Custom {
+    pid: Pid,
+    unit: usize,
+    byte: u8,
+    cmd: Command,
+}
+
+pub struct Supervisor {
+    units: Vec<Unit>,
+    dir: PathBuf,
+    log: Log,
+    signals: Signals,
+    listener: UnixListener,
+    clients: Vec<Client>,
+    detached: bool,
+    /// Errors of the command being dispatched, for the API's `Err`.
+    refusals: Vec<String>,
+    custom: Option<Custom>,
+    /// Control bytes that arrived while a `control/<letter>` script ran.
+    queued: VecDeque<(usize, u8)>,
+    /// The service is down and the supervisor exits (with this status) as
+    /// soon as the logger has read everything and ended.
+    draining: Option<i32>,
+    exit_code: Option<i32>,
+    /// Maps monotonic instants to wall-clock time for the status files.
+    epoch: (Instant, SystemTime),
 }
 
 impl Supervisor {
     pub fn new(p: Parts) -> Supervisor {
-        let state = State::new(policy(&p.svc), p.want, Instant::now());
         Supervisor {
-            svc: p.svc,
-            pending: None,
-            state,
+            units: p.units,
             dir: p.dir,
-            out: p.out,
             log: p.log,
             signals: p.signals,
             listener: p.listener,
             clients: Vec::new(),
             detached: p.detached,
             refusals: Vec::new(),
+            custom: None,
+            queued: VecDeque::new(),
+            draining: None,
             exit_code: None,
-            _lock: p.lock,
+            epoch: (Instant::now(), SystemTime::now()),
         }
     }
 
     /// Run until the supervisor is told to exit; returns the exit status.
     pub fn run(mut self) -> i32 {
-        self.dispatch(Event::Start);
+        // The logger first, so the pipe has a reader when the service starts.
+        for i in (0..self.units.len()).rev() {
+            self.write_status(i);
+            self.dispatch(i, Event::Start);
+        }
         loop {
             if let Some(code) = self.exit_code {
                 self.shutdown();
@@ -101,11 +162,9 @@ impl Supervisor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let clients = self.clients.iter().map(|c| c.deadline).min();
-        match (self.state.deadline(), clients) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let units = self.units.iter().filter_map(|u| u.state.deadline());
+        let clients = self.clients.iter().map(|c| c.deadline);
+        units.chain(clients).min()
     }
 
     fn wait_and_handle(&mut self) {
@@ -123,11 +182,15 @@ impl Supervisor {
                 PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
             }
         };
-        let (sig_ready, listen_ready, client_ready) = {
+        let n_units = self.units.len();
+        let ready: Vec<bool> = {
             let mut fds = vec![
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
                 PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
             ];
+            for u in &self.units {
+                fds.push(PollFd::new(u.files.control_fd(), PollFlags::POLLIN));
+            }
             for c in &self.clients {
                 let flags = if c.wants_write() {
                     PollFlags::POLLOUT
@@ -142,30 +205,36 @@ impl Supervisor {
                 }
                 return;
             }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let clients: Vec<bool> = fds[2..].iter().map(ready).collect();
-            (ready(&fds[0]), ready(&fds[1]), clients)
+            fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect()
         };
-        if sig_ready {
+        if ready[0] {
             self.on_signals();
         }
-        // Clients first: accepting may reorder nothing, but indices below
-        // refer to the clients polled.
-        let mut i = client_ready.len();
-        while i > 0 {
-            i -= 1;
+        for i in 0..n_units {
+            if ready[2 + i] {
+                let bytes = self.units[i].files.drain_control();
+                for b in bytes {
+                    self.control_byte(i, b);
+                }
+            }
+        }
+        // Clients are answered from the last so removals keep indices valid.
+        let client_ready = &ready[2 + n_units..];
+        for i in (0..client_ready.len()).rev() {
             if client_ready[i] {
                 self.on_client(i);
             }
         }
-        if listen_ready {
+        if ready[1] {
             self.accept_clients();
         }
         let now = Instant::now();
-        if self.state.deadline().is_some_and(|at| at <= now) {
-            self.dispatch(Event::Timer);
-            self.check_group();
+        for i in 0..self.units.len() {
+            if self.units[i].state.deadline().is_some_and(|at| at <= now) {
+                self.dispatch(i, Event::Timer);
+            }
         }
+        self.check_groups();
         self.expire_clients(now);
     }
 
@@ -175,14 +244,13 @@ impl Supervisor {
                 Signal::SIGCHLD => self.reap(),
                 Signal::SIGTERM => {
                     self.log.info("got TERM: stopping the service, then exiting");
-                    self.command(Command::Halt);
+                    self.command(0, Command::Halt);
                 }
                 Signal::SIGINT | Signal::SIGHUP if !self.detached => {
-                    self.log.info(&format!(
-                        "got {}: stopping the service, then exiting",
-                        crate::signal::short_name(sig)
-                    ));
-                    self.command(Command::Halt);
+                    let name = crate::signal::short_name(sig);
+                    self.log
+                        .info(&format!("got {name}: stopping the service, then exiting"));
+                    self.command(0, Command::Halt);
                 }
                 other => self.log.info(&format!("ignoring {}", crate::signal::short_name(other))),
             }
@@ -191,10 +259,17 @@ impl Supervisor {
 
     fn reap(&mut self) {
         for (pid, how) in sys::process::reap_all() {
-            if Some(pid) != self.state.main_pid() {
-                continue; // a post_exit hook or an orphan reparented to us
+            if self.custom.as_ref().is_some_and(|c| c.pid == pid) {
+                self.custom_done(how);
+                continue;
             }
-            let uptime = match self.state.phase {
+            let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) else {
+                continue; // a hook, or an orphan reparented to us
+            };
+            let unit = &self.units[i];
+            let is_main = unit.state.main_pid() == Some(pid);
+            let what = if is_main { "pid" } else { "finish pid" };
+            let uptime = match unit.state.phase {
                 Phase::Running { since, .. } | Phase::Stopping { since, .. } => since.elapsed(),
                 _ => Duration::ZERO,
             };
@@ -202,43 +277,127 @@ impl Supervisor {
                 ExitHow::Code(c) => format!("exit code {c}"),
                 ExitHow::Signal(s) => format!("killed by {}", crate::signal::name_of(s)),
             };
-            self.log
-                .info(&format!("pid {pid} ended: {how_text}, up {}", api::since(uptime)));
-            let group_alive = sys::process::group_alive(pid);
-            self.dispatch(Event::Exited { pid, how, group_alive });
+            let label = unit.label;
+            self.note(
+                label,
+                &format!("{what} {pid} ended: {how_text}, up {}", api::since(uptime)),
+            );
+            let group_alive = is_main && sys::process::group_alive(pid);
+            self.dispatch(i, Event::Exited { pid, how, group_alive });
         }
-        self.check_group();
+        self.check_groups();
     }
 
-    /// While a stop waits for the rest of the process group, see whether it
+    /// While a stop waits for the rest of a process group, see whether it
     /// has gone (after each reap and each timer).
-    fn check_group(&mut self) {
-        if let Some(pgid) = self.state.awaits_group() {
-            if !sys::process::group_alive(pgid) {
-                self.dispatch(Event::GroupGone);
+    fn check_groups(&mut self) {
+        for i in 0..self.units.len() {
+            if let Some(pgid) = self.units[i].state.awaits_group() {
+                if !sys::process::group_alive(pgid) {
+                    self.dispatch(i, Event::GroupGone);
+                }
+            }
+        }
+        if let Some(code) = self.draining {
+            if self.units.iter().skip(1).all(|u| u.state.tracked_pid().is_none()) {
+                self.exit_code = Some(code);
             }
         }
     }
 
-    /// Run a command from any source; returns the errors it produced.
-    fn command(&mut self, cmd: Command) -> Vec<String> {
+    fn note(&self, label: &str, msg: &str) {
+        if label.is_empty() {
+            self.log.info(msg);
+        } else {
+            self.log.info(&format!("{label}: {msg}"));
+        }
+    }
+
+    /// One byte from a control FIFO.
+    fn control_byte(&mut self, i: usize, b: u8) {
+        if self.custom.is_some() {
+            self.queued.push_back((i, b));
+            return;
+        }
+        let Some(cmd) = control::from_byte(b) else {
+            self.log.warn(&format!("ignoring unknown control byte 0x{b:02x}"));
+            return;
+        };
+        let label = self.units[i].label;
+        if i > 0 && b == b'x' {
+            return; // runsv: exit is for the service, not its logger
+        }
+        self.note(label, &format!("control '{}'", b as char));
+        if let Some(dir) = self.units[i].service_dir.clone() {
+            // s6's D and U also make the choice permanent.
+            let down = dir.join("down");
+            let result = match b {
+                b'D' => std::fs::write(&down, b"").map_err(|e| (e, "create")),
+                b'U' => std::fs::remove_file(&down)
+                    .or_else(|e| match e.kind() {
+                        std::io::ErrorKind::NotFound => Ok(()),
+                        _ => Err(e),
+                    })
+                    .map_err(|e| (e, "remove")),
+                _ => Ok(()),
+            };
+            if let Err((e, op)) = result {
+                self.log.warn(&format!("unable to {op} {}: {e}", down.display()));
+            }
+            if i == 0 {
+                let script = dir.join("control").join((b as char).to_string());
+                if is_executable(&script) {
+                    let arg = self.units[i].state.main_pid().map_or(String::new(), |p| p.to_string());
+                    match spawn::program(&script, &[arg], Some(&dir), &self.units[i].io) {
+                        Ok(pid) => {
+                            let pid = Pid::from_raw(pid as i32);
+                            self.custom = Some(Custom {
+                                pid,
+                                unit: i,
+                                byte: b,
+                                cmd,
+                            });
+                            return;
+                        }
+                        Err(e) => self.log.warn(&format!("unable to run {}: {e}", script.display())),
+                    }
+                }
+            }
+        }
+        self.command(i, cmd);
+    }
+
+    /// A `control/<letter>` script ended: exit 0 replaces the signal.
+    fn custom_done(&mut self, how: ExitHow) {
+        let Some(c) = self.custom.take() else { return };
+        let replaced = how == ExitHow::Code(0) && OVERRIDABLE.contains(&c.byte);
+        self.refusals.clear();
+        self.dispatch_with(c.unit, Event::Command(c.cmd), replaced);
+        while self.custom.is_none() {
+            let Some((i, b)) = self.queued.pop_front() else { break };
+            self.control_byte(i, b);
+        }
+    }
+
+    /// Run a command on a unit; returns the errors it produced.
+    fn command(&mut self, i: usize, cmd: Command) -> Vec<String> {
         self.refusals.clear();
         if cmd == Command::Restart {
-            self.reload_config();
+            self.reload_config(i);
         }
-        self.dispatch(Event::Command(cmd));
+        self.dispatch(i, Event::Command(cmd));
         std::mem::take(&mut self.refusals)
     }
 
     /// `restart` re-reads the `-c` file; a bad file keeps the old one.
-    fn reload_config(&mut self) {
-        let Some(path) = self.svc.config_file.clone() else {
+    fn reload_config(&mut self, i: usize) {
+        let Some(path) = self.units[i].svc.config_file.clone() else {
             return;
         };
         match crate::config::load(&path).and_then(|yml| crate::service::from_yml(&path, &yml)) {
             Ok(mut svc) => {
-                svc.name.clone_from(&self.svc.name);
-                self.pending = Some(svc);
+                svc.name.clone_from(&self.units[i].svc.name);
+                self.units[i].pending = Some(svc);
             }
             Err(e) => {
                 let msg = format!("restart keeps the previous configuration: {e}");
@@ -248,17 +407,39 @@ impl Supervisor {
         }
     }
 
-    fn dispatch(&mut self, event: Event) {
-        let actions = self.state.step(event, Instant::now());
+    fn dispatch(&mut self, i: usize, event: Event) {
+        self.dispatch_with(i, event, false);
+    }
+
+    /// Step unit `i`'s state machine and carry out what it decided.
+    /// `skip_signals`: a `control/<letter>` script did the signalling.
+    fn dispatch_with(&mut self, i: usize, event: Event, skip_signals: bool) {
+        if let Some(dir) = &self.units[i].service_dir {
+            // runsv looks for ./finish at every exit: so do we.
+            self.units[i].state.policy.has_finish = dir.join("finish").exists();
+        }
+        let actions = self.units[i].state.step(event, Instant::now());
         for action in actions {
-            self.perform(action);
+            self.perform(i, action, skip_signals);
+        }
+        self.write_status(i);
+    }
+
+    fn write_status(&mut self, i: usize) {
+        let unit = &mut self.units[i];
+        let changed = self.epoch.1 + unit.state.changed.saturating_duration_since(self.epoch.0);
+        if let Err(e) = unit.files.update(unit.state.record(changed)) {
+            self.log.warn(&e.to_string());
         }
     }
 
-    fn perform(&mut self, action: Action) {
+    fn perform(&mut self, i: usize, action: Action, skip_signals: bool) {
         match action {
-            Action::Spawn => self.spawn(),
+            Action::Spawn => self.spawn(i),
             Action::Kill(target, sig) => {
+                if skip_signals {
+                    return;
+                }
                 if let Err(e) = sys::process::send(&target, sig) {
                     if e != nix::errno::Errno::ESRCH {
                         let msg = format!("unable to send {} to {target:?}: {e}", crate::signal::short_name(sig));
@@ -268,42 +449,98 @@ impl Supervisor {
                 }
             }
             Action::PostExit(code) => {
-                if let Some(hook) = self.svc.post_exit.clone() {
-                    if let Err(e) = spawn::hook(&hook, code, &self.svc, &self.out) {
+                let unit = &self.units[i];
+                if let Some(hook) = &unit.svc.post_exit {
+                    if let Err(e) = spawn::hook(hook, code, &unit.svc, &unit.io) {
                         self.log.warn(&format!("unable to run post_exit '{hook}': {e}"));
                     }
                 }
             }
+            Action::SpawnFinish(how) => self.spawn_finish(i, how),
             Action::Refuse(msg) => self.refusals.push(msg),
-            Action::Note(msg) => self.log.info(&msg),
-            Action::Exit(code) => self.exit_code = Some(code),
+            Action::Note(msg) => self.note(self.units[i].label, &msg),
+            Action::Exit(code) => self.unit_exit(i, code),
         }
     }
 
-    fn spawn(&mut self) {
-        if let Some(svc) = self.pending.take() {
-            self.state.policy = policy(&svc);
-            self.svc = svc;
+    fn spawn(&mut self, i: usize) {
+        let unit = &mut self.units[i];
+        if let Some(svc) = unit.pending.take() {
+            unit.state.policy = policy(&svc);
+            unit.svc = svc;
         }
-        match spawn::service(&self.svc, &self.out) {
+        match spawn::service(&unit.svc, &unit.io) {
             Ok(pid) => {
-                self.log
-                    .info(&format!("pid {pid} started: {}", self.svc.command.join(" ")));
-                if let Some(path) = &self.svc.child_pidfile {
+                let msg = format!("pid {pid} started: {}", unit.svc.command.join(" "));
+                if let Some(path) = &unit.svc.child_pidfile {
                     if let Err(e) = sys::fs::write_pidfile(path, pid) {
                         self.log.warn(&e.to_string());
                     }
                 }
-                self.dispatch(Event::Spawned {
-                    pid: Pid::from_raw(pid as i32),
-                });
+                self.note(self.units[i].label, &msg);
+                self.dispatch(
+                    i,
+                    Event::Spawned {
+                        pid: Pid::from_raw(pid as i32),
+                    },
+                );
             }
             Err(e) => {
                 self.log
-                    .warn(&format!("unable to start {}: {e}", self.svc.command.join(" ")));
-                self.dispatch(Event::SpawnFailed);
+                    .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
+                self.dispatch(i, Event::SpawnFailed);
             }
         }
+    }
+
+    /// runit's `./finish CODE SIGNAL`: CODE is -1 after a signal death.
+    fn spawn_finish(&mut self, i: usize, how: ExitHow) {
+        let unit = &self.units[i];
+        let Some(dir) = unit.service_dir.clone() else {
+            self.dispatch(i, Event::FinishFailed);
+            return;
+        };
+        let args = match how {
+            ExitHow::Code(c) => [c.to_string(), "0".to_string()],
+            ExitHow::Signal(s) => ["-1".to_string(), s.to_string()],
+        };
+        match spawn::program(std::path::Path::new("./finish"), &args, Some(&dir), &unit.io) {
+            Ok(pid) => self.dispatch(
+                i,
+                Event::FinishSpawned {
+                    pid: Pid::from_raw(pid as i32),
+                },
+            ),
+            Err(e) => {
+                self.log.warn(&format!("unable to start {}/finish: {e}", dir.display()));
+                self.dispatch(i, Event::FinishFailed);
+            }
+        }
+    }
+
+    /// The state machine of unit `i` says the supervisor exits. With a
+    /// logger, first let it read everything: close our ends of its pipe and
+    /// wait for it to end (runsv's `x`).
+    fn unit_exit(&mut self, i: usize, code: i32) {
+        if i != 0 || self.units.len() < 2 {
+            self.exit_code = Some(code);
+            return;
+        }
+        self.draining = Some(code);
+        for u in &mut self.units {
+            // Dropping every copy of the pipe's ends closes it: the logger
+            // sees end-of-file once it has read what is buffered.
+            u.io.stdin = Sink::Null;
+            u.io.stdout = Sink::Null;
+        }
+        for u in self.units.iter_mut().skip(1) {
+            u.state.want = Want::Down;
+            u.state.exiting = true;
+        }
+        for j in 1..self.units.len() {
+            self.write_status(j);
+        }
+        self.check_groups();
     }
 
     fn accept_clients(&mut self) {
@@ -355,7 +592,7 @@ impl Supervisor {
                 let errors = match control::from_word(&name) {
                     Some(cmd) => {
                         self.log.info(&format!("signal '{name}' from the socket"));
-                        self.command(cmd)
+                        self.command(0, cmd)
                     }
                     None => vec![format!("unknown signal: {name}")],
                 };
@@ -381,36 +618,30 @@ impl Supervisor {
 
     pub fn status_json(&self) -> api::StatusJson {
         let now = Instant::now();
-        let s = &self.state;
+        let unit = &self.units[0];
+        let s = &unit.state;
+        let down_since = Some(api::since(now.saturating_duration_since(s.changed)));
         let (state, up, down, status) = match s.phase {
             Phase::Running { since, .. } | Phase::Stopping { since, .. } => {
                 ("run", Some(api::since(now - since)), None, None)
             }
+            Phase::Finishing { .. } => ("finish", None, down_since, None),
             Phase::Waiting { at } => {
                 let secs = at.saturating_duration_since(now).as_secs_f64();
-                (
-                    "wait",
-                    None,
-                    Some(api::since(now - s.changed)),
-                    Some(format!("Starting in {secs:.1} seconds")),
-                )
+                ("wait", None, down_since, Some(format!("Starting in {secs:.1} seconds")))
             }
-            Phase::Down => ("down", None, Some(api::since(now - s.changed)), None),
+            Phase::Down => ("down", None, down_since, None),
         };
+        let dir_name = || self.dir_name();
         api::StatusJson {
-            pid: s.main_pid().or(s.last_pid).map_or(0, |p| p.as_raw()),
+            pid: s.tracked_pid().or(s.last_pid).map_or(0, |p| p.as_raw()),
             up,
             down,
-            cmd: self.svc.command.join(" "),
+            cmd: unit.svc.command.join(" "),
             fpid: false,
             count: s.count,
             status,
-            name: self.svc.name.clone().unwrap_or_else(|| {
-                self.dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            }),
+            name: unit.svc.name.clone().unwrap_or_else(dir_name),
             state,
             want: match s.want {
                 Want::Up => "up",
@@ -427,6 +658,15 @@ impl Supervisor {
         }
     }
 
+    /// The service's name: its service directory's, else its supervise
+    /// directory's.
+    fn dir_name(&self) -> String {
+        let dir = self.units[0].service_dir.as_ref().unwrap_or(&self.dir);
+        dir.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     fn shutdown(&mut self) {
         // Answer whoever is still waiting (e.g. the `halt` request itself).
         for c in &mut self.clients {
@@ -439,4 +679,9 @@ impl Supervisor {
         let _ = std::fs::remove_file(self.dir.join(crate::sdir::SOCKET));
         self.log.info("supervisor exiting");
     }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

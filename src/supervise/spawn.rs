@@ -1,46 +1,76 @@
-//! Building the service's process: own process group, cwd, environment,
-//! user (uid, gid and supplementary groups), stdio.
+//! Building child processes: the service (own process group, cwd,
+//! environment, user with its supplementary groups, stdio), and the helpers
+//! around it (`post_exit`, runit's `./finish` and `control/<letter>`).
 
 use crate::service::Service;
 use std::fs::OpenOptions;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 
-/// Where the service's stdout and stderr go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+/// Where one of a child's standard streams goes.
+#[derive(Debug, Clone)]
+pub enum Sink {
     /// The supervisor's own (foreground).
     Inherit,
-    /// `/dev/null` (detached, no log configured).
+    /// `/dev/null`.
     Null,
     /// Appended to a file.
     Append(PathBuf),
+    /// A descriptor the supervisor keeps (the log pipe), so it outlives the
+    /// child.
+    Fd(Rc<OwnedFd>),
 }
 
-impl Output {
-    fn stdio(&self) -> io::Result<(Stdio, Stdio)> {
+impl Sink {
+    fn stdio(&self, write: bool) -> io::Result<Stdio> {
         Ok(match self {
-            Output::Inherit => (Stdio::inherit(), Stdio::inherit()),
-            Output::Null => (Stdio::null(), Stdio::null()),
-            Output::Append(path) => {
-                let f = OpenOptions::new().create(true).append(true).open(path)?;
-                let g = f.try_clone()?;
-                (Stdio::from(f), Stdio::from(g))
-            }
+            Sink::Inherit => Stdio::inherit(),
+            Sink::Null => Stdio::null(),
+            Sink::Append(path) if write => Stdio::from(OpenOptions::new().create(true).append(true).open(path)?),
+            Sink::Append(path) => Stdio::from(std::fs::File::open(path)?),
+            Sink::Fd(fd) => Stdio::from(fd.try_clone()?),
         })
     }
 }
 
+/// The three standard streams of a child.
+#[derive(Debug, Clone)]
+pub struct Io {
+    pub stdin: Sink,
+    pub stdout: Sink,
+    pub stderr: Sink,
+}
+
+impl Io {
+    /// stdin from /dev/null, stdout and stderr to `out`.
+    pub fn output(out: Sink) -> Io {
+        Io {
+            stdin: Sink::Null,
+            stdout: out.clone(),
+            stderr: out,
+        }
+    }
+
+    fn apply(&self, cmd: &mut Command) -> io::Result<()> {
+        cmd.stdin(self.stdin.stdio(false)?);
+        cmd.stdout(self.stdout.stdio(true)?);
+        cmd.stderr(self.stderr.stdio(true)?);
+        Ok(())
+    }
+}
+
 /// Start the service; returns its pid (also its process group id).
-pub fn service(svc: &Service, out: &Output) -> io::Result<u32> {
+pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
     let (program, args) = svc
         .command
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
     let mut cmd = Command::new(program);
-    cmd.args(args).process_group(0).stdin(Stdio::null());
+    cmd.args(args).process_group(0);
     if let Some(cwd) = &svc.cwd {
         cmd.current_dir(cwd);
     }
@@ -61,15 +91,37 @@ pub fn service(svc: &Service, out: &Output) -> io::Result<u32> {
             user.groups.iter().map(|g| g.as_raw()).collect(),
         );
     }
-    let (stdout, stderr) = out.stdio()?;
-    cmd.stdout(stdout).stderr(stderr);
+    io.apply(&mut cmd)?;
+    unblock_signals(&mut cmd);
+    Ok(cmd.spawn()?.id())
+}
+
+/// Run `$SHELL -c "HOOK CODE"` in the background (its own process group, so
+/// stopping the service never touches it). Reaped by the supervisor's loop.
+pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
+    let shell = std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "sh".into());
+    let args = ["-c".to_string(), format!("{hook} {code}")];
+    program(Path::new(&shell), &args, svc.cwd.as_deref(), io)
+}
+
+/// Run a helper program (`./finish`, `control/x`) in its own process group.
+pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io::Result<u32> {
+    let mut cmd = Command::new(path);
+    cmd.args(args).process_group(0);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    io.apply(&mut cmd)?;
     unblock_signals(&mut cmd);
     Ok(cmd.spawn()?.id())
 }
 
 /// The supervisor blocks the signals it reads from its signalfd; a child
 /// must not inherit that mask (a blocked TERM would never stop it).
-pub fn unblock_signals(cmd: &mut Command) {
+fn unblock_signals(cmd: &mut Command) {
     // SAFETY: sigemptyset and sigprocmask are async-signal-safe and touch
     // only a local set.
     unsafe {
@@ -82,27 +134,6 @@ pub fn unblock_signals(cmd: &mut Command) {
             Ok(())
         });
     }
-}
-
-/// Run `$SHELL -c "HOOK CODE"` in the background (its own process group, so
-/// stopping the service never touches it). Reaped by the supervisor's loop.
-pub fn hook(hook: &str, code: i32, svc: &Service, out: &Output) -> io::Result<u32> {
-    let shell = std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "sh".into());
-    let mut cmd = Command::new(shell);
-    cmd.arg("-c")
-        .arg(format!("{hook} {code}"))
-        .process_group(0)
-        .stdin(Stdio::null());
-    if let Some(cwd) = &svc.cwd {
-        cmd.current_dir(cwd);
-    }
-    let (stdout, stderr) = out.stdio()?;
-    cmd.stdout(stdout).stderr(stderr);
-    unblock_signals(&mut cmd);
-    Ok(cmd.spawn()?.id())
 }
 
 /// Switch to `uid`/`gid` with exactly `groups` as supplementary groups.

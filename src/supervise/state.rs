@@ -5,8 +5,9 @@
 //!
 //! Phases: `Down` → (`Waiting` until the start deadline) → `Running` →
 //! (`Stopping` while the stop signal, then KILL at the deadline, empties the
-//! process group) → `Down`. The supervisor says `down` only once the whole
-//! group is gone.
+//! process group) → (`Finishing` while runit's `./finish` runs, if there is
+//! one) → `Down`. The supervisor says `down` only once the whole group is
+//! gone.
 
 use crate::control::Command;
 use crate::service::StopSpec;
@@ -53,6 +54,15 @@ pub enum AfterStop {
     ExitSupervisor,
 }
 
+/// What follows a `./finish` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The service ended by itself: restart or not by `want` and retries.
+    Policy,
+    /// It was stopped: do what the stop was for.
+    Stop(AfterStop),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Down,
@@ -74,6 +84,12 @@ pub enum Phase {
         killed: bool,
         then: AfterStop,
     },
+    /// runit's `./finish` runs (`pid` once spawned); KILLed at `kill_at`.
+    Finishing {
+        pid: Option<Pid>,
+        kill_at: Option<Instant>,
+        next: Next,
+    },
 }
 
 /// The parts of the configuration the state machine decides with.
@@ -85,6 +101,8 @@ pub struct Policy {
     /// Command-line supervisor or `IMMORTAL_EXIT` set: the supervisor exits
     /// when retries run out, and `exit` over the socket is allowed.
     pub may_exit: bool,
+    /// A service directory with a `./finish` to run after each exit.
+    pub has_finish: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +125,10 @@ pub enum Event {
     },
     /// While stopping, the process group was seen to be empty.
     GroupGone,
+    FinishSpawned {
+        pid: Pid,
+    },
+    FinishFailed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +143,8 @@ pub enum Action {
     Kill(Target, Signal),
     /// Run the `post_exit` hook with this code.
     PostExit(i32),
+    /// Run `./finish` with runit's arguments for this exit.
+    SpawnFinish(ExitHow),
     /// Answer the command's sender with this error (the command did nothing).
     Refuse(String),
     /// Tell the operator (log line).
@@ -141,6 +165,10 @@ pub struct State {
     /// When the phase last changed.
     pub changed: Instant,
     pub paused: bool,
+    /// The stop signal (or TERM) was sent and the process has not exited.
+    pub term_sent: bool,
+    /// The supervisor exits once the service is down.
+    pub exiting: bool,
     pub policy: Policy,
 }
 
@@ -157,6 +185,8 @@ impl State {
             last_exit: None,
             changed: now,
             paused: false,
+            term_sent: false,
+            exiting: false,
             policy,
         }
     }
@@ -165,7 +195,7 @@ impl State {
     pub fn deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Waiting { at } => Some(at),
-            Phase::Stopping { kill_at, .. } => kill_at,
+            Phase::Stopping { kill_at, .. } | Phase::Finishing { kill_at, .. } => kill_at,
             Phase::Down | Phase::Running { .. } => None,
         }
     }
@@ -176,6 +206,41 @@ impl State {
             Phase::Running { pid, .. } => Some(pid),
             Phase::Stopping { pid, .. } => pid,
             _ => None,
+        }
+    }
+
+    /// The process the supervisor waits for: the service, or `./finish`.
+    pub fn tracked_pid(&self) -> Option<Pid> {
+        match self.phase {
+            Phase::Finishing { pid, .. } => pid,
+            _ => self.main_pid(),
+        }
+    }
+
+    /// What `status`/`stat` report: run, down or finish.
+    pub fn visible(&self) -> crate::status::RunState {
+        use crate::status::RunState;
+        match self.phase {
+            Phase::Running { .. } | Phase::Stopping { .. } => RunState::Run,
+            Phase::Finishing { .. } => RunState::Finish,
+            Phase::Down | Phase::Waiting { .. } => RunState::Down,
+        }
+    }
+
+    /// The status record for this state, the last change dated `since`.
+    pub fn record(&self, since: std::time::SystemTime) -> crate::status::Status {
+        use crate::status::Wanted;
+        crate::status::Status {
+            since,
+            pid: self.tracked_pid().map_or(0, |p| p.as_raw() as u32),
+            paused: self.paused,
+            want: match self.want {
+                _ if self.exiting => Wanted::Exit,
+                Want::Up => Wanted::Up,
+                Want::Down | Want::Once => Wanted::Down,
+            },
+            term_sent: self.term_sent,
+            state: self.visible(),
         }
     }
 
@@ -208,20 +273,67 @@ impl State {
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_exit = Some(ExitHow::Code(127));
-                self.set_phase(Phase::Down, now);
-                self.after_exit(ExitHow::Code(127), now)
+                self.ended(Next::Policy, now)
             }
             Event::Exited { pid, how, group_alive } => self.on_exited(pid, how, group_alive, now),
             Event::GroupGone => match self.phase {
-                Phase::Stopping { pid: None, then, .. } => self.stopped(then, now),
+                Phase::Stopping { pid: None, then, .. } => self.ended(Next::Stop(then), now),
+                _ => Vec::new(),
+            },
+            Event::FinishSpawned { pid } => {
+                if let Phase::Finishing { next, .. } = self.phase {
+                    let kill_at = self.policy.stop.timeout.map(|t| now + t);
+                    self.phase = Phase::Finishing {
+                        pid: Some(pid),
+                        kill_at,
+                        next,
+                    };
+                }
+                Vec::new()
+            }
+            Event::FinishFailed => match self.phase {
+                Phase::Finishing { next, .. } => self.finished(next, now),
                 _ => Vec::new(),
             },
         }
     }
 
+    /// Change phase; the state-change time moves only when what readers
+    /// see (run, down, finish) changes.
     fn set_phase(&mut self, phase: Phase, now: Instant) {
+        let before = self.visible();
         self.phase = phase;
-        self.changed = now;
+        if self.visible() != before {
+            self.changed = now;
+        }
+    }
+
+    /// The service and its group are gone: run `./finish` if there is one,
+    /// then go on with `next`.
+    fn ended(&mut self, next: Next, now: Instant) -> Actions {
+        self.term_sent = false;
+        self.paused = false;
+        if self.policy.has_finish {
+            let how = self.last_exit.unwrap_or(ExitHow::Code(0));
+            self.set_phase(
+                Phase::Finishing {
+                    pid: None,
+                    kill_at: None,
+                    next,
+                },
+                now,
+            );
+            return vec![Action::SpawnFinish(how)];
+        }
+        self.finished(next, now)
+    }
+
+    fn finished(&mut self, next: Next, now: Instant) -> Actions {
+        self.set_phase(Phase::Down, now);
+        match next {
+            Next::Policy => self.after_exit(now),
+            Next::Stop(then) => self.stopped(then, now),
+        }
     }
 
     /// When the next start may happen: after `wait`, and at least
@@ -285,6 +397,21 @@ impl State {
                 }
                 acts
             }
+            Phase::Finishing {
+                pid: Some(pid),
+                kill_at: Some(at),
+                next,
+            } if at <= now => {
+                self.phase = Phase::Finishing {
+                    pid: Some(pid),
+                    kill_at: None,
+                    next,
+                };
+                vec![
+                    Action::Note(format!("finish timeout: sending KILL to ./finish (pid {pid})")),
+                    Action::Kill(Target::Group(pid), Signal::SIGKILL),
+                ]
+            }
             _ => Vec::new(),
         }
     }
@@ -295,11 +422,11 @@ impl State {
                 self.want = Want::Up;
                 match self.phase {
                     Phase::Down => self.schedule_start(now),
-                    Phase::Stopping { .. } => {
+                    Phase::Stopping { .. } | Phase::Finishing { .. } => {
                         self.redirect_stop(AfterStop::Start);
                         Vec::new()
                     }
-                    _ => Vec::new(),
+                    Phase::Running { .. } | Phase::Waiting { .. } => Vec::new(),
                 }
             }
             Command::Once => match self.phase {
@@ -307,9 +434,28 @@ impl State {
                     self.want = Want::Once;
                     self.schedule_start(now)
                 }
-                Phase::Stopping { .. } => Vec::new(),
+                Phase::Stopping { .. } | Phase::Finishing { .. } => Vec::new(),
                 Phase::Running { .. } | Phase::Waiting { .. } => {
                     self.want = Want::Once;
+                    Vec::new()
+                }
+            },
+            // s6's `O`: do not restart it when it ends; if it is down, do not
+            // even start it.
+            Command::OnceAtMost => match self.phase {
+                Phase::Running { .. } => {
+                    self.want = Want::Once;
+                    Vec::new()
+                }
+                Phase::Waiting { .. } => {
+                    self.want = Want::Down;
+                    self.set_phase(Phase::Down, now);
+                    Vec::new()
+                }
+                _ => {
+                    if self.want == Want::Up {
+                        self.want = Want::Once;
+                    }
                     Vec::new()
                 }
             },
@@ -319,6 +465,7 @@ impl State {
             }
             Command::Halt | Command::Exit { stop_service: true } => {
                 self.want = Want::Down;
+                self.exiting = true;
                 self.stop(AfterStop::ExitSupervisor, now)
             }
             Command::Exit { stop_service: false } => {
@@ -335,7 +482,7 @@ impl State {
                 self.want = Want::Up;
                 match self.phase {
                     Phase::Running { .. } => self.stop(AfterStop::Start, now),
-                    Phase::Stopping { .. } => {
+                    Phase::Stopping { .. } | Phase::Finishing { .. } => {
                         self.redirect_stop(AfterStop::Start);
                         Vec::new()
                     }
@@ -343,7 +490,10 @@ impl State {
                 }
             }
             Command::RestartSignal => match self.phase {
-                Phase::Running { pid, .. } => self.stop_signals(pid),
+                Phase::Running { pid, .. } => {
+                    self.term_sent = true;
+                    self.stop_signals(pid)
+                }
                 _ => Vec::new(),
             },
             Command::Pause => self.signal_main(Signal::SIGSTOP, Some(true)),
@@ -357,6 +507,9 @@ impl State {
             Some(pid) => {
                 if let Some(p) = paused {
                     self.paused = p;
+                }
+                if sig == Signal::SIGTERM {
+                    self.term_sent = true;
                 }
                 vec![Action::Kill(Target::Pid(pid), sig)]
             }
@@ -383,6 +536,7 @@ impl State {
             Phase::Running { pid, since } => {
                 let acts = self.stop_signals(pid);
                 self.paused = false;
+                self.term_sent = true;
                 self.phase = Phase::Stopping {
                     pid: Some(pid),
                     pgid: pid,
@@ -393,7 +547,7 @@ impl State {
                 };
                 acts
             }
-            Phase::Stopping { .. } => {
+            Phase::Stopping { .. } | Phase::Finishing { .. } => {
                 self.redirect_stop(then);
                 Vec::new()
             }
@@ -409,10 +563,12 @@ impl State {
     /// Change what a stop in progress leads to. An exit request wins over
     /// anything else, never the reverse.
     fn redirect_stop(&mut self, next: AfterStop) {
-        if let Phase::Stopping { then, .. } = &mut self.phase {
-            if *then != AfterStop::ExitSupervisor {
-                *then = next;
+        match &mut self.phase {
+            Phase::Stopping { then, .. } if *then != AfterStop::ExitSupervisor => *then = next,
+            Phase::Finishing { next: then, .. } if *then != Next::Stop(AfterStop::ExitSupervisor) => {
+                *then = Next::Stop(next)
             }
+            _ => {}
         }
     }
 
@@ -432,10 +588,8 @@ impl State {
         match self.phase {
             Phase::Running { pid: main, .. } if main == pid => {
                 self.last_exit = Some(how);
-                self.paused = false;
-                self.set_phase(Phase::Down, now);
                 let mut acts = vec![Action::PostExit(how.code())];
-                acts.extend(self.after_exit(how, now));
+                acts.extend(self.ended(Next::Policy, now));
                 acts
             }
             Phase::Stopping {
@@ -464,17 +618,21 @@ impl State {
                         then,
                     };
                 } else {
-                    acts.extend(self.stopped(then, now));
+                    acts.extend(self.ended(Next::Stop(then), now));
                 }
                 acts
             }
+            Phase::Finishing {
+                pid: Some(finish),
+                next,
+                ..
+            } if finish == pid => self.finished(next, now),
             _ => Vec::new(),
         }
     }
 
     /// Decide what follows an exit the operator did not ask for.
-    fn after_exit(&mut self, how: ExitHow, now: Instant) -> Actions {
-        let _ = how;
+    fn after_exit(&mut self, now: Instant) -> Actions {
         match self.want {
             Want::Down => Vec::new(),
             Want::Once => {
@@ -517,6 +675,7 @@ mod tests {
             retries: -1,
             stop: StopSpec::default(),
             may_exit: true,
+            has_finish: false,
         }
     }
 
@@ -922,5 +1081,175 @@ mod tests {
         assert_eq!(s, before);
         assert_eq!(s.step(Event::GroupGone, t0), vec![]);
         assert_eq!(s, before);
+    }
+
+    #[test]
+    fn finish_runs_after_each_exit_then_restart() {
+        let t0 = Instant::now();
+        let mut s = State::new(
+            Policy {
+                has_finish: true,
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        s.step(Event::Start, t0);
+        s.step(Event::Spawned { pid: pid(P) }, t0);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Signal(9),
+                group_alive: false,
+            },
+            t0 + secs(5.0),
+        );
+        assert_eq!(
+            acts,
+            vec![Action::PostExit(137), Action::SpawnFinish(ExitHow::Signal(9))]
+        );
+        assert_eq!(s.visible(), crate::status::RunState::Finish);
+        assert_eq!(s.step(Event::FinishSpawned { pid: pid(77) }, t0 + secs(5.0)), vec![]);
+        assert_eq!(s.tracked_pid(), Some(pid(77)));
+        assert_eq!(s.main_pid(), None, "no signals go to ./finish");
+        assert_eq!(
+            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
+            vec![Action::Refuse("service not running".into())]
+        );
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(77),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(5.1),
+        );
+        assert_eq!(acts, vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn down_during_finish_means_no_restart_and_finish_is_killed_at_timeout() {
+        let t0 = Instant::now();
+        let mut s = State::new(
+            Policy {
+                has_finish: true,
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        s.step(Event::Start, t0);
+        s.step(Event::Spawned { pid: pid(P) }, t0);
+        s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(2),
+                group_alive: false,
+            },
+            t0 + secs(5.0),
+        );
+        s.step(Event::FinishSpawned { pid: pid(77) }, t0 + secs(5.0));
+        assert_eq!(s.step(Event::Command(Command::Down), t0 + secs(5.0)), vec![]);
+        assert_eq!(s.deadline(), Some(t0 + secs(15.0)));
+        let acts = s.step(Event::Timer, t0 + secs(15.0));
+        assert_eq!(acts[1], Action::Kill(Target::Group(pid(77)), Signal::SIGKILL));
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(77),
+                how: ExitHow::Signal(9),
+                group_alive: false,
+            },
+            t0 + secs(15.0),
+        );
+        assert_eq!(acts, vec![]);
+        assert_eq!((s.phase, s.want), (Phase::Down, Want::Down));
+    }
+
+    #[test]
+    fn stop_runs_finish_before_down_and_exit() {
+        let t0 = Instant::now();
+        let mut s = State::new(
+            Policy {
+                has_finish: true,
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        s.step(Event::Start, t0);
+        s.step(Event::Spawned { pid: pid(P) }, t0);
+        s.step(Event::Command(Command::Halt), t0);
+        assert!(s.exiting && s.term_sent);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Signal(15),
+                group_alive: false,
+            },
+            t0,
+        );
+        assert_eq!(
+            acts,
+            vec![Action::PostExit(143), Action::SpawnFinish(ExitHow::Signal(15))]
+        );
+        assert!(!s.term_sent, "TERM flag cleared when the process exits");
+        assert_eq!(s.step(Event::FinishFailed, t0), vec![Action::Exit(0)]);
+    }
+
+    #[test]
+    fn status_record_follows_runsv() {
+        use crate::status::{RunState, Wanted};
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let when = std::time::SystemTime::UNIX_EPOCH;
+        let r = s.record(when);
+        assert_eq!(
+            (r.pid, r.state, r.want, r.term_sent),
+            (P as u32, RunState::Run, Wanted::Up, false)
+        );
+        s.step(Event::Command(Command::Down), t0 + secs(1.0));
+        let r = s.record(when);
+        assert_eq!((r.state, r.want, r.term_sent), (RunState::Run, Wanted::Down, true));
+        assert_eq!(s.changed, t0, "still running: the change time stays");
+        s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(2.0),
+        );
+        let r = s.record(when);
+        assert_eq!((r.pid, r.state, r.term_sent), (0, RunState::Down, false));
+        assert_eq!(s.changed, t0 + secs(2.0));
+        s.step(Event::Command(Command::Halt), t0 + secs(3.0));
+        assert_eq!(s.record(when).want, Wanted::Exit);
+    }
+
+    #[test]
+    fn once_at_most() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        assert_eq!(s.step(Event::Command(Command::OnceAtMost), t0), vec![]);
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+            },
+            t0 + secs(5.0),
+        );
+        assert_eq!(acts, vec![Action::PostExit(0)]);
+        let mut s = State::new(
+            Policy {
+                wait: secs(3.0),
+                ..policy()
+            },
+            Want::Up,
+            t0,
+        );
+        s.step(Event::Start, t0);
+        s.step(Event::Command(Command::OnceAtMost), t0);
+        assert_eq!((s.phase, s.deadline()), (Phase::Down, None), "waiting start cancelled");
     }
 }
