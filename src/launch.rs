@@ -141,13 +141,19 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
 /// `immortal DIR`, runsv's way: `DIR/supervise/`, `./down`, and `log/`
 /// with `log/run` fed through a pipe that outlives both sides' restarts.
 fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
-    let sdir = files::of_service_dir(dir)?;
-    let files = Files::open(&sdir)?;
+    // Read both services' settings before taking anything.
+    let svc = service::from_service_dir(dir)?;
     let log_dir = dir.join("log");
-    let log_files = if service::is_service_dir(&log_dir) {
-        Some(Files::open(&files::of_service_dir(&log_dir)?)?)
+    let log_svc = if service::is_service_dir(&log_dir) {
+        Some(service::from_service_dir(&log_dir)?)
     } else {
         None
+    };
+    let sdir = files::of_service_dir(dir)?;
+    let files = Files::open(&sdir)?;
+    let log_files = match log_svc {
+        Some(_) => Some(Files::open(&files::of_service_dir(&log_dir)?)?),
+        None => None,
     };
     let listener = listen(&sdir.join(sdir::SOCKET))?;
     let signals = start_supervising(&sdir)?;
@@ -157,9 +163,8 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         stdout: Sink::Inherit,
         stderr: Sink::Inherit,
     };
-    let mut units = Vec::new();
     let mut log_unit = None;
-    if let Some(log_files) = log_files {
+    if let (Some(log_svc), Some(log_files)) = (log_svc, log_files) {
         let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("create", "log pipe")?;
         io.stdout = Sink::Fd(Rc::new(write_end));
         let log_io = Io {
@@ -167,7 +172,6 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
             stdout: Sink::Inherit,
             stderr: Sink::Inherit,
         };
-        let log_svc = service::from_service_dir(&log_dir);
         log_unit = Some(Unit::new(
             "log",
             log_svc,
@@ -177,14 +181,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
             want(&log_dir),
         ));
     }
-    units.push(Unit::new(
-        "",
-        service::from_service_dir(dir),
-        files,
-        io,
-        Some(dir.to_path_buf()),
-        want(dir),
-    ));
+    let mut units = vec![Unit::new("", svc, files, io, Some(dir.to_path_buf()), want(dir))];
     units.extend(log_unit);
     let log = Log::stderr(dir.display().to_string());
     Ok(supervise::Parts {

@@ -5,7 +5,7 @@
 
 use crate::config::{self, LogYml, RunYml};
 use crate::envdir::{self, EnvChange};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::user::{self, RunAs};
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
@@ -132,9 +132,28 @@ pub fn is_service_dir(path: &Path) -> bool {
 }
 
 /// The service of a runit/daemontools directory: `./run` in DIR, with the
-/// inherited environment.
-pub fn from_service_dir(dir: &Path) -> Service {
-    Service {
+/// inherited environment. s6's `down-signal` (a signal name) and
+/// `timeout-kill` (milliseconds; 0: never) files set the stop policy.
+pub fn from_service_dir(dir: &Path) -> Result<Service> {
+    let mut stop = StopSpec::default();
+    if let Some(text) = read_setting(&dir.join("down-signal"))? {
+        stop.signal = crate::signal::parse(&text).ok_or_else(|| {
+            Error::invalid(format!(
+                "{}: unknown signal '{text}'",
+                dir.join("down-signal").display()
+            ))
+        })?;
+    }
+    if let Some(text) = read_setting(&dir.join("timeout-kill"))? {
+        let ms: u64 = text.parse().map_err(|_| {
+            Error::invalid(format!(
+                "{}: not a number of milliseconds: '{text}'",
+                dir.join("timeout-kill").display()
+            ))
+        })?;
+        stop.timeout = (ms > 0).then(|| Duration::from_millis(ms));
+    }
+    Ok(Service {
         name: None,
         command: vec!["./run".into()],
         cwd: Some(dir.to_path_buf()),
@@ -151,9 +170,18 @@ pub fn from_service_dir(dir: &Path) -> Service {
         require: Vec::new(),
         require_cmd: None,
         post_exit: None,
-        stop: StopSpec::default(),
+        stop,
         config_file: None,
         cli: false,
+    })
+}
+
+/// The first line of a one-value settings file, if the file exists.
+fn read_setting(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text.lines().next().unwrap_or("").trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).ctx("read", path),
     }
 }
 
@@ -389,6 +417,30 @@ mod tests {
         assert!(
             text.contains("cmd: sleep 1") && text.contains("retries: -1") && text.contains("signal: TERM"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn service_dir_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("run"), "#!/bin/sh\n").unwrap();
+        let svc = from_service_dir(dir.path()).unwrap();
+        assert_eq!(
+            (svc.command.clone(), svc.stop),
+            (vec!["./run".to_string()], StopSpec::default())
+        );
+        std::fs::write(dir.path().join("down-signal"), "SIGQUIT\n").unwrap();
+        std::fs::write(dir.path().join("timeout-kill"), "1500\n").unwrap();
+        let svc = from_service_dir(dir.path()).unwrap();
+        assert_eq!(svc.stop.signal, Signal::SIGQUIT);
+        assert_eq!(svc.stop.timeout, Some(Duration::from_millis(1500)));
+        std::fs::write(dir.path().join("timeout-kill"), "0\n").unwrap();
+        assert_eq!(from_service_dir(dir.path()).unwrap().stop.timeout, None);
+        std::fs::write(dir.path().join("timeout-kill"), "soon\n").unwrap();
+        let err = from_service_dir(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.ends_with("timeout-kill: not a number of milliseconds: 'soon'"),
+            "{err}"
         );
     }
 }

@@ -213,6 +213,10 @@ impl Supervisor {
         for i in 0..n_units {
             if ready[2 + i] {
                 let bytes = self.units[i].files.drain_control();
+                let unknown = bytes.iter().filter(|&&b| control::from_byte(b).is_none()).count();
+                if unknown > 0 {
+                    self.log.warn(&format!("ignoring {unknown} unknown control byte(s)"));
+                }
                 for b in bytes {
                     self.control_byte(i, b);
                 }
@@ -320,8 +324,7 @@ impl Supervisor {
             return;
         }
         let Some(cmd) = control::from_byte(b) else {
-            self.log.warn(&format!("ignoring unknown control byte 0x{b:02x}"));
-            return;
+            return; // counted and logged per batch by the caller
         };
         let label = self.units[i].label;
         if i > 0 && b == b'x' {
