@@ -19,3 +19,13 @@ run svstat "$d"
 run sv -w 5 exit "$d"
 wait_until "supervisor gone" sh -c "! sv status '$d'"
 run sv status "$d"
+
+# Down but wanted up (a start is pending: -w 30): sv says "want up".
+w=$T/waiting
+"$IMMORTAL" -n -ctl "$w" -w 30 sleep 1000 2>>"$T/supervisor.log" &
+SUPERVISORS+=($!)
+disown $!
+wait_until "supervisor of $w" sv status "$w"
+run sv status "$w"
+run svstat "$w"
+cat "$w/stat" | while read -r l; do say "stat: $l"; done
