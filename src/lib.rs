@@ -19,6 +19,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod control;
+pub mod ctl;
 pub mod envdir;
 pub mod error;
 pub mod launch;

@@ -1,0 +1,38 @@
+//! `immortalctl`: status and control of services (Go immortalctl's command
+//! line; also drives runit and daemontools services).
+
+use immortal::ctl::{self, args::Parsed};
+
+const USAGE: &str = "\
+usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'*']
+
+  Verbs:
+    status    Print the status table (the default).
+    start     Start the service (also: up).
+    stop      Stop it: stop signal, then KILL at the deadline; no restart (also: down).
+    once      Start it if it is not running; do not restart it.
+    restart   Stop it, re-read its configuration, start it.
+    halt      Stop it and make its supervisor exit.
+    exit      Make the supervisor exit, leaving the service running.
+  Signals:
+    -1 USR1   -2 USR2   -a ALRM   -c CONT   -h HUP    -i INT    -in TTIN
+    -k KILL   -ou TTOU  -q QUIT   -s STOP   -t TERM   -w WINCH
+  Options:
+    -A           no colours (also: NO_COLOR, or stdout not a terminal)
+    --json       print the services' status as JSON
+    -w SECONDS   with start/stop/restart/once: wait until it is reached
+    -v           print the version
+";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match ctl::args::parse(&args) {
+        Ok(Parsed::Run(req)) => std::process::exit(ctl::run(&req)),
+        Ok(Parsed::Help) => immortal::cli::print(USAGE),
+        Ok(Parsed::Version) => immortal::cli::print(&format!("{}\n", immortal::VERSION)),
+        Err(e) => {
+            eprint!("immortalctl: {e}\n{USAGE}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `immortalctl`'s command line, Go-compatible: a verb and a target
+//! (`immortalctl halt web`, `immortalctl '*'`), or one signal flag and a
+//! target (`immortalctl -2 web`), in any order; `-A` (no colour), `--json`,
+//! `-w SECONDS` (wait; before a verb) and `-v`.
+//!
+//! `-h` is HUP and `-w` WINCH, as in the Go tool; `-help` prints usage. A
+//! `-w` followed by a number and a verb is a wait instead.
+
+/// What to do to the selected services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Status,
+    /// A verb: start up stop down once restart halt exit.
+    Verb(Verb),
+    /// A signal by the Go tool's name (`HUP`, `USR1`, `TTIN`…).
+    Signal(&'static str),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Up,
+    Down,
+    Once,
+    Restart,
+    Halt,
+    Exit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub action: Action,
+    /// A name, a path, or `*`; `None`: every service (status only).
+    pub target: Option<String>,
+    pub color: bool,
+    pub json: bool,
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed {
+    Run(Request),
+    Help,
+    Version,
+}
+
+const SIGNAL_FLAGS: &[(&str, &str)] = &[
+    ("1", "USR1"),
+    ("2", "USR2"),
+    ("a", "ALRM"),
+    ("c", "CONT"),
+    ("h", "HUP"),
+    ("i", "INT"),
+    ("in", "TTIN"),
+    ("k", "KILL"),
+    ("ou", "TTOU"),
+    ("q", "QUIT"),
+    ("s", "STOP"),
+    ("t", "TERM"),
+    ("w", "WINCH"),
+];
+
+fn verb(word: &str) -> Option<Action> {
+    Some(match word {
+        "status" => Action::Status,
+        "start" | "up" => Action::Verb(Verb::Up),
+        "stop" | "down" => Action::Verb(Verb::Down),
+        "once" => Action::Verb(Verb::Once),
+        "restart" => Action::Verb(Verb::Restart),
+        "halt" => Action::Verb(Verb::Halt),
+        "exit" => Action::Verb(Verb::Exit),
+        _ => return None,
+    })
+}
+
+pub fn parse(args: &[String]) -> Result<Parsed, String> {
+    let mut action: Option<Action> = None;
+    let mut target: Option<String> = None;
+    let (mut color, mut json, mut wait) = (true, false, None);
+    let set_action = |a: Action, action: &mut Option<Action>| {
+        if action.replace(a).is_some() {
+            Err("give one verb or one signal flag".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        i += 1;
+        if arg == "--" {
+            continue;
+        }
+        let flag = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'));
+        match flag {
+            Some("A") => color = false,
+            Some("json") => json = true,
+            Some("v") | Some("version") => return Ok(Parsed::Version),
+            Some("help") => return Ok(Parsed::Help),
+            Some("w")
+                if args.get(i).is_some_and(|n| n.parse::<u64>().is_ok())
+                    && args.get(i + 1).and_then(|v| verb(v)).is_some() =>
+            {
+                wait = args[i].parse().ok();
+                i += 1;
+            }
+            Some(name) if !name.is_empty() => match SIGNAL_FLAGS.iter().find(|(f, _)| *f == name) {
+                Some((_, sig)) => set_action(Action::Signal(sig), &mut action)?,
+                None => return Err(format!("unknown option: {arg}")),
+            },
+            _ => match (verb(arg), action.is_none() && target.is_none()) {
+                // A verb comes before the target ("status" may also be a
+                // service's name when it comes second).
+                (Some(a), true) => set_action(a, &mut action)?,
+                _ => {
+                    if target.replace(arg.to_string()).is_some() {
+                        return Err(format!("unexpected argument: {arg}"));
+                    }
+                }
+            },
+        }
+    }
+    let action = action.unwrap_or(Action::Status);
+    if action != Action::Status && target.is_none() {
+        return Err("missing service: give a NAME, a PATH or '*'".into());
+    }
+    if wait.is_some() && !matches!(action, Action::Verb(Verb::Up | Verb::Down | Verb::Restart | Verb::Once)) {
+        return Err("-w SECONDS goes with start, stop, restart or once".into());
+    }
+    Ok(Parsed::Run(Request {
+        action,
+        target,
+        color,
+        json,
+        wait,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Parsed, String> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    fn req(args: &[&str]) -> Request {
+        match p(args) {
+            Ok(Parsed::Run(r)) => r,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verbs_and_targets() {
+        assert_eq!(req(&[]).action, Action::Status);
+        assert_eq!(req(&[]).target, None);
+        assert_eq!(req(&["status"]).target, None);
+        assert_eq!(req(&["status", "web"]).target.as_deref(), Some("web"));
+        let r = req(&["halt", "*"]);
+        assert_eq!((r.action, r.target.as_deref()), (Action::Verb(Verb::Halt), Some("*")));
+        assert_eq!(req(&["stop", "web"]).action, Action::Verb(Verb::Down));
+        assert_eq!(req(&["start", "web"]).action, Action::Verb(Verb::Up));
+        assert_eq!(req(&["up", "web"]).action, Action::Verb(Verb::Up));
+        assert_eq!(req(&["down", "/x/y"]).target.as_deref(), Some("/x/y"));
+        assert_eq!(req(&["web"]).action, Action::Status);
+        assert_eq!(req(&["web"]).target.as_deref(), Some("web"));
+    }
+
+    #[test]
+    fn signal_flags_in_any_order() {
+        for (flag, sig) in SIGNAL_FLAGS {
+            let r = req(&[&format!("-{flag}"), "web"]);
+            assert_eq!((r.action, r.target.as_deref()), (Action::Signal(sig), Some("web")));
+            let r = req(&["web", &format!("-{flag}")]);
+            assert_eq!(r.action, Action::Signal(sig));
+        }
+    }
+
+    #[test]
+    fn options() {
+        let r = req(&["-A", "--json"]);
+        assert!(!r.color && r.json);
+        let r = req(&["-w", "5", "start", "web"]);
+        assert_eq!((r.wait, r.action), (Some(5), Action::Verb(Verb::Up)));
+        // -w without a number and a verb is WINCH.
+        assert_eq!(req(&["-w", "web"]).action, Action::Signal("WINCH"));
+        assert_eq!(p(&["-v"]), Ok(Parsed::Version));
+        assert_eq!(p(&["-help"]), Ok(Parsed::Help));
+        assert_eq!(req(&["-h", "web"]).action, Action::Signal("HUP"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(p(&["halt"]).unwrap_err().contains("missing service"));
+        assert!(p(&["-x", "web"]).unwrap_err().contains("unknown option: -x"));
+        assert!(p(&["-1", "-2", "web"]).unwrap_err().contains("one verb or one signal"));
+        assert!(p(&["stop", "a", "b"]).unwrap_err().contains("unexpected argument: b"));
+        assert!(p(&["-w", "3", "halt", "web"]).unwrap_err().contains("-w SECONDS"));
+    }
+}

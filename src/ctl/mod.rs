@@ -1,0 +1,233 @@
+//! `immortalctl`: status and control of every service — ours through the
+//! JSON socket, runit's and daemontools' through `supervise/control` and
+//! `supervise/status`.
+
+pub mod args;
+pub mod discover;
+pub mod table;
+
+use crate::api;
+use crate::client;
+use crate::status::{self, RunState, Wanted};
+use args::{Action, Request, Verb};
+use discover::{Channel, Found};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+use table::Row;
+
+/// One service's state, from either channel, in the API's shape.
+fn fetch(f: &Found) -> Option<Value> {
+    match &f.channel {
+        Channel::Socket(sock) => {
+            let mut v = client::status(sock).ok()?;
+            v["name"] = json!(f.name);
+            Some(v)
+        }
+        Channel::Fifo(dir) => {
+            let st = status::read(dir).ok()?;
+            let age = api::since(SystemTime::now().duration_since(st.since).unwrap_or(Duration::ZERO));
+            let alive = supervisor_alive(dir);
+            let mut v = json!({
+                "name": f.name,
+                "pid": st.pid,
+                "state": match st.state { RunState::Run => "run", RunState::Down => "down", RunState::Finish => "finish" },
+                "want": if st.want == Wanted::Up { "up" } else { "down" },
+                "paused": st.paused,
+                "cmd": run_script(dir),
+            });
+            if st.state == RunState::Run {
+                v["up"] = json!(age);
+            } else {
+                v["down"] = json!(age);
+            }
+            if !alive {
+                v["error"] = json!("supervisor not running");
+            }
+            Some(v)
+        }
+    }
+}
+
+/// The `run` beside a runit supervise directory, as the CMD column.
+fn run_script(supervise: &Path) -> String {
+    let svc = if supervise.file_name().is_some_and(|n| n == "supervise") {
+        supervise.parent().unwrap_or(supervise)
+    } else {
+        supervise
+    };
+    let run = svc.join("run");
+    if run.exists() {
+        run.display().to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// runit's liveness test: `ok` has a reader.
+fn supervisor_alive(dir: &Path) -> bool {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(dir.join(crate::sdir::OK))
+        .is_ok()
+}
+
+fn row(v: &Value) -> Row {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Row {
+        name: text("name"),
+        pid: v.get("pid").and_then(Value::as_i64).unwrap_or(0),
+        up: text("up"),
+        down: text("down"),
+        cmd: text("cmd"),
+        fpid: v.get("fpid").and_then(Value::as_bool).unwrap_or(false),
+        waiting: v.get("status").and_then(Value::as_str).map(String::from),
+        error: v.get("error").and_then(Value::as_str).map(String::from),
+    }
+}
+
+/// Send the action; returns the error text, if any.
+fn act(f: &Found, action: &Action) -> Option<String> {
+    match &f.channel {
+        Channel::Socket(sock) => {
+            let word = match action {
+                Action::Status => return None,
+                Action::Signal(sig) => sig,
+                Action::Verb(v) => match v {
+                    Verb::Up => "up",
+                    Verb::Down => "down",
+                    Verb::Once => "once",
+                    Verb::Restart => "restart",
+                    Verb::Halt => "halt",
+                    Verb::Exit => "exit",
+                },
+            };
+            match client::get(sock, &format!("/signal/{word}")) {
+                Ok((_, body)) => {
+                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    v.get("Err")
+                        .and_then(Value::as_str)
+                        .filter(|e| !e.is_empty())
+                        .map(String::from)
+                }
+                Err(e) => Some(e.to_string()),
+            }
+        }
+        Channel::Fifo(dir) => {
+            let bytes = match action {
+                Action::Status => return None,
+                Action::Verb(v) => match v {
+                    Verb::Up => "u",
+                    Verb::Down => "d",
+                    Verb::Once => "o",
+                    Verb::Restart => "tcu",
+                    Verb::Halt => "dx",
+                    Verb::Exit => "x",
+                },
+                Action::Signal(sig) => match *sig {
+                    "USR1" => "1",
+                    "USR2" => "2",
+                    "ALRM" => "a",
+                    "CONT" => "c",
+                    "HUP" => "h",
+                    "INT" => "i",
+                    "KILL" => "k",
+                    "QUIT" => "q",
+                    "TERM" => "t",
+                    "STOP" => "p",
+                    other => return Some(format!("{other}: no runit control letter for this signal")),
+                },
+            };
+            let path = dir.join(crate::sdir::CONTROL);
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .and_then(|mut f| f.write_all(bytes.as_bytes()));
+            match written {
+                Ok(()) => None,
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Some("supervisor not running".into()),
+                Err(e) => Some(format!("unable to write {}: {e}", path.display())),
+            }
+        }
+    }
+}
+
+/// Whether `v` (a status after the action) shows what the verb wanted.
+fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
+    let state = v.get("state").and_then(Value::as_str).unwrap_or("");
+    let pid = v.get("pid").and_then(Value::as_i64).unwrap_or(0);
+    let old_pid = before.and_then(|b| b.get("pid")).and_then(Value::as_i64).unwrap_or(0);
+    match verb {
+        Verb::Up | Verb::Once => state == "run" && pid > 0,
+        Verb::Down => state == "down",
+        Verb::Restart => state == "run" && pid > 0 && pid != old_pid,
+        Verb::Halt | Verb::Exit => true,
+    }
+}
+
+fn colour_wanted(req: &Request) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(1) } == 1;
+    req.color && tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Run a parsed request; returns the exit status.
+pub fn run(req: &Request) -> i32 {
+    let services = match req.target.as_deref() {
+        None | Some("*") => discover::all(),
+        Some(t) => match discover::one(t) {
+            Some(f) => vec![f],
+            None => {
+                let _ = writeln!(std::io::stderr(), "immortalctl: no such service: {t}");
+                return 1;
+            }
+        },
+    };
+    let mut code = 0;
+    let mut shown = Vec::new();
+    for f in &services {
+        let before = fetch(f);
+        let error = act(f, &req.action);
+        if error.is_some() {
+            code = 1;
+        }
+        let mut now = fetch(f);
+        if let (Some(secs), Action::Verb(verb), None) = (req.wait, &req.action, &error) {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            while !now.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v)) {
+                if Instant::now() >= deadline {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "immortalctl: timeout: {} did not reach the wanted state in {secs}s",
+                        f.name
+                    );
+                    code = 1;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                now = fetch(f);
+            }
+        }
+        // A supervisor that exited (halt, exit) has no status to show.
+        if let Some(mut v) = now {
+            if let Some(e) = error {
+                v["error"] = json!(e);
+            }
+            shown.push(v);
+        } else if let Some(e) = error {
+            let _ = writeln!(std::io::stderr(), "immortalctl: {}: {e}", f.name);
+        }
+    }
+    let out = if req.json {
+        serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n"
+    } else {
+        let rows: Vec<Row> = shown.iter().map(row).collect();
+        table::render(&rows, colour_wanted(req))
+    };
+    crate::cli::print(&out);
+    code
+}

@@ -1,0 +1,228 @@
+//! `immortalctl` against real supervisors: ours (socket) and the real
+//! `runsv` (FIFO), the table layout and colours, verbs, signals, waits,
+//! errors and stale directories.
+
+mod common;
+use common::*;
+use std::fs;
+use std::process::{Command, Output, Stdio};
+
+const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
+
+fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
+    Command::new(CTL)
+        .args(args)
+        .env("HOME", sb.path("home"))
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A supervisor on `$IMMORTAL_SDIR/NAME`.
+fn named(sb: &Sandbox, name: &str, args: &[&str]) -> Supervisor {
+    let mut full = vec!["-n", "-ctl", name];
+    full.extend_from_slice(args);
+    Supervisor::spawn(
+        sb.command(&full),
+        sb.path(&format!("sdir/{name}")),
+        sb.path(&format!("{name}.err")),
+    )
+}
+
+#[test]
+fn table_lists_up_down_and_waiting_services() {
+    let sb = Sandbox::new();
+    let mut web = named(&sb, "web", &["sleep", "1000"]);
+    let web_pid = web.wait_running(None);
+    let mut db = named(&sb, "database", &["sleep", "2000"]);
+    let db_pid = db.wait_running(None);
+    let _later = named(&sb, "later", &["-w", "60", "sleep", "3000"]);
+    assert_eq!(stdout(&ctl(&sb, &["stop", "database"])).lines().count(), 2);
+    db.wait_state("down");
+    let out = ctl(&sb, &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    // Widths from the widest cells: pid, up ("N.Ns"), down, name ("database").
+    let w_pid = web_pid.to_string().len().max(db_pid.to_string().len());
+    let header = format!("{:>w_pid$}   {:>4}   {:>4}   {:<8}   CMD", "PID", "Up", "Down", "Name");
+    assert_eq!(lines[0], header, "{text}");
+    // Services in name order: database (down), later (waiting), web (up).
+    assert!(lines[1].starts_with(&format!("{db_pid:>w_pid$}          ")), "{text}");
+    assert!(lines[1].ends_with("   database   sleep 2000"), "{text}");
+    assert!(lines[2].starts_with(&" ".repeat(w_pid + 3 + 4 + 3 + 4 + 3)), "{text}");
+    assert!(lines[2].contains("later      sleep 3000 - Starting in "), "{text}");
+    assert!(lines[2].ends_with(" seconds"), "{text}");
+    assert!(lines[3].starts_with(&format!("{web_pid:>w_pid$}   ")), "{text}");
+    assert!(lines[3].ends_with("          web        sleep 1000"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
+}
+
+#[test]
+fn colours_only_on_a_terminal_without_a_opt_out() {
+    let sb = Sandbox::new();
+    let mut web = named(&sb, "web", &["sleep", "1000"]);
+    web.wait_running(None);
+    // `script` gives immortalctl a terminal as its stdout.
+    let in_pty = |args: &str, no_color: bool| {
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &format!("{CTL} {args}"), "/dev/null"])
+            .env("HOME", sb.path("home"))
+            .env("IMMORTAL_SDIR", sb.path("sdir"))
+            .env_remove("NO_COLOR");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        stdout(&cmd.output().unwrap())
+    };
+    assert!(
+        in_pty("", false).contains("\x1b[0;32mweb\x1b[0;00m"),
+        "green when up on a terminal"
+    );
+    assert!(!in_pty("-A", false).contains('\x1b'), "-A: no colour");
+    assert!(!in_pty("", true).contains('\x1b'), "NO_COLOR: no colour");
+    assert_eq!(stdout(&ctl(&sb, &["stop", "web"])).lines().count(), 2);
+    web.wait_state("down");
+    assert!(in_pty("", false).contains("\x1b[0;31mweb\x1b[0;00m"), "red when down");
+}
+
+#[test]
+fn verbs_signals_and_star() {
+    let sb = Sandbox::new();
+    let mut a = named(&sb, "a", &["sleep", "1000"]);
+    let mut b = named(&sb, "b", &["sleep", "1000"]);
+    let pa = a.wait_running(None);
+    let pb = b.wait_running(None);
+    let out = ctl(&sb, &["-w", "5", "stop", "*"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(a.status()["state"], "down");
+    assert_eq!(b.status()["state"], "down");
+    let out = ctl(&sb, &["-w", "5", "start", "a"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(a.status()["state"], "run");
+    assert_eq!(b.status()["state"], "down");
+    let pa2 = a.wait_running(Some(pa));
+    // -k KILLs it; it is restarted (wanted up).
+    ctl(&sb, &["-k", "a"]);
+    let pa3 = a.wait_running(Some(pa2));
+    assert_eq!(a.status()["exit"], serde_json::json!({"signal": "KILL"}));
+    let out = ctl(&sb, &["-w", "5", "restart", "a"]);
+    assert_eq!(out.status.code(), Some(0));
+    a.wait_running(Some(pa3));
+    // once: started, not restarted after it ends.
+    let out = ctl(&sb, &["-w", "5", "once", "b"]);
+    assert_eq!(out.status.code(), Some(0));
+    let pb2 = b.wait_running(Some(pb));
+    assert_eq!(b.status()["want"], "once");
+    ctl(&sb, &["-k", "b"]);
+    b.wait_state("down");
+    assert!(!alive(pb2));
+    // An unknown signal error is shown in the row and makes the exit 1.
+    let out = ctl(&sb, &["-in", "b"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains(" - service not running"), "{}", stdout(&out));
+    // halt: service stopped and supervisor gone; exit: supervisor gone only.
+    let pa4 = a.status()["pid"].as_i64().unwrap();
+    ctl(&sb, &["exit", "a"]);
+    assert_eq!(a.wait_exit(5.0), 0);
+    assert!(alive(pa4));
+    a.pids.push(pa4 as i32);
+    ctl(&sb, &["halt", "b"]);
+    assert_eq!(b.wait_exit(5.0), 0);
+}
+
+#[test]
+fn controls_and_lists_a_real_runsv_service() {
+    let sb = Sandbox::new();
+    let d = sb.path("svc");
+    sb.script("svc/run", "#!/bin/sh\nexec sleep 1000\n");
+    let mut runsv = Supervisor {
+        child: Some(Command::new("runsv").arg(&d).spawn().unwrap()),
+        dir: d.clone(),
+        stderr: sb.path("x"),
+        pids: vec![],
+    };
+    wait_for(5.0, "runsv wrote its status", || {
+        immortal::status::read(&d.join("supervise")).is_ok_and(|s| s.pid > 0)
+    });
+    let pid = immortal::status::read(&d.join("supervise")).unwrap().pid as i64;
+    runsv.pids.push(pid as i32);
+    let path = d.to_str().unwrap();
+    let text = stdout(&ctl(&sb, &["status", path]));
+    assert!(text.lines().nth(1).unwrap().starts_with(&format!("{pid}   ")), "{text}");
+    assert!(text.contains(&format!("svc   {path}/run")), "{text}");
+    let out = ctl(&sb, &["-w", "5", "stop", path]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(immortal::status::read(&d.join("supervise")).unwrap().pid, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&ctl(&sb, &["--json", path]))).unwrap();
+    assert_eq!(json[0]["state"], "down");
+    assert_eq!(json[0]["want"], "down");
+    assert!(json[0]["down"].as_str().unwrap().ends_with('s'));
+    let out = ctl(&sb, &["-w", "5", "start", path]);
+    assert_eq!(out.status.code(), Some(0));
+    let new_pid = immortal::status::read(&d.join("supervise")).unwrap().pid as i64;
+    runsv.pids.push(new_pid as i32);
+    assert_ne!(new_pid, pid);
+    // A signal runit has no letter for is an error, named.
+    let out = ctl(&sb, &["-w", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("WINCH: no runit control letter"),
+        "{}",
+        stdout(&out)
+    );
+    // halt through the FIFO: runsv takes it down and exits.
+    ctl(&sb, &["halt", path]);
+    assert_eq!(runsv.wait_exit(5.0), 0);
+}
+
+#[test]
+fn wait_times_out_with_a_message() {
+    let sb = Sandbox::new();
+    let _s = named(&sb, "flaky", &["sh", "-c", "exit 1"]);
+    let out = ctl(&sb, &["-w", "1", "start", "flaky"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("timeout: flaky did not reach the wanted state in 1s"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn unknown_service_usage_errors_and_version() {
+    let sb = Sandbox::new();
+    let out = ctl(&sb, &["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr_of(&out), "immortalctl: no such service: nope\n");
+    for args in [&["halt"][..], &["-x", "web"], &["stop", "a", "b"]] {
+        let out = ctl(&sb, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr_of(&out).contains("usage: immortalctl"), "{args:?}");
+    }
+    let out = ctl(&sb, &["-v"]);
+    assert_eq!(stdout(&out).trim(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn stale_directories_are_removed() {
+    let sb = Sandbox::new();
+    let stale = sb.path("sdir/ghost");
+    fs::create_dir_all(&stale).unwrap();
+    // A socket file nobody listens on, and a free lock.
+    drop(std::os::unix::net::UnixListener::bind(stale.join("immortal.sock")).unwrap());
+    fs::write(stale.join("lock"), "12345\n").unwrap();
+    let mut live = named(&sb, "live", &["sleep", "1000"]);
+    live.wait_running(None);
+    let text = stdout(&ctl(&sb, &[]));
+    assert!(!text.contains("ghost"), "{text}");
+    assert!(!stale.exists(), "stale directory not removed");
+    assert!(live.dir.exists());
+}
