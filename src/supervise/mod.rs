@@ -13,6 +13,7 @@
 //! happens.
 
 pub mod files;
+pub mod follow;
 pub mod spawn;
 pub mod state;
 
@@ -52,6 +53,8 @@ pub struct Unit {
     pub io: Io,
     /// The runit service directory (`./finish`, `control/`, `down`).
     pub service_dir: Option<PathBuf>,
+    /// A pidfd on the followed process, in the poll set.
+    watch: Option<(Pid, std::os::fd::OwnedFd)>,
 }
 
 impl Unit {
@@ -72,6 +75,7 @@ impl Unit {
             files,
             io,
             service_dir,
+            watch: None,
         }
     }
 }
@@ -183,6 +187,11 @@ impl Supervisor {
             }
         };
         let n_units = self.units.len();
+        // Which units had a pidfd in this poll (handling events below may
+        // start or stop watching).
+        let watched: Vec<(usize, Pid)> = (0..n_units)
+            .filter_map(|i| self.units[i].watch.as_ref().map(|(p, _)| (i, *p)))
+            .collect();
         let ready: Vec<bool> = {
             let mut fds = vec![
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
@@ -190,6 +199,11 @@ impl Supervisor {
             ];
             for u in &self.units {
                 fds.push(PollFd::new(u.files.control_fd(), PollFlags::POLLIN));
+            }
+            for u in &self.units {
+                if let Some((_, fd)) = &u.watch {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
             }
             for c in &self.clients {
                 let flags = if c.wants_write() {
@@ -222,8 +236,14 @@ impl Supervisor {
                 }
             }
         }
+        for (k, &(i, pid)) in watched.iter().enumerate() {
+            // Only if it still watches the same process it polled for.
+            if ready[2 + n_units + k] && self.units[i].watch.as_ref().is_some_and(|(p, _)| *p == pid) {
+                self.followed_exit(i);
+            }
+        }
         // Clients are answered from the last so removals keep indices valid.
-        let client_ready = &ready[2 + n_units..];
+        let client_ready = &ready[2 + n_units + watched.len()..];
         for i in (0..client_ready.len()).rev() {
             if client_ready[i] {
                 self.on_client(i);
@@ -267,29 +287,124 @@ impl Supervisor {
                 self.custom_done(how);
                 continue;
             }
-            let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) else {
-                continue; // a hook, or an orphan reparented to us
-            };
-            let unit = &self.units[i];
-            let is_main = unit.state.main_pid() == Some(pid);
-            let what = if is_main { "pid" } else { "finish pid" };
-            let uptime = match unit.state.phase {
-                Phase::Running { since, .. } | Phase::Stopping { since, .. } => since.elapsed(),
-                _ => Duration::ZERO,
-            };
-            let how_text = match how {
-                ExitHow::Code(c) => format!("exit code {c}"),
-                ExitHow::Signal(s) => format!("killed by {}", crate::signal::name_of(s)),
-            };
-            let label = unit.label;
-            self.note(
-                label,
-                &format!("{what} {pid} ended: {how_text}, up {}", api::since(uptime)),
-            );
-            let group_alive = is_main && sys::process::group_alive(pid);
-            self.dispatch(i, Event::Exited { pid, how, group_alive });
+            if let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) {
+                self.exited(i, pid, how);
+            }
+            // Anything else: a hook, or an orphan reparented to us.
         }
         self.check_groups();
+    }
+
+    /// The followed process's pidfd is readable: it has exited. Its status
+    /// is known only if it was our child.
+    fn followed_exit(&mut self, i: usize) {
+        let Some((pid, _fd)) = self.units[i].watch.take() else {
+            return;
+        };
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        let how = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => ExitHow::Code(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => ExitHow::Signal(sig as i32),
+            _ => {
+                let msg = format!("pid {pid} is not our child: its exit status is unknown");
+                self.note(self.units[i].label, &msg);
+                ExitHow::Code(0)
+            }
+        };
+        if self.units[i].state.tracked_pid() == Some(pid) {
+            self.exited(i, pid, how);
+        }
+        self.check_groups();
+    }
+
+    /// Unit `i`'s tracked process `pid` ended.
+    fn exited(&mut self, i: usize, pid: Pid, how: ExitHow) {
+        let unit = &self.units[i];
+        let is_main = unit.state.main_pid() == Some(pid);
+        let what = if is_main { "pid" } else { "finish pid" };
+        let uptime = match unit.state.phase {
+            Phase::Running { since, .. } | Phase::Stopping { since, .. } => since.elapsed(),
+            _ => Duration::ZERO,
+        };
+        let how_text = match how {
+            ExitHow::Code(c) => format!("exit code {c}"),
+            ExitHow::Signal(s) => format!("killed by {}", crate::signal::name_of(s)),
+        };
+        let label = unit.label;
+        self.note(
+            label,
+            &format!("{what} {pid} ended: {how_text}, up {}", api::since(uptime)),
+        );
+        let group_alive = is_main && unit.state.pgid().is_some_and(sys::process::group_alive);
+        let follow = match unit.state.phase {
+            Phase::Running { .. } if is_main => self.follow_candidate(i, pid),
+            _ => None,
+        };
+        if self.units[i].watch.as_ref().is_some_and(|(w, _)| *w == pid) {
+            self.units[i].watch = None;
+        }
+        self.dispatch(
+            i,
+            Event::Exited {
+                pid,
+                how,
+                group_alive,
+                follow,
+            },
+        );
+    }
+
+    /// The uid a followed process must have (unless it descends from us).
+    fn service_uid(&self, i: usize) -> u32 {
+        match &self.units[i].svc.user {
+            Some(u) => u.uid.as_raw(),
+            None => nix::unistd::geteuid().as_raw(),
+        }
+    }
+
+    /// With a pid file to follow: the live process it names, if any.
+    fn follow_candidate(&self, i: usize, exited: Pid) -> Option<(Pid, Pid)> {
+        let unit = &self.units[i];
+        let path = unit.svc.follow_pidfile.as_ref()?;
+        match follow::candidate(path, exited, self.service_uid(i)) {
+            Ok(found) => Some(found),
+            Err(why) => {
+                self.note(unit.label, &format!("not following {}: {why}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// Keep a pidfd on the followed process (and only on it).
+    fn sync_watch(&mut self, i: usize) {
+        let unit = &mut self.units[i];
+        let want = if unit.state.following {
+            unit.state.main_pid()
+        } else {
+            None
+        };
+        if unit.watch.as_ref().map(|(p, _)| *p) == want {
+            return;
+        }
+        unit.watch = None;
+        let Some(pid) = want else { return };
+        match follow::pidfd(pid) {
+            Ok(fd) => unit.watch = Some((pid, fd)),
+            Err(e) => {
+                // Gone already. If it was our child, SIGCHLD reports it;
+                // otherwise report it now.
+                use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+                match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(_, code)) => self.exited(i, pid, ExitHow::Code(code)),
+                    Ok(WaitStatus::Signaled(_, sig, _)) => self.exited(i, pid, ExitHow::Signal(sig as i32)),
+                    Ok(_) => {} // our child, still being torn down: SIGCHLD follows
+                    Err(_) => {
+                        self.note(self.units[i].label, &format!("pid {pid} vanished ({e})"));
+                        self.exited(i, pid, ExitHow::Code(0));
+                    }
+                }
+            }
+        }
     }
 
     /// While a stop waits for the rest of a process group, see whether it
@@ -425,6 +540,7 @@ impl Supervisor {
         for action in actions {
             self.perform(i, action, skip_signals);
         }
+        self.sync_watch(i);
         self.write_status(i);
     }
 
@@ -467,6 +583,18 @@ impl Supervisor {
     }
 
     fn spawn(&mut self, i: usize) {
+        // Restarting a pid-file service whose daemon is already up (its
+        // launcher exited before writing the file): follow it rather than
+        // start a second copy.
+        if self.units[i].state.count > 0 {
+            let last = self.units[i].state.last_pid.unwrap_or(Pid::from_raw(0));
+            let path = self.units[i].svc.follow_pidfile.clone();
+            let uid = self.service_uid(i);
+            if let Some(Ok((pid, pgid))) = path.map(|p| follow::candidate(&p, last, uid)) {
+                self.dispatch(i, Event::Followed { pid, pgid });
+                return;
+            }
+        }
         let unit = &mut self.units[i];
         if let Some(svc) = unit.pending.take() {
             unit.state.policy = policy(&svc);
@@ -641,7 +769,7 @@ impl Supervisor {
             up,
             down,
             cmd: unit.svc.command.join(" "),
-            fpid: false,
+            fpid: s.following,
             count: s.count,
             status,
             name: unit.svc.name.clone().unwrap_or_else(dir_name),

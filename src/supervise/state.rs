@@ -70,7 +70,10 @@ pub enum Phase {
         at: Instant,
     },
     Running {
+        /// The process signals go to: the one started, or the one followed.
         pid: Pid,
+        /// Its process group (the started pid; a followed one's own group).
+        pgid: Pid,
         since: Instant,
     },
     Stopping {
@@ -117,11 +120,19 @@ pub enum Event {
     },
     SpawnFailed,
     /// The main process was reaped. `group_alive`: other members of its
-    /// process group are still there.
+    /// process group are still there. `follow`: the live process (and its
+    /// group) that the pid file names instead, when following a pid file.
     Exited {
         pid: Pid,
         how: ExitHow,
         group_alive: bool,
+        follow: Option<(Pid, Pid)>,
+    },
+    /// At a start, the pid file already names a live process of ours: it
+    /// is followed instead of starting a second copy.
+    Followed {
+        pid: Pid,
+        pgid: Pid,
     },
     /// While stopping, the process group was seen to be empty.
     GroupGone,
@@ -169,6 +180,8 @@ pub struct State {
     pub term_sent: bool,
     /// The supervisor exits once the service is down.
     pub exiting: bool,
+    /// The running pid is one read from the pid file (`fpid`).
+    pub following: bool,
     pub policy: Policy,
 }
 
@@ -187,6 +200,7 @@ impl State {
             paused: false,
             term_sent: false,
             exiting: false,
+            following: false,
             policy,
         }
     }
@@ -205,6 +219,14 @@ impl State {
         match self.phase {
             Phase::Running { pid, .. } => Some(pid),
             Phase::Stopping { pid, .. } => pid,
+            _ => None,
+        }
+    }
+
+    /// The process group of the service's main process.
+    pub fn pgid(&self) -> Option<Pid> {
+        match self.phase {
+            Phase::Running { pgid, .. } | Phase::Stopping { pgid, .. } => Some(pgid),
             _ => None,
         }
     }
@@ -263,7 +285,15 @@ impl State {
                 self.last_start = Some(now);
                 self.last_pid = Some(pid);
                 self.paused = false;
-                self.set_phase(Phase::Running { pid, since: now }, now);
+                self.following = false;
+                self.set_phase(
+                    Phase::Running {
+                        pid,
+                        pgid: pid,
+                        since: now,
+                    },
+                    now,
+                );
                 Vec::new()
             }
             Event::SpawnFailed => {
@@ -275,7 +305,23 @@ impl State {
                 self.last_exit = Some(ExitHow::Code(127));
                 self.ended(Next::Policy, now)
             }
-            Event::Exited { pid, how, group_alive } => self.on_exited(pid, how, group_alive, now),
+            Event::Exited {
+                pid,
+                how,
+                group_alive,
+                follow,
+            } => self.on_exited(pid, how, group_alive, follow, now),
+            Event::Followed { pid, pgid } => match self.phase {
+                Phase::Down | Phase::Waiting { .. } => {
+                    self.following = true;
+                    self.last_pid = Some(pid);
+                    self.set_phase(Phase::Running { pid, pgid, since: now }, now);
+                    vec![Action::Note(format!(
+                        "following pid {pid} from the pid file instead of starting"
+                    ))]
+                }
+                _ => Vec::new(),
+            },
             Event::GroupGone => match self.phase {
                 Phase::Stopping { pid: None, then, .. } => self.ended(Next::Stop(then), now),
                 _ => Vec::new(),
@@ -312,6 +358,7 @@ impl State {
     /// then go on with `next`.
     fn ended(&mut self, next: Next, now: Instant) -> Actions {
         self.term_sent = false;
+        self.following = false;
         self.paused = false;
         if self.policy.has_finish {
             let how = self.last_exit.unwrap_or(ExitHow::Code(0));
@@ -490,9 +537,9 @@ impl State {
                 }
             }
             Command::RestartSignal => match self.phase {
-                Phase::Running { pid, .. } => {
+                Phase::Running { pid, pgid, .. } => {
                     self.term_sent = true;
-                    self.stop_signals(pid)
+                    self.stop_signals(pid, pgid)
                 }
                 _ => Vec::new(),
             },
@@ -519,9 +566,9 @@ impl State {
 
     /// The stop signal then CONT (so a paused process sees it), to the
     /// group or to the main process as configured.
-    fn stop_signals(&self, pid: Pid) -> Actions {
+    fn stop_signals(&self, pid: Pid, pgid: Pid) -> Actions {
         let target = if self.policy.stop.group {
-            Target::Group(pid)
+            Target::Group(pgid)
         } else {
             Target::Pid(pid)
         };
@@ -533,13 +580,13 @@ impl State {
 
     fn stop(&mut self, then: AfterStop, now: Instant) -> Actions {
         match self.phase {
-            Phase::Running { pid, since } => {
-                let acts = self.stop_signals(pid);
+            Phase::Running { pid, pgid, since } => {
+                let acts = self.stop_signals(pid, pgid);
                 self.paused = false;
                 self.term_sent = true;
                 self.phase = Phase::Stopping {
                     pid: Some(pid),
-                    pgid: pid,
+                    pgid,
                     since,
                     kill_at: self.policy.stop.timeout.map(|t| now + t),
                     killed: false,
@@ -584,9 +631,30 @@ impl State {
         }
     }
 
-    fn on_exited(&mut self, pid: Pid, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
+    fn on_exited(
+        &mut self,
+        pid: Pid,
+        how: ExitHow,
+        group_alive: bool,
+        follow: Option<(Pid, Pid)>,
+        now: Instant,
+    ) -> Actions {
         match self.phase {
-            Phase::Running { pid: main, .. } if main == pid => {
+            Phase::Running { pid: main, since, .. } if main == pid => {
+                if let Some((fpid, fpgid)) = follow {
+                    // It handed over to the pid in the pid file (a daemon that
+                    // forked, or an upgrade): follow that one, no restart.
+                    self.following = true;
+                    self.last_pid = Some(fpid);
+                    self.phase = Phase::Running {
+                        pid: fpid,
+                        pgid: fpgid,
+                        since,
+                    };
+                    return vec![Action::Note(format!(
+                        "pid {pid} exited; following pid {fpid} from the pid file"
+                    ))];
+                }
                 self.last_exit = Some(how);
                 let mut acts = vec![Action::PostExit(how.code())];
                 acts.extend(self.ended(Next::Policy, now));
@@ -703,7 +771,14 @@ mod tests {
         let t0 = Instant::now();
         let s = running(t0);
         assert_eq!(s.count, 1);
-        assert_eq!(s.phase, Phase::Running { pid: pid(P), since: t0 });
+        assert_eq!(
+            s.phase,
+            Phase::Running {
+                pid: pid(P),
+                pgid: pid(P),
+                since: t0
+            }
+        );
         assert_eq!(s.deadline(), None, "no timer while running: zero idle wake-ups");
     }
 
@@ -727,6 +802,7 @@ mod tests {
             pid: pid(P),
             how: ExitHow::Code(0),
             group_alive: false,
+            follow: None,
         };
         assert_eq!(s.step(exit, t0 + secs(10.0)), vec![Action::PostExit(0)]);
         assert_eq!(s.deadline(), Some(t0 + secs(12.0)));
@@ -740,6 +816,7 @@ mod tests {
             pid: pid(P),
             how: ExitHow::Code(1),
             group_alive: false,
+            follow: None,
         };
         // Crashed after 0.2 s: the next start waits until 1 s after the last.
         assert_eq!(s.step(exit, t0 + secs(0.2)), vec![Action::PostExit(1)]);
@@ -751,6 +828,7 @@ mod tests {
             pid: pid(P + 1),
             how: ExitHow::Signal(9),
             group_alive: false,
+            follow: None,
         };
         assert_eq!(s.step(exit, t0 + secs(6.0)), vec![Action::PostExit(137), Action::Spawn]);
         assert_eq!(s.last_exit, Some(ExitHow::Signal(9)));
@@ -767,6 +845,7 @@ mod tests {
                 pid: pid(1000),
                 how: ExitHow::Code(3),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.0),
         );
@@ -777,6 +856,7 @@ mod tests {
                 pid: pid(1001),
                 how: ExitHow::Code(3),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(9.0),
         );
@@ -806,6 +886,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(3.0),
         );
@@ -846,6 +927,7 @@ mod tests {
             pid: pid(P),
             how: ExitHow::Signal(9),
             group_alive: false,
+            follow: None,
         };
         assert_eq!(s.step(exit, t1 + secs(10.1)), vec![Action::PostExit(137)]);
         assert_eq!(s.phase, Phase::Down);
@@ -861,6 +943,7 @@ mod tests {
             pid: pid(P),
             how: ExitHow::Signal(15),
             group_alive: true,
+            follow: None,
         };
         let acts = s.step(exit, t0 + secs(0.1));
         assert_eq!(acts[0], Action::PostExit(143));
@@ -910,6 +993,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: true,
+                follow: None,
             },
             t0,
         );
@@ -932,6 +1016,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0,
         );
@@ -968,6 +1053,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.0),
         );
@@ -981,6 +1067,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.0),
         );
@@ -1000,6 +1087,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Signal(15),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.1),
         );
@@ -1021,6 +1109,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.1),
         );
@@ -1072,7 +1161,8 @@ mod tests {
                 Event::Exited {
                     pid: pid(1),
                     how: ExitHow::Code(0),
-                    group_alive: false
+                    group_alive: false,
+                    follow: None
                 },
                 t0
             ),
@@ -1101,6 +1191,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Signal(9),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.0),
         );
@@ -1121,6 +1212,7 @@ mod tests {
                 pid: pid(77),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.1),
         );
@@ -1145,6 +1237,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(2),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.0),
         );
@@ -1158,6 +1251,7 @@ mod tests {
                 pid: pid(77),
                 how: ExitHow::Signal(9),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(15.0),
         );
@@ -1185,6 +1279,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Signal(15),
                 group_alive: false,
+                follow: None,
             },
             t0,
         );
@@ -1216,6 +1311,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(2.0),
         );
@@ -1236,6 +1332,7 @@ mod tests {
                 pid: pid(P),
                 how: ExitHow::Code(0),
                 group_alive: false,
+                follow: None,
             },
             t0 + secs(5.0),
         );
@@ -1251,5 +1348,79 @@ mod tests {
         s.step(Event::Start, t0);
         s.step(Event::Command(Command::OnceAtMost), t0);
         assert_eq!((s.phase, s.deadline()), (Phase::Down, None), "waiting start cancelled");
+    }
+
+    #[test]
+    fn follow_hand_over_keeps_count_and_targets_the_followed_group() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Code(0),
+            group_alive: false,
+            follow: Some((pid(900), pid(901))),
+        };
+        let acts = s.step(exit, t0 + secs(0.1));
+        assert!(
+            matches!(acts.as_slice(), [Action::Note(_)]),
+            "no post_exit, no spawn: {acts:?}"
+        );
+        assert!(s.following);
+        assert_eq!(s.count, 1);
+        assert_eq!(s.main_pid(), Some(pid(900)));
+        assert_eq!(
+            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
+            vec![Action::Kill(Target::Pid(pid(900)), Signal::SIGHUP)]
+        );
+        let acts = s.step(Event::Command(Command::Down), t0 + secs(1.0));
+        assert_eq!(acts[0], Action::Kill(Target::Group(pid(901)), Signal::SIGTERM));
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(900),
+                how: ExitHow::Signal(15),
+                group_alive: false,
+                follow: None,
+            },
+            t0 + secs(1.1),
+        );
+        assert_eq!(acts, vec![Action::PostExit(143)]);
+        assert!(!s.following);
+        assert_eq!(s.phase, Phase::Down);
+    }
+
+    #[test]
+    fn followed_at_start_instead_of_spawning() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+                follow: None,
+            },
+            t0 + secs(0.1),
+        );
+        assert!(matches!(s.phase, Phase::Waiting { .. }));
+        let acts = s.step(
+            Event::Followed {
+                pid: pid(900),
+                pgid: pid(900),
+            },
+            t0 + MIN_RUN,
+        );
+        assert!(matches!(acts.as_slice(), [Action::Note(_)]));
+        assert_eq!((s.main_pid(), s.count, s.following), (Some(pid(900)), 1, true));
+        // Ignored while something runs.
+        assert_eq!(
+            s.step(
+                Event::Followed {
+                    pid: pid(5),
+                    pgid: pid(5)
+                },
+                t0
+            ),
+            vec![]
+        );
     }
 }

@@ -1,0 +1,163 @@
+//! Following a pid file (`-f`, `pid.follow`): programs that daemonize or
+//! re-exec themselves (nginx, unicorn/gunicorn upgrades).
+//!
+//! When the started process exits and the pid file names another live
+//! process, the supervisor follows that one instead of restarting. Because
+//! the supervisor is a child subreaper, a daemonized descendant is
+//! reparented to it and its exit (with status) arrives through `waitpid`;
+//! any followed pid is also watched with a pidfd in the same poll, which
+//! covers one that is not our child. No polling of `/proc`.
+//!
+//! A candidate is followed only if it is alive, is not pid 1, is not the
+//! process that just exited, and is ours: a descendant reparented to us,
+//! or owned by the service's user. A pid file in a world-writable
+//! directory is not read through a symlink.
+
+use nix::unistd::Pid;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Largest pid file content we read; anything longer is garbage.
+const MAX_PIDFILE: u64 = 64;
+
+/// Parse a pid file's content: one positive decimal pid, optional
+/// surrounding whitespace. Pid 1 and `exited` are refused.
+pub fn parse(content: &str, exited: Pid) -> Result<Pid, String> {
+    let text = content.trim();
+    if text.is_empty() {
+        return Err("empty".into());
+    }
+    let n: i32 = text
+        .parse()
+        .map_err(|_| format!("not a pid: '{}'", text.chars().take(20).collect::<String>()))?;
+    if n <= 1 {
+        return Err(format!("refusing pid {n}"));
+    }
+    let pid = Pid::from_raw(n);
+    if pid == exited {
+        return Err(format!("still names the exited pid {n}"));
+    }
+    Ok(pid)
+}
+
+/// Read the pid file at `path`.
+pub fn read(path: &Path) -> Result<String, String> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    let world_writable = path
+        .parent()
+        .and_then(|d| std::fs::metadata(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())
+        .is_some_and(|m| m.mode() & 0o002 != 0);
+    if world_writable {
+        // Anyone could plant a symlink there.
+        opts.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = opts
+        .open(path)
+        .map_err(|e| format!("unable to open {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_PIDFILE)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
+    Ok(text)
+}
+
+/// The process to follow after `exited` ended, and its process group, or
+/// why there is none.
+pub fn candidate(path: &Path, exited: Pid, uid: u32) -> Result<(Pid, Pid), String> {
+    let pid = parse(&read(path)?, exited)?;
+    let (ppid, owner) = owner_and_parent(pid).ok_or_else(|| format!("pid {pid} is not running"))?;
+    let ours = ppid == std::process::id() as i32 || owner == uid;
+    if !ours {
+        return Err(format!("pid {pid} belongs to uid {owner}, not to the service"));
+    }
+    let pgid = nix::unistd::getpgid(Some(pid)).map_err(|_| format!("pid {pid} is not running"))?;
+    Ok((pid, pgid))
+}
+
+/// Parent pid and owner of a live (non-zombie) process.
+fn owner_and_parent(pid: Pid) -> Option<(i32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    let ppid = fields.get(1)?.parse().ok()?;
+    let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    Some((ppid, owner))
+}
+
+/// A descriptor that becomes readable when `pid` exits.
+pub fn pidfd(pid: Pid) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // (or -1), which we own from here on.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: i32) -> Pid {
+        Pid::from_raw(n)
+    }
+
+    #[test]
+    fn pidfile_cases() {
+        assert_eq!(parse("1234\n", p(99)), Ok(p(1234)));
+        assert_eq!(parse("  1234  ", p(99)), Ok(p(1234)));
+        assert!(parse("", p(99)).unwrap_err().contains("empty"));
+        assert!(parse("\n\n", p(99)).unwrap_err().contains("empty"));
+        assert!(parse("abc", p(99)).unwrap_err().contains("not a pid"));
+        assert!(parse("12 34", p(99)).unwrap_err().contains("not a pid"));
+        assert!(parse("99999999999999999999", p(99)).unwrap_err().contains("not a pid"));
+        assert!(parse("-5", p(99)).unwrap_err().contains("refusing"));
+        assert!(parse("0", p(99)).unwrap_err().contains("refusing"));
+        assert!(parse("1", p(99)).unwrap_err().contains("refusing pid 1"));
+        assert!(parse("99", p(99)).unwrap_err().contains("exited pid"));
+        assert!(parse("\u{0}\u{1}binary", p(99)).unwrap_err().contains("not a pid"));
+    }
+
+    #[test]
+    fn candidate_checks_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.pid");
+        let me = std::process::id();
+        std::fs::write(&f, format!("{me}\n")).unwrap();
+        let uid = nix::unistd::geteuid().as_raw();
+        let (pid, pgid) = candidate(&f, p(1), uid).unwrap();
+        assert_eq!(pid.as_raw() as u32, me);
+        assert_eq!(pgid, nix::unistd::getpgrp());
+        // Owned by someone else and not our child: refused.
+        assert!(candidate(&f, p(1), uid + 1).unwrap_err().contains("belongs to uid"));
+        // A pid nobody has.
+        std::fs::write(&f, "2147483646\n").unwrap();
+        assert!(candidate(&f, p(1), uid).unwrap_err().contains("not running"));
+        assert!(candidate(&dir.path().join("missing.pid"), p(1), uid)
+            .unwrap_err()
+            .contains("unable to open"));
+        // Huge content is cut, not read whole.
+        std::fs::write(&f, "7".repeat(1 << 20)).unwrap();
+        assert!(candidate(&f, p(1), uid).unwrap_err().contains("not a pid"));
+    }
+
+    #[test]
+    fn no_symlinks_in_world_writable_dirs() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let real = dir.path().join("real.pid");
+        std::fs::write(&real, "1234\n").unwrap();
+        let link = dir.path().join("link.pid");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(read(&link).is_err());
+        assert_eq!(read(&real).unwrap(), "1234\n");
+    }
+}
