@@ -130,7 +130,7 @@ fn follows_a_process_that_is_not_its_child_with_a_pidfd() {
     let mut outsider = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
     let pid = outsider.id() as i64;
     sb.write("outsider.pid", &format!("{pid}\n"));
-    let mut sup = sb.supervise(&["-f", sb.path("outsider.pid").to_str().unwrap(), "true"]);
+    let sup = sb.supervise(&["-f", sb.path("outsider.pid").to_str().unwrap(), "true"]);
     let st = wait_following(&sup, None);
     assert_eq!(st["pid"].as_i64(), Some(pid));
     let count = st["count"].as_i64().unwrap();
