@@ -89,6 +89,44 @@ fn owner_and_parent(pid: Pid) -> Option<(i32, u32)> {
     Some((ppid, owner))
 }
 
+/// How long a restart waits for the pid file after the service handed over
+/// to a descendant (gunicorn renames its new pid file into place only
+/// after the old master has gone).
+pub const HAND_OVER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Live children of the supervisor other than `known`: descendants of the
+/// service, reparented to us (we are a subreaper) when their parent exited.
+/// Read once, at an exit, never polled.
+pub fn adopted(known: &[Pid]) -> Vec<Pid> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .map(Pid::from_raw)
+        .filter(|p| !known.contains(p))
+        .filter(|&p| owner_and_parent(p).is_some_and(|(ppid, _)| ppid == me))
+        .collect()
+}
+
+/// Wake-ups for changes in the pid file's directory (a rename into place
+/// or a finished write), while a hand-over is awaited.
+pub fn watch_dir(pidfile: &Path) -> nix::Result<nix::sys::inotify::Inotify> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let dir = match pidfile.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+    ino.add_watch(
+        dir,
+        AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE,
+    )?;
+    Ok(ino)
+}
+
 /// A descriptor that becomes readable when `pid` exits.
 pub fn pidfd(pid: Pid) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor

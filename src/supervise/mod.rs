@@ -55,6 +55,8 @@ pub struct Unit {
     pub service_dir: Option<PathBuf>,
     /// A pidfd on the followed process, in the poll set.
     watch: Option<(Pid, std::os::fd::OwnedFd)>,
+    /// Changes in the pid file's directory, while a hand-over is awaited.
+    handover: Option<nix::sys::inotify::Inotify>,
 }
 
 impl Unit {
@@ -76,6 +78,7 @@ impl Unit {
             io,
             service_dir,
             watch: None,
+            handover: None,
         }
     }
 }
@@ -192,6 +195,7 @@ impl Supervisor {
         let watched: Vec<(usize, Pid)> = (0..n_units)
             .filter_map(|i| self.units[i].watch.as_ref().map(|(p, _)| (i, *p)))
             .collect();
+        let awaiting: Vec<usize> = (0..n_units).filter(|&i| self.units[i].handover.is_some()).collect();
         let ready: Vec<bool> = {
             let mut fds = vec![
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
@@ -203,6 +207,11 @@ impl Supervisor {
             for u in &self.units {
                 if let Some((_, fd)) = &u.watch {
                     fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            for u in &self.units {
+                if let Some(ino) = &u.handover {
+                    fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
                 }
             }
             for c in &self.clients {
@@ -242,8 +251,14 @@ impl Supervisor {
                 self.followed_exit(i);
             }
         }
+        let base = 2 + n_units + watched.len();
+        for (k, &i) in awaiting.iter().enumerate() {
+            if ready[base + k] && self.units[i].handover.is_some() {
+                self.pidfile_changed(i);
+            }
+        }
         // Clients are answered from the last so removals keep indices valid.
-        let client_ready = &ready[2 + n_units + watched.len()..];
+        let client_ready = &ready[base + awaiting.len()..];
         for i in (0..client_ready.len()).rev() {
             if client_ready[i] {
                 self.on_client(i);
@@ -340,6 +355,9 @@ impl Supervisor {
             Phase::Running { .. } if is_main => self.follow_candidate(i, pid),
             _ => None,
         };
+        if follow.is_none() && is_main {
+            self.await_hand_over(i, pid);
+        }
         if self.units[i].watch.as_ref().is_some_and(|(w, _)| *w == pid) {
             self.units[i].watch = None;
         }
@@ -375,9 +393,68 @@ impl Supervisor {
         }
     }
 
+    /// The main process of a pid-file service exited without a valid pid
+    /// file, but left a descendant behind (reparented to us): it may be
+    /// taking over (gunicorn writes its pid file only once promoted).
+    /// Hold the restart briefly and watch the pid file's directory.
+    fn await_hand_over(&mut self, i: usize, exited: Pid) {
+        let unit = &self.units[i];
+        let Some(path) = unit.svc.follow_pidfile.clone() else {
+            return;
+        };
+        if !matches!(unit.state.phase, Phase::Running { .. }) {
+            return;
+        }
+        let known: Vec<Pid> = self
+            .units
+            .iter()
+            .filter_map(|u| u.state.tracked_pid())
+            .chain([exited])
+            .collect();
+        if follow::adopted(&known).is_empty() {
+            return;
+        }
+        let grace = follow::HAND_OVER_GRACE;
+        let msg = format!(
+            "a descendant lives on: waiting up to {grace:?} for {} to name it",
+            path.display()
+        );
+        self.note(self.units[i].label, &msg);
+        self.dispatch(
+            i,
+            Event::HandOverPending {
+                until: Instant::now() + grace,
+            },
+        );
+        // After the dispatch: the watch lives while the restart is held
+        // (sync_watch drops it once the service runs or stays down).
+        match follow::watch_dir(&path) {
+            Ok(ino) => self.units[i].handover = Some(ino),
+            Err(e) => self.log.warn(&format!("unable to watch {}: {e}", path.display())),
+        }
+    }
+
+    /// The pid file's directory changed during a hand-over: follow the pid
+    /// file as soon as it names a live process of ours.
+    fn pidfile_changed(&mut self, i: usize) {
+        if let Some(ino) = &self.units[i].handover {
+            let _ = ino.read_events();
+        }
+        let last = self.units[i].state.last_pid.unwrap_or(Pid::from_raw(0));
+        let Some(path) = self.units[i].svc.follow_pidfile.clone() else {
+            return;
+        };
+        if let Ok((pid, pgid)) = follow::candidate(&path, last, self.service_uid(i)) {
+            self.dispatch(i, Event::Followed { pid, pgid });
+        }
+    }
+
     /// Keep a pidfd on the followed process (and only on it).
     fn sync_watch(&mut self, i: usize) {
         let unit = &mut self.units[i];
+        if !matches!(unit.state.phase, Phase::Waiting { .. }) {
+            unit.handover = None;
+        }
         let want = if unit.state.following {
             unit.state.main_pid()
         } else {
@@ -497,9 +574,31 @@ impl Supervisor {
         }
     }
 
+    /// A pid-file service's last process group outlived its main process
+    /// (e.g. nginx workers after `kill -9` of the master): stop it before
+    /// a new start, or before saying the service is down.
+    fn stop_leftovers(&mut self, i: usize) -> bool {
+        let unit = &self.units[i];
+        let Some(pgid) = unit.state.last_pgid else { return false };
+        if unit.svc.follow_pidfile.is_none()
+            || !matches!(unit.state.phase, Phase::Down | Phase::Waiting { .. })
+            || !sys::process::group_alive(pgid)
+        {
+            return false;
+        }
+        self.dispatch(i, Event::Leftovers { pgid });
+        true
+    }
+
     /// Run a command on a unit; returns the errors it produced.
     fn command(&mut self, i: usize, cmd: Command) -> Vec<String> {
         self.refusals.clear();
+        if matches!(
+            cmd,
+            Command::Down | Command::Halt | Command::Exit { stop_service: true }
+        ) {
+            self.stop_leftovers(i);
+        }
         if cmd == Command::Restart {
             self.reload_config(i);
         }
@@ -592,6 +691,9 @@ impl Supervisor {
             let uid = self.service_uid(i);
             if let Some(Ok((pid, pgid))) = path.map(|p| follow::candidate(&p, last, uid)) {
                 self.dispatch(i, Event::Followed { pid, pgid });
+                return;
+            }
+            if self.stop_leftovers(i) {
                 return;
             }
         }

@@ -128,6 +128,16 @@ pub enum Event {
         group_alive: bool,
         follow: Option<(Pid, Pid)>,
     },
+    /// Members of the last process group outlived its main process (a
+    /// followed daemon's workers): stop them before anything else.
+    Leftovers {
+        pgid: Pid,
+    },
+    /// The service is handing over to a descendant whose pid is not in the
+    /// pid file yet: hold the next start until `until`.
+    HandOverPending {
+        until: Instant,
+    },
     /// At a start, the pid file already names a live process of ours: it
     /// is followed instead of starting a second copy.
     Followed {
@@ -182,6 +192,10 @@ pub struct State {
     pub exiting: bool,
     /// The running pid is one read from the pid file (`fpid`).
     pub following: bool,
+    /// No start before this (a hand-over to a new pid is in progress).
+    pub hold_until: Option<Instant>,
+    /// The process group of the last main process.
+    pub last_pgid: Option<Pid>,
     pub policy: Policy,
 }
 
@@ -201,6 +215,8 @@ impl State {
             term_sent: false,
             exiting: false,
             following: false,
+            hold_until: None,
+            last_pgid: None,
             policy,
         }
     }
@@ -281,11 +297,13 @@ impl State {
             Event::Command(cmd) => self.on_command(cmd, now),
             Event::Timer => self.on_timer(now),
             Event::Spawned { pid } => {
+                self.hold_until = None;
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_pid = Some(pid);
                 self.paused = false;
                 self.following = false;
+                self.last_pgid = Some(pid);
                 self.set_phase(
                     Phase::Running {
                         pid,
@@ -311,10 +329,42 @@ impl State {
                 group_alive,
                 follow,
             } => self.on_exited(pid, how, group_alive, follow, now),
+            Event::Leftovers { pgid } => match self.phase {
+                Phase::Down | Phase::Waiting { .. } => {
+                    let then = if self.want == Want::Down {
+                        AfterStop::Nothing
+                    } else {
+                        AfterStop::Start
+                    };
+                    self.term_sent = true;
+                    self.phase = Phase::Stopping {
+                        pid: None,
+                        pgid,
+                        since: now,
+                        kill_at: self.policy.stop.timeout.map(|t| now + t),
+                        killed: false,
+                        then,
+                    };
+                    vec![
+                        Action::Note(format!(
+                            "process group {pgid} outlived its main process: stopping it first"
+                        )),
+                        Action::Kill(Target::Group(pgid), self.policy.stop.signal),
+                        Action::Kill(Target::Group(pgid), Signal::SIGCONT),
+                    ]
+                }
+                _ => Vec::new(),
+            },
+            Event::HandOverPending { until } => {
+                self.hold_until = Some(until);
+                Vec::new()
+            }
             Event::Followed { pid, pgid } => match self.phase {
                 Phase::Down | Phase::Waiting { .. } => {
+                    self.hold_until = None;
                     self.following = true;
                     self.last_pid = Some(pid);
+                    self.last_pgid = Some(pgid);
                     self.set_phase(Phase::Running { pid, pgid, since: now }, now);
                     vec![Action::Note(format!(
                         "following pid {pid} from the pid file instead of starting"
@@ -386,7 +436,7 @@ impl State {
     /// When the next start may happen: after `wait`, and at least
     /// [`MIN_RUN`] after the previous start.
     fn start_at(&self, now: Instant) -> Instant {
-        let after_wait = now + self.policy.wait;
+        let after_wait = (now + self.policy.wait).max(self.hold_until.unwrap_or(now));
         match self.last_start {
             Some(last) => after_wait.max(last + MIN_RUN),
             None => after_wait,
@@ -646,6 +696,7 @@ impl State {
                     // forked, or an upgrade): follow that one, no restart.
                     self.following = true;
                     self.last_pid = Some(fpid);
+                    self.last_pgid = Some(fpgid);
                     self.phase = Phase::Running {
                         pid: fpid,
                         pgid: fpgid,
@@ -1422,5 +1473,58 @@ mod tests {
             ),
             vec![]
         );
+    }
+
+    #[test]
+    fn hand_over_holds_the_restart() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        s.step(Event::HandOverPending { until: t0 + secs(8.0) }, t0 + secs(5.0));
+        let acts = s.step(
+            Event::Exited {
+                pid: pid(P),
+                how: ExitHow::Code(0),
+                group_alive: false,
+                follow: None,
+            },
+            t0 + secs(5.0),
+        );
+        assert_eq!(acts, vec![Action::PostExit(0)]);
+        assert_eq!(s.deadline(), Some(t0 + secs(8.0)), "restart held for the grace period");
+        s.step(
+            Event::Followed {
+                pid: pid(900),
+                pgid: pid(900),
+            },
+            t0 + secs(6.0),
+        );
+        assert_eq!((s.main_pid(), s.count, s.hold_until), (Some(pid(900)), 1, None));
+    }
+
+    #[test]
+    fn leftovers_are_stopped_before_a_start_or_a_down() {
+        let t0 = Instant::now();
+        let mut s = running(t0);
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Signal(9),
+            group_alive: true,
+            follow: None,
+        };
+        s.step(exit, t0 + secs(5.0));
+        assert_eq!(s.last_pgid, Some(pid(P)));
+        let acts = s.step(Event::Leftovers { pgid: pid(P) }, t0 + secs(5.0));
+        assert_eq!(acts[1], Action::Kill(Target::Group(pid(P)), Signal::SIGTERM));
+        assert_eq!(s.deadline(), Some(t0 + secs(15.0)));
+        assert_eq!(s.awaits_group(), Some(pid(P)));
+        // Gone: now it starts.
+        assert_eq!(s.step(Event::GroupGone, t0 + secs(6.0)), vec![Action::Spawn]);
+        // With a down pending, it stays down once they are gone.
+        let mut s = running(t0);
+        s.step(exit, t0 + secs(5.0));
+        s.step(Event::Leftovers { pgid: pid(P) }, t0 + secs(5.0));
+        s.step(Event::Command(Command::Down), t0 + secs(5.0));
+        assert_eq!(s.step(Event::GroupGone, t0 + secs(6.0)), vec![]);
+        assert_eq!((s.phase, s.want), (Phase::Down, Want::Down));
     }
 }
