@@ -297,12 +297,16 @@ impl Supervisor {
     }
 
     fn reap(&mut self) {
-        for (pid, how) in sys::process::reap_all() {
+        for (pid, how, pgid) in sys::process::reap_all() {
             if self.custom.as_ref().is_some_and(|c| c.pid == pid) {
                 self.custom_done(how);
                 continue;
             }
             if let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) {
+                if let Some(pgid) = pgid.filter(|_| self.units[i].state.following) {
+                    let owned = self.units[i].state.owned_group(pid, pgid);
+                    self.units[i].state.refresh_pgid(owned);
+                }
                 self.exited(i, pid, how);
             }
             // Anything else: a hook, or an orphan reparented to us.
@@ -316,6 +320,7 @@ impl Supervisor {
         let Some((pid, _fd)) = self.units[i].watch.take() else {
             return;
         };
+        self.refresh_followed_pgid(i);
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
         let how = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => ExitHow::Code(code),
@@ -385,7 +390,7 @@ impl Supervisor {
         let unit = &self.units[i];
         let path = unit.svc.follow_pidfile.as_ref()?;
         match follow::candidate(path, exited, self.service_uid(i)) {
-            Ok(found) => Some(found),
+            Ok((pid, pgid)) => Some((pid, unit.state.owned_group(pid, pgid))),
             Err(why) => {
                 self.note(unit.label, &format!("not following {}: {why}", path.display()));
                 None
@@ -445,6 +450,7 @@ impl Supervisor {
             return;
         };
         if let Ok((pid, pgid)) = follow::candidate(&path, last, self.service_uid(i)) {
+            let pgid = self.units[i].state.owned_group(pid, pgid);
             self.dispatch(i, Event::Followed { pid, pgid });
         }
     }
@@ -590,9 +596,24 @@ impl Supervisor {
         true
     }
 
+    /// Before acting on a followed process's group, read it again (it may
+    /// have moved to a session of its own since it was first followed).
+    fn refresh_followed_pgid(&mut self, i: usize) {
+        let state = &mut self.units[i].state;
+        if !state.following {
+            return;
+        }
+        let Some(pid) = state.main_pid() else { return };
+        if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
+            let owned = state.owned_group(pid, pgid);
+            state.refresh_pgid(owned);
+        }
+    }
+
     /// Run a command on a unit; returns the errors it produced.
     fn command(&mut self, i: usize, cmd: Command) -> Vec<String> {
         self.refusals.clear();
+        self.refresh_followed_pgid(i);
         if matches!(
             cmd,
             Command::Down | Command::Halt | Command::Exit { stop_service: true }
@@ -658,7 +679,13 @@ impl Supervisor {
                 if skip_signals {
                     return;
                 }
-                if let Err(e) = sys::process::send(&target, sig) {
+                let mut result = sys::process::send(&target, sig);
+                if let (Err(nix::errno::Errno::ESRCH), state::Target::Group(pid)) = (result, &target) {
+                    // A followed process that does not lead a group we own
+                    // is signalled alone.
+                    result = nix::sys::signal::kill(*pid, sig);
+                }
+                if let Err(e) = result {
                     if e != nix::errno::Errno::ESRCH {
                         let msg = format!("unable to send {} to {target:?}: {e}", crate::signal::short_name(sig));
                         self.log.warn(&msg);
@@ -690,6 +717,7 @@ impl Supervisor {
             let path = self.units[i].svc.follow_pidfile.clone();
             let uid = self.service_uid(i);
             if let Some(Ok((pid, pgid))) = path.map(|p| follow::candidate(&p, last, uid)) {
+                let pgid = self.units[i].state.owned_group(pid, pgid);
                 self.dispatch(i, Event::Followed { pid, pgid });
                 return;
             }

@@ -196,6 +196,8 @@ pub struct State {
     pub hold_until: Option<Instant>,
     /// The process group of the last main process.
     pub last_pgid: Option<Pid>,
+    /// The process group the supervisor created at the last start.
+    pub spawned_pgid: Option<Pid>,
     pub policy: Policy,
 }
 
@@ -217,6 +219,7 @@ impl State {
             following: false,
             hold_until: None,
             last_pgid: None,
+            spawned_pgid: None,
             policy,
         }
     }
@@ -236,6 +239,29 @@ impl State {
             Phase::Running { pid, .. } => Some(pid),
             Phase::Stopping { pid, .. } => pid,
             _ => None,
+        }
+    }
+
+    /// The followed process's group, read again: a daemon may `setsid`
+    /// after writing its pid file, so the group seen when it was first
+    /// followed can be stale.
+    pub fn refresh_pgid(&mut self, new: Pid) {
+        if let Phase::Running { pgid, .. } | Phase::Stopping { pgid, .. } = &mut self.phase {
+            *pgid = new;
+        }
+        self.last_pgid = Some(new);
+    }
+
+    /// The group to signal for a followed process `pid` found in group
+    /// `pgid`: that group only if the supervisor may own it — the process
+    /// leads it (a daemon's `setsid`) or it is the group created at the
+    /// last start; otherwise the process alone (a group of `pid` that does
+    /// not exist falls back to the pid itself).
+    pub fn owned_group(&self, pid: Pid, pgid: Pid) -> Pid {
+        if pgid == pid || Some(pgid) == self.spawned_pgid {
+            pgid
+        } else {
+            pid
         }
     }
 
@@ -304,6 +330,7 @@ impl State {
                 self.paused = false;
                 self.following = false;
                 self.last_pgid = Some(pid);
+                self.spawned_pgid = Some(pid);
                 self.set_phase(
                     Phase::Running {
                         pid,
@@ -1526,5 +1553,18 @@ mod tests {
         s.step(Event::Command(Command::Down), t0 + secs(5.0));
         assert_eq!(s.step(Event::GroupGone, t0 + secs(6.0)), vec![]);
         assert_eq!((s.phase, s.want), (Phase::Down, Want::Down));
+    }
+
+    #[test]
+    fn only_owned_groups_are_signalled() {
+        let t0 = Instant::now();
+        let s = running(t0);
+        assert_eq!(s.owned_group(pid(900), pid(900)), pid(900), "leads its own group");
+        assert_eq!(s.owned_group(pid(900), pid(P)), pid(P), "the group we created");
+        assert_eq!(
+            s.owned_group(pid(900), pid(1)),
+            pid(900),
+            "someone else's group: the pid alone"
+        );
     }
 }

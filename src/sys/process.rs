@@ -6,18 +6,32 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-/// Reap every child that has ended. Signals coalesce, so one SIGCHLD may
-/// stand for many exits: loop until nothing is left.
-pub fn reap_all() -> Vec<(Pid, ExitHow)> {
+/// Reap every child that has ended, with the process group it was in.
+/// Signals coalesce, so one SIGCHLD may stand for many exits: loop until
+/// nothing is left. Each zombie is looked at (`WNOWAIT`) before it is
+/// reaped, because its process group can only be read while it exists.
+pub fn reap_all() -> Vec<(Pid, ExitHow, Option<Pid>)> {
+    use nix::sys::wait::{waitid, Id};
     let mut out = Vec::new();
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, ExitHow::Code(code))),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, ExitHow::Signal(sig as i32))),
-            Ok(WaitStatus::StillAlive) => break,
-            Ok(_) => continue,
+        let peek = waitid(
+            Id::All,
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+        );
+        let pid = match peek {
+            Ok(status) => match status.pid() {
+                Some(pid) => pid,
+                None => break, // StillAlive: nothing more has ended
+            },
             Err(Errno::EINTR) => continue,
             Err(_) => break, // ECHILD: no children at all
+        };
+        let pgid = nix::unistd::getpgid(Some(pid)).ok();
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, ExitHow::Code(code), pgid)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, ExitHow::Signal(sig as i32), pgid)),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(_) => break,
         }
     }
     out

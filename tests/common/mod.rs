@@ -178,6 +178,26 @@ impl Supervisor {
         pid
     }
 
+    /// `wait_for`, with this supervisor's log in the failure message.
+    pub fn wait_for(&self, secs: f64, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        while Instant::now() < deadline {
+            if cond() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "pid,ppid,pgid,stat,cmd"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        panic!(
+            "timed out after {secs}s waiting for: {what}\nsupervisor log:\n{}\nprocesses:\n{ps}",
+            self.log()
+        );
+    }
+
     pub fn wait_state(&self, state: &str) -> Value {
         let mut last = Value::Null;
         wait_for(15.0, &format!("state {state}"), || {
