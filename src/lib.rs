@@ -24,11 +24,13 @@ pub mod envdir;
 pub mod error;
 pub mod launch;
 pub mod log;
+pub mod scan;
 pub mod sdir;
 pub mod service;
 pub mod signal;
 pub mod status;
 pub mod supervise;
+pub mod svcdir;
 pub mod sys;
 pub mod user;
 

@@ -1,0 +1,23 @@
+//! `immortalsvc`: supervise every service of a directory, one `immortal`
+//! per service (`svscan`/`runsvdir`/Go `immortaldir`).
+
+const USAGE: &str = "usage: immortalsvc [-v] DIR\n\n  DIR   services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [v] if v == "-v" || v == "--version" => immortal::cli::print(&format!("{}\n", immortal::VERSION)),
+        [h] if h == "-h" || h == "--help" || h == "-help" => immortal::cli::print(USAGE),
+        [dir] if !dir.starts_with('-') => match immortal::svcdir::Scanner::new(std::path::Path::new(dir)) {
+            Ok(scanner) => std::process::exit(scanner.run()),
+            Err(e) => {
+                eprintln!("immortalsvc: fatal: {e}");
+                std::process::exit(1);
+            }
+        },
+        _ => {
+            eprint!("immortalsvc: bad arguments\n{USAGE}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! `immortalsvc DIR`: services appear, change, disappear and die; it stops
+//! them all on SIGTERM, and works as PID 1 of a PID namespace.
+
+mod common;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::fs;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SVC: &str = env!("CARGO_BIN_EXE_immortalsvc");
+
+struct Scanner {
+    child: Option<Child>,
+    log: std::path::PathBuf,
+}
+
+impl Scanner {
+    fn start(sb: &Sandbox, prefix: &[&str]) -> Scanner {
+        fs::create_dir_all(sb.path("services")).unwrap();
+        let log = sb.path("immortalsvc.log");
+        let mut argv: Vec<&str> = prefix.to_vec();
+        argv.push(SVC);
+        let services = sb.path("services");
+        argv.push(services.to_str().unwrap());
+        let child = Command::new(argv[0])
+            .args(&argv[1..])
+            .env("IMMORTAL_SDIR", sb.path("sdir"))
+            .env("HOME", sb.path("home"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Scanner {
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(c);
+        None
+    }
+}
+
+impl Drop for Scanner {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = kill(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline && c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn status(sb: &Sandbox, name: &str) -> serde_json::Value {
+    immortal::client::status(&sb.path(&format!("sdir/{name}/immortal.sock"))).unwrap_or_default()
+}
+
+fn running_pid(sb: &Sandbox, name: &str) -> i64 {
+    let st = status(sb, name);
+    if st["state"] == "run" {
+        st["pid"].as_i64().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn wait_running(sb: &Sandbox, sc: &Scanner, name: &str, not: i64) -> i64 {
+    let mut pid = 0;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        pid = running_pid(sb, name);
+        if pid > 0 && pid != not {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{name} not running (pid {pid})\n{}", sc.log());
+}
+
+#[test]
+fn services_come_change_go_and_are_restarted() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    sb.script("services/db/run", "#!/bin/sh\nexec sleep 2000\n");
+    let sc = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &sc, "web", 0);
+    let db = wait_running(&sb, &sc, "db", 0);
+    // The service directory's supervisor is listed with the others.
+    assert!(sb.path("sdir/db/immortal.sock").exists());
+    assert_eq!(status(&sb, "db")["name"], "db");
+
+    // A new service starts at once (inotify).
+    let t0 = Instant::now();
+    sb.write("services/extra.yml", "cmd: sleep 3000\n");
+    wait_running(&sb, &sc, "extra", 0);
+    assert!(t0.elapsed() < Duration::from_secs(4), "took {:?}", t0.elapsed());
+
+    // Same content rewritten: nothing happens. New content: restarted.
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    sb.write("services/web.yml", "cmd: sleep 1001\n");
+    let web2 = wait_running(&sb, &sc, "web", web);
+    assert_eq!(status(&sb, "web")["cmd"], "sleep 1001");
+    assert!(!alive(web));
+
+    // A supervisor killed with -9 is started again (its service was left
+    // running by the dead supervisor: stop it, as an operator would).
+    let sup = fs::read_to_string(sb.path("sdir/extra/lock"))
+        .unwrap()
+        .trim()
+        .parse::<i32>()
+        .unwrap();
+    let extra = running_pid(&sb, "extra");
+    kill(Pid::from_raw(sup), Signal::SIGKILL).unwrap();
+    kill(Pid::from_raw(extra as i32), Signal::SIGKILL).unwrap();
+    wait_running(&sb, &sc, "extra", extra);
+
+    // Halted through immortalctl: started again.
+    let (_, body) = immortal::client::get(&sb.path("sdir/db/immortal.sock"), "/signal/halt").unwrap();
+    assert!(body.contains("\"Err\":\"\""), "{body}");
+    let db2 = wait_running(&sb, &sc, "db", db);
+    assert!(!alive(db));
+
+    // Removed: halted, its service gone, not started again.
+    fs::remove_file(sb.path("services/web.yml")).unwrap();
+    wait_for(10.0, "web halted", || {
+        !alive(web2) && !sb.path("sdir/web/immortal.sock").exists()
+    });
+    assert!(sc.log().contains("web: removed: halting"), "{}", sc.log());
+    assert!(alive(db2));
+}
+
+#[test]
+fn require_is_retried_until_met_and_a_newly_executable_run_is_seen_on_hup() {
+    let sb = Sandbox::new();
+    sb.write("services/app.yml", "cmd: sleep 1000\nrequire: [base]\n");
+    sb.write("services/lazy/run", "#!/bin/sh\nexec sleep 1000\n");
+    let sc = Scanner::start(&sb, &[]);
+    wait_for(10.0, "app refused", || {
+        sc.log().contains("required services not up: base")
+    });
+    // A chmod inside lazy/ is not an event on the directory: SIGHUP rescans.
+    std::fs::set_permissions(
+        sb.path("services/lazy/run"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    kill(Pid::from_raw(sc.pid()), Signal::SIGHUP).unwrap();
+    wait_running(&sb, &sc, "lazy", 0);
+    // The requirement appears: app comes up on a retry.
+    sb.write("services/base.yml", "cmd: sleep 1000\n");
+    wait_running(&sb, &sc, "base", 0);
+    wait_running(&sb, &sc, "app", 0);
+}
+
+#[test]
+fn sigterm_stops_every_service_with_its_own_timeout() {
+    let sb = Sandbox::new();
+    sb.write("services/quick.yml", "cmd: sleep 1000\n");
+    sb.script(
+        "services/stubborn.sh",
+        "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.05; done\n",
+    );
+    let stubborn = sb.path("services/stubborn.sh");
+    sb.write(
+        "services/slow.yml",
+        &format!("cmd: {}\nstop: {{timeout: 1}}\n", stubborn.display()),
+    );
+    let mut sc = Scanner::start(&sb, &[]);
+    let quick = wait_running(&sb, &sc, "quick", 0);
+    let slow = wait_running(&sb, &sc, "slow", 0);
+    let t0 = Instant::now();
+    kill(Pid::from_raw(sc.pid()), Signal::SIGTERM).unwrap();
+    assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "slow's 1 s timeout was not waited for"
+    );
+    assert!(!alive(quick) && !alive(slow));
+    assert!(group_members(slow).is_empty());
+}
+
+/// The pid, outside, of the process that is `inner` in `init`'s namespace.
+fn outside_pid(init: i32, inner: i64) -> i32 {
+    let ns = fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() != Some(&ns) {
+            continue;
+        }
+        let status = fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap_or("");
+        if nspid.split_whitespace().last() == Some(&inner.to_string()[..]) {
+            return p;
+        }
+    }
+    panic!("no process {inner} in the namespace of {init}");
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn as_pid_1_it_reaps_orphans_and_shuts_down_cleanly() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("needs root for unshare --pid");
+    }
+    let sb = Sandbox::new();
+    // The supervisor of `orphan` is killed below, so its service (a shell
+    // whose child exits soon) becomes PID 1's child; PID 1 must reap it.
+    sb.script("services/orphan/run", "#!/bin/sh\nsleep 0.5\nexec sleep 1000\n");
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    let mut sc = Scanner::start(&sb, &["unshare", "--pid", "--fork", "--mount-proc"]);
+    wait_running(&sb, &sc, "web", 0);
+    let orphan = wait_running(&sb, &sc, "orphan", 0);
+    // Outside pids of the namespace's init (unshare's child) and of the
+    // orphan's supervisor.
+    let init = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|p| {
+            fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.split_whitespace().nth(1) == Some(&sc.pid().to_string()[..]))
+            })
+        })
+        .expect("the namespace's PID 1");
+    let orphan = outside_pid(init, orphan);
+    let sup_outside = parent_of(orphan).unwrap();
+    kill(Pid::from_raw(sup_outside), Signal::SIGKILL).unwrap();
+    // The orphaned service is now PID 1's child; kill it and check it is
+    // reaped (no zombie left with PID 1 as parent).
+    wait_for(5.0, "orphan reparented to PID 1", || parent_of(orphan) == Some(init));
+    kill(Pid::from_raw(orphan), Signal::SIGKILL).unwrap();
+    wait_for(5.0, "orphan reaped", || {
+        !std::path::Path::new(&format!("/proc/{orphan}")).exists()
+    });
+    // SIGTERM to PID 1 (from outside the namespace): clean shutdown.
+    kill(Pid::from_raw(init), Signal::SIGTERM).unwrap();
+    assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
+}
