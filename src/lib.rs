@@ -24,6 +24,7 @@ pub mod envdir;
 pub mod error;
 pub mod launch;
 pub mod log;
+pub mod logfile;
 pub mod scan;
 pub mod sdir;
 pub mod service;
@@ -32,6 +33,7 @@ pub mod status;
 pub mod supervise;
 pub mod svcdir;
 pub mod sys;
+pub mod timefmt;
 pub mod user;
 
 /// The version printed by `-v`.

@@ -1,0 +1,452 @@
+//! The one log writer, used by `immortal` (`log:`, `stderr:`, `-l`) and by
+//! `immortallog`: every complete line ends up exactly once in the log file
+//! set, whatever the writer's speed, the rotation or a failing disk.
+//!
+//! - Input arrives in arbitrary chunks ([`LogWriter::push`]); complete lines
+//!   are stamped (one clock read per chunk) and queued; an incomplete tail
+//!   waits for its newline. A line longer than [`MAX_LINE`] is split, never
+//!   dropped; a final unterminated line gets a newline at [`LogWriter::finish`].
+//! - [`LogWriter::flush`] writes the queue in large writes, rotating at line
+//!   boundaries when the size or age limit would be passed.
+//! - Rotation protocol: fsync `current`, rename it to its rotated name, open
+//!   a new `current`, then prune the oldest. At every moment a complete file
+//!   holds every line written so far.
+//! - A failed write keeps the unwritten lines queued; the caller retries
+//!   after [`RETRY`] and stops reading its input while [`LogWriter::full`]
+//!   (the writer sees back-pressure). Nothing is dropped.
+//!
+//! Naming: `Numbered` is the Go immortal's (`FILE.0` newest … `FILE.{n-1}`);
+//! `Tai64n` is multilog/svlogd's (`DIR/current`, rotated to
+//! `DIR/@<tai64n>.s`, readable by `tai64nlocal`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Lines up to this long are kept whole; longer ones are split.
+pub const MAX_LINE: usize = 2 * 1024 * 1024;
+/// How long to wait before retrying a failed write.
+pub const RETRY: Duration = Duration::from_secs(1);
+/// Queue size beyond which the caller should stop reading its input.
+pub const HIGH_WATER: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    Numbered,
+    Tai64n,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    None,
+    /// `2026-11-26T22:04:41.123456Z ` (Go immortal's `timestamp: true`).
+    Rfc3339,
+    /// `@4000…` (multilog `t`, svlogd `-t`).
+    Tai64n,
+    /// `2026-11-26_22:04:41.12345 ` (svlogd `-tt`).
+    Svlogd,
+    /// `2026-11-26T22:04:41.12345 ` (svlogd `-ttt`).
+    SvlogdT,
+}
+
+impl Stamp {
+    fn render(self, now: SystemTime) -> String {
+        use crate::timefmt;
+        match self {
+            Stamp::None => String::new(),
+            Stamp::Rfc3339 => timefmt::rfc3339(now) + " ",
+            Stamp::Tai64n => timefmt::tai64n(now) + " ",
+            Stamp::Svlogd => timefmt::svlogd(now, '_') + " ",
+            Stamp::SvlogdT => timefmt::svlogd(now, 'T') + " ",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// Rotate before a line would make `current` larger; 0: never.
+    pub size: u64,
+    /// Rotate when `current` is older than this; `None`: never.
+    pub age: Option<Duration>,
+    /// Rotated files kept (at least 1).
+    pub keep: usize,
+}
+
+pub struct LogWriter {
+    current: PathBuf,
+    naming: Naming,
+    rotation: Rotation,
+    stamp: Stamp,
+    file: Option<File>,
+    size: u64,
+    started: SystemTime,
+    partial: Vec<u8>,
+    queue: Vec<u8>,
+    last_error: Option<String>,
+}
+
+impl LogWriter {
+    /// Log to `current` (appending to what is there).
+    pub fn open(current: &Path, naming: Naming, rotation: Rotation, stamp: Stamp) -> io::Result<LogWriter> {
+        let mut w = LogWriter {
+            current: current.to_path_buf(),
+            naming,
+            rotation: Rotation {
+                keep: rotation.keep.max(1),
+                ..rotation
+            },
+            stamp,
+            file: None,
+            size: 0,
+            started: SystemTime::now(),
+            partial: Vec::new(),
+            queue: Vec::new(),
+            last_error: None,
+        };
+        w.open_current()?;
+        Ok(w)
+    }
+
+    fn open_current(&mut self) -> io::Result<()> {
+        let f = OpenOptions::new().create(true).append(true).open(&self.current)?;
+        let meta = f.metadata()?;
+        self.size = meta.len();
+        self.started = if self.size == 0 {
+            SystemTime::now()
+        } else {
+            meta.modified().unwrap_or_else(|_| SystemTime::now())
+        };
+        self.file = Some(f);
+        Ok(())
+    }
+
+    /// Take raw input; queue its complete lines, stamped.
+    pub fn push(&mut self, mut data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let stamp = self.stamp.render(SystemTime::now());
+        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            let (line, rest) = data.split_at(nl + 1);
+            self.queue.extend_from_slice(stamp.as_bytes());
+            self.queue.extend_from_slice(&self.partial);
+            self.queue.extend_from_slice(line);
+            self.partial.clear();
+            data = rest;
+        }
+        self.partial.extend_from_slice(data);
+        while self.partial.len() >= MAX_LINE {
+            // Too long to wait for its end: write it as a line of its own.
+            let tail = self.partial.split_off(MAX_LINE);
+            self.queue.extend_from_slice(stamp.as_bytes());
+            self.queue.append(&mut self.partial);
+            self.queue.push(b'\n');
+            self.partial = tail;
+        }
+    }
+
+    /// End of input: a final unterminated line is written with a newline.
+    pub fn finish(&mut self) {
+        if !self.partial.is_empty() {
+            self.push(b"\n");
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Stop reading input until the queue drains (a failing disk).
+    pub fn full(&self) -> bool {
+        self.queue.len() >= HIGH_WATER
+    }
+
+    /// The last write error, once (to log it once, not at every retry).
+    pub fn take_error(&mut self) -> Option<String> {
+        self.last_error.take()
+    }
+
+    /// Write every queued line, rotating as needed. On error the unwritten
+    /// lines stay queued: call again after [`RETRY`].
+    pub fn flush(&mut self) -> io::Result<()> {
+        let mut done = 0;
+        let result = self.write_queue(&mut done);
+        self.queue.drain(..done);
+        if let Err(e) = &result {
+            self.last_error = Some(format!("unable to write {}: {e}", self.current.display()));
+        }
+        result
+    }
+
+    fn write_queue(&mut self, done: &mut usize) -> io::Result<()> {
+        while *done < self.queue.len() {
+            if self.file.is_none() {
+                self.open_current()?;
+            }
+            // The longest run of whole lines that fits before a rotation.
+            let mut end = *done;
+            let mut size = self.size;
+            let now = SystemTime::now();
+            let aged = self
+                .rotation
+                .age
+                .is_some_and(|a| now.duration_since(self.started).unwrap_or_default() >= a);
+            if aged && self.size > 0 {
+                self.rotate()?;
+                continue;
+            }
+            while end < self.queue.len() {
+                let nl = self.queue[end..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(self.queue.len(), |i| end + i + 1);
+                let len = (nl - end) as u64;
+                if self.rotation.size > 0 && size > 0 && size + len > self.rotation.size {
+                    break;
+                }
+                size += len;
+                end = nl;
+            }
+            if end == *done {
+                self.rotate()?;
+                continue;
+            }
+            let file = self
+                .file
+                .as_mut()
+                .ok_or_else(|| io::Error::other("log file not open"))?;
+            let n = file.write(&self.queue[*done..end])?;
+            self.size += n as u64;
+            *done += n;
+        }
+        Ok(())
+    }
+
+    /// Rotate now (also `immortallog`'s SIGALRM). Lines still queued go to
+    /// the new file.
+    pub fn rotate(&mut self) -> io::Result<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_data()?;
+        }
+        if self.size == 0 && self.current.exists() {
+            return self.open_current();
+        }
+        match self.naming {
+            Naming::Numbered => {
+                let name = |i: usize| {
+                    let mut s = self.current.as_os_str().to_owned();
+                    s.push(format!(".{i}"));
+                    PathBuf::from(s)
+                };
+                for i in (0..self.rotation.keep - 1).rev() {
+                    if name(i).exists() {
+                        std::fs::rename(name(i), name(i + 1))?;
+                    }
+                }
+                std::fs::rename(&self.current, name(0))?;
+            }
+            Naming::Tai64n => {
+                let dir = self.current.parent().unwrap_or(Path::new("."));
+                let rotated = dir.join(format!("{}.s", crate::timefmt::tai64n(SystemTime::now())));
+                std::fs::rename(&self.current, &rotated)?;
+                // multilog's mark of a complete rotated file.
+                let _ = std::fs::set_permissions(&rotated, std::fs::Permissions::from_mode(0o744));
+                self.prune(dir);
+            }
+        }
+        self.open_current()
+    }
+
+    fn prune(&self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut old: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('@') && n.len() == 27 && n.ends_with(".s"))
+            })
+            .collect();
+        old.sort();
+        let excess = old.len().saturating_sub(self.rotation.keep);
+        for p in &old[..excess] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+
+    /// Close and open `current` again (external rotation; SIGHUP).
+    pub fn reopen(&mut self) -> io::Result<()> {
+        self.file = None;
+        self.open_current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(dir: &Path, naming: Naming, size: u64, keep: usize) -> LogWriter {
+        let current = match naming {
+            Naming::Numbered => dir.join("app.log"),
+            Naming::Tai64n => dir.join("current"),
+        };
+        LogWriter::open(&current, naming, Rotation { size, age: None, keep }, Stamp::None).unwrap()
+    }
+
+    fn all_lines(dir: &Path) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+        files.sort();
+        let mut out = Vec::new();
+        for f in files {
+            out.extend(std::fs::read_to_string(f).unwrap().lines().map(String::from));
+        }
+        out.sort_by_key(|l| l.trim_start_matches("line ").parse::<u64>().unwrap_or(0));
+        out
+    }
+
+    #[test]
+    fn lines_arrive_in_pieces_and_partial_waits() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 0, 1);
+        w.push(b"hel");
+        w.push(b"lo\nwor");
+        w.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("app.log")).unwrap(), "hello\n");
+        w.push(b"ld");
+        w.finish();
+        w.flush().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("app.log")).unwrap(),
+            "hello\nworld\n"
+        );
+    }
+
+    #[test]
+    fn numbered_rotation_keeps_every_line_once() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 100, 1000);
+        for i in 0..1000 {
+            w.push(format!("line {i}\n").as_bytes());
+            if i % 7 == 0 {
+                w.flush().unwrap();
+            }
+        }
+        w.flush().unwrap();
+        let want: Vec<String> = (0..1000).map(|i| format!("line {i}")).collect();
+        assert_eq!(all_lines(d.path()), want);
+        for e in std::fs::read_dir(d.path()).unwrap().flatten() {
+            assert!(e.metadata().unwrap().len() <= 100, "{:?} too big", e.path());
+        }
+        // app.log.0 is the newest rotated file.
+        let first = |f: &str| -> u64 {
+            let text = std::fs::read_to_string(d.path().join(f)).unwrap();
+            text.lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("line ")
+                .parse()
+                .unwrap()
+        };
+        assert!(first("app.log.0") > first("app.log.1"));
+    }
+
+    #[test]
+    fn keep_prunes_the_oldest() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 10, 3);
+        for i in 0..20 {
+            w.push(format!("line {i:03}\n").as_bytes());
+        }
+        w.flush().unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["app.log", "app.log.0", "app.log.1", "app.log.2"]);
+        assert_eq!(std::fs::read_to_string(d.path().join("app.log")).unwrap(), "line 019\n");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("app.log.0")).unwrap(),
+            "line 018\n"
+        );
+    }
+
+    #[test]
+    fn tai64n_rotation_names_and_prune() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Tai64n, 10, 2);
+        for i in 0..5 {
+            w.push(format!("line {i:03}\n").as_bytes());
+            w.flush().unwrap();
+        }
+        let mut names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(names[0].starts_with("@4000") && names[0].ends_with(".s"));
+        assert_eq!(names[2], "current");
+        assert_eq!(std::fs::read_to_string(d.path().join("current")).unwrap(), "line 004\n");
+    }
+
+    #[test]
+    fn long_lines_are_kept_whole_up_to_the_limit_then_split() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 0, 1);
+        let mib = vec![b'x'; 1024 * 1024];
+        w.push(&mib);
+        w.push(b"\n");
+        let huge = vec![b'y'; MAX_LINE + 10];
+        w.push(&huge);
+        w.finish();
+        w.flush().unwrap();
+        let text = std::fs::read(d.path().join("app.log")).unwrap();
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        assert_eq!(lines[0].len(), 1024 * 1024);
+        assert_eq!(lines[1].len(), MAX_LINE);
+        assert_eq!(lines[2].len(), 10);
+    }
+
+    #[test]
+    fn binary_bytes_pass_through_and_stamps_prefix_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::open(
+            &d.path().join("a.log"),
+            Naming::Numbered,
+            Rotation {
+                size: 0,
+                age: None,
+                keep: 1,
+            },
+            Stamp::Rfc3339,
+        )
+        .unwrap();
+        w.push(b"\x00\xff\x01bin\n");
+        w.flush().unwrap();
+        let text = std::fs::read(d.path().join("a.log")).unwrap();
+        assert_eq!(text[4], b'-');
+        assert_eq!(&text[text.len() - 8..], b" \x00\xff\x01bin\n");
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_data() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 0, 1);
+        w.push(b"kept\n");
+        // Make the next write fail: the file handle goes read-only.
+        w.file = Some(File::open(d.path().join("app.log")).unwrap());
+        assert!(w.flush().is_err());
+        assert!(w.take_error().unwrap().contains("app.log"));
+        assert_eq!(w.pending(), 5);
+        w.reopen().unwrap();
+        w.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(d.path().join("app.log")).unwrap(), "kept\n");
+    }
+}
