@@ -24,6 +24,7 @@ pub mod envdir;
 pub mod error;
 pub mod launch;
 pub mod log;
+pub mod logcmd;
 pub mod logfile;
 pub mod scan;
 pub mod sdir;
