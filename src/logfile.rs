@@ -105,6 +105,8 @@ pub struct LogWriter {
     partial: Vec<u8>,
     queue: Vec<u8>,
     last_error: Option<String>,
+    /// Writes are failing (the error was reported once).
+    failing: bool,
 }
 
 impl LogWriter {
@@ -124,6 +126,7 @@ impl LogWriter {
             partial: Vec::new(),
             queue: Vec::new(),
             last_error: None,
+            failing: false,
         };
         w.open_current()?;
         Ok(w)
@@ -184,7 +187,8 @@ impl LogWriter {
         self.queue.len() >= HIGH_WATER
     }
 
-    /// The last write error, once (to log it once, not at every retry).
+    /// The error that started the current run of failed writes, once (to
+    /// log it once, not at every retry).
     pub fn take_error(&mut self) -> Option<String> {
         self.last_error.take()
     }
@@ -195,8 +199,13 @@ impl LogWriter {
         let mut done = 0;
         let result = self.write_queue(&mut done);
         self.queue.drain(..done);
-        if let Err(e) = &result {
-            self.last_error = Some(format!("unable to write {}: {e}", self.current.display()));
+        match &result {
+            Err(e) if !self.failing => {
+                self.failing = true;
+                self.last_error = Some(format!("unable to write {}: {e}", self.current.display()));
+            }
+            Err(_) => {}
+            Ok(()) => self.failing = false,
         }
         result
     }
