@@ -122,12 +122,25 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     } else {
         Log::stderr(prefix)
     };
-    let out = match &svc.log {
-        Some(spec) => Sink::Append(spec.file.clone()),
-        None if detached => Sink::Null,
-        None => Sink::Inherit,
+    // A file-size limit must fail a log write (retried), not kill us.
+    // SAFETY: setting a signal's disposition to "ignore".
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    let output = supervise::output::Output::new(svc.log.as_ref(), svc.stderr_log.as_ref(), svc.logger.as_deref())
+        .map_err(|e| Error::invalid(format!("unable to set up the service's log: {e}")))?;
+    let io = match &output {
+        Some(o) => {
+            let (out, err) = o.sinks();
+            Io {
+                stdin: Sink::Null,
+                stdout: Sink::Fd(out),
+                stderr: Sink::Fd(err),
+            }
+        }
+        None if detached => Io::output(Sink::Null),
+        None => Io::output(Sink::Inherit),
     };
-    let unit = Unit::new("", svc, files, Io::output(out), None, Want::Up);
+    let mut unit = Unit::new("", svc, files, io, None, Want::Up);
+    unit.output = output;
     Ok(supervise::Parts {
         units: vec![unit],
         dir,

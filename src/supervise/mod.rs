@@ -14,6 +14,7 @@
 
 pub mod files;
 pub mod follow;
+pub mod output;
 pub mod spawn;
 pub mod state;
 
@@ -57,6 +58,8 @@ pub struct Unit {
     watch: Option<(Pid, std::os::fd::OwnedFd)>,
     /// Changes in the pid file's directory, while a hand-over is awaited.
     handover: Option<nix::sys::inotify::Inotify>,
+    /// `log:`, `stderr:`, `logger:`: the service's output through the loop.
+    pub output: Option<output::Output>,
 }
 
 impl Unit {
@@ -79,6 +82,7 @@ impl Unit {
             service_dir,
             watch: None,
             handover: None,
+            output: None,
         }
     }
 }
@@ -169,7 +173,11 @@ impl Supervisor {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let units = self.units.iter().filter_map(|u| u.state.deadline());
+        let units = self
+            .units
+            .iter()
+            .flat_map(|u| [u.state.deadline(), u.output.as_ref().and_then(|o| o.deadline())])
+            .flatten();
         let clients = self.clients.iter().map(|c| c.deadline);
         units.chain(clients).min()
     }
@@ -196,6 +204,13 @@ impl Supervisor {
             .filter_map(|i| self.units[i].watch.as_ref().map(|(p, _)| (i, *p)))
             .collect();
         let awaiting: Vec<usize> = (0..n_units).filter(|&i| self.units[i].handover.is_some()).collect();
+        // (unit, stream or logger) of each output descriptor polled.
+        let outputs: Vec<(usize, Option<usize>)> = (0..n_units)
+            .flat_map(|i| {
+                let fds = self.units[i].output.as_ref().map(|o| o.poll_fds()).unwrap_or_default();
+                fds.into_iter().map(move |(which, _, _)| (i, which)).collect::<Vec<_>>()
+            })
+            .collect();
         let ready: Vec<bool> = {
             let mut fds = vec![
                 PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
@@ -212,6 +227,16 @@ impl Supervisor {
             for u in &self.units {
                 if let Some(ino) = &u.handover {
                     fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
+                }
+            }
+            for u in &self.units {
+                if let Some(o) = &u.output {
+                    for (_, fd, write) in o.poll_fds() {
+                        fds.push(PollFd::new(
+                            fd,
+                            if write { PollFlags::POLLOUT } else { PollFlags::POLLIN },
+                        ));
+                    }
                 }
             }
             for c in &self.clients {
@@ -257,8 +282,25 @@ impl Supervisor {
                 self.pidfile_changed(i);
             }
         }
+        let base = base + awaiting.len();
+        for (k, &(i, which)) in outputs.iter().enumerate() {
+            if !ready[base + k] {
+                continue;
+            }
+            let Some(o) = &mut self.units[i].output else { continue };
+            let errors = match which {
+                Some(stream) => o.on_readable(stream),
+                None => {
+                    o.feed_logger();
+                    Vec::new()
+                }
+            };
+            for e in errors {
+                self.log.warn(&e);
+            }
+        }
         // Clients are answered from the last so removals keep indices valid.
-        let client_ready = &ready[base + awaiting.len()..];
+        let client_ready = &ready[base + outputs.len()..];
         for i in (0..client_ready.len()).rev() {
             if client_ready[i] {
                 self.on_client(i);
@@ -271,6 +313,16 @@ impl Supervisor {
         for i in 0..self.units.len() {
             if self.units[i].state.deadline().is_some_and(|at| at <= now) {
                 self.dispatch(i, Event::Timer);
+            }
+            let unit = &mut self.units[i];
+            if let Some(o) = &mut unit.output {
+                if o.deadline().is_some_and(|at| at <= now) {
+                    let mut errors = Vec::new();
+                    o.on_timer(&unit.svc, &mut errors);
+                    for e in errors {
+                        self.log.warn(&e);
+                    }
+                }
             }
         }
         self.check_groups();
@@ -300,6 +352,15 @@ impl Supervisor {
         for (pid, how, pgid) in sys::process::reap_all() {
             if self.custom.as_ref().is_some_and(|c| c.pid == pid) {
                 self.custom_done(how);
+                continue;
+            }
+            if self
+                .units
+                .iter_mut()
+                .any(|u| u.output.as_mut().is_some_and(|o| o.logger_exited(pid)))
+            {
+                self.log
+                    .warn(&format!("logger (pid {pid}) ended; starting it again in a second"));
                 continue;
             }
             if let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) {
@@ -935,6 +996,13 @@ impl Supervisor {
             let _ = c.stream.set_write_timeout(Some(Duration::from_millis(100)));
             if c.wants_write() {
                 c.on_writable();
+            }
+        }
+        for i in 0..self.units.len() {
+            if let Some(o) = &mut self.units[i].output {
+                for e in o.finish() {
+                    self.log.warn(&e);
+                }
             }
         }
         let _ = std::fs::remove_file(self.dir.join(crate::sdir::SOCKET));

@@ -1,0 +1,281 @@
+//! The service's output, inside the event loop: stdout (and stderr, unless
+//! `stderr:` is set) arrive on a pipe the supervisor holds open across
+//! restarts; each line goes to the `log:` file set (the library's
+//! [`LogWriter`]) and to the `logger:` command.
+//!
+//! Nothing here blocks: pipes are non-blocking; a failing disk stops the
+//! reading (back-pressure on the service) and is retried every second; a
+//! slow or dead logger never holds the file log back — what it has not
+//! taken waits in a bounded buffer (1 MiB, oldest lines dropped first), and
+//! a dead logger is started again after a second and gets that backlog.
+
+use crate::logfile::{self, LogWriter, Naming, Rotation, Stamp};
+use crate::service::LogSpec;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// Backlog kept for a logger that is down or slow.
+pub const LOGGER_BUFFER: usize = 1024 * 1024;
+/// A dead logger is started again after this.
+pub const LOGGER_RESTART: Duration = Duration::from_secs(1);
+
+/// One pipe from the service and where its lines go.
+pub struct Stream {
+    read: File,
+    /// The write end handed to every start of the service.
+    pub write: Rc<OwnedFd>,
+    writer: Option<LogWriter>,
+    to_logger: bool,
+    retry_at: Option<Instant>,
+}
+
+pub struct Logger {
+    command: String,
+    pub pid: Option<nix::unistd::Pid>,
+    stdin: Option<File>,
+    backlog: VecDeque<u8>,
+    restart_at: Option<Instant>,
+}
+
+pub struct Output {
+    pub streams: Vec<Stream>,
+    pub logger: Option<Logger>,
+}
+
+fn pipe() -> std::io::Result<(File, OwnedFd)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    // The service's end must block as a normal stdout would.
+    nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    Ok((File::from(r), w))
+}
+
+fn writer(spec: &LogSpec) -> std::io::Result<LogWriter> {
+    let rotation = Rotation {
+        size: spec.size,
+        age: (!spec.age.is_zero()).then_some(spec.age),
+        keep: spec.num as usize,
+    };
+    let stamp = if spec.timestamp { Stamp::Rfc3339 } else { Stamp::None };
+    LogWriter::open(&spec.file, Naming::Numbered, rotation, stamp)
+}
+
+impl Output {
+    /// Pipes for the service's stdout (+stderr) and, with `stderr:`, its
+    /// stderr apart; `None` when nothing is configured.
+    pub fn new(
+        log: Option<&LogSpec>,
+        stderr: Option<&LogSpec>,
+        logger: Option<&str>,
+    ) -> std::io::Result<Option<Output>> {
+        if log.is_none() && stderr.is_none() && logger.is_none() {
+            return Ok(None);
+        }
+        let mut streams = Vec::new();
+        let (r, w) = pipe()?;
+        streams.push(Stream {
+            read: r,
+            write: Rc::new(w),
+            writer: log.map(writer).transpose()?,
+            to_logger: logger.is_some(),
+            retry_at: None,
+        });
+        if let Some(spec) = stderr {
+            let (r, w) = pipe()?;
+            streams.push(Stream {
+                read: r,
+                write: Rc::new(w),
+                writer: Some(writer(spec)?),
+                to_logger: false,
+                retry_at: None,
+            });
+        }
+        let logger = logger.map(|c| Logger {
+            command: c.to_string(),
+            pid: None,
+            stdin: None,
+            backlog: VecDeque::new(),
+            restart_at: Some(Instant::now()),
+        });
+        Ok(Some(Output { streams, logger }))
+    }
+
+    /// The service's stdout and stderr.
+    pub fn sinks(&self) -> (Rc<OwnedFd>, Rc<OwnedFd>) {
+        let out = self.streams[0].write.clone();
+        let err = self.streams.get(1).map_or_else(|| out.clone(), |s| s.write.clone());
+        (out, err)
+    }
+
+    /// Descriptors to poll: (stream index or logger, fd, want write).
+    pub fn poll_fds(&self) -> Vec<(Option<usize>, BorrowedFd<'_>, bool)> {
+        let mut v = Vec::new();
+        for (i, s) in self.streams.iter().enumerate() {
+            if !s.writer.as_ref().is_some_and(|w| w.full()) {
+                v.push((Some(i), s.read.as_fd(), false));
+            }
+        }
+        if let Some(l) = &self.logger {
+            if let (Some(stdin), false) = (&l.stdin, l.backlog.is_empty()) {
+                v.push((None, stdin.as_fd(), true));
+            }
+        }
+        v
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        let retries = self.streams.iter().filter_map(|s| s.retry_at);
+        retries.chain(self.logger.as_ref().and_then(|l| l.restart_at)).min()
+    }
+
+    /// Read what stream `i` has; returns errors to report.
+    pub fn on_readable(&mut self, i: usize) -> Vec<String> {
+        let mut buf = [0u8; 64 * 1024];
+        let mut errors = Vec::new();
+        for _ in 0..16 {
+            let n = match self.streams[i].read.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break, // WouldBlock
+            };
+            let s = &mut self.streams[i];
+            if let Some(w) = &mut s.writer {
+                w.push(&buf[..n]);
+            }
+            if s.to_logger {
+                if let Some(l) = &mut self.logger {
+                    l.backlog.extend(&buf[..n]);
+                }
+            }
+            if self.streams[i].writer.as_ref().is_some_and(|w| w.full()) {
+                break;
+            }
+        }
+        self.flush(i, &mut errors);
+        self.feed_logger();
+        errors
+    }
+
+    fn flush(&mut self, i: usize, errors: &mut Vec<String>) {
+        let s = &mut self.streams[i];
+        let Some(w) = &mut s.writer else { return };
+        match w.flush() {
+            Ok(()) => s.retry_at = None,
+            Err(_) => {
+                s.retry_at = Some(Instant::now() + logfile::RETRY);
+                if let Some(e) = w.take_error() {
+                    errors.push(format!("{e} (the service's output waits; retrying every second)"));
+                }
+            }
+        }
+    }
+
+    /// Deadlines passed: retry failed writes, start a dead logger.
+    pub fn on_timer(&mut self, svc: &crate::service::Service, errors: &mut Vec<String>) {
+        let now = Instant::now();
+        for i in 0..self.streams.len() {
+            if self.streams[i].retry_at.is_some_and(|t| t <= now) {
+                self.flush(i, errors);
+            }
+        }
+        let Some(l) = &mut self.logger else { return };
+        if l.pid.is_some() || !l.restart_at.is_some_and(|t| t <= now) {
+            return;
+        }
+        l.restart_at = None;
+        match start_logger(&l.command, svc) {
+            Ok((pid, stdin)) => {
+                l.pid = Some(pid);
+                l.stdin = Some(stdin);
+            }
+            Err(e) => {
+                errors.push(format!("unable to start logger '{}': {e}", l.command));
+                l.restart_at = Some(now + LOGGER_RESTART);
+            }
+        }
+        self.feed_logger();
+    }
+
+    /// The logger exited: start it again in a second.
+    pub fn logger_exited(&mut self, pid: nix::unistd::Pid) -> bool {
+        match &mut self.logger {
+            Some(l) if l.pid == Some(pid) => {
+                l.pid = None;
+                l.stdin = None;
+                l.restart_at = Some(Instant::now() + LOGGER_RESTART);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Give the logger what it can take now; keep at most LOGGER_BUFFER.
+    pub fn feed_logger(&mut self) {
+        let Some(l) = &mut self.logger else { return };
+        if l.backlog.len() > LOGGER_BUFFER {
+            // Drop the oldest, at a line boundary.
+            let excess = l.backlog.len() - LOGGER_BUFFER;
+            let cut = l
+                .backlog
+                .iter()
+                .skip(excess)
+                .position(|&b| b == b'\n')
+                .map_or(excess, |p| excess + p + 1);
+            l.backlog.drain(..cut.min(l.backlog.len()));
+        }
+        let Some(stdin) = &mut l.stdin else { return };
+        while !l.backlog.is_empty() {
+            let (front, _) = l.backlog.as_slices();
+            match stdin.write(front) {
+                Ok(0) => break,
+                Ok(n) => {
+                    l.backlog.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    // Its reader is gone: it is dying; SIGCHLD restarts it.
+                    l.stdin = None;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The supervisor exits: take what is left in the pipes, end partial
+    /// lines, write everything.
+    pub fn finish(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for i in 0..self.streams.len() {
+            let _ = self.on_readable(i);
+            if let Some(w) = &mut self.streams[i].writer {
+                w.finish();
+            }
+            self.flush(i, &mut errors);
+        }
+        self.feed_logger();
+        errors
+    }
+}
+
+/// `sh -c LOGGER` with a non-blocking pipe to its stdin.
+fn start_logger(command: &str, svc: &crate::service::Service) -> std::io::Result<(nix::unistd::Pid, File)> {
+    let (r, w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    let io = super::spawn::Io {
+        stdin: super::spawn::Sink::Fd(Rc::new(r)),
+        stdout: super::spawn::Sink::Inherit,
+        stderr: super::spawn::Sink::Inherit,
+    };
+    let args = ["-c".to_string(), command.to_string()];
+    let pid = super::spawn::program(std::path::Path::new("sh"), &args, svc.cwd.as_deref(), &io)?;
+    Ok((nix::unistd::Pid::from_raw(pid as i32), File::from(w)))
+}
