@@ -185,7 +185,7 @@ impl Output {
             }
         }
         let Some(l) = &mut self.logger else { return };
-        if l.pid.is_some() || !l.restart_at.is_some_and(|t| t <= now) {
+        if l.pid.is_some() || l.restart_at.is_none_or(|t| t > now) {
             return;
         }
         l.restart_at = None;
