@@ -68,6 +68,15 @@ pub fn one(target: &str) -> Option<Found> {
     if target.contains('/') {
         return by_path(Path::new(target));
     }
+    // The usual place first: one connect instead of a scan of every
+    // supervise directory.
+    for base in [sdir::base(), sdir::user_base()] {
+        let sock = base.join(target).join(sdir::SOCKET);
+        // A socket file is enough: the request itself tells if it answers.
+        if sock.exists() {
+            return Some(Found { name: target.to_string(), channel: Channel::Socket(sock) });
+        }
+    }
     all().into_iter().find(|f| f.name == target)
 }
 

@@ -190,7 +190,8 @@ pub fn run(req: &Request) -> i32 {
     let mut code = 0;
     let mut shown = Vec::new();
     for f in &services {
-        let before = fetch(f);
+        // The state before the action matters only to a `-w` wait.
+        let before = if req.wait.is_some() { fetch(f) } else { None };
         let error = act(f, &req.action);
         if error.is_some() {
             code = 1;
