@@ -74,7 +74,10 @@ pub fn one(target: &str) -> Option<Found> {
         let sock = base.join(target).join(sdir::SOCKET);
         // A socket file is enough: the request itself tells if it answers.
         if sock.exists() {
-            return Some(Found { name: target.to_string(), channel: Channel::Socket(sock) });
+            return Some(Found {
+                name: target.to_string(),
+                channel: Channel::Socket(sock),
+            });
         }
     }
     all().into_iter().find(|f| f.name == target)
