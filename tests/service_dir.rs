@@ -92,12 +92,16 @@ fn log_pipe_outlives_logger_restarts() {
     for batch in 1..=3 {
         wait_for(5.0, "logger up", || logger_pid() > 0);
         let lp = logger_pid();
-        // The logger dies while idle; the next batch waits in the pipe.
+        // The logger dies while idle (gone for sure before the batch: a
+        // logger killed while reading would take lines with it, whoever
+        // supervises it); the next batch waits in the pipe.
         kill(Pid::from_raw(lp), Signal::SIGKILL).unwrap();
+        wait_for(5.0, "old logger gone", || !alive(lp as i64));
         kill(Pid::from_raw(pid as i32), Signal::SIGUSR1).unwrap();
-        wait_for(10.0, "batch logged by the restarted logger", || {
-            lines(&logged).len() == batch * 100
+        sup.wait_for(10.0, &format!("batch {batch} logged by the restarted logger"), || {
+            lines(&logged).len() >= batch * 100
         });
+        assert_eq!(lines(&logged).len(), batch * 100, "no line twice");
         assert_ne!(logger_pid(), lp);
     }
     let want: Vec<String> = (1..=300).map(|n| format!("line-{n}")).collect();
