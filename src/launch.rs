@@ -73,10 +73,7 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
         return Err(Error::invalid(format!("required services not up: {}", down.join(", "))));
     }
     if let Some(cmd) = &svc.require_cmd {
-        let shell = std::env::var("SHELL")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "sh".into());
+        let shell = crate::supervise::spawn::shell();
         let status = std::process::Command::new(&shell)
             .arg("-c")
             .arg(cmd)
@@ -122,9 +119,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     } else {
         Log::stderr(prefix)
     };
-    // A file-size limit must fail a log write (retried), not kill us.
-    // SAFETY: setting a signal's disposition to "ignore".
-    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    crate::sys::process::ignore_file_size_signal();
     let output = supervise::output::Output::new(svc.log.as_ref(), svc.stderr_log.as_ref(), svc.logger.as_deref())
         .map_err(|e| Error::invalid(format!("unable to set up the service's log: {e}")))?;
     let io = match &output {

@@ -180,9 +180,7 @@ pub fn run(mut w: LogWriter) -> i32 {
             return 1;
         }
     };
-    // A file-size limit must fail the write (EFBIG, retried), not kill us.
-    // SAFETY: setting a signal's disposition to "ignore".
-    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    crate::sys::process::ignore_file_size_signal();
     let stdin = std::io::stdin();
     let _ = nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     let mut buf = vec![0u8; 256 * 1024];

@@ -14,7 +14,7 @@
 use crate::error::{Context, Result};
 use crate::scan::{self, Entry, Listing};
 use crate::sys::{self, signals::Signals};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -133,13 +133,7 @@ impl Scanner {
     }
 
     fn wait(&mut self) {
-        let timeout = match self.deadline() {
-            None => PollTimeout::NONE,
-            Some(at) => {
-                let ms = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let timeout = sys::timeout_until(self.deadline());
         let (sig, changed) = {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             if let Some(ino) = &self.inotify {
@@ -277,10 +271,6 @@ impl Scanner {
                 continue; // an orphan we inherited (as PID 1 or subreaper): reaped
             };
             child.pid = None;
-            let how = match how {
-                crate::supervise::state::ExitHow::Code(c) => format!("exit code {c}"),
-                crate::supervise::state::ExitHow::Signal(s) => format!("killed by {}", crate::signal::name_of(s)),
-            };
             say(&format!("{name}: supervisor ended ({how})"));
         }
         self.children.retain(|_, c| !(c.removed && c.pid.is_none()));

@@ -2,7 +2,7 @@
 //! is an error at startup and the child only makes system calls.
 
 use crate::error::{Error, Result};
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, Uid, User};
 use std::ffi::CString;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,14 +63,6 @@ fn supplementary_groups(_name: &CString, gid: Gid) -> Result<Vec<Gid>> {
     Ok(vec![gid])
 }
 
-/// Name of a group id, for messages.
-pub fn group_name(gid: Gid) -> String {
-    match Group::from_gid(gid) {
-        Ok(Some(g)) => g.name,
-        _ => gid.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +73,6 @@ mod tests {
         assert_eq!(by_name.uid, Uid::from_raw(0));
         assert!(by_name.groups.contains(&Gid::from_raw(0)));
         assert_eq!(resolve("0").unwrap().name, "root");
-        assert_eq!(group_name(Gid::from_raw(0)), "root");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::log::Log;
 use crate::service::Service;
 use crate::sys::{self, signals::Signals};
 use files::Files;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use spawn::{Io, Sink};
@@ -183,20 +183,14 @@ impl Supervisor {
     }
 
     fn wait_and_handle(&mut self) {
-        let timeout = match self.next_deadline() {
-            None => {
-                // Going to sleep with nothing pending: the code that the
-                // last burst of work (or startup) touched need not stay
-                // resident until the next event.
-                sys::mem::release_startup_pages();
-                PollTimeout::NONE
-            }
-            Some(at) => {
-                // Round up so we never wake a hair early and spin.
-                let ms = at.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
-                PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
-            }
-        };
+        let deadline = self.next_deadline();
+        if deadline.is_none() {
+            // Going to sleep with nothing pending: the code that the last
+            // burst of work (or startup) touched need not stay resident
+            // until the next event.
+            sys::mem::release_startup_pages();
+        }
+        let timeout = sys::timeout_until(deadline);
         let n_units = self.units.len();
         // Which units had a pidfd in this poll (handling events below may
         // start or stop watching).
@@ -407,15 +401,8 @@ impl Supervisor {
             Phase::Running { since, .. } | Phase::Stopping { since, .. } => since.elapsed(),
             _ => Duration::ZERO,
         };
-        let how_text = match how {
-            ExitHow::Code(c) => format!("exit code {c}"),
-            ExitHow::Signal(s) => format!("killed by {}", crate::signal::name_of(s)),
-        };
         let label = unit.label;
-        self.note(
-            label,
-            &format!("{what} {pid} ended: {how_text}, up {}", api::since(uptime)),
-        );
+        self.note(label, &format!("{what} {pid} ended: {how}, up {}", api::since(uptime)));
         let group_alive = is_main && unit.state.pgid().is_some_and(sys::process::group_alive);
         let follow = match unit.state.phase {
             Phase::Running { .. } if is_main => self.follow_candidate(i, pid),

@@ -3,11 +3,10 @@
 //! around it (`post_exit`, runit's `./finish` and `control/<letter>`).
 
 use crate::service::Service;
-use std::fs::OpenOptions;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::rc::Rc;
 
@@ -18,20 +17,16 @@ pub enum Sink {
     Inherit,
     /// `/dev/null`.
     Null,
-    /// Appended to a file.
-    Append(PathBuf),
     /// A descriptor the supervisor keeps (the log pipe), so it outlives the
     /// child.
     Fd(Rc<OwnedFd>),
 }
 
 impl Sink {
-    fn stdio(&self, write: bool) -> io::Result<Stdio> {
+    fn stdio(&self) -> io::Result<Stdio> {
         Ok(match self {
             Sink::Inherit => Stdio::inherit(),
             Sink::Null => Stdio::null(),
-            Sink::Append(path) if write => Stdio::from(OpenOptions::new().create(true).append(true).open(path)?),
-            Sink::Append(path) => Stdio::from(std::fs::File::open(path)?),
             Sink::Fd(fd) => Stdio::from(fd.try_clone()?),
         })
     }
@@ -56,9 +51,9 @@ impl Io {
     }
 
     fn apply(&self, cmd: &mut Command) -> io::Result<()> {
-        cmd.stdin(self.stdin.stdio(false)?);
-        cmd.stdout(self.stdout.stdio(true)?);
-        cmd.stderr(self.stderr.stdio(true)?);
+        cmd.stdin(self.stdin.stdio()?);
+        cmd.stdout(self.stdout.stdio()?);
+        cmd.stderr(self.stderr.stdio()?);
         Ok(())
     }
 }
@@ -96,13 +91,18 @@ pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
     Ok(cmd.spawn()?.id())
 }
 
+/// `$SHELL`, or `sh` when unset: what runs `post_exit` and `require_cmd`.
+pub fn shell() -> String {
+    std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "sh".into())
+}
+
 /// Run `$SHELL -c "HOOK CODE"` in the background (its own process group, so
 /// stopping the service never touches it). Reaped by the supervisor's loop.
 pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
-    let shell = std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "sh".into());
+    let shell = shell();
     let args = ["-c".to_string(), format!("{hook} {code}")];
     program(Path::new(&shell), &args, svc.cwd.as_deref(), io)
 }

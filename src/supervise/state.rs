@@ -36,6 +36,16 @@ pub enum ExitHow {
     Signal(i32),
 }
 
+/// `exit code 3`, `killed by TERM`: for log lines.
+impl std::fmt::Display for ExitHow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitHow::Code(c) => write!(f, "exit code {c}"),
+            ExitHow::Signal(s) => write!(f, "killed by {}", crate::signal::name_of(*s)),
+        }
+    }
+}
+
 impl ExitHow {
     /// The shell's convention: a signal death is 128 + the signal number.
     pub fn code(self) -> i32 {

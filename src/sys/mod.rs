@@ -7,3 +7,19 @@ pub mod lock;
 pub mod mem;
 pub mod process;
 pub mod signals;
+
+/// The `poll` timeout that wakes at `deadline` (never early: rounded up to
+/// the millisecond), or never.
+pub fn timeout_until(deadline: Option<std::time::Instant>) -> nix::poll::PollTimeout {
+    use nix::poll::PollTimeout;
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(at) => {
+            let ms = at
+                .saturating_duration_since(std::time::Instant::now())
+                .as_micros()
+                .div_ceil(1000);
+            PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+        }
+    }
+}

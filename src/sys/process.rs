@@ -66,3 +66,10 @@ pub fn become_subreaper() -> nix::Result<()> {
         Ok(())
     }
 }
+
+/// A file-size limit must fail a log write (EFBIG, retried), not kill the
+/// process with SIGXFSZ.
+pub fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to "ignore".
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
