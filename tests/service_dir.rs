@@ -10,12 +10,6 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Start `immortal DIR` (foreground, runsv-like) and wait for its socket.
-fn supervise_dir(sb: &Sandbox, dir: &Path) -> Supervisor {
-    let cmd = sb.command(&[dir.to_str().unwrap()]);
-    Supervisor::spawn(cmd, dir.join("supervise"), sb.path("supervisor.err"))
-}
-
 fn control(dir: &Path, bytes: &[u8]) {
     let mut f = fs::OpenOptions::new().write(true).open(dir.join("control")).unwrap();
     f.write_all(bytes).unwrap();

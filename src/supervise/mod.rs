@@ -12,6 +12,7 @@
 //! there is no deadline at all: the supervisor sleeps until something
 //! happens.
 
+pub mod adopt;
 pub mod files;
 pub mod follow;
 pub mod output;
@@ -60,6 +61,9 @@ pub struct Unit {
     handover: Option<nix::sys::inotify::Inotify>,
     /// `log:`, `stderr:`, `logger:`: the service's output through the loop.
     pub output: Option<output::Output>,
+    /// The main process last written to the supervise directory's
+    /// `started` record.
+    recorded: Option<Pid>,
 }
 
 impl Unit {
@@ -83,6 +87,7 @@ impl Unit {
             watch: None,
             handover: None,
             output: None,
+            recorded: None,
         }
     }
 }
@@ -105,7 +110,18 @@ pub fn policy(svc: &Service) -> Policy {
         stop: svc.stop,
         may_exit: svc.cli || std::env::var_os("IMMORTAL_EXIT").is_some_and(|v| !v.is_empty()),
         has_finish: false,
+        throttle: throttle(),
     }
+}
+
+/// `IMMORTAL_THROTTLE_MS` overrides the 1 s between two starts: for tests
+/// and benchmarks that need thousands of restarts (a production crash loop
+/// wants the throttle).
+fn throttle() -> Duration {
+    std::env::var("IMMORTAL_THROTTLE_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(state::MIN_RUN, Duration::from_millis)
 }
 
 /// A `control/<letter>` script running; its verdict decides the command.
@@ -161,7 +177,9 @@ impl Supervisor {
         // The logger first, so the pipe has a reader when the service starts.
         for i in (0..self.units.len()).rev() {
             self.write_status(i);
-            self.dispatch(i, Event::Start);
+            if !self.adopt_survivor(i) {
+                self.dispatch(i, Event::Start);
+            }
         }
         loop {
             if let Some(code) = self.exit_code {
@@ -170,6 +188,32 @@ impl Supervisor {
             }
             self.wait_and_handle();
         }
+    }
+
+    /// A process that an earlier supervisor of this directory started is
+    /// still running (that supervisor was killed): supervise it instead of
+    /// starting a second copy.
+    fn adopt_survivor(&mut self, i: usize) -> bool {
+        let Some(found) = adopt::survivor(&self.units[i].files.dir) else {
+            return false;
+        };
+        let pid = found.pid;
+        let pgid = match nix::unistd::getpgid(Some(pid)) {
+            Ok(g) if g == pid || g == found.spawned_pgid => g,
+            _ => pid,
+        };
+        let now = Instant::now();
+        let since = now.checked_sub(found.uptime).unwrap_or(now);
+        self.dispatch(
+            i,
+            Event::Adopted {
+                pid,
+                pgid,
+                spawned_pgid: found.spawned_pgid,
+                since,
+            },
+        );
+        true
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -423,6 +467,11 @@ impl Supervisor {
                 follow,
             },
         );
+        // Not restarting (once, retries exhausted): what the service left
+        // in its group goes now, not at some later start.
+        if group_alive && self.units[i].state.phase == Phase::Down && self.exit_code.is_none() {
+            self.stop_leftovers(i);
+        }
     }
 
     /// The uid a followed process must have (unless it descends from us).
@@ -509,7 +558,7 @@ impl Supervisor {
         if !matches!(unit.state.phase, Phase::Waiting { .. }) {
             unit.handover = None;
         }
-        let want = if unit.state.following {
+        let want = if unit.state.following || unit.state.adopted {
             unit.state.main_pid()
         } else {
             None
@@ -628,16 +677,14 @@ impl Supervisor {
         }
     }
 
-    /// A pid-file service's last process group outlived its main process
-    /// (e.g. nginx workers after `kill -9` of the master): stop it before
-    /// a new start, or before saying the service is down.
+    /// The last process group outlived its main process (children that
+    /// the service left behind; a followed daemon's workers after `kill -9`
+    /// of the master): stop it before a new start, or before saying the
+    /// service is down — never two generations at once.
     fn stop_leftovers(&mut self, i: usize) -> bool {
         let unit = &self.units[i];
         let Some(pgid) = unit.state.last_pgid else { return false };
-        if unit.svc.follow_pidfile.is_none()
-            || !matches!(unit.state.phase, Phase::Down | Phase::Waiting { .. })
-            || !sys::process::group_alive(pgid)
-        {
+        if !matches!(unit.state.phase, Phase::Down | Phase::Waiting { .. }) || !sys::process::group_alive(pgid) {
             return false;
         }
         self.dispatch(i, Event::Leftovers { pgid });
@@ -713,6 +760,19 @@ impl Supervisor {
     }
 
     fn write_status(&mut self, i: usize) {
+        let unit = &mut self.units[i];
+        let main = unit.state.main_pid();
+        if main != unit.recorded {
+            let dir = &unit.files.dir;
+            let result = match main {
+                Some(pid) => adopt::save(dir, pid, unit.state.spawned_pgid.unwrap_or(pid)),
+                None => adopt::forget(dir),
+            };
+            unit.recorded = main;
+            if let Err(e) = result {
+                self.log.warn(&e.to_string());
+            }
+        }
         let unit = &mut self.units[i];
         let changed = self.epoch.1 + unit.state.changed.saturating_duration_since(self.epoch.0);
         if let Err(e) = unit.files.update(unit.state.record(changed)) {
@@ -987,7 +1047,7 @@ impl Supervisor {
         }
         for i in 0..self.units.len() {
             if let Some(o) = &mut self.units[i].output {
-                for e in o.finish() {
+                for e in o.finish(output::LOGGER_FINISH) {
                     self.log.warn(&e);
                 }
             }

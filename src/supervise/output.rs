@@ -8,6 +8,8 @@
 //! slow or dead logger never holds the file log back — what it has not
 //! taken waits in a bounded buffer (1 MiB, oldest lines dropped first), and
 //! a dead logger is started again after a second and gets that backlog.
+//! When the logger is the only place the output goes, nothing is dropped:
+//! a full backlog stops the reading instead, as a full disk does.
 
 use crate::logfile::{self, LogWriter, Naming, Rotation, Stamp};
 use crate::service::LogSpec;
@@ -20,6 +22,9 @@ use std::time::{Duration, Instant};
 
 /// Backlog kept for a logger that is down or slow.
 pub const LOGGER_BUFFER: usize = 1024 * 1024;
+/// At the supervisor's exit, a live logger gets this long to take its
+/// backlog.
+pub const LOGGER_FINISH: Duration = Duration::from_secs(5);
 /// A dead logger is started again after this.
 pub const LOGGER_RESTART: Duration = Duration::from_secs(1);
 
@@ -116,7 +121,7 @@ impl Output {
     pub fn poll_fds(&self) -> Vec<(Option<usize>, BorrowedFd<'_>, bool)> {
         let mut v = Vec::new();
         for (i, s) in self.streams.iter().enumerate() {
-            if !s.writer.as_ref().is_some_and(|w| w.full()) {
+            if !self.held_back(i) {
                 v.push((Some(i), s.read.as_fd(), false));
             }
         }
@@ -126,6 +131,22 @@ impl Output {
             }
         }
         v
+    }
+
+    /// Stream `i` is not read for now: its file writer is full, or the
+    /// logger that is its only destination has a full backlog.
+    fn held_back(&self, i: usize) -> bool {
+        let s = &self.streams[i];
+        match &s.writer {
+            Some(w) => w.full(),
+            None => s.to_logger && self.logger.as_ref().is_some_and(|l| l.backlog.len() >= LOGGER_BUFFER),
+        }
+    }
+
+    /// The logger is the only destination of some stream: its lines must
+    /// not be dropped.
+    fn logger_is_the_log(&self) -> bool {
+        self.streams.iter().any(|s| s.to_logger && s.writer.is_none())
     }
 
     pub fn deadline(&self) -> Option<Instant> {
@@ -153,7 +174,7 @@ impl Output {
                     l.backlog.extend(&buf[..n]);
                 }
             }
-            if self.streams[i].writer.as_ref().is_some_and(|w| w.full()) {
+            if self.held_back(i) {
                 break;
             }
         }
@@ -217,8 +238,9 @@ impl Output {
 
     /// Give the logger what it can take now; keep at most LOGGER_BUFFER.
     pub fn feed_logger(&mut self) {
+        let lossless = self.logger_is_the_log();
         let Some(l) = &mut self.logger else { return };
-        if l.backlog.len() > LOGGER_BUFFER {
+        if l.backlog.len() > LOGGER_BUFFER && !lossless {
             // Drop the oldest, at a line boundary.
             let excess = l.backlog.len() - LOGGER_BUFFER;
             let cut = l
@@ -249,17 +271,40 @@ impl Output {
     }
 
     /// The supervisor exits: take what is left in the pipes, end partial
-    /// lines, write everything.
-    pub fn finish(&mut self) -> Vec<String> {
+    /// lines, write everything; give a live logger up to `grace` to take
+    /// its backlog (it gets end-of-file when the supervisor is gone).
+    pub fn finish(&mut self, grace: Duration) -> Vec<String> {
         let mut errors = Vec::new();
+        let deadline = Instant::now() + grace;
+        loop {
+            let before = self.logger.as_ref().map_or(0, |l| l.backlog.len());
+            for i in 0..self.streams.len() {
+                errors.extend(self.on_readable(i));
+            }
+            let Some(l) = &self.logger else { break };
+            let Some(stdin) = &l.stdin else { break };
+            if l.backlog.is_empty() || Instant::now() >= deadline {
+                if !l.backlog.is_empty() {
+                    errors.push(format!(
+                        "logger '{}' did not take the last {} bytes in time",
+                        l.command,
+                        l.backlog.len()
+                    ));
+                }
+                break;
+            }
+            if l.backlog.len() >= before {
+                // No progress: wait until the logger can take more.
+                let mut fds = [nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLOUT)];
+                let _ = nix::poll::poll(&mut fds, crate::sys::timeout_until(Some(deadline)));
+            }
+        }
         for i in 0..self.streams.len() {
-            let _ = self.on_readable(i);
             if let Some(w) = &mut self.streams[i].writer {
                 w.finish();
             }
             self.flush(i, &mut errors);
         }
-        self.feed_logger();
         errors
     }
 }

@@ -15,8 +15,8 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
-/// Two starts are at least this far apart; an exit after this much uptime
-/// restarts at once.
+/// Two starts are at least this far apart (unless `IMMORTAL_THROTTLE_MS`
+/// says otherwise); an exit after this much uptime restarts at once.
 pub const MIN_RUN: Duration = Duration::from_secs(1);
 /// While a KILLed group has not disappeared yet, look again this often.
 pub const GROUP_RECHECK: Duration = Duration::from_secs(1);
@@ -116,6 +116,8 @@ pub struct Policy {
     pub may_exit: bool,
     /// A service directory with a `./finish` to run after each exit.
     pub has_finish: bool,
+    /// The least time between two starts ([`MIN_RUN`]).
+    pub throttle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +155,16 @@ pub enum Event {
     Followed {
         pid: Pid,
         pgid: Pid,
+    },
+    /// At the supervisor's start, the process an earlier supervisor of this
+    /// directory started is still running (see `adopt`): supervise it
+    /// rather than start a second copy. `pgid`: the group to signal;
+    /// `spawned_pgid`: the group the earlier supervisor created.
+    Adopted {
+        pid: Pid,
+        pgid: Pid,
+        spawned_pgid: Pid,
+        since: Instant,
     },
     /// While stopping, the process group was seen to be empty.
     GroupGone,
@@ -202,6 +214,9 @@ pub struct State {
     pub exiting: bool,
     /// The running pid is one read from the pid file (`fpid`).
     pub following: bool,
+    /// The running pid was started by an earlier supervisor (not our
+    /// child: watched through a pidfd).
+    pub adopted: bool,
     /// No start before this (a hand-over to a new pid is in progress).
     pub hold_until: Option<Instant>,
     /// The process group of the last main process.
@@ -227,6 +242,7 @@ impl State {
             term_sent: false,
             exiting: false,
             following: false,
+            adopted: false,
             hold_until: None,
             last_pgid: None,
             spawned_pgid: None,
@@ -339,6 +355,7 @@ impl State {
                 self.last_pid = Some(pid);
                 self.paused = false;
                 self.following = false;
+                self.adopted = false;
                 self.last_pgid = Some(pid);
                 self.spawned_pgid = Some(pid);
                 self.set_phase(
@@ -409,6 +426,28 @@ impl State {
                 }
                 _ => Vec::new(),
             },
+            Event::Adopted {
+                pid,
+                pgid,
+                spawned_pgid,
+                since,
+            } => match self.phase {
+                Phase::Down | Phase::Waiting { .. } => {
+                    self.adopted = true;
+                    // Restarts are throttled from now: the start time of a
+                    // process we did not start says nothing about crash loops.
+                    self.last_start = Some(now);
+                    self.last_pid = Some(pid);
+                    self.last_pgid = Some(pgid);
+                    self.spawned_pgid = Some(spawned_pgid);
+                    self.phase = Phase::Running { pid, pgid, since };
+                    self.changed = since.min(now);
+                    vec![Action::Note(format!(
+                        "pid {pid}, started by an earlier supervisor, is still running: adopting it"
+                    ))]
+                }
+                _ => Vec::new(),
+            },
             Event::GroupGone => match self.phase {
                 Phase::Stopping { pid: None, then, .. } => self.ended(Next::Stop(then), now),
                 _ => Vec::new(),
@@ -446,6 +485,7 @@ impl State {
     fn ended(&mut self, next: Next, now: Instant) -> Actions {
         self.term_sent = false;
         self.following = false;
+        self.adopted = false;
         self.paused = false;
         if self.policy.has_finish {
             let how = self.last_exit.unwrap_or(ExitHow::Code(0));
@@ -470,12 +510,12 @@ impl State {
         }
     }
 
-    /// When the next start may happen: after `wait`, and at least
-    /// [`MIN_RUN`] after the previous start.
+    /// When the next start may happen: after `wait`, and at least the
+    /// throttle after the previous start.
     fn start_at(&self, now: Instant) -> Instant {
         let after_wait = (now + self.policy.wait).max(self.hold_until.unwrap_or(now));
         match self.last_start {
-            Some(last) => after_wait.max(last + MIN_RUN),
+            Some(last) => after_wait.max(last + self.policy.throttle),
             None => after_wait,
         }
     }
@@ -732,6 +772,7 @@ impl State {
                     // It handed over to the pid in the pid file (a daemon that
                     // forked, or an upgrade): follow that one, no restart.
                     self.following = true;
+                    self.adopted = false;
                     self.last_pid = Some(fpid);
                     self.last_pgid = Some(fpgid);
                     self.phase = Phase::Running {
@@ -832,6 +873,7 @@ mod tests {
             stop: StopSpec::default(),
             may_exit: true,
             has_finish: false,
+            throttle: MIN_RUN,
         }
     }
 
@@ -852,6 +894,54 @@ mod tests {
             Action::Kill(Target::Group(pid(P)), Signal::SIGTERM),
             Action::Kill(Target::Group(pid(P)), Signal::SIGCONT),
         ]
+    }
+
+    #[test]
+    fn adopts_a_survivor_then_stops_it_and_restarts_throttled() {
+        let t0 = Instant::now();
+        let since = t0 - secs(30.0);
+        let mut s = State::new(policy(), Want::Up, t0);
+        let adopted = Event::Adopted {
+            pid: pid(P),
+            pgid: pid(P),
+            spawned_pgid: pid(P),
+            since,
+        };
+        assert!(matches!(s.step(adopted, t0)[..], [Action::Note(_)]));
+        assert_eq!(
+            s.phase,
+            Phase::Running {
+                pid: pid(P),
+                pgid: pid(P),
+                since
+            }
+        );
+        assert!(s.adopted && !s.following);
+        assert_eq!((s.count, s.changed), (0, since));
+        // It is the service: `down` stops its group like any other.
+        assert_eq!(s.step(Event::Command(Command::Down), t0), term_cont_group());
+        let exit = Event::Exited {
+            pid: pid(P),
+            how: ExitHow::Code(0),
+            group_alive: false,
+            follow: None,
+        };
+        s.step(exit, t0 + secs(0.1));
+        assert_eq!(s.phase, Phase::Down);
+        assert!(!s.adopted);
+        // A start right after the adoption waits for the throttle.
+        assert_eq!(s.step(Event::Command(Command::Up), t0 + secs(0.2)), vec![]);
+        assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
+        // Only ever at the start: a running service adopts nothing.
+        let mut r = running(t0);
+        let again = Event::Adopted {
+            pid: pid(P + 1),
+            pgid: pid(P + 1),
+            spawned_pgid: pid(P + 1),
+            since,
+        };
+        assert_eq!(r.step(again, t0), vec![]);
+        assert_eq!(r.main_pid(), Some(pid(P)));
     }
 
     #[test]

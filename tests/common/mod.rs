@@ -105,6 +105,12 @@ impl Sandbox {
     }
 }
 
+/// Start `immortal DIR` (foreground, runsv-like) and wait for its socket.
+pub fn supervise_dir(sb: &Sandbox, dir: &Path) -> Supervisor {
+    let cmd = sb.command(&[dir.to_str().unwrap()]);
+    Supervisor::spawn(cmd, dir.join("supervise"), sb.path("supervisor.err"))
+}
+
 /// A running supervisor, stopped (with its whole service group) on drop.
 pub struct Supervisor {
     pub child: Option<Child>,

@@ -1,0 +1,188 @@
+//! Surviving the supervisor's own death. Each time a unit's main process
+//! changes, the supervise directory records who it is — pid, start time
+//! (clock ticks since boot, from `/proc/PID/stat`), boot id, and the process
+//! group the supervisor created — in the file `started`. A supervisor
+//! started later on the same directory (after a `kill -9`, an OOM kill, an
+//! upgrade) reads it once: if that pid still runs with the same start time
+//! on the same boot, it is the very process that was started, and it is
+//! adopted instead of starting a second copy. A pid reused by another
+//! program has another start time and is ignored.
+
+use nix::unistd::Pid;
+use std::path::Path;
+use std::time::Duration;
+
+/// The record's file name in the supervise directory.
+pub const FILE: &str = "started";
+
+/// A process left running by an earlier supervisor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Survivor {
+    pub pid: Pid,
+    /// The group the earlier supervisor created for it (the supervisor may
+    /// signal that group; any other only through the pid).
+    pub spawned_pgid: Pid,
+    /// How long it has been running.
+    pub uptime: Duration,
+}
+
+/// One line: `PID START_TICKS BOOT_ID SPAWNED_PGID`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Record {
+    pid: i32,
+    start: u64,
+    boot: String,
+    pgid: i32,
+}
+
+impl Record {
+    fn parse(text: &str) -> Option<Record> {
+        let mut words = text.split_ascii_whitespace();
+        let pid: i32 = words.next()?.parse().ok()?;
+        let start = words.next()?.parse().ok()?;
+        let boot = words.next()?.to_string();
+        let pgid: i32 = words.next()?.parse().ok()?;
+        if pid <= 1 || pgid <= 1 || words.next().is_some() {
+            return None;
+        }
+        Some(Record { pid, start, boot, pgid })
+    }
+
+    fn line(&self) -> String {
+        format!("{} {} {} {}\n", self.pid, self.start, self.boot, self.pgid)
+    }
+}
+
+/// Record `pid` (started in group `spawned_pgid`) as the unit's process.
+pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
+    let path = dir.join(FILE);
+    let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
+        // Gone already (or no /proc): nothing that could be adopted.
+        return forget(dir);
+    };
+    let record = Record {
+        pid: pid.as_raw(),
+        start,
+        boot,
+        pgid: spawned_pgid.as_raw(),
+    };
+    crate::sys::fs::write_atomic(&path, record.line().as_bytes())
+}
+
+/// The unit has no process any more.
+pub fn forget(dir: &Path) -> crate::error::Result<()> {
+    use crate::error::Context;
+    let path = dir.join(FILE);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", &path),
+        _ => Ok(()),
+    }
+}
+
+/// The process recorded in `dir`, if it is still the same one and alive.
+pub fn survivor(dir: &Path) -> Option<Survivor> {
+    let text = std::fs::read_to_string(dir.join(FILE)).ok()?;
+    let record = Record::parse(&text)?;
+    let pid = Pid::from_raw(record.pid);
+    if boot_id()? != record.boot || start_ticks(pid)? != record.start || is_zombie(pid) {
+        return None;
+    }
+    Some(Survivor {
+        pid,
+        spawned_pgid: Pid::from_raw(record.pgid),
+        uptime: uptime_of(record.start),
+    })
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks
+/// after boot. With the pid, it names one process for the whole boot.
+fn start_ticks(pid: Pid) -> Option<u64> {
+    stat_fields(pid)?.get(19)?.parse().ok()
+}
+
+fn is_zombie(pid: Pid) -> bool {
+    stat_fields(pid).is_none_or(|f| f.first().map(String::as_str) == Some("Z"))
+}
+
+/// The fields of `/proc/PID/stat` after the command name (which may hold
+/// spaces and parentheses, so it ends at the last `)`): state first.
+fn stat_fields(pid: Pid) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    Some(rest.split_ascii_whitespace().map(str::to_string).collect())
+}
+
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
+}
+
+/// Time since a process started `start` ticks after boot.
+fn uptime_of(start: u64) -> Duration {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let hz = if hz > 0 { hz as u64 } else { 100 };
+    let started = Duration::from_secs(start / hz) + Duration::from_nanos((start % hz) * 1_000_000_000 / hz);
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    let now = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+    now.saturating_sub(started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_and_rejects_garbage() {
+        let r = Record {
+            pid: 1234,
+            start: 99,
+            boot: "abc-def".into(),
+            pgid: 1234,
+        };
+        assert_eq!(Record::parse(&r.line()), Some(r));
+        for bad in [
+            "",
+            "1234",
+            "1234 99 abc",
+            "x 99 abc 1",
+            "1234 99 abc 1234 extra",
+            "1 99 b 1",
+            "5 -1 b 5",
+        ] {
+            assert_eq!(Record::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_live_process_is_found_again_and_a_reused_pid_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        save(dir.path(), pid, pid).unwrap();
+        let found = survivor(dir.path()).unwrap();
+        assert_eq!((found.pid, found.spawned_pgid), (pid, pid));
+        assert!(found.uptime < Duration::from_secs(60), "{:?}", found.uptime);
+
+        // Same pid, another start time: a different process.
+        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let mut r = Record::parse(&text).unwrap();
+        r.start += 1;
+        std::fs::write(dir.path().join(FILE), r.line()).unwrap();
+        assert_eq!(survivor(dir.path()), None);
+
+        // Dead (a zombie until reaped, then gone): not a survivor.
+        save(dir.path(), pid, pid).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(survivor(dir.path()), None);
+        forget(dir.path()).unwrap();
+        forget(dir.path()).unwrap();
+        assert!(!dir.path().join(FILE).exists());
+    }
+}

@@ -1,0 +1,363 @@
+//! Fault tests: a supervisor under hostile or broken surroundings keeps
+//! supervising. Crowds of socket clients, silent clients, garbage on the
+//! control FIFO, a child flooding its output, a child scattering
+//! grandchildren, the supervisor itself killed with SIGKILL, thousands of
+//! restarts. Every test is bounded by deadlines and cleans up by pid.
+
+mod common;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Raise this test process's descriptor limit to its hard limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+}
+
+fn open_fds(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A `/proc/PID/status` field in kB.
+fn status_kb(pid: i32, field: &str) -> u64 {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Read one whole HTTP answer (the server closes after it).
+fn answer(mut s: UnixStream) -> String {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    raw
+}
+
+#[test]
+fn a_thousand_simultaneous_clients_are_all_answered() {
+    raise_fd_limit();
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "1000"]);
+    let pid = sup.wait_running(None);
+    let fds_before = open_fds(sup.pid());
+    let sock = sup.sock();
+    // 1000 connections from 20 threads at once, each then asking status.
+    let workers: Vec<_> = (0..20)
+        .map(|_| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let conns: Vec<UnixStream> = (0..50).map(|_| UnixStream::connect(&sock).unwrap()).collect();
+                conns
+                    .into_iter()
+                    .map(|mut c| {
+                        // A turned-away client may find the socket closed.
+                        let _ = c.write_all(b"GET /status HTTP/1.1\r\n\r\n");
+                        answer(c)
+                    })
+                    .collect::<Vec<String>>()
+            })
+        })
+        .collect();
+    let answers: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    assert_eq!(answers.len(), 1000);
+    let ok = answers.iter().filter(|a| a.starts_with("HTTP/1.1 200")).count();
+    let busy = answers.iter().filter(|a| a.starts_with("HTTP/1.1 503")).count();
+    assert_eq!(
+        ok + busy,
+        1000,
+        "every client gets 200 or 503: {:?}",
+        answers
+            .iter()
+            .find(|a| { !a.starts_with("HTTP/1.1 200") && !a.starts_with("HTTP/1.1 503") })
+    );
+    assert!(ok >= 64, "at least the 64 slots were served ({ok})");
+    // Still supervising the same process, and nothing leaked.
+    let st = sup.status();
+    assert_eq!((st["state"].as_str(), st["pid"].as_i64()), (Some("run"), Some(pid)));
+    sup.wait_for(5.0, "descriptors back to where they were", || {
+        open_fds(sup.pid()) == fds_before
+    });
+}
+
+#[test]
+fn silent_clients_in_every_slot_block_nothing_and_expire() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "1000"]);
+    let pid = sup.wait_running(None);
+    let t0 = Instant::now();
+    let silent: Vec<UnixStream> = (0..64).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
+    // The 65th is told at once that the supervisor is busy…
+    let extra = UnixStream::connect(sup.sock()).unwrap();
+    assert!(answer(extra).starts_with("HTTP/1.1 503"));
+    assert!(t0.elapsed() < Duration::from_secs(3), "turned away at once");
+    // …and the control FIFO still commands the service meanwhile.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(sup.dir.join("control"))
+        .unwrap()
+        .write_all(b"t")
+        .unwrap();
+    wait_for(5.0, "TERM through the FIFO restarted the service", || !alive(pid));
+    // Every silent client is answered 408 after the 5 s request deadline.
+    for c in silent {
+        assert!(answer(c).starts_with("HTTP/1.1 408"));
+    }
+    assert!(t0.elapsed() < Duration::from_secs(15));
+    let pid2 = sup.wait_running(Some(pid));
+    assert_ne!(pid, pid2);
+}
+
+#[test]
+fn a_megabyte_of_arbitrary_garbage_on_the_control_fifo() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "1000"]);
+    let pid = sup.wait_running(None);
+    // Every byte value that is not a command letter: NUL, newlines,
+    // high bytes, UTF-8 fragments.
+    let known: Vec<u8> = (0..=255u8)
+        .filter(|&b| immortal::control::from_byte(b).is_some())
+        .collect();
+    let junk: Vec<u8> = (0..1usize << 20)
+        .map(|i| ((i * 7919) % 256) as u8)
+        .filter(|b| !known.contains(b))
+        .collect();
+    assert!(junk.len() > 900_000);
+    let ctl = sup.dir.join("control");
+    let writer = std::thread::spawn(move || {
+        let mut f = fs::OpenOptions::new().write(true).open(ctl).unwrap();
+        f.write_all(&junk).unwrap();
+    });
+    let t0 = Instant::now();
+    while !writer.is_finished() {
+        assert_eq!(
+            sup.status()["pid"].as_i64(),
+            Some(pid),
+            "status answers during the garbage"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(20), "writer blocked");
+    }
+    writer.join().unwrap();
+    assert!(alive(pid));
+    let st = sup.status();
+    assert_eq!((st["state"].as_str(), st["count"].as_i64()), (Some("run"), Some(1)));
+}
+
+#[test]
+fn a_child_flooding_a_gigabyte_does_not_slow_status_or_lose_bytes() {
+    let sb = Sandbox::new();
+    let count = sb.path("count");
+    let done = sb.path("done");
+    let logger = format!("wc -c > {}", count.display());
+    let flood = format!(
+        "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 1073741824; touch {}; exec sleep 1000",
+        done.display()
+    );
+    let mut sup = sb.supervise(&["-logger", &logger, "sh", "-c", &flood]);
+    sup.wait_running(None);
+    let mut slowest = Duration::ZERO;
+    let mut queries = 0;
+    let t0 = Instant::now();
+    while !done.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "the flood did not end");
+        let q = Instant::now();
+        assert_eq!(sup.status()["state"], "run");
+        slowest = slowest.max(q.elapsed());
+        queries += 1;
+    }
+    assert!(queries >= 10, "only {queries} status queries during the flood");
+    assert!(
+        slowest < Duration::from_millis(100),
+        "slowest of {queries} status answers during the flood: {slowest:?}"
+    );
+    // Halt: the logger reads everything, sees end-of-file, counts.
+    sup.signal("halt");
+    assert_eq!(sup.wait_exit(30.0), 0);
+    wait_for(30.0, "the logger's count", || {
+        fs::read_to_string(&count).is_ok_and(|t| t.ends_with('\n'))
+    });
+    assert_eq!(
+        fs::read_to_string(&count).unwrap().trim(),
+        "1073741824",
+        "every byte reached the logger"
+    );
+}
+
+#[test]
+fn a_hundred_grandchildren_are_all_gone_once_down() {
+    let sb = Sandbox::new();
+    let pids = sb.path("pids");
+    // Each `( … & )` leaves an orphan in the service's process group and
+    // exits; then the service itself exits.
+    let script = format!(
+        "i=0; while [ $i -lt 100 ]; do (sleep 1000 & echo $! >> {}); i=$((i+1)); done; exit 0",
+        pids.display()
+    );
+    let sup = sb.supervise(&["sh", "-c", &script]);
+    sup.wait_for(20.0, "100 grandchildren", || lines(&pids).len() >= 100);
+    sup.signal("down");
+    let st = sup.wait_state("down");
+    // `down` is said only once every one of them is gone.
+    let all: Vec<i64> = lines(&pids).iter().map(|l| l.parse().unwrap()).collect();
+    let left: Vec<i64> = all.iter().copied().filter(|&p| alive(p)).collect();
+    for p in &all {
+        let _ = kill(Pid::from_raw(*p as i32), Signal::SIGKILL);
+    }
+    assert!(
+        left.is_empty(),
+        "{} of {} still running after down: {st}",
+        left.len(),
+        all.len()
+    );
+}
+
+#[test]
+fn leftovers_of_one_run_are_stopped_before_the_next_starts() {
+    let sb = Sandbox::new();
+    let pids = sb.path("pids");
+    let script = format!("sleep 1000 & echo $! >> {}; exit 1", pids.display());
+    let sup = sb.supervise(&["sh", "-c", &script]);
+    sup.wait_for(20.0, "three runs", || lines(&pids).len() >= 3);
+    let all: Vec<i64> = lines(&pids).iter().map(|l| l.parse().unwrap()).collect();
+    // At most the newest generation is alive.
+    let living: Vec<i64> = all.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(
+        living.len() <= 1 && living.iter().all(|p| Some(p) == all.last()),
+        "{living:?} of {all:?}"
+    );
+    sup.signal("down");
+    sup.wait_state("down");
+    assert!(all.iter().all(|&p| !alive(p)));
+}
+
+/// kill -9 the supervisor of `sup`, leaving its service running.
+fn kill_supervisor(sup: &mut Supervisor) {
+    let mut child = sup.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_new_supervisor_adopts_the_service_of_a_killed_one() {
+    let sb = Sandbox::new();
+    let mut first = sb.supervise(&["sleep", "1000"]);
+    let pid = first.wait_running(None);
+    sb.write("marker", "");
+    kill_supervisor(&mut first);
+    assert!(alive(pid), "the service outlives its supervisor");
+    std::thread::sleep(Duration::from_millis(1100)); // let its uptime show
+    let mut second = sb.supervise(&["sleep", "1000"]);
+    second.pids.push(pid as i32);
+    let st = second.status();
+    assert_eq!(
+        (st["state"].as_str(), st["pid"].as_i64()),
+        (Some("run"), Some(pid)),
+        "{st}"
+    );
+    assert!(second.log().contains("adopting"), "{}", second.log());
+    assert!(!second.log().contains("started:"), "no second copy: {}", second.log());
+    let up = st["up"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('s')
+        .parse::<f64>()
+        .unwrap_or(0.0);
+    assert!(up >= 1.0, "up counts from the real start: {st}");
+    assert_eq!(group_members(pid), vec![pid], "one copy only");
+    let status_pid = fs::read_to_string(second.dir.join("pid")).unwrap();
+    assert_eq!(status_pid.trim(), pid.to_string());
+    // It is the service now: down stops it, up starts a new one.
+    second.signal("down");
+    second.wait_state("down");
+    assert!(!alive(pid));
+    second.signal("up");
+    let fresh = second.wait_running(Some(pid));
+    assert_ne!(fresh, pid);
+    // A killed supervisor whose service died too: a plain start.
+    kill_supervisor(&mut second);
+    kill(Pid::from_raw(fresh as i32), Signal::SIGKILL).unwrap();
+    wait_for(5.0, "service gone", || !alive(fresh));
+    let mut third = sb.supervise(&["sleep", "1000"]);
+    let newest = third.wait_running(None);
+    assert!(newest != fresh && newest != pid);
+    assert!(!third.log().contains("adopting"), "{}", third.log());
+}
+
+fn pid_in(file: &Path) -> i64 {
+    fs::read_to_string(file).unwrap_or_default().trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn a_service_directory_and_its_logger_are_adopted_and_keep_logging() {
+    let sb = Sandbox::new();
+    let d = sb.path("svc");
+    sb.script(
+        "svc/run",
+        "#!/bin/sh\nn=0\nwhile :; do n=$((n+1)); echo line-$n; sleep 0.05; done\n",
+    );
+    sb.script("svc/log/run", "#!/bin/sh\nexec cat >> logged\n");
+    let logged = d.join("log/logged");
+    let mut first = supervise_dir(&sb, &d);
+    let pid = first.wait_running(None);
+    first.wait_for(5.0, "the logger up", || pid_in(&d.join("log/supervise/pid")) > 0);
+    let logger = pid_in(&d.join("log/supervise/pid"));
+    first.pids.push(logger as i32);
+    first.wait_for(5.0, "lines logged", || !lines(&logged).is_empty());
+    kill_supervisor(&mut first);
+    let mut second = supervise_dir(&sb, &d);
+    second.pids.extend([pid as i32, logger as i32]);
+    assert_eq!(second.status()["pid"].as_i64(), Some(pid));
+    assert_eq!(pid_in(&d.join("supervise/pid")), pid);
+    second.wait_for(5.0, "the logger adopted", || {
+        pid_in(&d.join("log/supervise/pid")) == logger
+    });
+    let before = lines(&logged).len();
+    second.wait_for(5.0, "logging goes on", || lines(&logged).len() > before + 5);
+    // The lines are one unbroken sequence: nothing lost or doubled.
+    let got = lines(&logged);
+    let want: Vec<String> = (1..=got.len()).map(|n| format!("line-{n}")).collect();
+    assert_eq!(got, want);
+    // runit's `d` reaches the adopted service.
+    fs::OpenOptions::new()
+        .write(true)
+        .open(d.join("supervise/control"))
+        .unwrap()
+        .write_all(b"d")
+        .unwrap();
+    second.wait_state("down");
+    assert!(!alive(pid));
+}
+
+#[test]
+fn memory_and_descriptors_stay_flat_over_10000_restarts() {
+    let sb = Sandbox::new();
+    let mut cmd = sb.command(&["-n", "-ctl", sb.path("sv").to_str().unwrap(), "false"]);
+    // No 1 s throttle, so that 10,000 restarts take seconds.
+    cmd.env("IMMORTAL_THROTTLE_MS", "0");
+    let sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
+    let count = || sup.status()["count"].as_u64().unwrap_or(0);
+    // Looked at while the service is down: around each start, descriptors
+    // come and go (the exec-error pipe).
+    let sample = |n: u64| {
+        sup.wait_for(120.0, &format!("{n} restarts"), || count() >= n);
+        sup.signal("down");
+        sup.wait_state("down");
+        let seen = (status_kb(sup.pid(), "RssAnon:"), open_fds(sup.pid()));
+        sup.signal("up");
+        seen
+    };
+    let (anon_1k, fds_1k) = sample(1_000);
+    let (anon_10k, fds_10k) = sample(10_000);
+    eprintln!("after 1,000 restarts: RssAnon {anon_1k} kB, {fds_1k} fds; after 10,000: {anon_10k} kB, {fds_10k} fds");
+    assert_eq!(fds_1k, fds_10k, "descriptors leaked");
+    assert!(
+        anon_10k <= anon_1k + 64,
+        "heap grew from {anon_1k} kB after 1,000 restarts to {anon_10k} kB after 10,000"
+    );
+}
