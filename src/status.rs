@@ -61,7 +61,7 @@ pub fn encode(s: &Status) -> [u8; LEN] {
         Ok(d) => (d.as_secs(), d.subsec_nanos()),
         Err(_) => (0, 0),
     };
-    out[0..8].copy_from_slice(&(TAI_EPOCH + secs).to_be_bytes());
+    out[0..8].copy_from_slice(&TAI_EPOCH.saturating_add(secs).to_be_bytes());
     out[8..12].copy_from_slice(&nanos.to_be_bytes());
     out[12..16].copy_from_slice(&s.pid.to_le_bytes());
     out[16] = s.paused as u8;
@@ -96,8 +96,12 @@ pub fn decode(bytes: &[u8]) -> Result<Status> {
         None if pid != 0 => RunState::Run,
         None => RunState::Down,
     };
+    // A corrupt record may name a time no clock can hold.
+    let since = UNIX_EPOCH
+        .checked_add(Duration::new(secs, nanos))
+        .ok_or_else(|| Error::invalid(format!("status record: time out of range ({secs} s)")))?;
     Ok(Status {
-        since: UNIX_EPOCH + Duration::new(secs, nanos),
+        since,
         pid,
         paused: bytes[16] != 0,
         want: if bytes[17] == b'u' { Wanted::Up } else { Wanted::Down },
@@ -153,6 +157,18 @@ pub fn read(dir: &Path) -> Result<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz/` (status_decode): a TAI label far in the future
+    /// overflowed `SystemTime` and panicked the reader (immortalctl).
+    #[test]
+    fn time_out_of_range_is_an_error_not_a_panic() {
+        let crash = [194, 255, 255, 255, 154, 172, 14, 255, 0, 0, 0, 5, 146, 16, 0, 0, 0, 117];
+        let err = decode(&crash).unwrap_err().to_string();
+        assert!(err.contains("time out of range"), "{err}");
+        let mut max = [0xffu8; 20];
+        max[19] = 1;
+        assert!(decode(&max).is_err());
+    }
 
     /// Written by the real runit 2.1.2 `runsv` (Debian) for a running
     /// `sleep`, pid 15731.
