@@ -11,7 +11,9 @@ use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&setup, events)) = data.split_first() else { return };
+    let Some((&setup, events)) = data.split_first() else {
+        return;
+    };
     let policy = Policy {
         wait: Duration::from_millis(u64::from(setup & 3) * 700),
         retries: i64::from((setup >> 2) & 3) - 1,
@@ -46,11 +48,15 @@ fuzz_target!(|data: &[u8]| {
             }
             2 if spawn_asked => {
                 next_pid += 1;
-                Event::Spawned { pid: Pid::from_raw(next_pid) }
+                Event::Spawned {
+                    pid: Pid::from_raw(next_pid),
+                }
             }
             2 if finish_asked => {
                 next_pid += 1;
-                Event::FinishSpawned { pid: Pid::from_raw(next_pid) }
+                Event::FinishSpawned {
+                    pid: Pid::from_raw(next_pid),
+                }
             }
             3 => {
                 let Some(pid) = s.tracked_pid() else { continue };
@@ -59,14 +65,23 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     ExitHow::Code(i32::from(arg))
                 };
-                Event::Exited { pid, how, group_alive: arg & 64 != 0, follow: None }
+                Event::Exited {
+                    pid,
+                    how,
+                    group_alive: arg & 64 != 0,
+                    follow: None,
+                }
             }
             4 if s.awaits_group().is_some() => Event::GroupGone,
             5 if spawn_asked => Event::SpawnFailed,
             5 if finish_asked => Event::FinishFailed,
             6 => match arg % 4 {
-                0 => Event::Leftovers { pgid: Pid::from_raw(99) },
-                1 => Event::HandOverPending { until: now + Duration::from_secs(3) },
+                0 => Event::Leftovers {
+                    pgid: Pid::from_raw(99),
+                },
+                1 => Event::HandOverPending {
+                    until: now + Duration::from_secs(3),
+                },
                 2 => Event::Command(Command::Restart),
                 _ => Event::Command(Command::Halt),
             },

@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
     // What we decode, we encode back to a record that decodes the same
     // (the binary record cannot say "exit": it says down).
     let again = decode(&encode(&s)).expect("our own record decodes");
-    assert_eq!((again.pid, again.paused, again.term_sent), (s.pid, s.paused, s.term_sent));
+    assert_eq!(
+        (again.pid, again.paused, again.term_sent),
+        (s.pid, s.paused, s.term_sent)
+    );
     if data.len() >= 20 {
         assert_eq!(again.state, s.state);
     }
