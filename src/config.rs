@@ -191,7 +191,7 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
 /// Read and parse the file at `path`.
 pub fn load(path: &Path) -> Result<RunYml> {
     use crate::error::Context;
-    let text = std::fs::read_to_string(path).ctx("read", path)?;
+    let text = crate::sys::fs::read_regular_text(path, crate::sys::fs::MAX_SMALL_FILE).ctx("read", path)?;
     parse(path, &text)
 }
 

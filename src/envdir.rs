@@ -34,7 +34,7 @@ pub fn read(dir: &Path) -> Result<Vec<EnvChange>> {
                 path.display()
             )));
         }
-        let content = fs::read(&path).ctx("read", &path)?;
+        let content = crate::sys::fs::read_regular(&path, crate::sys::fs::MAX_SMALL_FILE, false).ctx("read", &path)?;
         changes.push((name, decode(&content)));
     }
     changes.sort();

@@ -151,7 +151,8 @@ pub fn open(mut opts: Options) -> crate::error::Result<(LogWriter, Option<crate:
             let mut lock = crate::sys::lock::Lock::acquire(&opts.target.join("lock"))
                 .map_err(|e| Error::invalid(format!("{}: already running? {e}", opts.target.display())))?;
             lock.record_holder(std::process::id())?;
-            if let Ok(text) = std::fs::read_to_string(opts.target.join("config")) {
+            let config = opts.target.join("config");
+            if let Ok(text) = crate::sys::fs::read_regular_text(&config, crate::sys::fs::MAX_SMALL_FILE) {
                 apply_config(&mut opts, &text).map_err(|e| Error::invalid(format!("{}/{e}", opts.target.display())))?;
             }
             (opts.target.join("current"), Some(lock))

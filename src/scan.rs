@@ -55,7 +55,7 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
             if !path.is_file() || stem.is_empty() {
                 continue;
             }
-            match std::fs::read(&path) {
+            match crate::sys::fs::read_regular(&path, crate::sys::fs::MAX_SMALL_FILE, false) {
                 Ok(content) => (stem.to_string(), Entry::Yml(content)),
                 Err(_) => continue, // unreadable now: the next scan sees it
             }

@@ -178,7 +178,7 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
 
 /// The first line of a one-value settings file, if the file exists.
 fn read_setting(path: &Path) -> Result<Option<String>> {
-    match std::fs::read_to_string(path) {
+    match crate::sys::fs::read_regular_text(path, crate::sys::fs::MAX_SMALL_FILE) {
         Ok(text) => Ok(Some(text.lines().next().unwrap_or("").trim().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).ctx("read", path),

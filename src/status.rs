@@ -150,7 +150,7 @@ pub fn write(dir: &Path, s: &Status) -> Result<()> {
 /// Read and decode `dir/status`.
 pub fn read(dir: &Path) -> Result<Status> {
     let path = dir.join(crate::sdir::STATUS);
-    let bytes = std::fs::read(&path).ctx("read", &path)?;
+    let bytes = crate::sys::fs::read_regular(&path, 1024, false).ctx("read", &path)?;
     decode(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
 }
 

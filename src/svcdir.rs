@@ -183,7 +183,9 @@ impl Scanner {
             .collect();
         let plan = scan::plan(&current, &listing);
         for name in plan.start {
-            let entry = listing[&name].clone();
+            let Some(entry) = listing.get(&name).cloned() else {
+                continue;
+            };
             self.children.insert(
                 name,
                 Child {
@@ -195,8 +197,8 @@ impl Scanner {
             );
         }
         for name in plan.restart {
-            if let Some(c) = self.children.get_mut(&name) {
-                c.entry = listing[&name].clone();
+            if let (Some(c), Some(entry)) = (self.children.get_mut(&name), listing.get(&name)) {
+                c.entry = entry.clone();
                 say(&format!("{name}: changed: restarting"));
                 // It is started again, with the new configuration, when its
                 // supervisor has stopped the service and exited.

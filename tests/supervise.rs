@@ -309,6 +309,18 @@ fn user_sets_ids_groups_and_home() {
         !groups_line.split_whitespace().skip(1).any(|g| g == "0"),
         "{groups_line}"
     );
+    // Exactly nobody's groups; real, effective, saved and fs ids all nobody.
+    let mut seen: Vec<&str> = groups_line.split_whitespace().skip(1).collect();
+    let mut wanted: Vec<&str> = want_groups.iter().map(String::as_str).collect();
+    seen.sort_unstable();
+    wanted.sort_unstable();
+    wanted.dedup();
+    assert_eq!(seen, wanted, "{groups_line}");
+    for (field, id) in [("Uid:", nobody.uid.as_raw()), ("Gid:", nobody.gid.as_raw())] {
+        let line = proc_status.lines().find(|l| l.starts_with(field)).unwrap();
+        let ids: Vec<&str> = line.split_whitespace().skip(1).collect();
+        assert_eq!(ids, vec![id.to_string(); 4], "{line}");
+    }
 }
 
 #[test]

@@ -11,14 +11,20 @@ use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&setup, events)) = data.split_first() else {
+    let [setup, scale, events @ ..] = data else {
         return;
     };
+    let (setup, scale) = (*setup, *scale);
+    // Durations as a configuration may give them: small, or absurd.
+    let duration = |unit: u8| match scale & unit {
+        0 => Duration::from_millis(u64::from(setup & 3) * 700),
+        _ => Duration::from_secs(u64::MAX >> (scale >> 4)),
+    };
     let policy = Policy {
-        wait: Duration::from_millis(u64::from(setup & 3) * 700),
+        wait: duration(1),
         retries: i64::from((setup >> 2) & 3) - 1,
         stop: StopSpec {
-            timeout: (setup & 16 != 0).then(|| Duration::from_secs(2)),
+            timeout: (setup & 16 != 0).then(|| duration(2).saturating_add(Duration::from_secs(1))),
             ..StopSpec::default()
         },
         may_exit: setup & 32 != 0,

@@ -198,7 +198,7 @@ pub fn run(req: &Request) -> i32 {
         }
         let mut now = fetch(f);
         if let (Some(secs), Action::Verb(verb), None) = (req.wait, &req.action, &error) {
-            let deadline = Instant::now() + Duration::from_secs(secs);
+            let deadline = crate::supervise::state::later(Instant::now(), Duration::from_secs(secs));
             while !now.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v)) {
                 if Instant::now() >= deadline {
                     let _ = writeln!(

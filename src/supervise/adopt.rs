@@ -81,7 +81,7 @@ pub fn forget(dir: &Path) -> crate::error::Result<()> {
 
 /// The process recorded in `dir`, if it is still the same one and alive.
 pub fn survivor(dir: &Path) -> Option<Survivor> {
-    let text = std::fs::read_to_string(dir.join(FILE)).ok()?;
+    let text = crate::sys::fs::read_regular_text(&dir.join(FILE), 256).ok()?;
     let record = Record::parse(&text)?;
     let pid = Pid::from_raw(record.pid);
     if boot_id()? != record.boot || start_ticks(pid)? != record.start || is_zombie(pid) {

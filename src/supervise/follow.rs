@@ -14,9 +14,8 @@
 //! directory is not read through a symlink.
 
 use nix::unistd::Pid;
-use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Largest pid file content we read; anything longer is garbage.
@@ -44,24 +43,14 @@ pub fn parse(content: &str, exited: Pid) -> Result<Pid, String> {
 
 /// Read the pid file at `path`.
 pub fn read(path: &Path) -> Result<String, String> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(true);
     let world_writable = path
         .parent()
         .and_then(|d| std::fs::metadata(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())
         .is_some_and(|m| m.mode() & 0o002 != 0);
-    if world_writable {
-        // Anyone could plant a symlink there.
-        opts.custom_flags(libc::O_NOFOLLOW);
-    }
-    let file = opts
-        .open(path)
-        .map_err(|e| format!("unable to open {}: {e}", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_PIDFILE)
-        .read_to_string(&mut text)
+    // In a world-writable directory anyone could plant a symlink there.
+    let data = crate::sys::fs::read_regular(path, MAX_PIDFILE, world_writable)
         .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
-    Ok(text)
+    Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
 /// The process to follow after `exited` ended, and its process group, or
@@ -180,10 +169,10 @@ mod tests {
         assert!(candidate(&f, p(1), uid).unwrap_err().contains("not running"));
         assert!(candidate(&dir.path().join("missing.pid"), p(1), uid)
             .unwrap_err()
-            .contains("unable to open"));
-        // Huge content is cut, not read whole.
+            .contains("unable to read"));
+        // Huge content is refused, not read whole.
         std::fs::write(&f, "7".repeat(1 << 20)).unwrap();
-        assert!(candidate(&f, p(1), uid).unwrap_err().contains("not a pid"));
+        assert!(candidate(&f, p(1), uid).unwrap_err().contains("larger than"));
     }
 
     #[test]

@@ -21,6 +21,14 @@ pub const MIN_RUN: Duration = Duration::from_secs(1);
 /// While a KILLed group has not disappeared yet, look again this often.
 pub const GROUP_RECHECK: Duration = Duration::from_secs(1);
 
+/// `at + d`, for durations that come from configuration: one too long for
+/// the clock (`wait: 18446744073709551615`) means "not in this lifetime",
+/// never a panic.
+pub fn later(at: Instant, d: Duration) -> Instant {
+    const CENTURIES: Duration = Duration::from_secs(1 << 32);
+    at.checked_add(d).or_else(|| at.checked_add(CENTURIES)).unwrap_or(at)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {
     Up,
@@ -395,7 +403,7 @@ impl State {
                         pid: None,
                         pgid,
                         since: now,
-                        kill_at: self.policy.stop.timeout.map(|t| now + t),
+                        kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
                         killed: false,
                         then,
                     };
@@ -454,7 +462,7 @@ impl State {
             },
             Event::FinishSpawned { pid } => {
                 if let Phase::Finishing { next, .. } = self.phase {
-                    let kill_at = self.policy.stop.timeout.map(|t| now + t);
+                    let kill_at = self.policy.stop.timeout.map(|t| later(now, t));
                     self.phase = Phase::Finishing {
                         pid: Some(pid),
                         kill_at,
@@ -513,9 +521,9 @@ impl State {
     /// When the next start may happen: after `wait`, and at least the
     /// throttle after the previous start.
     fn start_at(&self, now: Instant) -> Instant {
-        let after_wait = (now + self.policy.wait).max(self.hold_until.unwrap_or(now));
+        let after_wait = later(now, self.policy.wait).max(self.hold_until.unwrap_or(now));
         match self.last_start {
-            Some(last) => after_wait.max(last + self.policy.throttle),
+            Some(last) => after_wait.max(later(last, self.policy.throttle)),
             None => after_wait,
         }
     }
@@ -715,7 +723,7 @@ impl State {
                     pid: Some(pid),
                     pgid,
                     since,
-                    kill_at: self.policy.stop.timeout.map(|t| now + t),
+                    kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
                     killed: false,
                     then,
                 };
@@ -942,6 +950,28 @@ mod tests {
         };
         assert_eq!(r.step(again, t0), vec![]);
         assert_eq!(r.main_pid(), Some(pid(P)));
+    }
+
+    /// Found in the panic audit (and now in the control_bytes fuzz
+    /// target's input): `wait` or `stop.timeout` of u64::MAX seconds
+    /// overflowed `Instant` and panicked the supervisor at its start or at
+    /// `down` — leaving the service unsupervised.
+    #[test]
+    fn huge_durations_mean_never_not_a_panic() {
+        let t0 = Instant::now();
+        let huge = Duration::from_secs(u64::MAX);
+        let mut s = State::new(Policy { wait: huge, ..policy() }, Want::Up, t0);
+        assert_eq!(s.step(Event::Start, t0), vec![]);
+        assert!(s.deadline().is_some_and(|d| d > t0 + Duration::from_secs(1 << 31)));
+        let stop = StopSpec {
+            timeout: Some(huge),
+            ..StopSpec::default()
+        };
+        let mut s = running(t0);
+        s.policy.stop = stop;
+        assert_eq!(s.step(Event::Command(Command::Down), t0), term_cont_group());
+        assert!(s.deadline().is_some_and(|d| d > t0 + Duration::from_secs(1 << 31)));
+        assert_eq!(s.step(Event::Timer, t0 + secs(100.0)), vec![]);
     }
 
     #[test]

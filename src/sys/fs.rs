@@ -18,6 +18,42 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     fs::rename(tmp, path).ctx("rename", path)
 }
 
+/// Largest configuration-like file read whole (run.yml, envdir values,
+/// settings): anything bigger is a mistake, not a configuration.
+pub const MAX_SMALL_FILE: u64 = 1 << 20;
+
+/// Read a regular file of at most `max` bytes without ever blocking: a
+/// FIFO or a device put in its place is an error, not a hang of the
+/// supervisor's loop (the open is non-blocking, the type is checked on the
+/// open descriptor). `no_follow`: refuse a symlink as the last component.
+pub fn read_regular(path: &Path, max: u64, no_follow: bool) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = libc::O_NONBLOCK | libc::O_CLOEXEC | if no_follow { libc::O_NOFOLLOW } else { 0 };
+    let file = fs::OpenOptions::new().read(true).custom_flags(flags).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut data = Vec::new();
+    file.take(max + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    Ok(data)
+}
+
+/// [`read_regular`] as text (invalid UTF-8 is an error).
+pub fn read_regular_text(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path, max, false)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
 /// Write a pid file: the pid and a newline.
 pub fn write_pidfile(path: &Path, pid: u32) -> Result<()> {
     write_atomic(path, format!("{pid}\n").as_bytes())
@@ -69,6 +105,27 @@ pub fn writable_dir(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_regular_refuses_fifos_links_and_huge_files_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = read_regular(&fifo, 10, false).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        let f = d.path().join("f");
+        fs::write(&f, "12345").unwrap();
+        assert_eq!(read_regular(&f, 5, false).unwrap(), b"12345");
+        assert!(read_regular(&f, 4, false)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than 4"));
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).unwrap();
+        assert!(read_regular(&link, 10, true).is_err());
+        assert_eq!(read_regular_text(&link, 10).unwrap(), "12345");
+        assert!(read_regular(Path::new("/dev/zero"), 10, false).is_err());
+    }
 
     #[test]
     fn atomic_write_replaces_content() {
