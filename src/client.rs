@@ -8,6 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest answer read (a status is a few hundred bytes).
+const MAX_RESPONSE: u64 = 1 << 20;
 
 /// `GET path` on the socket at `sock`; returns the status code and body.
 pub fn get(sock: &Path, path: &str) -> Result<(u16, String)> {
@@ -17,8 +19,10 @@ pub fn get(sock: &Path, path: &str) -> Result<(u16, String)> {
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: immortal\r\nConnection: close\r\n\r\n").as_bytes())
         .ctx("write to", sock)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ctx("read from", sock)?;
+    // One read usually takes the whole answer; a socket that never stops
+    // talking is cut off.
+    let mut raw = Vec::with_capacity(4096);
+    stream.take(MAX_RESPONSE).read_to_end(&mut raw).ctx("read from", sock)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")

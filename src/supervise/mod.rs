@@ -39,6 +39,11 @@ use std::time::{Duration, Instant, SystemTime};
 /// The signals the supervisor handles itself.
 pub const HANDLED: &[Signal] = &[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP];
 
+/// After this long without an event, the pages the last burst of work
+/// faulted in are given back (see `sys::mem`): one wake-up per burst, none
+/// while idle.
+const RELEASE_AFTER: Duration = Duration::from_secs(1);
+
 /// Control letters whose signal a `control/<letter>` script exiting 0
 /// replaces (runsv's rule).
 const OVERRIDABLE: &[u8] = b"tkpcahiq12";
@@ -151,6 +156,8 @@ pub struct Supervisor {
     exit_code: Option<i32>,
     /// Maps monotonic instants to wall-clock time for the status files.
     epoch: (Instant, SystemTime),
+    /// When to give back the pages touched since the last quiet moment.
+    release_at: Option<Instant>,
 }
 
 impl Supervisor {
@@ -169,6 +176,7 @@ impl Supervisor {
             draining: None,
             exit_code: None,
             epoch: (Instant::now(), SystemTime::now()),
+            release_at: Some(Instant::now()),
         }
     }
 
@@ -227,13 +235,13 @@ impl Supervisor {
     }
 
     fn wait_and_handle(&mut self) {
-        let deadline = self.next_deadline();
-        if deadline.is_none() {
-            // Going to sleep with nothing pending: the code that the last
-            // burst of work (or startup) touched need not stay resident
-            // until the next event.
+        if self.release_at.is_some_and(|at| at <= Instant::now()) {
+            // Quiet since the last burst of work (or startup): the code it
+            // touched need not stay resident until the next event.
             sys::mem::release_startup_pages();
+            self.release_at = None;
         }
+        let deadline = self.next_deadline().into_iter().chain(self.release_at).min();
         let timeout = sys::timeout_until(deadline);
         let n_units = self.units.len();
         // Which units had a pidfd in this poll (handling events below may
@@ -285,11 +293,17 @@ impl Supervisor {
                 };
                 fds.push(PollFd::new(c.stream.as_fd(), flags));
             }
-            if let Err(e) = poll(&mut fds, timeout) {
-                if e != nix::errno::Errno::EINTR {
-                    self.log.warn(&format!("poll: {e}"));
+            match poll(&mut fds, timeout) {
+                // Something happened: more may follow soon (a burst of
+                // queries), so the pages stay until it has been quiet a while.
+                Ok(n) if n > 0 => self.release_at = Some(Instant::now() + RELEASE_AFTER),
+                Ok(_) => {}
+                Err(e) => {
+                    if e != nix::errno::Errno::EINTR {
+                        self.log.warn(&format!("poll: {e}"));
+                    }
+                    return;
                 }
-                return;
             }
             fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect()
         };
