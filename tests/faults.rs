@@ -369,3 +369,73 @@ fn memory_and_descriptors_stay_flat_over_10000_restarts() {
         "heap grew from {anon_1k} kB after 1,000 restarts to {anon_10k} kB after 10,000"
     );
 }
+
+/// A service that writes one numbered line to stdout at each USR1 (and is
+/// silent otherwise, so the moment without a supervisor costs no line).
+const ON_USR1: &str =
+    "#!/bin/sh\nn=0\ntrap 'n=$((n+1)); echo line-$n' USR1\necho ready > ready\nwhile :; do sleep 1 & wait $!; done\n";
+
+fn usr1(pid: i64) {
+    kill(Pid::from_raw(pid as i32), Signal::SIGUSR1).unwrap();
+}
+
+#[test]
+fn an_adopted_service_logs_through_its_old_pipe() {
+    let sb = Sandbox::new();
+    let script = sb.script("svc.sh", ON_USR1);
+    let log = sb.path("out.log");
+    let args = ["-l", log.to_str().unwrap(), "sh", script.to_str().unwrap()];
+    let mut first = sb.supervise(&args);
+    let pid = first.wait_running(None);
+    wait_for(5.0, "service ready", || sb.path("ready").exists());
+    usr1(pid);
+    first.wait_for(5.0, "line 1 logged", || lines(&log) == ["line-1"]);
+    kill_supervisor(&mut first);
+    let mut second = sb.supervise(&args);
+    second.pids.push(pid as i32);
+    assert_eq!(second.status()["pid"].as_i64(), Some(pid));
+    // Without the old pipe read again, this write would kill it (EPIPE).
+    usr1(pid);
+    second.wait_for(5.0, "line 2 logged by the new supervisor", || lines(&log).len() == 2);
+    assert_eq!(lines(&log), ["line-1", "line-2"]);
+    assert!(alive(pid));
+    // A restart writes to the same pipe, still read.
+    fs::remove_file(sb.path("ready")).unwrap();
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    let next = second.wait_running(Some(pid));
+    wait_for(5.0, "restarted service ready", || sb.path("ready").exists());
+    usr1(next);
+    second.wait_for(5.0, "the restarted service's line", || lines(&log).len() == 3);
+    assert_eq!(lines(&log)[2], "line-1");
+}
+
+#[test]
+fn a_new_logger_reads_an_adopted_service_whose_logger_died_too() {
+    let sb = Sandbox::new();
+    let d = sb.path("svc");
+    sb.script("svc/run", ON_USR1);
+    sb.script("svc/log/run", "#!/bin/sh\nexec cat >> logged\n");
+    let logged = d.join("log/logged");
+    let mut first = supervise_dir(&sb, &d);
+    let pid = first.wait_running(None);
+    wait_for(5.0, "service ready", || d.join("ready").exists());
+    first.wait_for(5.0, "the logger up", || pid_in(&d.join("log/supervise/pid")) > 0);
+    let logger = pid_in(&d.join("log/supervise/pid"));
+    usr1(pid);
+    first.wait_for(5.0, "line 1 logged", || lines(&logged) == ["line-1"]);
+    kill_supervisor(&mut first);
+    kill(Pid::from_raw(logger as i32), Signal::SIGKILL).unwrap();
+    wait_for(5.0, "the logger gone", || !alive(logger));
+    let mut second = supervise_dir(&sb, &d);
+    second.pids.push(pid as i32);
+    assert_eq!(second.status()["pid"].as_i64(), Some(pid));
+    second.wait_for(5.0, "a new logger", || {
+        let l = pid_in(&d.join("log/supervise/pid"));
+        l > 0 && l != logger
+    });
+    second.pids.push(pid_in(&d.join("log/supervise/pid")) as i32);
+    usr1(pid);
+    second.wait_for(5.0, "line 2 through the new logger", || lines(&logged).len() == 2);
+    assert_eq!(lines(&logged), ["line-1", "line-2"]);
+    assert!(alive(pid));
+}

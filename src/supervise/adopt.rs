@@ -9,6 +9,7 @@
 //! program has another start time and is ignored.
 
 use nix::unistd::Pid;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -92,6 +93,38 @@ pub fn survivor(dir: &Path) -> Option<Survivor> {
         spawned_pgid: Pid::from_raw(record.pgid),
         uptime: uptime_of(record.start),
     })
+}
+
+/// A fresh read end and write end of the pipe that descriptor `fd` of
+/// `pid` writes to (`None` if it is not a pipe). The supervisor that held
+/// its read end is gone; opening `/proc/PID/fd/FD` reaches the same pipe,
+/// so the adopted service's output flows again (and the pipe outlives its
+/// restarts, as the supervisor's own pipes do).
+/// `nonblocking_read`: the read end is for the supervisor's loop (else for
+/// a logger's stdin, which blocks).
+pub fn reopen_pipe(pid: Pid, fd: i32, nonblocking_read: bool) -> std::io::Result<Option<(OwnedFd, OwnedFd)>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let path = format!("/proc/{pid}/fd/{fd}");
+    if !std::fs::metadata(&path)?.file_type().is_fifo() {
+        return Ok(None);
+    }
+    // The read end first: with a reader, opening the write end cannot block.
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)?;
+    let write = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)?;
+    // The write end is handed to later starts: it must block as a normal
+    // stdout would.
+    let blocking = || nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty());
+    nix::fcntl::fcntl(&write, blocking())?;
+    if !nonblocking_read {
+        nix::fcntl::fcntl(&read, blocking())?;
+    }
+    Ok(Some((read.into(), write.into())))
 }
 
 /// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks

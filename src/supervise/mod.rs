@@ -183,9 +183,18 @@ impl Supervisor {
     /// Run until the supervisor is told to exit; returns the exit status.
     pub fn run(mut self) -> i32 {
         // The logger first, so the pipe has a reader when the service starts.
+        // Survivors of a killed supervisor first (the service before its
+        // logger: a new logger must get the service's pipe), then the
+        // logger before the service, so the pipe has a reader when the
+        // service starts.
+        let adopted: Vec<bool> = (0..self.units.len())
+            .map(|i| {
+                self.write_status(i);
+                self.adopt_survivor(i)
+            })
+            .collect();
         for i in (0..self.units.len()).rev() {
-            self.write_status(i);
-            if !self.adopt_survivor(i) {
+            if !adopted[i] {
                 self.dispatch(i, Event::Start);
             }
         }
@@ -221,7 +230,38 @@ impl Supervisor {
                 since,
             },
         );
+        if i == 0 {
+            if let Err(e) = self.reattach_output(pid) {
+                self.log
+                    .warn(&format!("unable to reattach the output of pid {pid}: {e}"));
+            }
+        }
         true
+    }
+
+    /// The adopted service still writes to the pipe(s) the killed
+    /// supervisor read: read them again, and keep them for later starts.
+    fn reattach_output(&mut self, pid: Pid) -> std::io::Result<()> {
+        let has_logger_unit = self.units.len() > 1;
+        let unit = &mut self.units[0];
+        if let Some(output) = &mut unit.output {
+            let streams = output.streams.len();
+            for (i, fd) in [(0, 1), (1, 2)].into_iter().take(streams) {
+                if let Some((read, write)) = adopt::reopen_pipe(pid, fd, true)? {
+                    output.replace_pipe(i, read, write);
+                }
+            }
+            let (out, err) = output.sinks();
+            unit.io.stdout = Sink::Fd(out);
+            unit.io.stderr = Sink::Fd(err);
+        } else if has_logger_unit && matches!(unit.io.stdout, Sink::Fd(_)) {
+            // runit's log/: the one pipe between the service and its logger.
+            if let Some((read, write)) = adopt::reopen_pipe(pid, 1, false)? {
+                unit.io.stdout = Sink::Fd(std::rc::Rc::new(write));
+                self.units[1].io.stdin = Sink::Fd(std::rc::Rc::new(read));
+            }
+        }
+        Ok(())
     }
 
     fn next_deadline(&self) -> Option<Instant> {

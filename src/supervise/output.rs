@@ -110,6 +110,15 @@ impl Output {
         Ok(Some(Output { streams, logger }))
     }
 
+    /// Stream `i` takes over another pipe (an adopted service's): its read
+    /// end is read from now on, its write end is handed to later starts.
+    pub fn replace_pipe(&mut self, i: usize, read: OwnedFd, write: OwnedFd) {
+        if let Some(s) = self.streams.get_mut(i) {
+            s.read = File::from(read);
+            s.write = Rc::new(write);
+        }
+    }
+
     /// The service's stdout and stderr.
     pub fn sinks(&self) -> (Rc<OwnedFd>, Rc<OwnedFd>) {
         let out = self.streams[0].write.clone();
