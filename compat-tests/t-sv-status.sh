@@ -29,7 +29,10 @@ touch "$n/down"
 start "$n"
 run sv status "$n"
 run svstat "$n"
-run sv -v once "$n"
+# Not `sv -v once`: whether it reports the state before or after the
+# start is a race between sv's first look and the supervisor (both count).
+run sv once "$n"
+wait_status "$n" '^run:'
 run sv status "$n"
 
 s=$(service stubborn '#!/bin/sh
