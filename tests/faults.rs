@@ -440,3 +440,23 @@ fn a_new_logger_reads_an_adopted_service_whose_logger_died_too() {
     assert_eq!(lines(&logged), ["line-1", "line-2"]);
     assert!(alive(pid));
 }
+
+#[test]
+fn exit_then_a_new_supervisor_is_a_seamless_supervisor_upgrade() {
+    let sb = Sandbox::new();
+    let mut old = sb.supervise(&["sleep", "1000"]);
+    let pid = old.wait_running(None);
+    // Go's `exit`: the supervisor goes, the service stays.
+    assert_eq!(old.signal("exit"), "");
+    assert_eq!(old.wait_exit(10.0), 0);
+    assert!(alive(pid));
+    let mut new = sb.supervise(&["sleep", "1000"]);
+    new.pids.push(pid as i32);
+    assert_eq!(new.status()["pid"].as_i64(), Some(pid));
+    assert!(new.log().contains("adopting"), "{}", new.log());
+    // Down at once: its zombie is init's to reap, not a member to wait for
+    // (before: the stop waited for the 10 s KILL deadline).
+    new.signal("down");
+    new.wait_for(3.0, "down", || new.status()["state"] == "down");
+    assert!(!new.log().contains("sending KILL"), "{}", new.log());
+}

@@ -501,7 +501,7 @@ impl Supervisor {
         };
         let label = unit.label;
         self.note(label, &format!("{what} {pid} ended: {how}, up {}", api::since(uptime)));
-        let group_alive = is_main && unit.state.pgid().is_some_and(sys::process::group_alive);
+        let group_alive = is_main && unit.state.pgid().is_some_and(|g| self.group_left(i, g));
         let follow = match unit.state.phase {
             Phase::Running { .. } if is_main => self.follow_candidate(i, pid),
             _ => None,
@@ -641,12 +641,21 @@ impl Supervisor {
         }
     }
 
+    /// Whether process group `pgid` of unit `i` still has members.
+    fn group_left(&self, i: usize, pgid: Pid) -> bool {
+        if self.units[i].state.foreign_group {
+            sys::process::group_has_live_member(pgid)
+        } else {
+            sys::process::group_alive(pgid)
+        }
+    }
+
     /// While a stop waits for the rest of a process group, see whether it
     /// has gone (after each reap and each timer).
     fn check_groups(&mut self) {
         for i in 0..self.units.len() {
             if let Some(pgid) = self.units[i].state.awaits_group() {
-                if !sys::process::group_alive(pgid) {
+                if !self.group_left(i, pgid) {
                     self.dispatch(i, Event::GroupGone);
                 }
             }
@@ -738,7 +747,7 @@ impl Supervisor {
     fn stop_leftovers(&mut self, i: usize) -> bool {
         let unit = &self.units[i];
         let Some(pgid) = unit.state.last_pgid else { return false };
-        if !matches!(unit.state.phase, Phase::Down | Phase::Waiting { .. }) || !sys::process::group_alive(pgid) {
+        if !matches!(unit.state.phase, Phase::Down | Phase::Waiting { .. }) || !self.group_left(i, pgid) {
             return false;
         }
         self.dispatch(i, Event::Leftovers { pgid });

@@ -225,6 +225,10 @@ pub struct State {
     /// The running pid was started by an earlier supervisor (not our
     /// child: watched through a pidfd).
     pub adopted: bool,
+    /// The last process group was made by an earlier supervisor: its
+    /// members are not our children, so their zombies are someone else's
+    /// to reap and must not count as members.
+    pub foreign_group: bool,
     /// No start before this (a hand-over to a new pid is in progress).
     pub hold_until: Option<Instant>,
     /// The process group of the last main process.
@@ -251,6 +255,7 @@ impl State {
             exiting: false,
             following: false,
             adopted: false,
+            foreign_group: false,
             hold_until: None,
             last_pgid: None,
             spawned_pgid: None,
@@ -364,6 +369,7 @@ impl State {
                 self.paused = false;
                 self.following = false;
                 self.adopted = false;
+                self.foreign_group = false;
                 self.last_pgid = Some(pid);
                 self.spawned_pgid = Some(pid);
                 self.set_phase(
@@ -442,6 +448,7 @@ impl State {
             } => match self.phase {
                 Phase::Down | Phase::Waiting { .. } => {
                     self.adopted = true;
+                    self.foreign_group = true;
                     // Restarts are throttled from now: the start time of a
                     // process we did not start says nothing about crash loops.
                     self.last_start = Some(now);

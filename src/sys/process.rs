@@ -47,6 +47,31 @@ pub fn group_alive(pgid: Pid) -> bool {
     }
 }
 
+/// As [`group_alive`], but zombies do not count: for a group whose members
+/// are not our children (an adopted service's), whose zombies their own
+/// parent — maybe a slow init — reaps, not us. Reads `/proc` once, only
+/// when the group is not plainly gone.
+pub fn group_has_live_member(pgid: Pid) -> bool {
+    if !group_alive(pgid) {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let mut fields = stat.rsplit_once(')').map_or("", |(_, r)| r).split_ascii_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid.as_raw()) && !matches!(state, Some("Z" | "X"))
+    })
+}
+
 pub fn send(target: &Target, sig: Signal) -> nix::Result<()> {
     match *target {
         Target::Pid(pid) => kill(pid, sig),
@@ -72,4 +97,32 @@ pub fn become_subreaper() -> nix::Result<()> {
 pub fn ignore_file_size_signal() {
     // SAFETY: setting a signal's disposition to "ignore".
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn a_zombie_keeps_a_group_alive_but_has_no_live_member() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pgid = Pid::from_raw(child.id() as i32);
+        assert!(group_alive(pgid) && group_has_live_member(pgid));
+        kill(pgid, Signal::SIGKILL).unwrap();
+        // Not reaped yet: a zombie, still in the group.
+        let zombie = || std::fs::read_to_string(format!("/proc/{pgid}/stat")).is_ok_and(|s| s.contains(") Z "));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !zombie() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert!(group_alive(pgid));
+        assert!(!group_has_live_member(pgid));
+        child.wait().unwrap();
+        assert!(!group_alive(pgid) && !group_has_live_member(pgid));
+    }
 }
