@@ -146,6 +146,29 @@ fn follows_a_process_that_is_not_its_child_with_a_pidfd() {
 }
 
 #[test]
+fn down_of_a_followed_outsider_does_not_wait_for_its_zombie() {
+    use std::os::unix::process::CommandExt;
+    let sb = Sandbox::new();
+    // Leads its own group, and its parent (this test) reaps it late.
+    let mut outsider = std::process::Command::new("sleep")
+        .arg("1000")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = outsider.id() as i64;
+    sb.write("outsider.pid", &format!("{pid}\n"));
+    let sup = sb.supervise(&["-f", sb.path("outsider.pid").to_str().unwrap(), "true"]);
+    wait_following(&sup, None);
+    sup.signal("down");
+    // Dead but not reaped: the supervisor must not wait for the zombie
+    // (before: stuck stopping, KILL after 10 s, then waiting forever).
+    let r = std::panic::catch_unwind(|| sup.wait_for(3.0, "down", || sup.status()["state"] == "down"));
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+    assert!(r.is_ok());
+}
+
+#[test]
 fn garbage_or_foreign_pid_files_are_ordinary_exits() {
     let sb = Sandbox::new();
     for (content, why) in [("garbage\n", "not a pid"), ("1\n", "refusing pid 1"), ("", "empty")] {

@@ -78,6 +78,12 @@ fn owner_and_parent(pid: Pid) -> Option<(i32, u32)> {
     Some((ppid, owner))
 }
 
+/// Whether `pid` is our child (so its exit reaches our `waitpid` and its
+/// zombie is ours to reap).
+pub fn is_our_child(pid: Pid) -> bool {
+    owner_and_parent(pid).is_some_and(|(ppid, _)| ppid == std::process::id() as i32)
+}
+
 /// How long a restart waits for the pid file after the service handed over
 /// to a descendant (gunicorn renames its new pid file into place only
 /// after the old master has gone).

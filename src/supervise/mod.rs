@@ -622,6 +622,10 @@ impl Supervisor {
         }
         unit.watch = None;
         let Some(pid) = want else { return };
+        if unit.state.following && !follow::is_our_child(pid) {
+            // Someone else reaps it and its group: zombies are not members.
+            unit.state.foreign_group = true;
+        }
         match follow::pidfd(pid) {
             Ok(fd) => unit.watch = Some((pid, fd)),
             Err(e) => {
