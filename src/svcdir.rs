@@ -252,7 +252,18 @@ impl Scanner {
                 vec!["-n".into(), svc.display().to_string()]
             }
         };
+        let first_start = child.last_start.is_none();
         child.last_start = Some(Instant::now());
+        if first_start {
+            let sdir = match child.entry {
+                Entry::Yml(_) => self.sdir.join(name),
+                Entry::Dir => self.dir.join(name).join("supervise"),
+            };
+            take_over_orphan(name, &sdir);
+        }
+        let Some(child) = self.children.get_mut(name) else {
+            return;
+        };
         let io = crate::supervise::spawn::Io {
             stdin: crate::supervise::spawn::Sink::Null,
             stdout: crate::supervise::spawn::Sink::Inherit,
@@ -286,6 +297,52 @@ impl Scanner {
         for c in self.children.values() {
             terminate(c.pid);
         }
+    }
+}
+
+/// A supervisor left running by an earlier immortalsvc that was killed
+/// (`kill -9`, a crash) still holds NAME's supervise directory: ours would
+/// find the lock taken and retry forever. If that supervisor is an orphan
+/// (its parent is not an immortalsvc), end it with KILL — the service stays
+/// up, and the supervisor started next adopts it and its output.
+fn take_over_orphan(name: &str, sdir: &Path) {
+    let lock = sdir.join(crate::sdir::LOCK);
+    if !sys::lock::is_held(&lock) {
+        return;
+    }
+    let holder = std::fs::read_to_string(&lock)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .filter(|&p| p > 1);
+    let Some(holder) = holder.map(Pid::from_raw) else {
+        return;
+    };
+    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let parent = std::fs::read_to_string(format!("/proc/{holder}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<i32>().ok())
+        });
+    let Some(parent) = parent else { return };
+    if comm(holder.as_raw()).trim() != "immortal" || comm(parent).trim() == "immortalsvc" {
+        say(&format!(
+            "{name}: {} is held by pid {holder}: leaving it alone",
+            sdir.display()
+        ));
+        return;
+    }
+    say(&format!(
+        "{name}: orphaned supervisor (pid {holder}) found: replacing it, the service is adopted"
+    ));
+    let fd = crate::supervise::follow::pidfd(holder).ok();
+    let _ = nix::sys::signal::kill(holder, Signal::SIGKILL);
+    // Wait (at most a second, once per service at start-up) for it to be
+    // gone, so our supervisor finds the lock free.
+    if let Some(fd) = fd {
+        use std::os::fd::AsFd;
+        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16));
     }
 }
 

@@ -153,6 +153,67 @@ fn services_come_change_go_and_are_restarted() {
     assert!(alive(db2));
 }
 
+fn lock_holder(sb: &Sandbox, rel: &str) -> i32 {
+    fs::read_to_string(sb.path(rel))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_new_immortalsvc_takes_over_the_orphans_of_a_killed_one() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    sb.script("services/db/run", "#!/bin/sh\nexec sleep 2000\n");
+    let mut first = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &first, "web", 0);
+    let db = wait_running(&sb, &first, "db", 0);
+    let old_sups = [
+        lock_holder(&sb, "sdir/web/lock"),
+        lock_holder(&sb, "services/db/supervise/lock"),
+    ];
+    let mut c = first.child.take().unwrap();
+    c.kill().unwrap();
+    c.wait().unwrap();
+    let second = Scanner::start(&sb, &[]);
+    let _guard = scopeguard([web as i32, db as i32, old_sups[0], old_sups[1]]);
+    // New supervisors, children of the new immortalsvc, hold the locks…
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sups = [
+            lock_holder(&sb, "sdir/web/lock"),
+            lock_holder(&sb, "services/db/supervise/lock"),
+        ];
+        if sups
+            .iter()
+            .all(|&p| p > 0 && !old_sups.contains(&p) && parent_of(p) == Some(second.pid()))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not taken over: {sups:?}\n{}", second.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // …and supervise the very same service processes: no second copy.
+    assert_eq!(running_pid(&sb, "web"), web, "{}", second.log());
+    assert_eq!(running_pid(&sb, "db"), db);
+    assert!(old_sups.iter().all(|&p| !alive(p as i64)));
+    assert!(second.log().contains("orphaned supervisor"), "{}", second.log());
+}
+
+/// Kill these pids when the test ends, however it ends.
+fn scopeguard(pids: [i32; 4]) -> impl Drop {
+    struct Guard([i32; 4]);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            for p in self.0 {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+        }
+    }
+    Guard(pids)
+}
+
 #[test]
 fn require_is_retried_until_met_and_a_newly_executable_run_is_seen_on_hup() {
     let sb = Sandbox::new();
