@@ -25,6 +25,18 @@ fn open_fds(pid: i32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
+/// The supervisor's own descriptors: the fewest seen over 200 ms (the
+/// answer to a query may still be closing when we look).
+fn quiet_fds(pid: i32) -> usize {
+    (0..20)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            open_fds(pid)
+        })
+        .min()
+        .unwrap_or(0)
+}
+
 /// A `/proc/PID/status` field in kB.
 fn status_kb(pid: i32, field: &str) -> u64 {
     let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -46,7 +58,8 @@ fn a_thousand_simultaneous_clients_are_all_answered() {
     let sb = Sandbox::new();
     let mut sup = sb.supervise(&["sleep", "1000"]);
     let pid = sup.wait_running(None);
-    let fds_before = open_fds(sup.pid());
+    // The answer to wait_running's last query may still be closing.
+    let fds_before = quiet_fds(sup.pid());
     let sock = sup.sock();
     // 1000 connections from 20 threads at once, each then asking status.
     let workers: Vec<_> = (0..20)
@@ -82,7 +95,7 @@ fn a_thousand_simultaneous_clients_are_all_answered() {
     let st = sup.status();
     assert_eq!((st["state"].as_str(), st["pid"].as_i64()), (Some("run"), Some(pid)));
     sup.wait_for(5.0, "descriptors back to where they were", || {
-        open_fds(sup.pid()) == fds_before
+        open_fds(sup.pid()) <= fds_before
     });
 }
 
@@ -349,15 +362,7 @@ fn memory_and_descriptors_stay_flat_over_10000_restarts() {
         sup.wait_for(120.0, &format!("{n} restarts"), || count() >= n);
         sup.signal("down");
         sup.wait_state("down");
-        // The answer to our own last query may still be closing.
-        let fds = (0..20)
-            .map(|_| {
-                std::thread::sleep(Duration::from_millis(10));
-                open_fds(sup.pid())
-            })
-            .min()
-            .unwrap_or(0);
-        let seen = (status_kb(sup.pid(), "RssAnon:"), fds);
+        let seen = (status_kb(sup.pid(), "RssAnon:"), quiet_fds(sup.pid()));
         sup.signal("up");
         seen
     };
