@@ -174,10 +174,11 @@ fn ctl_dir_has_runit_files_and_supervise_link() {
     };
     assert_eq!((mode("control"), mode("ok")), (0o600, 0o600));
     control(&sup.dir, b"p");
-    wait_for(5.0, "paused in status", || {
+    // `status` is written before `stat` (as runsv does): wait for both.
+    wait_for(5.0, "paused in status and stat", || {
         immortal::status::read(&sup.dir).unwrap().paused
+            && fs::read_to_string(sup.dir.join("stat")).unwrap_or_default() == "run, paused\n"
     });
-    assert_eq!(fs::read_to_string(sup.dir.join("stat")).unwrap(), "run, paused\n");
     control(&sup.dir, b"cx");
     assert_eq!(sup.wait_exit(10.0), 0);
     assert!(!alive(pid), "x takes the service down first");
