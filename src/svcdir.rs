@@ -318,12 +318,7 @@ fn take_over_orphan(name: &str, sdir: &Path) {
         return;
     };
     let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let parent = std::fs::read_to_string(format!("/proc/{holder}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<i32>().ok())
-        });
+    let parent = sys::process::ProcStat::read(holder).and_then(|st| st.ppid());
     let Some(parent) = parent else { return };
     if comm(holder.as_raw()).trim() != "immortal" || comm(parent).trim() == "immortalsvc" {
         say(&format!(

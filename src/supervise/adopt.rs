@@ -8,6 +8,7 @@
 //! adopted instead of starting a second copy. A pid reused by another
 //! program has another start time and is ignored.
 
+use crate::sys::process::ProcStat;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -127,22 +128,14 @@ pub fn reopen_pipe(pid: Pid, fd: i32, nonblocking_read: bool) -> std::io::Result
     Ok(Some((read.into(), write.into())))
 }
 
-/// Field 22 of `/proc/PID/stat`: when the process started, in clock ticks
-/// after boot. With the pid, it names one process for the whole boot.
+/// When the process started (clock ticks after boot): with the pid, it
+/// names one process for the whole boot.
 fn start_ticks(pid: Pid) -> Option<u64> {
-    stat_fields(pid)?.get(19)?.parse().ok()
+    ProcStat::read(pid)?.start_ticks()
 }
 
 fn is_zombie(pid: Pid) -> bool {
-    stat_fields(pid).is_none_or(|f| f.first().map(String::as_str) == Some("Z"))
-}
-
-/// The fields of `/proc/PID/stat` after the command name (which may hold
-/// spaces and parentheses, so it ends at the last `)`): state first.
-fn stat_fields(pid: Pid) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    Some(rest.split_ascii_whitespace().map(str::to_string).collect())
+    ProcStat::read(pid).is_none_or(|st| st.is_zombie())
 }
 
 fn boot_id() -> Option<String> {

@@ -68,12 +68,11 @@ pub fn candidate(path: &Path, exited: Pid, uid: u32) -> Result<(Pid, Pid), Strin
 
 /// Parent pid and owner of a live (non-zombie) process.
 fn owner_and_parent(pid: Pid) -> Option<(i32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    if fields.first() == Some(&"Z") {
+    let stat = crate::sys::process::ProcStat::read(pid)?;
+    if stat.is_zombie() {
         return None;
     }
-    let ppid = fields.get(1)?.parse().ok()?;
+    let ppid = stat.ppid()?;
     let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
     Some((ppid, owner))
 }

@@ -47,6 +47,40 @@ pub fn group_alive(pgid: Pid) -> bool {
     }
 }
 
+/// One process's `/proc/PID/stat`, the fields after the command name
+/// (which may hold spaces and parentheses, so it ends at the last `)`).
+pub struct ProcStat(Vec<String>);
+
+impl ProcStat {
+    pub fn read(pid: Pid) -> Option<ProcStat> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = stat.rsplit_once(')')?.1;
+        Some(ProcStat(rest.split_ascii_whitespace().map(str::to_string).collect()))
+    }
+
+    fn number<T: std::str::FromStr>(&self, i: usize) -> Option<T> {
+        self.0.get(i)?.parse().ok()
+    }
+
+    /// Dead: a zombie not reaped yet (or being torn down).
+    pub fn is_zombie(&self) -> bool {
+        matches!(self.0.first().map(String::as_str), Some("Z" | "X"))
+    }
+
+    pub fn ppid(&self) -> Option<i32> {
+        self.number(1)
+    }
+
+    pub fn pgrp(&self) -> Option<i32> {
+        self.number(2)
+    }
+
+    /// When it started, in clock ticks after boot.
+    pub fn start_ticks(&self) -> Option<u64> {
+        self.number(19)
+    }
+}
+
 /// As [`group_alive`], but zombies do not count: for a group whose members
 /// are not our children (an adopted service's), whose zombies their own
 /// parent — maybe a slow init — reaps, not us. Reads `/proc` once, only
@@ -62,13 +96,7 @@ pub fn group_has_live_member(pgid: Pid) -> bool {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             return false;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let mut fields = stat.rsplit_once(')').map_or("", |(_, r)| r).split_ascii_whitespace();
-        let state = fields.next();
-        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        pgrp == Some(pgid.as_raw()) && !matches!(state, Some("Z" | "X"))
+        ProcStat::read(Pid::from_raw(pid)).is_some_and(|st| st.pgrp() == Some(pgid.as_raw()) && !st.is_zombie())
     })
 }
 
