@@ -14,8 +14,10 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunYml {
-    #[serde(default)]
-    pub cmd: String,
+    /// The argv: `cmd: sh -c "echo hello world"` is split with shell
+    /// quoting rules (no shell runs it), or given as a YAML list.
+    #[serde(default, deserialize_with = "command_line")]
+    pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     #[serde(default, deserialize_with = "scalar_map", skip_serializing_if = "BTreeMap::is_empty")]
@@ -131,6 +133,28 @@ fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<S
         .collect()
 }
 
+/// `cmd:` as a string (split as a shell would split words: quotes and
+/// backslashes, nothing else — no variables, no globs) or a list.
+fn command_line<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    use serde::de::Error as _;
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::String(s) => shlex::split(&s)
+            .ok_or_else(|| D::Error::custom(format!("cmd: unbalanced quote or trailing backslash in '{s}'"))),
+        serde_yaml::Value::Sequence(items) => items
+            .into_iter()
+            .map(|v| match v {
+                serde_yaml::Value::String(s) => Ok(s),
+                serde_yaml::Value::Number(n) => Ok(n.to_string()),
+                serde_yaml::Value::Bool(b) => Ok(b.to_string()),
+                _ => Err(D::Error::custom("cmd: each item of the list must be a string")),
+            })
+            .collect(),
+        serde_yaml::Value::Null => Ok(Vec::new()),
+        serde_yaml::Value::Number(n) => Ok(vec![n.to_string()]),
+        _ => Err(D::Error::custom("cmd: must be a string or a list of strings")),
+    }
+}
+
 /// Parse `text` read from `path`; errors are `PATH:LINE: message`.
 pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     let shown = path.display();
@@ -141,7 +165,13 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
                 // serde_yaml appends the location we print in front instead.
                 let suffix = format!(" at line {} column {}", loc.line(), loc.column());
                 let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
-                Error::invalid(format!("{shown}:{}: {msg}", loc.line()))
+                // A value checked by our own deserializer is reported at the
+                // start of the mapping: point at its key instead.
+                let line = msg
+                    .strip_prefix("cmd: ")
+                    .and_then(|_| line_of(text, "cmd"))
+                    .unwrap_or(loc.line());
+                Error::invalid(format!("{shown}:{line}: {msg}"))
             }
             None => Error::invalid(format!("{shown}: {msg}")),
         }
@@ -150,7 +180,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
         Some(n) => format!("{shown}:{n}"),
         None => shown.to_string(),
     };
-    if cfg.cmd.trim().is_empty() {
+    if cfg.cmd.first().is_none_or(|program| program.is_empty()) {
         return Err(Error::invalid(format!("{shown}: missing key 'cmd'")));
     }
     if cfg.retries < -1 {
@@ -235,7 +265,7 @@ require:
     #[test]
     fn seed_example_parses() {
         let cfg = p(SEED).unwrap();
-        assert_eq!(cfg.cmd, "bundle exec unicorn -c unicorn.rb");
+        assert_eq!(cfg.cmd, ["bundle", "exec", "unicorn", "-c", "unicorn.rb"]);
         assert_eq!(cfg.cwd.as_deref(), Some("/arena/app-1/tmp"));
         assert_eq!(cfg.env.get("DEBUG").map(String::as_str), Some("1"));
         assert_eq!(cfg.env.get("ENVIRONMENT").map(String::as_str), Some("production"));
@@ -304,6 +334,36 @@ require:
         assert!(err.starts_with("run.yml:3: unknown signal 'BOGUS'"), "{err}");
         let err = p("cmd: x\nenv:\n  A: [1, 2]\n").unwrap_err().to_string();
         assert!(err.contains("env"), "{err}");
+    }
+
+    #[test]
+    fn cmd_takes_shell_quoting_or_a_list() {
+        let argv = |text: &str| p(text).map(|c| c.cmd);
+        for (yml, want) in [
+            (
+                "cmd: sh -c \"echo hello world\"\n",
+                vec!["sh", "-c", "echo hello world"],
+            ),
+            ("cmd: grep -E 'a|b' /x\n", vec!["grep", "-E", "a|b", "/x"]),
+            ("cmd: printf a\\ b\n", vec!["printf", "a b"]),
+            (
+                "cmd: [sh, -c, echo hello world]\n",
+                vec!["sh", "-c", "echo hello world"],
+            ),
+            ("cmd:\n  - sleep\n  - 10\n", vec!["sleep", "10"]),
+            ("cmd: bundle   exec  unicorn\n", vec!["bundle", "exec", "unicorn"]),
+        ] {
+            assert_eq!(argv(yml).unwrap(), want, "{yml}");
+        }
+        let err = argv("wait: 1\ncmd: sh -c 'unterminated\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:2: cmd: unbalanced quote"), "{err}");
+        let err = argv("cmd: [sh, {a: 1}]\n").unwrap_err().to_string();
+        assert!(err.starts_with("run.yml:1: cmd: each item"), "{err}");
+        // -cc prints the argv, and what it prints parses back the same.
+        let cfg = p("cmd: sh -c \"echo hello world\"\n").unwrap();
+        let printed = to_yaml(&cfg);
+        assert!(printed.contains("- echo hello world"), "{printed}");
+        assert_eq!(p(&printed).unwrap(), cfg);
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
     }
     if let Some(cmd) = &svc.require_cmd {
         let shell = crate::supervise::spawn::shell();
-        let status = std::process::Command::new(&shell)
+        let mut check = std::process::Command::new(&shell);
+        crate::supervise::spawn::reset_signals(&mut check);
+        let status = check
             .arg("-c")
             .arg(cmd)
             .stdin(std::process::Stdio::null())

@@ -264,7 +264,7 @@ fn from_flags(flags: &Flags) -> Result<Service> {
 /// Build a service from a parsed `run.yml` found at `path`.
 pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     let shown = path.display();
-    let command: Vec<String> = yml.cmd.split_whitespace().map(String::from).collect();
+    let command = yml.cmd.clone();
     let cwd = match &yml.cwd {
         Some(d) => Some(check_dir(&format!("{shown}: cwd"), d)?),
         None => None,
@@ -415,7 +415,7 @@ mod tests {
             panic!()
         };
         assert!(
-            text.contains("cmd: sleep 1") && text.contains("retries: -1") && text.contains("signal: TERM"),
+            text.contains("cmd:\n- sleep\n") && text.contains("retries: -1") && text.contains("signal: TERM"),
             "{text}"
         );
     }

@@ -76,12 +76,13 @@ fn option_forms_and_stop_at_command() {
 #[test]
 fn check_config_prints_effective_yaml() {
     let sb = Sandbox::new();
-    let yml = sb.write("web.yml", "cmd: sleep 100\nwait: 1\n");
+    let yml = sb.write("web.yml", "cmd: sh -c \"sleep 100\"\nwait: 1\n");
     let out = sb.run(&["-c", yml.to_str().unwrap(), "-cc"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [
-        "cmd: sleep 100",
+        // The argv the service will get: quoting resolved.
+        "cmd:\n- sh\n- -c\n- sleep 100\n",
         "wait: 1",
         "retries: -1",
         "signal: TERM",

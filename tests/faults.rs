@@ -283,6 +283,15 @@ fn a_new_supervisor_adopts_the_service_of_a_killed_one() {
         .parse::<f64>()
         .unwrap_or(0.0);
     assert!(up >= 1.0, "up counts from the real start: {st}");
+    // runit's status record too (what `sv status` prints as the uptime).
+    let record = immortal::status::read(&second.dir).unwrap();
+    let age = std::time::SystemTime::now()
+        .duration_since(record.since)
+        .unwrap_or_default();
+    assert!(
+        age >= Duration::from_secs(1),
+        "the status file dates the real start: {age:?}"
+    );
     assert_eq!(group_members(pid), vec![pid], "one copy only");
     let status_pid = fs::read_to_string(second.dir.join("pid")).unwrap();
     assert_eq!(status_pid.trim(), pid.to_string());

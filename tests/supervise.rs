@@ -544,3 +544,77 @@ fn spawn_failure_is_logged_and_retried() {
     );
     assert_eq!(sup.status()["exit"], serde_json::json!({"code": 127}));
 }
+
+/// SIGXFSZ (bit 24) and SIGPIPE (bit 12) in the SigIgn mask that `sh -c`
+/// wrote to FILE (`grep SigIgn /proc/$$/status > FILE`).
+fn ignored_by(file: &std::path::Path) -> Option<u64> {
+    let text = fs::read_to_string(file).ok()?;
+    let hex = text.split_whitespace().nth(1)?;
+    u64::from_str_radix(hex, 16).ok().map(|m| m & ((1 << 24) | (1 << 12)))
+}
+
+#[test]
+fn every_kind_of_child_starts_with_default_signal_dispositions() {
+    let sb = Sandbox::new();
+    let probe = |name: &str| {
+        format!(
+            "grep SigIgn /proc/$$/status > {}",
+            sb.path(&format!("{name}.sigign")).display()
+        )
+    };
+    // A command-line service.
+    let mut cli = sb.supervise_in("cli", &["sh", "-c", &format!("{}; exec sleep 100", probe("cli"))]);
+    cli.wait_running(None);
+    cli.wait_for(5.0, "cli probe", || ignored_by(&sb.path("cli.sigign")).is_some());
+    // A -c service with a logger, post_exit and require_cmd.
+    let post = sb.script("post", &format!("#!/bin/sh\n{}\n", probe("post_exit")));
+    let yml = format!(
+        "cmd: sh -c '{}; sleep 0.2; exit 1'\nlogger: sh -c '{}; exec cat'\npost_exit: {}\nrequire_cmd: sh -c '{}'\nretries: 0\n",
+        probe("yml"),
+        probe("logger"),
+        post.display(),
+        probe("require_cmd")
+    );
+    let cfg = sb.write("svc.yml", &yml);
+    let yml_sup = sb.supervise_in("yml", &["-c", cfg.to_str().unwrap()]);
+    // A service directory with ./finish and control/t.
+    let dir = sb.path("svcdir");
+    sb.script("svcdir/run", &format!("#!/bin/sh\n{}\nexec sleep 100\n", probe("run")));
+    sb.script("svcdir/finish", &format!("#!/bin/sh\n{}\n", probe("finish")));
+    sb.script(
+        "svcdir/control/t",
+        &format!("#!/bin/sh\n{}\nexit 1\n", probe("control")),
+    );
+    let mut runsv = supervise_dir(&sb, &dir);
+    let pid = runsv.wait_running(None);
+    fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("supervise/control"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"t"))
+        .unwrap();
+    runsv.wait_for(10.0, "run, control/t and finish probes", || {
+        ["run", "control", "finish"]
+            .iter()
+            .all(|n| ignored_by(&sb.path(&format!("{n}.sigign"))).is_some())
+    });
+    runsv.wait_running(Some(pid));
+    for name in [
+        "cli",
+        "yml",
+        "logger",
+        "post_exit",
+        "require_cmd",
+        "run",
+        "control",
+        "finish",
+    ] {
+        let file = sb.path(&format!("{name}.sigign"));
+        yml_sup.wait_for(10.0, &format!("{name} probe"), || ignored_by(&file).is_some());
+        assert_eq!(
+            ignored_by(&file),
+            Some(0),
+            "{name}: SIGXFSZ/SIGPIPE ignored: {}",
+            sb.read(&format!("{name}.sigign"))
+        );
+    }
+}

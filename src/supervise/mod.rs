@@ -841,7 +841,13 @@ impl Supervisor {
             }
         }
         let unit = &mut self.units[i];
-        let changed = self.epoch.1 + unit.state.changed.saturating_duration_since(self.epoch.0);
+        // An adopted process started before this supervisor did: its
+        // change time lies before the epoch, and must not be clamped to it.
+        let (at, epoch_wall) = (unit.state.changed, self.epoch.1);
+        let changed = match at.checked_duration_since(self.epoch.0) {
+            Some(after) => epoch_wall + after,
+            None => epoch_wall - self.epoch.0.saturating_duration_since(at),
+        };
         if let Err(e) = unit.files.update(unit.state.record(changed)) {
             self.log.warn(&e.to_string());
         }

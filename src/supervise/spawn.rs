@@ -87,7 +87,7 @@ pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
         );
     }
     io.apply(&mut cmd)?;
-    unblock_signals(&mut cmd);
+    reset_signals(&mut cmd);
     Ok(cmd.spawn()?.id())
 }
 
@@ -115,24 +115,17 @@ pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io:
         cmd.current_dir(cwd);
     }
     io.apply(&mut cmd)?;
-    unblock_signals(&mut cmd);
+    reset_signals(&mut cmd);
     Ok(cmd.spawn()?.id())
 }
 
-/// The supervisor blocks the signals it reads from its signalfd; a child
-/// must not inherit that mask (a blocked TERM would never stop it).
-fn unblock_signals(cmd: &mut Command) {
-    // SAFETY: sigemptyset and sigprocmask are async-signal-safe and touch
-    // only a local set.
+/// The supervisor blocks the signals it reads from its signalfd and ignores
+/// SIGXFSZ; a child must inherit neither (a blocked TERM would never stop
+/// it, an ignored SIGXFSZ changes how it meets a file-size limit).
+pub fn reset_signals(cmd: &mut Command) {
+    // SAFETY: reset_child_signals is async-signal-safe (see there).
     unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(crate::sys::process::reset_child_signals);
     }
 }
 

@@ -120,11 +120,40 @@ pub fn become_subreaper() -> nix::Result<()> {
     }
 }
 
+/// SIGXFSZ's disposition before [`ignore_file_size_signal`] changed it
+/// (`usize::MAX`: unchanged), for [`reset_child_signals`].
+static FILE_SIZE_SIGNAL_BEFORE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+
 /// A file-size limit must fail a log write (EFBIG, retried), not kill the
-/// process with SIGXFSZ.
+/// process with SIGXFSZ. Children get the previous disposition back.
 pub fn ignore_file_size_signal() {
     // SAFETY: setting a signal's disposition to "ignore".
-    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    let before = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+    if before != libc::SIG_ERR && before != libc::SIG_IGN {
+        FILE_SIZE_SIGNAL_BEFORE.store(before, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// In a child between fork and exec: give back what the supervisor
+/// changed — the signal mask it blocks for its signalfd, SIGXFSZ it
+/// ignores — so every child (service, logger, hooks, `./finish`,
+/// `control/<letter>`) starts as if the supervisor were not there.
+/// Async-signal-safe: only sigprocmask, signal and an atomic load.
+pub fn reset_child_signals() -> std::io::Result<()> {
+    // SAFETY: sigemptyset/sigprocmask on a local set; signal() restores a
+    // disposition that this process had before.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let before = FILE_SIZE_SIGNAL_BEFORE.load(std::sync::atomic::Ordering::Relaxed);
+        if before != usize::MAX && libc::signal(libc::SIGXFSZ, before) == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
