@@ -124,6 +124,10 @@ pub struct StatusJson {
     pub want: &'static str,
     pub paused: bool,
     pub exit: Option<ExitJson>,
+    /// Why the service is not running, when it is not what was asked for
+    /// (`exec failed: No such file or directory`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -322,6 +326,7 @@ mod tests {
             want: "up",
             paused: false,
             exit: Some(ExitJson::Signal { signal: "TERM".into() }),
+            reason: None,
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(

@@ -110,20 +110,21 @@ pub fn is_up(name: &str) -> bool {
 fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Parts> {
     let files = Files::open(&dir)?;
     files::link_self(&dir)?;
-    let listener = listen(&dir.join(sdir::SOCKET))?;
+    let output = supervise::output::Output::new(svc.log.as_ref(), svc.stderr_log.as_ref(), svc.logger.as_deref())
+        .map_err(|e| Error::invalid(format!("unable to set up the service's log: {e}")))?;
     if let Some(path) = &svc.supervisor_pidfile {
         sys::fs::write_pidfile(path, std::process::id())?;
     }
     let signals = start_supervising(&dir)?;
+    // Last: a start refused by anything above leaves no dead socket.
+    let listener = listen(&dir.join(sdir::SOCKET))?;
     let prefix = dir.display().to_string();
     let log = if detached {
-        Log::syslog(prefix)
+        Log::syslog(prefix, dir.join(sdir::FALLBACK_LOG))
     } else {
         Log::stderr(prefix)
     };
     crate::sys::process::ignore_file_size_signal();
-    let output = supervise::output::Output::new(svc.log.as_ref(), svc.stderr_log.as_ref(), svc.logger.as_deref())
-        .map_err(|e| Error::invalid(format!("unable to set up the service's log: {e}")))?;
     let io = match &output {
         Some(o) => {
             let (out, err) = o.sinks();

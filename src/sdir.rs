@@ -23,6 +23,11 @@ pub const STATUS: &str = "status";
 pub const STAT: &str = "stat";
 /// The service's pid.
 pub const PID: &str = "pid";
+/// A detached supervisor's messages when syslog cannot be reached.
+pub const FALLBACK_LOG: &str = "immortal.log";
+/// Written by `immortalsvc` while the service's `NAME.yml` does not
+/// validate (the running service is kept): the error, one line.
+pub const CONFIG_ERROR: &str = "config-error";
 
 pub const DEFAULT_SDIR: &str = "/var/run/immortal";
 

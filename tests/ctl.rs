@@ -226,3 +226,37 @@ fn stale_directories_are_removed() {
     assert!(!stale.exists(), "stale directory not removed");
     assert!(live.dir.exists());
 }
+
+#[test]
+fn a_detached_supervisor_that_cannot_exec_says_why_in_its_row_and_its_log_file() {
+    let sb = Sandbox::new();
+    // No syslog to reach: messages must land in the supervise directory.
+    let out = sb
+        .command(&["-ctl", "x", "-P", "super.pid", "/no/such/cmd"])
+        .env("IMMORTAL_SYSLOG", sb.path("no-syslog-here"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let super_pid: i32 = sb.read("super.pid").trim().parse().unwrap();
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _reap = Reap(super_pid);
+    let log = sb.path("sdir/x/immortal.log");
+    wait_for(10.0, "the fallback log names the failure", || {
+        fs::read_to_string(&log).is_ok_and(|t| t.contains("unable to start /no/such/cmd: No such file"))
+    });
+    let row = stdout(&ctl(&sb, &["-A", "status", "x"]));
+    assert!(row.contains("/no/such/cmd - "), "{row}");
+    assert!(row.contains(" - exec failed: No such file or directory"), "{row}");
+    let json = stdout(&ctl(&sb, &["--json", "status", "x"]));
+    assert!(
+        json.contains("\"reason\": \"exec failed: No such file or directory\""),
+        "{json}"
+    );
+}

@@ -618,3 +618,31 @@ fn every_kind_of_child_starts_with_default_signal_dispositions() {
         );
     }
 }
+
+#[test]
+fn retries_exhausted_by_a_command_that_never_ran_exit_non_zero() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["-n", "-ctl", "never", "-r", "1", "/no/such/cmd"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("retries (1) exhausted"), "{}", stderr_of(&out));
+    // A command that did run and failed is an ordinary end: 0, as Go.
+    let out = sb.run(&["-n", "-ctl", "ran", "-r", "0", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_log_file_that_cannot_be_opened_is_named_and_leaves_no_socket() {
+    let sb = Sandbox::new();
+    let yml = sb.write("bad.yml", "cmd: sleep 100\nlog:\n  file: /nonexistent/dir/x.log\n");
+    let out = sb.run(&["-n", "-c", yml.to_str().unwrap(), "-ctl", "bad"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("/nonexistent/dir/x.log: No such file or directory"),
+        "{err}"
+    );
+    assert!(
+        !sb.path("sdir/bad/immortal.sock").exists(),
+        "a dead socket was left behind"
+    );
+}

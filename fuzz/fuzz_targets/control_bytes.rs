@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             4 if s.awaits_group().is_some() => Event::GroupGone,
-            5 if spawn_asked => Event::SpawnFailed,
+            5 if spawn_asked => Event::SpawnFailed { errno: 2 },
             5 if finish_asked => Event::FinishFailed,
             6 => match arg % 4 {
                 0 => Event::Leftovers {

@@ -24,6 +24,9 @@ fn fetch(f: &Found) -> Option<Value> {
         Channel::Socket(sock) => {
             let mut v = client::status(sock).ok()?;
             v["name"] = json!(f.name);
+            if let Some(e) = sock.parent().and_then(table::config_error) {
+                v["config_error"] = json!(e);
+            }
             Some(v)
         }
         Channel::Fifo(dir) => {
@@ -85,7 +88,9 @@ fn row(v: &Value) -> Row {
         cmd: text("cmd"),
         fpid: v.get("fpid").and_then(Value::as_bool).unwrap_or(false),
         waiting: v.get("status").and_then(Value::as_str).map(String::from),
+        reason: v.get("reason").and_then(Value::as_str).map(String::from),
         error: v.get("error").and_then(Value::as_str).map(String::from),
+        config_error: v.get("config_error").and_then(Value::as_str).map(String::from),
     }
 }
 

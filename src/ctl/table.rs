@@ -20,8 +20,12 @@ pub struct Row {
     pub fpid: bool,
     /// `Starting in 1.5 seconds` while waiting.
     pub waiting: Option<String>,
+    /// Why it is not running (`exec failed: …`), from the API's `reason`.
+    pub reason: Option<String>,
     /// The error a command on this service produced.
     pub error: Option<String>,
+    /// Why its `NAME.yml` was not applied (immortalsvc's `config-error`).
+    pub config_error: Option<String>,
 }
 
 const RED: &str = "\x1b[0;31m";
@@ -70,12 +74,24 @@ pub fn render(rows: &[Row], color: bool) -> String {
                 r.cmd
             );
         }
-        if let Some(err) = &r.error {
-            out += &paint(&format!(" - {err}"), YELLOW, color);
+        for note in [&r.reason, &r.error].into_iter().flatten() {
+            out += &paint(&format!(" - {note}"), YELLOW, color);
+        }
+        if let Some(e) = &r.config_error {
+            out += &paint(&format!(" - config error: {e}"), YELLOW, color);
         }
         out.push('\n');
     }
     out
+}
+
+/// The first line of the `config-error` file immortalsvc keeps in a
+/// supervise directory while the service's `NAME.yml` does not validate.
+pub fn config_error(supervise_dir: &std::path::Path) -> Option<String> {
+    let path = supervise_dir.join(crate::sdir::CONFIG_ERROR);
+    let bytes = crate::sys::fs::read_regular(&path, 64 * 1024, true).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    Some(text.lines().next()?.trim().to_string()).filter(|l| !l.is_empty())
 }
 
 #[cfg(test)]
@@ -146,6 +162,31 @@ mod tests {
             "{}",
             lines[4]
         );
+    }
+
+    #[test]
+    fn config_error_is_the_last_note() {
+        let mut rows = rows();
+        rows[0].error = Some("unknown signal: x".into());
+        rows[0].config_error = Some("web.yml:3: unknown field `cmdd`".into());
+        let text = render(&rows[..1], false);
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("sleep 100 - unknown signal: x - config error: web.yml:3: unknown field `cmdd`"),
+            "{text}"
+        );
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(config_error(d.path()), None);
+        let file = d.path().join(crate::sdir::CONFIG_ERROR);
+        std::fs::write(&file, "web.yml:3: unknown field `cmdd`\nmore\n").unwrap();
+        assert_eq!(
+            config_error(d.path()).as_deref(),
+            Some("web.yml:3: unknown field `cmdd`")
+        );
+        std::fs::write(&file, "\n").unwrap();
+        assert_eq!(config_error(d.path()), None);
     }
 
     #[test]

@@ -930,7 +930,8 @@ impl Supervisor {
             Err(e) => {
                 self.log
                     .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
-                self.dispatch(i, Event::SpawnFailed);
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                self.dispatch(i, Event::SpawnFailed { errno });
             }
         }
     }
@@ -1091,6 +1092,7 @@ impl Supervisor {
                 Want::Once => "once",
             },
             paused: s.paused,
+            reason: s.reason(),
             exit: s.last_exit.map(|how| match how {
                 ExitHow::Code(code) => api::ExitJson::Code { code },
                 ExitHow::Signal(sig) => api::ExitJson::Signal {

@@ -68,6 +68,7 @@ fn writer(spec: &LogSpec) -> std::io::Result<LogWriter> {
     };
     let stamp = if spec.timestamp { Stamp::Rfc3339 } else { Stamp::None };
     LogWriter::open(&spec.file, Naming::Numbered, rotation, stamp)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", spec.file.display())))
 }
 
 impl Output {

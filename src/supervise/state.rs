@@ -138,7 +138,10 @@ pub enum Event {
     Spawned {
         pid: Pid,
     },
-    SpawnFailed,
+    /// The command could not be started (exec failed with this errno).
+    SpawnFailed {
+        errno: i32,
+    },
     /// The main process was reaped. `group_alive`: other members of its
     /// process group are still there. `follow`: the live process (and its
     /// group) that the pid file names instead, when following a pid file.
@@ -235,6 +238,12 @@ pub struct State {
     pub last_pgid: Option<Pid>,
     /// The process group the supervisor created at the last start.
     pub spawned_pgid: Option<Pid>,
+    /// Why the last start failed (an errno), until a start succeeds.
+    pub spawn_error: Option<i32>,
+    /// Some start of the command ever succeeded (or a process was followed
+    /// or adopted): when retries run out without that, the supervisor's
+    /// exit status says it failed.
+    pub ever_ran: bool,
     pub policy: Policy,
 }
 
@@ -259,6 +268,8 @@ impl State {
             hold_until: None,
             last_pgid: None,
             spawned_pgid: None,
+            spawn_error: None,
+            ever_ran: false,
             policy,
         }
     }
@@ -347,6 +358,22 @@ impl State {
         }
     }
 
+    /// Why the service is not running, when that is not simply what was
+    /// asked for.
+    pub fn reason(&self) -> Option<String> {
+        match (self.phase, self.spawn_error) {
+            (Phase::Down | Phase::Waiting { .. }, Some(errno)) => Some(format!(
+                "exec failed: {}",
+                std::io::Error::from_raw_os_error(errno)
+                    .to_string()
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        }
+    }
+
     /// Stopping, with the main process gone: the loop must report
     /// [`Event::GroupGone`] when the group empties.
     pub fn awaits_group(&self) -> Option<Pid> {
@@ -372,6 +399,8 @@ impl State {
                 self.foreign_group = false;
                 self.last_pgid = Some(pid);
                 self.spawned_pgid = Some(pid);
+                self.spawn_error = None;
+                self.ever_ran = true;
                 self.set_phase(
                     Phase::Running {
                         pid,
@@ -382,10 +411,11 @@ impl State {
                 );
                 Vec::new()
             }
-            Event::SpawnFailed => {
+            Event::SpawnFailed { errno } => {
                 // A start that could not exec counts as a start that exited
                 // 127 (the shell's "command not found"), so retries and the
                 // restart throttle apply to it too.
+                self.spawn_error = Some(errno);
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_exit = Some(ExitHow::Code(127));
@@ -430,6 +460,8 @@ impl State {
             Event::Followed { pid, pgid } => match self.phase {
                 Phase::Down | Phase::Waiting { .. } => {
                     self.hold_until = None;
+                    self.ever_ran = true;
+                    self.spawn_error = None;
                     self.following = true;
                     self.last_pid = Some(pid);
                     self.last_pgid = Some(pgid);
@@ -448,6 +480,7 @@ impl State {
             } => match self.phase {
                 Phase::Down | Phase::Waiting { .. } => {
                     self.adopted = true;
+                    self.ever_ran = true;
                     self.foreign_group = true;
                     // Restarts are throttled from now: the start time of a
                     // process we did not start says nothing about crash loops.
@@ -860,7 +893,8 @@ impl State {
                         self.count
                     ))];
                     if self.policy.may_exit {
-                        acts.push(Action::Exit(0));
+                        // A command that never ran at all is a failure.
+                        acts.push(Action::Exit(if self.ever_ran { 0 } else { 1 }));
                     }
                     acts
                 } else {
@@ -1119,7 +1153,8 @@ mod tests {
         let t0 = Instant::now();
         let mut s = State::new(policy(), Want::Up, t0);
         s.step(Event::Start, t0);
-        assert_eq!(s.step(Event::SpawnFailed, t0), vec![]);
+        assert_eq!(s.step(Event::SpawnFailed { errno: libc::ENOENT }, t0), vec![]);
+        assert_eq!(s.reason().as_deref(), Some("exec failed: No such file or directory"));
         assert_eq!(s.count, 1);
         assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
     }
