@@ -1,16 +1,23 @@
 //! What a services directory asks for. [`read`] lists `NAME.yml` files
-//! (with their content) and `NAME/` service directories (with an
-//! executable `run`), dot-entries ignored; [`plan`] compares two listings
-//! and says what to start, stop and restart. Pure, so the rules are tested
-//! as tables.
+//! (each validated as `immortal -c FILE -cc` validates it) and `NAME/`
+//! service directories (with an executable `run`), dot-entries ignored;
+//! [`plan`] compares what runs with what the directory says and tells what
+//! to start, stop and restart. Pure, so the rules are tested as tables.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    /// `NAME.yml`, with its content: a change of content restarts it.
-    Yml(Vec<u8>),
+    /// `NAME.yml`, valid: its effective configuration, as `immortal -c
+    /// FILE -cc` prints it. Files that say the same thing (comments, key
+    /// order, spacing, `cmd` as a string or a list) are equal, so only a
+    /// change of meaning restarts the service.
+    Yml(String),
+    /// `NAME.yml` that `immortal -c FILE -cc` rejects, with its error
+    /// (`FILE:LINE: message`): a running service is kept as it is, a new
+    /// one is not started.
+    Invalid(String),
     /// `NAME/`, a daemontools/runit service directory.
     Dir,
 }
@@ -22,19 +29,41 @@ pub struct Plan {
     pub start: Vec<String>,
     pub stop: Vec<String>,
     pub restart: Vec<String>,
+    /// `NAME.yml` files that do not validate, with the error: left as they
+    /// run (if they do), neither started, stopped nor restarted.
+    pub invalid: Vec<(String, String)>,
 }
 
+/// `old`: what runs (never [`Entry::Invalid`]: a service runs a valid
+/// configuration); `new`: what the directory says now.
 pub fn plan(old: &Listing, new: &Listing) -> Plan {
     let mut p = Plan::default();
     for (name, entry) in new {
-        match old.get(name) {
-            None => p.start.push(name.clone()),
-            Some(before) if before != entry => p.restart.push(name.clone()),
-            Some(_) => {}
+        match (old.get(name), entry) {
+            (_, Entry::Invalid(err)) => p.invalid.push((name.clone(), err.clone())),
+            (None, _) => p.start.push(name.clone()),
+            (Some(before), _) if before != entry => p.restart.push(name.clone()),
+            (Some(_), _) => {}
         }
     }
     p.stop = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
     p
+}
+
+/// `path` as the supervisor started with `immortal -n -c PATH` would see
+/// it: the same validation as `immortal -c PATH -cc` (YAML, unknown keys,
+/// types, `cwd` exists, `user` exists), giving the effective configuration.
+pub fn validate(path: &Path) -> Entry {
+    let flags = crate::service::Flags {
+        config: Some(path.to_path_buf()),
+        check_config: true,
+        ..crate::service::Flags::default()
+    };
+    match crate::service::plan(&flags) {
+        Ok(crate::service::Plan::PrintConfig(yaml)) => Entry::Yml(yaml),
+        Ok(_) => Entry::Invalid(format!("{}: not a run.yml configuration", path.display())),
+        Err(e) => Entry::Invalid(e.to_string()),
+    }
 }
 
 /// List the services in `dir`. A name that is both `NAME.yml` and `NAME/`
@@ -55,10 +84,8 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
             if !path.is_file() || stem.is_empty() {
                 continue;
             }
-            match crate::sys::fs::read_regular(&path, crate::sys::fs::MAX_SMALL_FILE, false) {
-                Ok(content) => (stem.to_string(), Entry::Yml(content)),
-                Err(_) => continue, // unreadable now: the next scan sees it
-            }
+            // Unreadable is invalid too: what runs is kept.
+            (stem.to_string(), validate(&path))
         } else if path.is_dir() {
             let run = path.join("run");
             let executable = std::fs::metadata(&run).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
@@ -70,11 +97,11 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
             continue;
         };
         match out.get(&name) {
-            Some(Entry::Yml(_)) => clashes.push(name),
             Some(Entry::Dir) => {
                 clashes.push(name.clone());
                 out.insert(name, found);
             }
+            Some(_) => clashes.push(name),
             None => {
                 out.insert(name, found);
             }
@@ -87,16 +114,24 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
 mod tests {
     use super::*;
 
+    /// `Some(text)`: a valid `.yml` (its effective configuration);
+    /// `Some("!err")`: an invalid one; `None`: a service directory.
     fn listing(entries: &[(&str, Option<&str>)]) -> Listing {
         entries
             .iter()
             .map(|(n, yml)| {
-                (
-                    n.to_string(),
-                    yml.map_or(Entry::Dir, |c| Entry::Yml(c.as_bytes().to_vec())),
-                )
+                let entry = match yml {
+                    None => Entry::Dir,
+                    Some(e) if e.starts_with('!') => Entry::Invalid(e[1..].to_string()),
+                    Some(c) => Entry::Yml(c.to_string()),
+                };
+                (n.to_string(), entry)
             })
             .collect()
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
     }
 
     #[test]
@@ -119,12 +154,65 @@ mod tests {
     }
 
     #[test]
+    fn plan_keeps_what_runs_when_its_yml_turns_invalid() {
+        let running = listing(&[("web", Some("cmd: x")), ("db", Some("cmd: y"))]);
+        // (running, directory now) → (start, stop, restart, invalid)
+        let table: &[(&Listing, Listing, Plan)] = &[
+            // A typo in a running service's file: nothing is touched.
+            (
+                &running,
+                listing(&[("web", Some("!web.yml:3: unknown field")), ("db", Some("cmd: y"))]),
+                Plan {
+                    invalid: vec![("web".into(), "web.yml:3: unknown field".into())],
+                    ..Plan::default()
+                },
+            ),
+            // A brand-new invalid file: not started.
+            (
+                &running,
+                listing(&[
+                    ("web", Some("cmd: x")),
+                    ("db", Some("cmd: y")),
+                    ("new", Some("!new.yml: missing key 'cmd'")),
+                ]),
+                Plan {
+                    invalid: vec![("new".into(), "new.yml: missing key 'cmd'".into())],
+                    ..Plan::default()
+                },
+            ),
+            // Fixed back to what runs: nothing to do; fixed to something
+            // else: restarted (the plan does not remember the error).
+            (
+                &running,
+                listing(&[("web", Some("cmd: x2")), ("db", Some("cmd: y"))]),
+                Plan {
+                    restart: names(&["web"]),
+                    ..Plan::default()
+                },
+            ),
+            // An invalid file removed: its service is stopped.
+            (
+                &running,
+                listing(&[("db", Some("cmd: y"))]),
+                Plan {
+                    stop: names(&["web"]),
+                    ..Plan::default()
+                },
+            ),
+        ];
+        for (old, new, want) in table {
+            assert_eq!(&plan(old, new), want, "{old:?} → {new:?}");
+        }
+    }
+
+    #[test]
     fn read_finds_yml_and_service_dirs() {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("web.yml"), "cmd: sleep 1\n").unwrap();
         std::fs::write(d.path().join(".hidden.yml"), "cmd: x\n").unwrap();
         std::fs::write(d.path().join("notes.txt"), "x").unwrap();
+        std::fs::write(d.path().join("typo.yml"), "cmd: x\nwait: 1\ncmdd: y\n").unwrap();
         std::fs::create_dir_all(d.path().join("db")).unwrap();
         std::fs::write(d.path().join("db/run"), "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(d.path().join("db/run"), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -135,9 +223,59 @@ mod tests {
         std::fs::write(d.path().join("web/run"), "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(d.path().join("web/run"), std::fs::Permissions::from_mode(0o755)).unwrap();
         let (l, clashes) = read(d.path()).unwrap();
-        assert_eq!(l.keys().collect::<Vec<_>>(), vec!["db", "web"]);
-        assert_eq!(l["web"], Entry::Yml(b"cmd: sleep 1\n".to_vec()));
+        assert_eq!(l.keys().collect::<Vec<_>>(), vec!["db", "typo", "web"]);
+        let Entry::Yml(web) = &l["web"] else {
+            panic!("{:?}", l["web"])
+        };
+        assert!(web.contains("cmd:\n- sleep\n- '1'\n"), "{web}");
         assert_eq!(l["db"], Entry::Dir);
+        let Entry::Invalid(err) = &l["typo"] else {
+            panic!("{:?}", l["typo"])
+        };
+        // Worded by the validator, with the file and line.
+        let want = format!("{}:3: unknown field `cmdd`", d.path().join("typo.yml").display());
+        assert!(err.starts_with(&want), "{err}");
         assert_eq!(clashes, vec!["web"]);
+    }
+
+    /// Validated like `immortal -cc`, compared by meaning rather than bytes.
+    #[test]
+    fn validate_compares_meaning_not_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let at = |text: &str| {
+            let path = d.path().join("web.yml");
+            std::fs::write(&path, text).unwrap();
+            validate(&path)
+        };
+        let base = at("cmd: sleep 1000\nwait: 1\nenv: {A: x, B: y}\nstop: {timeout: 3}\n");
+        assert!(matches!(base, Entry::Yml(_)), "{base:?}");
+        for same in [
+            "# a comment\ncmd: sleep 1000\nwait: 1\nenv: {A: x, B: y}\nstop: {timeout: 3}\n",
+            "stop:\n  timeout: 3\nenv:\n  B: y\n  A: x\nwait: 1\ncmd:   sleep   1000   # why\n",
+            "cmd: [sleep, '1000']\nwait: 1\nenv: {B: y, A: x}\nstop: {timeout: 3, signal: TERM}\n\n\n",
+        ] {
+            assert_eq!(at(same), base, "{same}");
+        }
+        for different in [
+            "cmd: sleep 1001\nwait: 1\nenv: {A: x, B: y}\nstop: {timeout: 3}\n",
+            "cmd: sleep 1000\nwait: 2\nenv: {A: x, B: y}\nstop: {timeout: 3}\n",
+            "cmd: sleep 1000\nwait: 1\nenv: {A: x, B: z}\nstop: {timeout: 3}\n",
+        ] {
+            let e = at(different);
+            assert!(matches!(e, Entry::Yml(_)) && e != base, "{different}: {e:?}");
+        }
+        // What -cc checks beyond the YAML: the cwd and the user exist.
+        let Entry::Invalid(err) = at("cmd: x\ncwd: /nonexistent-cwd-xyz\n") else {
+            panic!()
+        };
+        assert!(err.contains("cwd '/nonexistent-cwd-xyz'"), "{err}");
+        let Entry::Invalid(err) = at("cmd: x\nuser: no-such-user-xyz\n") else {
+            panic!()
+        };
+        assert!(err.contains("user 'no-such-user-xyz'"), "{err}");
+        let Entry::Invalid(err) = validate(&d.path().join("absent.yml")) else {
+            panic!()
+        };
+        assert!(err.contains("absent.yml"), "{err}");
     }
 }

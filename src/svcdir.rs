@@ -3,17 +3,39 @@
 //! NAME`, `NAME/` → `immortal -n DIR/NAME` (its supervise directory linked
 //! as `$IMMORTAL_SDIR/NAME`, so `immortalctl` lists it).
 //!
-//! One event loop: a signalfd, an inotify watch on DIR (changes are seen at
-//! once) and one deadline (the next start, or the fallback rescan every
-//! 5 s). A supervisor that exits for any reason but removal — died, was
-//! halted, refused to start because a `require` is not up yet — is started
-//! again, at most once a second. SIGTERM/SIGINT stop every service (each
-//! supervisor with its own stop timeout), then exit 0; SIGHUP rescans. Fit
-//! to be PID 1: every process that ends up as its child is reaped.
+//! One event loop, asleep until something happens — an idle immortalsvc
+//! never wakes up:
+//! - an inotify watch on DIR: any change of an entry of DIR (a file
+//!   written, created, removed, renamed, chmod-ed) rereads DIR at once. A
+//!   change *inside* a service directory (`chmod +x NAME/run`) is no event
+//!   on DIR: SIGHUP rereads DIR, as does a lost-events report
+//!   (`IN_Q_OVERFLOW`). Without inotify (or if the watch is lost), DIR is
+//!   reread every [`RESCAN`] instead, said so at start — the only periodic
+//!   timer.
+//! - a signalfd: supervisors are our children, so their deaths arrive as
+//!   SIGCHLD. A supervisor that exits for any reason but removal — died,
+//!   was halted, refused to start because a `require` is not up yet — is
+//!   started again, at most once per [`MIN_RESTART`]; a deadline exists
+//!   only while such a start is pending.
+//!
+//! A `NAME.yml` is validated as `immortal -c FILE -cc` validates it before
+//! anything is stopped, and compared by meaning (the effective
+//! configuration), not bytes: a comment, reordered keys or spacing restart
+//! nothing. One that does not validate leaves the running service alone;
+//! its error is printed once per change and written to
+//! `$IMMORTAL_SDIR/NAME/config-error` (shown by `immortalctl`), removed
+//! once the file is valid again (then the service restarts if its
+//! configuration changed) or gone. A new `NAME.yml` that is invalid is not
+//! started until it is fixed.
+//!
+//! SIGTERM/SIGINT stop every service (each supervisor with its own stop
+//! timeout), then exit 0. Fit to be PID 1: every process that ends up as
+//! its child is reaped.
 
 use crate::error::{Context, Result};
 use crate::scan::{self, Entry, Listing};
 use crate::sys::{self, signals::Signals};
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
@@ -24,12 +46,14 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The fallback full rescan, for changes inotify cannot see.
+/// Without inotify only: how often DIR is reread.
 pub const RESCAN: Duration = Duration::from_secs(5);
 /// Two starts of one supervisor are at least this far apart.
 pub const MIN_RESTART: Duration = Duration::from_secs(1);
 
 struct Child {
+    /// What its supervisor runs (or is started with next): never
+    /// [`Entry::Invalid`].
     entry: Entry,
     pid: Option<Pid>,
     last_start: Option<Instant>,
@@ -42,9 +66,13 @@ pub struct Scanner {
     sdir: PathBuf,
     immortal: PathBuf,
     children: BTreeMap<String, Child>,
+    /// `NAME.yml` files that do not validate, with the error reported.
+    errors: BTreeMap<String, String>,
     signals: Signals,
     inotify: Option<Inotify>,
-    next_scan: Instant,
+    /// When to reread DIR: now after an event or SIGHUP; without inotify,
+    /// [`RESCAN`] after the last read; else never.
+    next_scan: Option<Instant>,
     stopping: bool,
 }
 
@@ -74,28 +102,39 @@ impl Scanner {
         // service behind) stay in our tree and are reaped by us.
         let _ = sys::process::become_subreaper();
         let signals = Signals::block(&[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-            .ok()
-            .filter(|ino| {
+        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+            Ok(ino) => {
                 let flags = AddWatchFlags::IN_CREATE
                     | AddWatchFlags::IN_DELETE
                     | AddWatchFlags::IN_MOVED_FROM
                     | AddWatchFlags::IN_MOVED_TO
                     | AddWatchFlags::IN_CLOSE_WRITE
                     | AddWatchFlags::IN_ATTRIB;
-                ino.add_watch(&dir, flags).is_ok()
-            });
+                match ino.add_watch(&dir, flags) {
+                    Ok(_) => Some(ino),
+                    Err(e) => {
+                        say(&format!("unable to watch {} with inotify: {e}", dir.display()));
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                say(&format!("inotify unavailable: {e}"));
+                None
+            }
+        };
         if inotify.is_none() {
-            say("inotify unavailable: changes are seen by the 5 s rescan");
+            say(&format!("changes are seen by a rescan every {} s", RESCAN.as_secs()));
         }
         Ok(Scanner {
             dir,
             sdir,
             immortal,
             children: BTreeMap::new(),
+            errors: BTreeMap::new(),
             signals,
             inotify,
-            next_scan: Instant::now(),
+            next_scan: Some(Instant::now()),
             stopping: false,
         })
     }
@@ -108,11 +147,14 @@ impl Scanner {
         ));
         loop {
             let now = Instant::now();
-            if !self.stopping && self.next_scan <= now {
+            if !self.stopping && self.next_scan.is_some_and(|t| t <= now) {
                 self.scan();
             }
             self.start_due();
             if self.stopping && self.children.values().all(|c| c.pid.is_none()) {
+                for name in self.errors.keys() {
+                    self.remove_config_error(name);
+                }
                 say("every service stopped: exiting");
                 return 0;
             }
@@ -120,16 +162,24 @@ impl Scanner {
         }
     }
 
+    /// Whether NAME's supervisor is to be started (now or after
+    /// [`MIN_RESTART`]): not running, still wanted, and its file valid (a
+    /// supervisor reading an invalid file would only fail every second).
+    fn wants_start(&self, name: &str, c: &Child) -> bool {
+        !self.stopping && c.pid.is_none() && !c.removed && !self.errors.contains_key(name)
+    }
+
     fn deadline(&self) -> Option<Instant> {
         if self.stopping {
             return None;
         }
+        let now = Instant::now();
         let starts = self
             .children
-            .values()
-            .filter(|c| c.pid.is_none() && !c.removed)
-            .map(|c| c.last_start.map_or(Instant::now(), |t| t + MIN_RESTART));
-        starts.chain([self.next_scan]).min()
+            .iter()
+            .filter(|(n, c)| self.wants_start(n, c))
+            .map(|(_, c)| c.last_start.map_or(now, |t| t + MIN_RESTART));
+        starts.chain(self.next_scan).min()
     }
 
     fn wait(&mut self) {
@@ -146,16 +196,16 @@ impl Scanner {
             (ready(&fds[0]), fds.get(1).is_some_and(ready))
         };
         if changed {
-            if let Some(ino) = &self.inotify {
-                let _ = ino.read_events();
-            }
-            self.next_scan = Instant::now();
+            self.read_events();
         }
         if sig {
             for s in self.signals.drain() {
                 match s {
                     Signal::SIGCHLD => self.reap(),
-                    Signal::SIGHUP => self.next_scan = Instant::now(),
+                    Signal::SIGHUP => {
+                        say("SIGHUP: rereading the directory");
+                        self.next_scan = Some(Instant::now());
+                    }
                     Signal::SIGTERM | Signal::SIGINT => self.stop_all(),
                     _ => {}
                 }
@@ -163,8 +213,45 @@ impl Scanner {
         }
     }
 
+    /// Drain the inotify queue: whatever it says, DIR is reread (once).
+    fn read_events(&mut self) {
+        let Some(ino) = &self.inotify else {
+            return;
+        };
+        let mut lost_watch = None;
+        loop {
+            match ino.read_events() {
+                Ok(events) if events.is_empty() => break,
+                Ok(events) => {
+                    for e in events {
+                        if e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                            say("inotify lost events (queue overflow): rereading the directory");
+                        }
+                        if e.mask.contains(AddWatchFlags::IN_IGNORED) {
+                            lost_watch = Some(format!("the inotify watch on {} was removed", self.dir.display()));
+                        }
+                    }
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    lost_watch = Some(format!("unable to read inotify events for {}: {e}", self.dir.display()));
+                    break;
+                }
+            }
+        }
+        self.next_scan = Some(Instant::now());
+        if let Some(why) = lost_watch {
+            say(&format!(
+                "{why}: changes are seen by a rescan every {} s from now on",
+                RESCAN.as_secs()
+            ));
+            self.inotify = None;
+        }
+    }
+
     fn scan(&mut self) {
-        self.next_scan = Instant::now() + RESCAN;
+        self.next_scan = self.inotify.is_none().then(|| Instant::now() + RESCAN);
         let (listing, clashes) = match scan::read(&self.dir) {
             Ok(found) => found,
             Err(e) => {
@@ -182,6 +269,7 @@ impl Scanner {
             .map(|(n, c)| (n.clone(), c.entry.clone()))
             .collect();
         let plan = scan::plan(&current, &listing);
+        self.report_errors(plan.invalid, &listing);
         for name in plan.start {
             let Some(entry) = listing.get(&name).cloned() else {
                 continue;
@@ -199,7 +287,9 @@ impl Scanner {
         for name in plan.restart {
             if let (Some(c), Some(entry)) = (self.children.get_mut(&name), listing.get(&name)) {
                 c.entry = entry.clone();
-                say(&format!("{name}: changed: restarting"));
+                if c.pid.is_some() {
+                    say(&format!("{name}: changed: restarting"));
+                }
                 // It is started again, with the new configuration, when its
                 // supervisor has stopped the service and exited.
                 terminate(c.pid);
@@ -215,15 +305,66 @@ impl Scanner {
         self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
     }
 
-    fn start_due(&mut self) {
-        if self.stopping {
-            return;
+    /// Report each invalid `NAME.yml` once per change of its error, and
+    /// keep `$IMMORTAL_SDIR/NAME/config-error` in step for `immortalctl`.
+    fn report_errors(&mut self, invalid: Vec<(String, String)>, listing: &Listing) {
+        let now: BTreeMap<String, String> = invalid.into_iter().collect();
+        for (name, err) in &now {
+            if self.errors.get(name) == Some(err) {
+                continue;
+            }
+            match self.children.get(name).filter(|c| !c.removed) {
+                Some(c) if c.pid.is_some() => {
+                    say(&format!("{name}: not restarted, the running service is kept: {err}"));
+                    self.write_config_error(name, err);
+                }
+                Some(_) => {
+                    say(&format!("{name}: not started again: {err}"));
+                    self.write_config_error(name, err);
+                }
+                None => say(&format!("{name}: not started: {err}")),
+            }
         }
+        let fixed: Vec<String> = self.errors.keys().filter(|n| !now.contains_key(*n)).cloned().collect();
+        for name in fixed {
+            if listing.contains_key(&name) {
+                say(&format!("{name}: {name}.yml is valid again"));
+            }
+            self.remove_config_error(&name);
+        }
+        self.errors = now;
+    }
+
+    fn config_error_path(&self, name: &str) -> PathBuf {
+        self.sdir.join(name).join(crate::sdir::CONFIG_ERROR)
+    }
+
+    fn write_config_error(&self, name: &str, err: &str) {
+        let path = self.config_error_path(name);
+        // Only beside a supervisor's own files: no directory is made here.
+        if path.parent().is_some_and(Path::is_dir) {
+            if let Err(e) = sys::fs::write_atomic(&path, format!("{err}\n").as_bytes()) {
+                say(&format!("{name}: {e}"));
+            }
+        }
+    }
+
+    fn remove_config_error(&self, name: &str) {
+        let path = self.config_error_path(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                say(&format!("{name}: unable to remove {}: {e}", path.display()));
+            }
+            _ => {}
+        }
+    }
+
+    fn start_due(&mut self) {
         let now = Instant::now();
         let due: Vec<String> = self
             .children
             .iter()
-            .filter(|(_, c)| c.pid.is_none() && !c.removed && c.last_start.is_none_or(|t| t + MIN_RESTART <= now))
+            .filter(|(n, c)| self.wants_start(n, c) && c.last_start.is_none_or(|t| t + MIN_RESTART <= now))
             .map(|(n, _)| n.clone())
             .collect();
         for name in due {
@@ -235,31 +376,30 @@ impl Scanner {
         let Some(child) = self.children.get_mut(name) else {
             return;
         };
-        let args: Vec<String> = match child.entry {
-            Entry::Yml(_) => {
+        let (args, sdir): (Vec<String>, PathBuf) = match child.entry {
+            Entry::Dir => {
+                let svc = self.dir.join(name);
+                link_supervise(&self.sdir.join(name), &svc.join("supervise"));
+                (vec!["-n".into(), svc.display().to_string()], svc.join("supervise"))
+            }
+            _ => {
                 let yml = self.dir.join(format!("{name}.yml"));
-                vec![
+                let args = vec![
                     "-n".into(),
                     "-c".into(),
                     yml.display().to_string(),
                     "-ctl".into(),
                     name.into(),
-                ]
-            }
-            Entry::Dir => {
-                let svc = self.dir.join(name);
-                link_supervise(&self.sdir.join(name), &svc.join("supervise"));
-                vec!["-n".into(), svc.display().to_string()]
+                ];
+                (args, self.sdir.join(name))
             }
         };
         let first_start = child.last_start.is_none();
         child.last_start = Some(Instant::now());
         if first_start {
-            let sdir = match child.entry {
-                Entry::Yml(_) => self.sdir.join(name),
-                Entry::Dir => self.dir.join(name).join("supervise"),
-            };
             take_over_orphan(name, &sdir);
+            // Left by an earlier immortalsvc: the file is valid now.
+            self.remove_config_error(name);
         }
         let Some(child) = self.children.get_mut(name) else {
             return;
@@ -284,7 +424,13 @@ impl Scanner {
                 continue; // an orphan we inherited (as PID 1 or subreaper): reaped
             };
             child.pid = None;
-            say(&format!("{name}: supervisor ended ({how})"));
+            if self.errors.contains_key(name) && !child.removed && !self.stopping {
+                say(&format!(
+                    "{name}: supervisor ended ({how}); not started again until {name}.yml is valid"
+                ));
+            } else {
+                say(&format!("{name}: supervisor ended ({how})"));
+            }
         }
         self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
     }

@@ -328,3 +328,224 @@ fn as_pid_1_it_reaps_orphans_and_shuts_down_cleanly() {
     kill(Pid::from_raw(init), Signal::SIGTERM).unwrap();
     assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
 }
+
+const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
+
+/// Write `rel` atomically (a dot-file renamed into place): a scan never
+/// sees it half-written.
+fn put(sb: &Sandbox, rel: &str, text: &str) {
+    let path = sb.path(rel);
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().unwrap().to_string_lossy()));
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, &path).unwrap();
+}
+
+/// Add a service and wait for it to run: proof that immortalsvc has read
+/// the directory again since everything done before.
+fn probe(sb: &Sandbox, sc: &Scanner, name: &str) -> i64 {
+    put(sb, &format!("services/{name}.yml"), "cmd: sleep 1000\n");
+    wait_running(sb, sc, name, 0)
+}
+
+/// `immortalctl`'s table, for this sandbox's services.
+fn ctl_table(sb: &Sandbox) -> String {
+    let out = Command::new(CTL)
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .env("HOME", sb.path("home"))
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn row<'a>(table: &'a str, name: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == name))
+        .unwrap_or_else(|| panic!("no row for {name} in\n{table}"))
+}
+
+/// Context switches so far: each wake-up of a sleeping process is one.
+fn ctx_switches(pid: i32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .filter(|l| l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:"))
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn an_idle_immortalsvc_never_wakes_up_and_sighup_sees_what_inotify_cannot() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    sb.script("services/db/run", "#!/bin/sh\nexec sleep 2000\n");
+    sb.write("services/lazy/run", "#!/bin/sh\nexec sleep 3000\n");
+    let sc = Scanner::start(&sb, &[]);
+    wait_running(&sb, &sc, "web", 0);
+    wait_running(&sb, &sc, "db", 0);
+    // A chmod inside lazy/ is no event for a watch on the directory: it
+    // must not wake immortalsvc either.
+    fs::set_permissions(
+        sb.path("services/lazy/run"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let before = ctx_switches(sc.pid());
+    // A measurement window (more than the 5 s rescan there used to be),
+    // not a synchronisation.
+    std::thread::sleep(Duration::from_secs(6));
+    let after = ctx_switches(sc.pid());
+    assert_eq!(after, before, "immortalsvc woke up {} times while idle", after - before);
+    assert!(!sc.log().contains("lazy:"), "{}", sc.log());
+    // SIGHUP rereads the directory: lazy/run is executable now.
+    kill(Pid::from_raw(sc.pid()), Signal::SIGHUP).unwrap();
+    wait_running(&sb, &sc, "lazy", 0);
+}
+
+#[test]
+fn an_invalid_yml_keeps_the_running_service_and_says_why_once() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    let sc = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &sc, "web", 0);
+    let yml = sb.path("services/web.yml");
+    let want = format!("{}:3: unknown field `cmdd`", yml.display());
+
+    // Saved with a typo: validated before anything is stopped.
+    sb.write("services/web.yml", "cmd: sleep 1001\nwait: 1\ncmdd: x\n");
+    wait_for(10.0, "the error reported", || sc.log().contains(&want));
+    let error_file = sb.path("sdir/web/config-error");
+    wait_for(5.0, "config-error written", || {
+        sb.read("sdir/web/config-error").starts_with(&want)
+    });
+    let table = ctl_table(&sb);
+    assert!(
+        row(&table, "web").contains(&format!(" - config error: {want}")),
+        "{table}"
+    );
+    // A brand-new invalid file: reported, no supervisor started for it.
+    sb.write("services/bad.yml", "cmd: sleep 1000\ncwd: /nonexistent-cwd-xyz\n");
+    wait_for(10.0, "bad reported", || sc.log().contains("cwd '/nonexistent-cwd-xyz'"));
+    // Rereads of the directory (SIGHUP, another change) report nothing new.
+    kill(Pid::from_raw(sc.pid()), Signal::SIGHUP).unwrap();
+    probe(&sb, &sc, "probe");
+    let log = sc.log();
+    assert_eq!(log.matches("unknown field `cmdd`").count(), 1, "{log}");
+    assert_eq!(log.matches("cwd '/nonexistent-cwd-xyz'").count(), 1, "{log}");
+    assert!(!log.contains("bad: supervisor started"), "{log}");
+    assert!(!sb.path("sdir/bad/immortal.sock").exists());
+    assert!(!log.contains("web: changed"), "{log}");
+    assert_eq!(running_pid(&sb, "web"), web, "{log}");
+
+    // Fixed back to what runs: the error goes, nothing restarts.
+    sb.write("services/web.yml", "cmd: sleep 1000 # fixed\n");
+    wait_for(10.0, "config-error removed", || !error_file.exists());
+    assert!(!row(&ctl_table(&sb), "web").contains("config error"));
+    probe(&sb, &sc, "probe2");
+    assert_eq!(running_pid(&sb, "web"), web, "{}", sc.log());
+    // Broken again, then fixed with a real change: restarted with it.
+    sb.write("services/web.yml", "cmd: sleep 1002\nwait: 1\ncmdd: x\n");
+    wait_for(5.0, "config-error written", || error_file.exists());
+    sb.write("services/web.yml", "cmd: sleep 1002\n");
+    let web2 = wait_running(&sb, &sc, "web", web);
+    assert_eq!(status(&sb, "web")["cmd"], "sleep 1002");
+    assert!(!alive(web));
+    assert!(!error_file.exists());
+    assert_eq!(sc.log().matches("unknown field `cmdd`").count(), 2, "{}", sc.log());
+    // The new file fixed: started.
+    sb.write("services/bad.yml", "cmd: sleep 1003\n");
+    wait_running(&sb, &sc, "bad", 0);
+    // Broken and removed: halted, its config-error gone.
+    sb.write("services/web.yml", "cmd: [\n");
+    wait_for(5.0, "config-error written", || error_file.exists());
+    fs::remove_file(&yml).unwrap();
+    wait_for(10.0, "web halted", || !alive(web2) && !error_file.exists());
+}
+
+#[test]
+fn a_yml_rewritten_with_the_same_meaning_restarts_nothing() {
+    let sb = Sandbox::new();
+    sb.write(
+        "services/web.yml",
+        "cmd: sleep 1000\nwait: 0\nenv: {A: x, B: y}\nstop: {timeout: 2}\n",
+    );
+    let sc = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &sc, "web", 0);
+    // A comment, reordered keys (top level and nested), other spacing.
+    sb.write(
+        "services/web.yml",
+        "# the web server\nstop:\n  timeout: 2\nenv:\n  B: y\n  A: x\n\nwait:   0\ncmd:   sleep   1000   # why not\n",
+    );
+    probe(&sb, &sc, "probe");
+    let log = sc.log();
+    assert_eq!(running_pid(&sb, "web"), web, "{log}");
+    assert!(!log.contains("web: changed"), "{log}");
+    assert_eq!(log.matches("web: supervisor started").count(), 1, "{log}");
+    // A real change still restarts.
+    sb.write(
+        "services/web.yml",
+        "cmd: sleep 1000\nwait: 0\nenv: {A: x, B: z}\nstop: {timeout: 2}\n",
+    );
+    wait_running(&sb, &sc, "web", web);
+    assert!(sc.log().contains("web: changed: restarting"), "{}", sc.log());
+}
+
+/// Processes whose argv is exactly `argv`.
+fn processes(argv: &[&str]) -> Vec<i32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want) && alive(*p as i64))
+        .collect()
+}
+
+#[test]
+fn a_yml_service_survives_a_kill_9_of_its_supervisor_without_a_second_copy() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 4321\n");
+    let sc = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &sc, "web", 0);
+    let sup = lock_holder(&sb, "sdir/web/lock");
+    /// However the test ends: immortalsvc continued, every copy killed.
+    struct Guard(i32, i64);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = kill(Pid::from_raw(self.0), Signal::SIGCONT);
+            let _ = kill(Pid::from_raw(self.1 as i32), Signal::SIGKILL);
+            for p in processes(&["sleep", "4321"]) {
+                let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
+        }
+    }
+    let _guard = Guard(sc.pid(), web);
+    // immortalsvc paused, so that immortalctl runs while web has no
+    // supervisor at all (a stale socket, a free lock, a live service).
+    kill(Pid::from_raw(sc.pid()), Signal::SIGSTOP).unwrap();
+    kill(Pid::from_raw(sup), Signal::SIGKILL).unwrap();
+    wait_for(5.0, "the lock released", || {
+        !immortal::sys::lock::is_held(&sb.path("sdir/web/lock"))
+    });
+    let table = ctl_table(&sb);
+    kill(Pid::from_raw(sc.pid()), Signal::SIGCONT).unwrap();
+    // A new supervisor, immortalsvc's child, adopts the very same process.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = lock_holder(&sb, "sdir/web/lock");
+        if now > 0 && now != sup && parent_of(now) == Some(sc.pid()) && running_pid(&sb, "web") > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no new supervisor\n{}", sc.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        running_pid(&sb, "web"),
+        web,
+        "not adopted (immortalctl showed:\n{table})\n{}",
+        sc.log()
+    );
+    assert_eq!(processes(&["sleep", "4321"]), vec![web as i32], "a second copy");
+}
