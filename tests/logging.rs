@@ -165,3 +165,28 @@ fn a_stuck_logger_never_blocks_the_file_log_or_the_supervisor() {
         .args(["-f", "^sh -c sleep 1000"])
         .status();
 }
+
+#[test]
+fn a_final_line_without_newline_is_written_when_the_service_exits() {
+    let sb = Sandbox::new();
+    let log = sb.path("out.log");
+    let got = sb.path("logger.out");
+    let yml = sb.write(
+        "p.yml",
+        &format!(
+            "cmd: printf 'full\\npartial'\nretries: 0\nlog:\n  file: {}\nlogger: cat > {}\n",
+            log.display(),
+            got.display()
+        ),
+    );
+    let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    // The supervisor stays up (a -c supervisor with retries used up):
+    // the line must not wait for it to exit.
+    sup.wait_for(10.0, "the partial line in the log file", || {
+        fs::read_to_string(&log).unwrap_or_default() == "full\npartial\n"
+    });
+    sup.wait_for(10.0, "the partial line at the logger", || {
+        fs::read_to_string(&got).unwrap_or_default() == "full\npartial\n"
+    });
+    assert_eq!(sup.status()["state"], "down");
+}

@@ -646,3 +646,37 @@ fn a_log_file_that_cannot_be_opened_is_named_and_leaves_no_socket() {
         "a dead socket was left behind"
     );
 }
+
+#[test]
+fn each_supervisor_message_is_one_write_of_one_whole_line() {
+    // A datagram socket as stderr keeps write boundaries: one write(2),
+    // one datagram.
+    let sb = Sandbox::new();
+    let (ours, theirs) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    ours.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let dir = sb.path("sv");
+    let mut child = sb
+        .command(&["-n", "-ctl", dir.to_str().unwrap(), "sh", "-c", "exit 3"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .spawn()
+        .unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 4096];
+    while messages.iter().filter(|m: &&String| m.contains("ended")).count() < 2 {
+        let n = ours.recv(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(messages.len() >= 4, "{messages:?}");
+    for m in &messages {
+        assert!(
+            m.starts_with("immortal: ") && m.ends_with('\n') && m.matches('\n').count() == 1,
+            "not one whole line per write: {m:?}"
+        );
+    }
+}

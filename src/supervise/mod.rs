@@ -501,6 +501,14 @@ impl Supervisor {
         };
         let label = unit.label;
         self.note(label, &format!("{what} {pid} ended: {how}, up {}", api::since(uptime)));
+        if is_main {
+            if let Some(o) = &mut self.units[i].output {
+                for e in o.run_ended() {
+                    self.log.warn(&e);
+                }
+            }
+        }
+        let unit = &self.units[i];
         let group_alive = is_main && unit.state.pgid().is_some_and(|g| self.group_left(i, g));
         let follow = match unit.state.phase {
             Phase::Running { .. } if is_main => self.follow_candidate(i, pid),

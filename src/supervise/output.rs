@@ -43,7 +43,16 @@ pub struct Logger {
     pub pid: Option<nix::unistd::Pid>,
     stdin: Option<File>,
     backlog: VecDeque<u8>,
+    /// The last byte queued for it did not end a line.
+    mid_line: bool,
     restart_at: Option<Instant>,
+}
+
+impl Stream {
+    /// Bytes wait in the pipe (FIONREAD: no read, nothing consumed).
+    fn has_input(&self) -> bool {
+        crate::sys::fs::readable_bytes(self.read.as_fd()) > 0
+    }
 }
 
 pub struct Output {
@@ -106,6 +115,7 @@ impl Output {
             pid: None,
             stdin: None,
             backlog: VecDeque::new(),
+            mid_line: false,
             restart_at: Some(Instant::now()),
         });
         Ok(Some(Output { streams, logger }))
@@ -182,6 +192,7 @@ impl Output {
             if s.to_logger {
                 if let Some(l) = &mut self.logger {
                     l.backlog.extend(&buf[..n]);
+                    l.mid_line = buf[n - 1] != b'\n';
                 }
             }
             if self.held_back(i) {
@@ -278,6 +289,30 @@ impl Output {
                 }
             }
         }
+    }
+
+    /// The service's main process has exited: what it wrote is all in the
+    /// pipes now. Take it, and end a final unterminated line with a newline
+    /// at once — not whenever the supervisor itself exits.
+    pub fn run_ended(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        for i in 0..self.streams.len() {
+            // Until the pipe is empty, or its destination pushes back.
+            while !self.held_back(i) && self.streams[i].has_input() {
+                errors.extend(self.on_readable(i));
+            }
+            if let Some(w) = &mut self.streams[i].writer {
+                w.finish();
+            }
+            self.flush(i, &mut errors);
+        }
+        if let Some(l) = &mut self.logger {
+            if std::mem::take(&mut l.mid_line) {
+                l.backlog.push_back(b'\n');
+            }
+        }
+        self.feed_logger();
+        errors
     }
 
     /// The supervisor exits: take what is left in the pipes, end partial

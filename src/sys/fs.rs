@@ -54,6 +54,19 @@ pub fn read_regular_text(path: &Path, max: u64) -> std::io::Result<String> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
+/// How many bytes wait to be read in a pipe or socket (0 on error).
+pub fn readable_bytes(fd: std::os::fd::BorrowedFd<'_>) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int to the pointer given.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if rc == 0 {
+        n.max(0) as usize
+    } else {
+        0
+    }
+}
+
 /// Write a pid file: the pid and a newline.
 pub fn write_pidfile(path: &Path, pid: u32) -> Result<()> {
     write_atomic(path, format!("{pid}\n").as_bytes())
