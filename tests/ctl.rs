@@ -260,3 +260,70 @@ fn a_detached_supervisor_that_cannot_exec_says_why_in_its_row_and_its_log_file()
         "{json}"
     );
 }
+
+#[test]
+fn an_orphaned_service_is_shown_not_purged_and_the_next_supervisor_adopts_it() {
+    let sb = Sandbox::new();
+    let mut first = named(&sb, "k9", &["sleep", "300"]);
+    let pid = first.wait_running(None);
+    first.pids.push(pid as i32);
+    let mut child = first.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The table and the name both show it, and keep the directory.
+    for args in [&[][..], &["status", "k9"]] {
+        let out = ctl(&sb, args);
+        let text = stdout(&out);
+        assert!(
+            text.contains(&format!("orphaned: pid {pid}, supervisor gone")) && text.contains("sleep 300"),
+            "{args:?}: {text}"
+        );
+    }
+    assert!(sb.path("sdir/k9/started").exists(), "the started record was destroyed");
+    // A verb cannot reach it, and says why.
+    let out = ctl(&sb, &["stop", "k9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(alive(pid));
+    let mut second = named(&sb, "k9", &["sleep", "300"]);
+    assert_eq!(second.wait_running(None), pid, "adopted, not a second copy");
+    assert!(second.log().contains("adopting"), "{}", second.log());
+}
+
+#[test]
+fn a_name_whose_supervisor_is_gone_says_so_and_exits_1() {
+    let sb = Sandbox::new();
+    let mut gone = named(&sb, "gone", &["sleep", "300"]);
+    let pid = gone.wait_running(None);
+    let mut child = gone.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for(5.0, "service gone", || !alive(pid));
+    let out = ctl(&sb, &["status", "gone"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr_of(&out).contains("gone: not running"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn verbs_print_the_table_after_the_action_took_effect() {
+    let sb = Sandbox::new();
+    // Takes half a second to stop.
+    let slow = "trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.1; done";
+    let mut s = named(&sb, "slow", &["sh", "-c", slow]);
+    let pid = s.wait_running(None);
+    let out = ctl(&sb, &["-A", "stop", "slow"]);
+    let row = stdout(&out).lines().nth(1).unwrap_or_default().to_string();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let down_cell = row.split_whitespace().nth(1).unwrap_or_default().to_string();
+    assert!(down_cell.ends_with('s') && !row.contains(" - "), "row not down: {row}");
+    assert_eq!(s.status()["state"], "down");
+    let out = ctl(&sb, &["-A", "start", "slow"]);
+    let row = stdout(&out).lines().nth(1).unwrap_or_default().to_string();
+    let new_pid: i64 = row.split_whitespace().next().unwrap_or("0").parse().unwrap_or(0);
+    assert!(new_pid > 0 && new_pid != pid, "row not up with the new pid: {row}");
+    s.pids.push(new_pid as i32);
+}

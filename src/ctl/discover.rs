@@ -13,6 +13,10 @@ pub enum Channel {
     /// runit/daemontools: `control` FIFO and `status` in this supervise
     /// directory.
     Fifo(PathBuf),
+    /// Our supervise directory whose supervisor is gone (`kill -9`) while
+    /// the service it started still runs: the directory's `started` record
+    /// is what the next supervisor adopts, so it is shown, never purged.
+    Orphan { dir: PathBuf, pid: i32 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,18 +53,44 @@ pub fn all() -> Vec<Found> {
             if !sock.exists() {
                 continue;
             }
-            if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
-                out.push(Found {
-                    name,
-                    channel: Channel::Socket(sock),
-                });
+            if let Some(channel) = live_or_orphan(&dir) {
+                out.push(Found { name, channel });
             } else if !crate::sys::lock::is_held(&dir.join(sdir::LOCK)) {
-                // Its supervisor died without cleaning up: purge, as Go does.
+                // Its supervisor died without cleaning up, and nothing it
+                // started runs on: purge, as Go does.
                 let _ = std::fs::remove_dir_all(&dir);
             }
         }
     }
     out
+}
+
+/// Our supervise directory `dir`: its socket if a supervisor answers, else
+/// the orphaned service its `started` record names, if that still runs.
+fn live_or_orphan(dir: &Path) -> Option<Channel> {
+    let sock = dir.join(sdir::SOCKET);
+    if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+        return Some(Channel::Socket(sock));
+    }
+    if crate::sys::lock::is_held(&dir.join(sdir::LOCK)) {
+        // A supervisor is starting (or stopping): not ours to judge.
+        return Some(Channel::Socket(sock));
+    }
+    let found = crate::supervise::adopt::survivor(dir)?;
+    Some(Channel::Orphan {
+        dir: dir.to_path_buf(),
+        pid: found.pid.as_raw(),
+    })
+}
+
+/// A NAME that names a supervise directory whose supervisor is gone and
+/// left nothing running.
+pub fn is_stale(target: &str) -> bool {
+    !target.contains('/')
+        && [sdir::base(), sdir::user_base()].iter().any(|base| {
+            let dir = base.join(target);
+            dir.join(sdir::SOCKET).exists() && live_or_orphan(&dir).is_none()
+        })
 }
 
 /// A service named on the command line: a PATH (contains `/`) or a NAME.
@@ -71,13 +101,14 @@ pub fn one(target: &str) -> Option<Found> {
     // The usual place first: one connect instead of a scan of every
     // supervise directory.
     for base in [sdir::base(), sdir::user_base()] {
-        let sock = base.join(target).join(sdir::SOCKET);
-        // A socket file is enough: the request itself tells if it answers.
-        if sock.exists() {
-            return Some(Found {
-                name: target.to_string(),
-                channel: Channel::Socket(sock),
-            });
+        let dir = base.join(target);
+        if dir.join(sdir::SOCKET).exists() {
+            if let Some(channel) = live_or_orphan(&dir) {
+                return Some(Found {
+                    name: target.to_string(),
+                    channel,
+                });
+            }
         }
     }
     all().into_iter().find(|f| f.name == target)
@@ -89,12 +120,10 @@ pub fn by_path(path: &Path) -> Option<Found> {
     let path = sdir::absolute(path);
     let name = path.file_name()?.to_string_lossy().into_owned();
     for dir in [path.clone(), path.join("supervise")] {
-        let sock = dir.join(sdir::SOCKET);
-        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
-            return Some(Found {
-                name,
-                channel: Channel::Socket(sock),
-            });
+        if dir.join(sdir::SOCKET).exists() {
+            if let Some(channel) = live_or_orphan(&dir) {
+                return Some(Found { name, channel });
+            }
         }
     }
     for dir in [path.join("supervise"), path.clone()] {

@@ -51,7 +51,30 @@ fn fetch(f: &Found) -> Option<Value> {
             }
             Some(v)
         }
+        Channel::Orphan { dir, pid } => {
+            let up = crate::supervise::adopt::survivor(dir).map(|s| api::since(s.uptime));
+            Some(json!({
+                "name": f.name,
+                "pid": pid,
+                "state": "run",
+                "up": up.unwrap_or_default(),
+                "cmd": command_line(*pid),
+                "error": format!("orphaned: pid {pid}, supervisor gone"),
+            }))
+        }
     }
+}
+
+/// A running process's command line, as the CMD column shows it.
+fn command_line(pid: i32) -> String {
+    let raw = crate::sys::fs::read_regular(Path::new(&format!("/proc/{pid}/cmdline")), 64 * 1024, false);
+    let raw = raw.unwrap_or_default();
+    let words: Vec<String> = raw
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    words.join(" ")
 }
 
 /// The `run` beside a runit supervise directory, as the CMD column.
@@ -97,6 +120,12 @@ fn row(v: &Value) -> Row {
 /// Send the action; returns the error text, if any.
 fn act(f: &Found, action: &Action) -> Option<String> {
     match &f.channel {
+        Channel::Orphan { pid, .. } => match action {
+            Action::Status => None,
+            _ => Some(format!(
+                "supervisor gone (pid {pid} still runs): start a supervisor on it to adopt it"
+            )),
+        },
         Channel::Socket(sock) => {
             let word = match action {
                 Action::Status => return None,
@@ -161,6 +190,10 @@ fn act(f: &Found, action: &Action) -> Option<String> {
     }
 }
 
+/// Without `-w`, how long a verb waits for its effect before printing the
+/// table anyway.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// Whether `v` (a status after the action) shows what the verb wanted.
 fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
     let state = v.get("state").and_then(Value::as_str).unwrap_or("");
@@ -184,6 +217,14 @@ fn colour_wanted(req: &Request) -> bool {
 pub fn run(req: &Request) -> i32 {
     let services = match req.target.as_deref() {
         None | Some("*") => discover::all(),
+        Some(t) if discover::is_stale(t) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "immortalctl: {t}: not running (its supervisor is gone)"
+            );
+            discover::all(); // purges it
+            return 1;
+        }
         Some(t) => match discover::one(t) {
             Some(f) => vec![f],
             None => {
@@ -193,25 +234,39 @@ pub fn run(req: &Request) -> i32 {
         },
     };
     let mut code = 0;
-    let mut shown = Vec::new();
+    // Act on every service first, then wait for all of them: `down '*'`
+    // takes as long as the slowest stop, not the sum.
+    let mut acted = Vec::new();
     for f in &services {
-        // The state before the action matters only to a `-w` wait.
-        let before = if req.wait.is_some() { fetch(f) } else { None };
+        // The state before the action matters to `restart` (a new pid).
+        let before = match req.action {
+            Action::Verb(Verb::Restart) => fetch(f),
+            _ => None,
+        };
         let error = act(f, &req.action);
         if error.is_some() {
             code = 1;
         }
+        acted.push((f, before, error));
+    }
+    // The table shows the state the verb led to: wait for it (up to SETTLE
+    // without -w; with -w, its timeout is an error).
+    let limit = req.wait.map_or(SETTLE, Duration::from_secs);
+    let deadline = crate::supervise::state::later(Instant::now(), limit);
+    let mut shown = Vec::new();
+    for (f, before, error) in acted {
         let mut now = fetch(f);
-        if let (Some(secs), Action::Verb(verb), None) = (req.wait, &req.action, &error) {
-            let deadline = crate::supervise::state::later(Instant::now(), Duration::from_secs(secs));
+        if let (Action::Verb(verb), None) = (&req.action, &error) {
             while !now.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v)) {
                 if Instant::now() >= deadline {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "immortalctl: timeout: {} did not reach the wanted state in {secs}s",
-                        f.name
-                    );
-                    code = 1;
+                    if let Some(secs) = req.wait {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "immortalctl: timeout: {} did not reach the wanted state in {secs}s",
+                            f.name
+                        );
+                        code = 1;
+                    }
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
@@ -226,6 +281,11 @@ pub fn run(req: &Request) -> i32 {
             shown.push(v);
         } else if let Some(e) = error {
             let _ = writeln!(std::io::stderr(), "immortalctl: {}: {e}", f.name);
+        } else if req.target.as_deref().is_some_and(|t| t != "*")
+            && !matches!(req.action, Action::Verb(Verb::Halt | Verb::Exit))
+        {
+            let _ = writeln!(std::io::stderr(), "immortalctl: {}: not running", f.name);
+            code = 1;
         }
     }
     let out = if req.json {
