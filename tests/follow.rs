@@ -185,3 +185,45 @@ fn garbage_or_foreign_pid_files_are_ordinary_exits() {
         assert!(sup.log().contains(why), "{why}: {}", sup.log());
     }
 }
+
+/// redis's way: the launcher exits first, the daemon writes the pid file
+/// a moment later — here right after the supervisor has reaped the
+/// launcher, i.e. while it looks for the pid file. Followed at once, not
+/// after the 3 s hand-over grace.
+#[test]
+fn a_pid_file_written_just_after_the_launcher_exits_is_followed_at_once() {
+    let sb = Sandbox::new();
+    let launcher = sb.script(
+        "launch.sh",
+        r#"#!/bin/sh
+cd "$(dirname "$0")"
+rm -f late.pid
+p=$$
+( while kill -0 $p 2>/dev/null; do :; done; sh -c 'echo $$ > late.pid.new && mv late.pid.new late.pid; exec sleep 1000' ) &
+exit 0
+"#,
+    );
+    for round in 0..5 {
+        let t0 = Instant::now();
+        let ctl = format!("sv{round}");
+        let mut sup = sb.supervise_in(
+            &ctl,
+            &["-f", sb.path("late.pid").to_str().unwrap(), launcher.to_str().unwrap()],
+        );
+        sup.wait_for(10.0, "the daemon is followed", || {
+            let st = sup.status();
+            st["fpid"] == true && st["pid"].as_i64().is_some_and(|p| p > 0 && alive(p))
+        });
+        let pid = sup.status()["pid"].as_i64().unwrap();
+        sup.pids.push(pid as i32);
+        assert!(
+            t0.elapsed() < Duration::from_millis(2500),
+            "round {round}: followed only after {:?}\n{}",
+            t0.elapsed(),
+            sup.log()
+        );
+        assert_eq!(sup.status()["count"], 1, "no second start: {}", sup.log());
+        drop(sup);
+        wait_for(5.0, "the daemon stopped", || !alive(pid));
+    }
+}

@@ -510,12 +510,26 @@ impl Supervisor {
         }
         let unit = &self.units[i];
         let group_alive = is_main && unit.state.pgid().is_some_and(|g| self.group_left(i, g));
-        let follow = match unit.state.phase {
-            Phase::Running { .. } if is_main => self.follow_candidate(i, pid),
+        let running = matches!(unit.state.phase, Phase::Running { .. });
+        // Watch the pid file's directory *before* reading it: a pid file
+        // written after the read is then an event, not a 3 s wait.
+        let watch = match &unit.svc.follow_pidfile {
+            Some(path) if is_main && running => match follow::watch_dir(path) {
+                Ok(ino) => Some(ino),
+                Err(e) => {
+                    self.log.warn(&format!("unable to watch {}: {e}", path.display()));
+                    None
+                }
+            },
             _ => None,
         };
+        let follow = if is_main && running {
+            self.follow_candidate(i, pid)
+        } else {
+            None
+        };
         if follow.is_none() && is_main {
-            self.await_hand_over(i, pid);
+            self.await_hand_over(i, pid, watch);
         }
         if self.units[i].watch.as_ref().is_some_and(|(w, _)| *w == pid) {
             self.units[i].watch = None;
@@ -561,7 +575,7 @@ impl Supervisor {
     /// file, but left a descendant behind (reparented to us): it may be
     /// taking over (gunicorn writes its pid file only once promoted).
     /// Hold the restart briefly and watch the pid file's directory.
-    fn await_hand_over(&mut self, i: usize, exited: Pid) {
+    fn await_hand_over(&mut self, i: usize, exited: Pid, watch: Option<nix::sys::inotify::Inotify>) {
         let unit = &self.units[i];
         let Some(path) = unit.svc.follow_pidfile.clone() else {
             return;
@@ -592,10 +606,7 @@ impl Supervisor {
         );
         // After the dispatch: the watch lives while the restart is held
         // (sync_watch drops it once the service runs or stays down).
-        match follow::watch_dir(&path) {
-            Ok(ino) => self.units[i].handover = Some(ino),
-            Err(e) => self.log.warn(&format!("unable to watch {}: {e}", path.display())),
-        }
+        self.units[i].handover = watch;
     }
 
     /// The pid file's directory changed during a hand-over: follow the pid
