@@ -189,6 +189,11 @@ impl Client {
         }
     }
 
+    /// No complete request from it yet (idle, slow, or not arrived).
+    pub fn awaiting_request(&self) -> bool {
+        self.out.is_empty()
+    }
+
     /// Whether the client is waiting for us to write.
     pub fn wants_write(&self) -> bool {
         self.sent < self.out.len()

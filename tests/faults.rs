@@ -104,12 +104,20 @@ fn silent_clients_in_every_slot_block_nothing_and_expire() {
     let sb = Sandbox::new();
     let mut sup = sb.supervise(&["sleep", "1000"]);
     let pid = sup.wait_running(None);
+    let base = quiet_fds(sup.pid());
     let t0 = Instant::now();
-    let silent: Vec<UnixStream> = (0..64).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
-    // The 65th is told at once that the supervisor is busy…
-    let extra = UnixStream::connect(sup.sock()).unwrap();
-    assert!(answer(extra).starts_with("HTTP/1.1 503"));
-    assert!(t0.elapsed() < Duration::from_secs(3), "turned away at once");
+    let mut silent: Vec<UnixStream> = (0..64).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
+    wait_for(5.0, "all 64 taken in", || open_fds(sup.pid()) >= base + 64);
+    // A 65th with a complete request is answered at once: the oldest
+    // silent connection makes room (SPEC §3), not the newcomer…
+    let mut extra = UnixStream::connect(sup.sock()).unwrap();
+    extra.write_all(b"GET /status HTTP/1.1\r\n\r\n").unwrap();
+    assert!(answer(extra).starts_with("HTTP/1.1 200"));
+    assert!(t0.elapsed() < Duration::from_secs(3), "answered at once");
+    assert!(
+        answer(silent.remove(0)).starts_with("HTTP/1.1 503"),
+        "the oldest silent one is dropped"
+    );
     // …and the control FIFO still commands the service meanwhile.
     fs::OpenOptions::new()
         .write(true)
@@ -473,4 +481,19 @@ fn exit_then_a_new_supervisor_is_a_seamless_supervisor_upgrade() {
     new.signal("down");
     new.wait_for(3.0, "down", || new.status()["state"] == "down");
     assert!(!new.log().contains("sending KILL"), "{}", new.log());
+}
+
+#[test]
+fn a_request_right_after_hundreds_of_idle_clients_closed_is_answered() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "1000"]);
+    sup.wait_running(None);
+    for _ in 0..3 {
+        let idle: Vec<UnixStream> = (0..200).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
+        drop(idle);
+        let mut c = UnixStream::connect(sup.sock()).unwrap();
+        c.write_all(b"GET /status HTTP/1.1\r\n\r\n").unwrap();
+        let text = answer(c);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    }
 }

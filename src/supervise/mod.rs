@@ -1010,6 +1010,10 @@ impl Supervisor {
             match self.listener.accept() {
                 Ok((stream, _)) => {
                     if self.clients.len() >= api::MAX_CLIENTS {
+                        self.make_room();
+                    }
+                    if self.clients.len() >= api::MAX_CLIENTS {
+                        // Every slot holds a complete request being answered.
                         api::turn_away(stream, 503, "too many clients");
                         continue;
                     }
@@ -1023,6 +1027,28 @@ impl Supervisor {
                 // again at the next poll rather than spin here.
                 Err(_) => break,
             }
+        }
+    }
+
+    /// At capacity: serve the requests that have arrived, forget peers
+    /// that closed, and if every slot is still taken, drop the oldest
+    /// connection that has not sent a complete request (slowloris
+    /// defence) — never refuse a newcomer because of idle or closed ones.
+    fn make_room(&mut self) {
+        for i in (0..self.clients.len()).rev() {
+            if !self.clients[i].wants_write() {
+                self.on_client(i);
+            }
+        }
+        if self.clients.len() < api::MAX_CLIENTS {
+            return;
+        }
+        let oldest = (0..self.clients.len())
+            .filter(|&i| self.clients[i].awaiting_request())
+            .min_by_key(|&i| self.clients[i].deadline);
+        if let Some(i) = oldest {
+            let c = self.clients.swap_remove(i);
+            api::turn_away(c.stream, 503, "too many clients");
         }
     }
 

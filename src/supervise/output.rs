@@ -43,8 +43,6 @@ pub struct Logger {
     pub pid: Option<nix::unistd::Pid>,
     stdin: Option<File>,
     backlog: VecDeque<u8>,
-    /// The last byte queued for it did not end a line.
-    mid_line: bool,
     restart_at: Option<Instant>,
 }
 
@@ -115,7 +113,6 @@ impl Output {
             pid: None,
             stdin: None,
             backlog: VecDeque::new(),
-            mid_line: false,
             restart_at: Some(Instant::now()),
         });
         Ok(Some(Output { streams, logger }))
@@ -192,7 +189,6 @@ impl Output {
             if s.to_logger {
                 if let Some(l) = &mut self.logger {
                     l.backlog.extend(&buf[..n]);
-                    l.mid_line = buf[n - 1] != b'\n';
                 }
             }
             if self.held_back(i) {
@@ -306,11 +302,7 @@ impl Output {
             }
             self.flush(i, &mut errors);
         }
-        if let Some(l) = &mut self.logger {
-            if std::mem::take(&mut l.mid_line) {
-                l.backlog.push_back(b'\n');
-            }
-        }
+        // The logger gets the bytes as they are (it has had them all along).
         self.feed_logger();
         errors
     }
