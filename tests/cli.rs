@@ -149,3 +149,46 @@ fn flag_errors_before_start() {
         assert!(stderr_of(&out).contains(want), "{args:?}: {}", stderr_of(&out));
     }
 }
+
+#[test]
+fn every_binary_takes_version_and_its_help_lists_the_environment_it_reads() {
+    let bin = |name: &str| std::path::Path::new(IMMORTAL).with_file_name(name);
+    for name in ["immortal", "immortalctl", "immortallog", "immortalsvc"] {
+        for flag in ["-v", "--version"] {
+            let out = std::process::Command::new(bin(name)).arg(flag).output().unwrap();
+            assert_eq!(out.status.code(), Some(0), "{name} {flag}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                env!("CARGO_PKG_VERSION"),
+                "{name} {flag}"
+            );
+        }
+    }
+    // What each binary's code reads (src/sdir.rs, src/log.rs, src/supervise,
+    // src/ctl): its -h must say so.
+    let reads: &[(&str, &[&str])] = &[
+        (
+            "immortal",
+            &[
+                "IMMORTAL_SDIR",
+                "IMMORTAL_EXIT",
+                "IMMORTAL_SYSLOG",
+                "IMMORTAL_THROTTLE_MS",
+                "XDG_RUNTIME_DIR",
+                "HOME",
+                "SHELL",
+            ],
+        ),
+        ("immortalctl", &["IMMORTAL_SDIR", "XDG_RUNTIME_DIR", "HOME", "NO_COLOR"]),
+        ("immortalsvc", &["IMMORTAL_SDIR", "XDG_RUNTIME_DIR", "HOME"]),
+    ];
+    for (name, vars) in reads {
+        let out = std::process::Command::new(bin(name)).arg("-h").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name} -h");
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("Environment:"), "{name}: {help}");
+        for var in *vars {
+            assert!(help.contains(var), "{name} -h does not mention {var}:\n{help}");
+        }
+    }
+}

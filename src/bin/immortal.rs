@@ -7,6 +7,18 @@ const USAGE: &str = "Usage: immortal [-v] [-n] [-cc] [-c run.yml] [-ctl dir] [-n
 [-f pidfile] [-l logfile] [-logger logger] [-p child_pidfile] [-P supervisor_pidfile] [-r retries] \
 [-u user] [-w seconds] command";
 
+const ENVIRONMENT: &str = "
+Environment:
+    IMMORTAL_SDIR         where -ctl NAME and require look (default /var/run/immortal,
+                          else $XDG_RUNTIME_DIR/immortal, else ~/.immortal)
+    IMMORTAL_EXIT         set: a -c supervisor exits when retries run out, and exit is allowed
+    IMMORTAL_SYSLOG       syslog socket of a detached supervisor (default /dev/log);
+                          unreachable: messages go to DIR/immortal.log
+    IMMORTAL_THROTTLE_MS  least time between two starts (default 1000; for tests)
+    XDG_RUNTIME_DIR, HOME where supervise directories go when IMMORTAL_SDIR is not writable
+    SHELL                 runs require_cmd and post_exit (default sh)
+";
+
 fn options() -> getopts::Options {
     let mut o = cli::go_options();
     o.optopt("c", "", "run.yml configuration file", "run.yml")
@@ -37,7 +49,7 @@ fn options() -> getopts::Options {
         .optopt("p", "", "path to write the child pidfile", "pidfile")
         .optopt("r", "", "number of retries before exiting (-1: forever)", "number")
         .optopt("u", "", "run the command as user", "user")
-        .optflag("v", "", "print the version")
+        .optflag("v", "version", "print the version")
         .optopt("w", "", "seconds to wait before each start", "seconds")
         .optflag("h", "help", "print this help");
     o
@@ -67,7 +79,7 @@ fn flags(m: &getopts::Matches) -> Result<Flags, String> {
 fn main() {
     let opts = options();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = cli::parse(&opts, &args, &["cc", "n", "v", "h"]).and_then(|m| Ok((flags(&m)?, m)));
+    let parsed = cli::parse(&opts, &args, &["cc", "n", "v", "version", "h"]).and_then(|m| Ok((flags(&m)?, m)));
     let (flags, m) = match parsed {
         Ok(ok) => ok,
         Err(e) => {
@@ -76,7 +88,7 @@ fn main() {
         }
     };
     if m.opt_present("h") {
-        cli::print(&opts.usage(USAGE));
+        cli::print(&(opts.usage(USAGE) + ENVIRONMENT));
         return;
     }
     if m.opt_present("v") {

@@ -28,6 +28,12 @@ usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'
     --json       print the services' status as JSON
     -w SECONDS   with start/stop/restart/once: wait until it is reached
     -v           print the version
+
+  Environment:
+    IMMORTAL_SDIR     where services are found (default /var/run/immortal, else
+                      $XDG_RUNTIME_DIR/immortal, else ~/.immortal); ~/.immortal too
+    XDG_RUNTIME_DIR, HOME   as above
+    NO_COLOR          set: no colours
 ";
 
 #[no_mangle]

@@ -83,6 +83,10 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             Ok(())
         }
     };
+    if args == ["-h"] {
+        // `-h NAME` is HUP (the Go tool's); `-h` alone asks for help.
+        return Ok(Parsed::Help);
+    }
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
@@ -186,6 +190,7 @@ mod tests {
         assert_eq!(req(&["-w", "web"]).action, Action::Signal("WINCH"));
         assert_eq!(p(&["-v"]), Ok(Parsed::Version));
         assert_eq!(p(&["-help"]), Ok(Parsed::Help));
+        assert_eq!(p(&["-h"]), Ok(Parsed::Help));
         assert_eq!(req(&["-h", "web"]).action, Action::Signal("HUP"));
     }
 
