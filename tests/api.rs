@@ -246,16 +246,26 @@ fn silent_client_times_out_without_blocking_others() {
 }
 
 #[test]
-fn more_than_64_clients_are_turned_away() {
+fn at_64_clients_the_oldest_idle_one_makes_room() {
     let sb = Sandbox::new();
     let mut sup = sb.supervise(&["sleep", "100"]);
     sup.wait_running(None);
     // The listen queue is FIFO: these 64 are accepted before the 65th.
-    let idle: Vec<UnixStream> = (0..64).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
+    let mut idle: Vec<UnixStream> = (0..64).map(|_| UnixStream::connect(sup.sock()).unwrap()).collect();
     let mut extra = UnixStream::connect(sup.sock()).unwrap();
+    extra.write_all(b"GET /status HTTP/1.1\r\n\r\n").unwrap();
     extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut raw = String::new();
     let _ = extra.read_to_string(&mut raw);
+    assert!(
+        raw.starts_with("HTTP/1.1 200"),
+        "a complete request is never refused for idle ones: {raw:?}"
+    );
+    // The oldest connection without a request was dropped for it.
+    let mut oldest = idle.remove(0);
+    oldest.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut raw = String::new();
+    let _ = oldest.read_to_string(&mut raw);
     assert!(raw.starts_with("HTTP/1.1 503"), "{raw:?}");
     drop(idle);
     wait_for(5.0, "served again", || immortal::client::status(&sup.sock()).is_ok());
