@@ -72,7 +72,8 @@ fn rfind_newline(data: &[u8]) -> Option<usize> {
 }
 
 impl Stamp {
-    fn render(self, now: SystemTime) -> String {
+    /// The stamp put before a line that started at `now` (with its space).
+    pub fn render(self, now: SystemTime) -> String {
         use crate::timefmt;
         match self {
             Stamp::None => String::new(),
@@ -146,11 +147,18 @@ impl LogWriter {
     }
 
     /// Take raw input; queue its complete lines, stamped.
-    pub fn push(&mut self, mut data: &[u8]) {
+    pub fn push(&mut self, data: &[u8]) {
+        self.push_at(data, SystemTime::now());
+    }
+
+    /// [`LogWriter::push`] with the clock read by the caller: the lines
+    /// completed by `data` are stamped `now` (one clock read for several
+    /// writers, or a line's start time kept by a filtering caller).
+    pub fn push_at(&mut self, mut data: &[u8], now: SystemTime) {
         if data.is_empty() {
             return;
         }
-        let stamp = self.stamp.render(SystemTime::now());
+        let stamp = self.stamp.render(now);
         while let Some(nl) = find_newline(data) {
             let (line, rest) = data.split_at(nl + 1);
             self.queue.extend_from_slice(stamp.as_bytes());
@@ -175,6 +183,20 @@ impl LogWriter {
         if !self.partial.is_empty() {
             self.push(b"\n");
         }
+    }
+
+    /// An unterminated line is waiting for its end.
+    pub fn mid_line(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    /// New limits (svlogd's `config` read again at SIGHUP); they apply from
+    /// the next write on.
+    pub fn set_rotation(&mut self, rotation: Rotation) {
+        self.rotation = Rotation {
+            keep: rotation.keep.max(1),
+            ..rotation
+        };
     }
 
     /// Bytes queued and not yet written.
