@@ -22,7 +22,17 @@ use table::Row;
 fn fetch(f: &Found) -> Option<Value> {
     match &f.channel {
         Channel::Socket(sock) => {
-            let mut v = client::status(sock).ok()?;
+            let Ok(mut v) = client::status(sock) else {
+                // Nobody answers: an orphaned service, or nothing at all.
+                let dir = sock.parent()?;
+                return match discover::live_or_orphan(dir)? {
+                    orphan @ Channel::Orphan { .. } => fetch(&Found {
+                        name: f.name.clone(),
+                        channel: orphan,
+                    }),
+                    _ => None,
+                };
+            };
             v["name"] = json!(f.name);
             if let Some(e) = sock.parent().and_then(table::config_error) {
                 v["config_error"] = json!(e);
@@ -147,7 +157,13 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                         .filter(|e| !e.is_empty())
                         .map(String::from)
                 }
-                Err(e) => Some(e.to_string()),
+                Err(e) => Some(match sock.parent().and_then(crate::supervise::adopt::survivor) {
+                    Some(s) => format!(
+                        "supervisor gone (pid {} still runs): start a supervisor on it to adopt it",
+                        s.pid
+                    ),
+                    None => e.to_string(),
+                }),
             }
         }
         Channel::Fifo(dir) => {
@@ -217,14 +233,6 @@ fn colour_wanted(req: &Request) -> bool {
 pub fn run(req: &Request) -> i32 {
     let services = match req.target.as_deref() {
         None | Some("*") => discover::all(),
-        Some(t) if discover::is_stale(t) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "immortalctl: {t}: not running (its supervisor is gone)"
-            );
-            discover::all(); // purges it
-            return 1;
-        }
         Some(t) => match discover::one(t) {
             Some(f) => vec![f],
             None => {
@@ -284,7 +292,11 @@ pub fn run(req: &Request) -> i32 {
         } else if req.target.as_deref().is_some_and(|t| t != "*")
             && !matches!(req.action, Action::Verb(Verb::Halt | Verb::Exit))
         {
-            let _ = writeln!(std::io::stderr(), "immortalctl: {}: not running", f.name);
+            let _ = writeln!(
+                std::io::stderr(),
+                "immortalctl: {}: not running (its supervisor is gone)",
+                f.name
+            );
             code = 1;
         }
     }
