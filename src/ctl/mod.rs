@@ -264,6 +264,7 @@ pub fn run(req: &Request) -> i32 {
     let mut shown = Vec::new();
     for (f, before, error) in acted {
         let mut now = fetch(f);
+        let mut pause = Duration::from_millis(2);
         if let (Action::Verb(verb), None) = (&req.action, &error) {
             while !now.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v)) {
                 if Instant::now() >= deadline {
@@ -277,7 +278,10 @@ pub fn run(req: &Request) -> i32 {
                     }
                     break;
                 }
-                std::thread::sleep(Duration::from_millis(50));
+                // Most effects arrive within milliseconds: look again soon,
+                // then less often.
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
                 now = fetch(f);
             }
         }
