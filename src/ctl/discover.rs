@@ -16,7 +16,7 @@ pub enum Channel {
     /// Our supervise directory whose supervisor is gone (`kill -9`) while
     /// the service it started still runs: the directory's `started` record
     /// is what the next supervisor adopts, so it is shown, never purged.
-    Orphan { dir: PathBuf, pid: i32 },
+    Orphan { pid: i32, uptime: std::time::Duration },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,8 +78,8 @@ pub fn live_or_orphan(dir: &Path) -> Option<Channel> {
     }
     let found = crate::supervise::adopt::survivor(dir)?;
     Some(Channel::Orphan {
-        dir: dir.to_path_buf(),
         pid: found.pid.as_raw(),
+        uptime: found.uptime,
     })
 }
 

@@ -61,18 +61,20 @@ fn fetch(f: &Found) -> Option<Value> {
             }
             Some(v)
         }
-        Channel::Orphan { dir, pid } => {
-            let up = crate::supervise::adopt::survivor(dir).map(|s| api::since(s.uptime));
-            Some(json!({
-                "name": f.name,
-                "pid": pid,
-                "state": "run",
-                "up": up.unwrap_or_default(),
-                "cmd": command_line(*pid),
-                "error": format!("orphaned: pid {pid}, supervisor gone"),
-            }))
-        }
+        Channel::Orphan { pid, uptime } => Some(json!({
+            "name": f.name,
+            "pid": pid,
+            "state": "run",
+            "up": api::since(*uptime),
+            "cmd": command_line(*pid),
+            "error": format!("orphaned: pid {pid}, supervisor gone"),
+        })),
     }
+}
+
+/// Why a command cannot reach an orphaned service.
+fn orphaned(pid: i32) -> String {
+    format!("supervisor gone (pid {pid} still runs): start a supervisor on it to adopt it")
 }
 
 /// A running process's command line, as the CMD column shows it.
@@ -132,9 +134,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
     match &f.channel {
         Channel::Orphan { pid, .. } => match action {
             Action::Status => None,
-            _ => Some(format!(
-                "supervisor gone (pid {pid} still runs): start a supervisor on it to adopt it"
-            )),
+            _ => Some(orphaned(*pid)),
         },
         Channel::Socket(sock) => {
             let word = match action {
@@ -158,10 +158,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                         .map(String::from)
                 }
                 Err(e) => Some(match sock.parent().and_then(crate::supervise::adopt::survivor) {
-                    Some(s) => format!(
-                        "supervisor gone (pid {} still runs): start a supervisor on it to adopt it",
-                        s.pid
-                    ),
+                    Some(s) => orphaned(s.pid.as_raw()),
                     None => e.to_string(),
                 }),
             }
