@@ -47,9 +47,9 @@ pub struct Logger {
 }
 
 impl Stream {
-    /// Bytes wait in the pipe (FIONREAD: no read, nothing consumed).
-    fn has_input(&self) -> bool {
-        crate::sys::fs::readable_bytes(self.read.as_fd()) > 0
+    /// Bytes waiting in the pipe (FIONREAD: no read, nothing consumed).
+    fn waiting_bytes(&self) -> usize {
+        crate::sys::fs::readable_bytes(self.read.as_fd())
     }
 }
 
@@ -293,9 +293,16 @@ impl Output {
     pub fn run_ended(&mut self) -> Vec<String> {
         let mut errors = Vec::new();
         for i in 0..self.streams.len() {
-            // Until the pipe is empty, or its destination pushes back.
-            while !self.held_back(i) && self.streams[i].has_input() {
+            // Until the pipe is empty, its destination pushes back, or a
+            // read makes no progress (never spin here).
+            let mut waiting = self.streams[i].waiting_bytes();
+            while waiting > 0 && !self.held_back(i) {
                 errors.extend(self.on_readable(i));
+                let left = self.streams[i].waiting_bytes();
+                if left >= waiting {
+                    break;
+                }
+                waiting = left;
             }
             if let Some(w) = &mut self.streams[i].writer {
                 w.finish();
