@@ -6,7 +6,7 @@ use crate::error::{Context, Error, Result};
 use crate::log::Log;
 use crate::sdir;
 use crate::service::{self, Flags, Plan, Service};
-use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Want, Supervisor, Unit};
+use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Role, state::Want, Supervisor, Unit};
 use crate::sys::{self, daemon::Readiness, signals::Signals};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
@@ -137,10 +137,16 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
         None if detached => Io::output(Sink::Null),
         None => Io::output(Sink::Inherit),
     };
-    let mut unit = Unit::new("", svc, files, io, None, Want::Up);
+    let logger = match (output.as_ref().and_then(|o| o.logger_input()), &svc.logger) {
+        (Some(input), Some(command)) => Some(Unit::logger(&svc, command, input)),
+        _ => None,
+    };
+    let mut unit = Unit::new("", svc, Some(files), io, None, Want::Up, Role::Service);
     unit.output = output;
+    let mut units = vec![unit];
+    units.extend(logger);
     Ok(supervise::Parts {
-        units: vec![unit],
+        units,
         dir,
         log,
         signals,
@@ -186,13 +192,22 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         log_unit = Some(Unit::new(
             "log",
             log_svc,
-            log_files,
+            Some(log_files),
             log_io,
             Some(log_dir.clone()),
             want(&log_dir),
+            Role::Log,
         ));
     }
-    let mut units = vec![Unit::new("", svc, files, io, Some(dir.to_path_buf()), want(dir))];
+    let mut units = vec![Unit::new(
+        "",
+        svc,
+        Some(files),
+        io,
+        Some(dir.to_path_buf()),
+        want(dir),
+        Role::Service,
+    )];
     units.extend(log_unit);
     let log = Log::stderr(dir.display().to_string());
     Ok(supervise::Parts {

@@ -83,11 +83,6 @@ pub fn is_our_child(pid: Pid) -> bool {
     owner_and_parent(pid).is_some_and(|(ppid, _)| ppid == std::process::id() as i32)
 }
 
-/// How long a restart waits for the pid file after the service handed over
-/// to a descendant (gunicorn renames its new pid file into place only
-/// after the old master has gone).
-pub const HAND_OVER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
 /// Live children of the supervisor other than `known`: descendants of the
 /// service, reparented to us (we are a subreaper) when their parent exited.
 /// Read once, at an exit, never polled.

@@ -1,21 +1,27 @@
-//! The event loop of one supervisor. It only dispatches: every decision is
-//! made by the pure [`state::State::step`]; this module turns poll events
-//! into [`state::Event`]s and carries out the returned [`state::Action`]s.
+//! The event loop of one supervisor. It only executes: every decision is
+//! made by the pure [`state::State::step`]; this module turns what the
+//! poll reports into [`state::Event`]s, puts them in one queue, carries out
+//! the [`state::Action`]s each step returns, and queues their outcomes as
+//! new events — handled right after the event that caused them, never by a
+//! re-entrant dispatch.
 //!
-//! A supervisor runs one or two [`Unit`]s: the service and, for a runit
-//! service directory with `log/`, its logger, fed by a pipe that the
-//! supervisor holds open so it outlives restarts of either side.
+//! A supervisor runs one or two [`Unit`]s, all under the same state
+//! machine: the service and, for a runit service directory with `log/`, its
+//! `log/run` (fed by a pipe the supervisor holds open so it outlives
+//! restarts of either side), or the `logger:` command of `run.yml` (fed
+//! from the output's backlog).
 //!
 //! One `poll` waits on the signalfd, the control FIFOs, the API socket and
-//! its clients, with the timeout set from the one next deadline (start,
-//! kill, client timeout). With the service running and no client connected
-//! there is no deadline at all: the supervisor sleeps until something
-//! happens.
+//! its clients, the output pipes, pidfds and the hand-over watch, with the
+//! timeout set from the one next deadline (start, kill, client timeout).
+//! With the service running and no client connected there is no deadline
+//! at all: the supervisor sleeps until something happens.
 
 pub mod adopt;
 pub mod files;
 pub mod follow;
 pub mod output;
+pub mod poll;
 pub mod spawn;
 pub mod state;
 
@@ -25,11 +31,11 @@ use crate::log::Log;
 use crate::service::Service;
 use crate::sys::{self, signals::Signals};
 use files::Files;
-use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use poll::{PollSet, Source};
 use spawn::{Io, Sink};
-use state::{Action, Event, ExitHow, Phase, Policy, State, Want};
+use state::{Action, Candidate, Event, ExitHow, Group, Phase, Policy, Role, State, Want};
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
@@ -44,26 +50,26 @@ pub const HANDLED: &[Signal] = &[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGIN
 /// while idle.
 const RELEASE_AFTER: Duration = Duration::from_secs(1);
 
-/// Control letters whose signal a `control/<letter>` script exiting 0
-/// replaces (runsv's rule).
-const OVERRIDABLE: &[u8] = b"tkpcahiq12";
-
-/// One supervised process: the service, or its `log/run`.
+/// One supervised process: the service, its `log/run`, or its `logger:`.
 pub struct Unit {
-    /// Names it in log lines: empty for the service, `log` for its logger.
+    /// Names it in log lines: empty for the service, `log` or `logger`.
     pub label: &'static str,
     pub svc: Service,
     /// A configuration re-read by `restart`, applied at the next start.
     pub pending: Option<Service>,
     pub state: State,
-    pub files: Files,
+    /// Its supervise directory (none for a `logger:`).
+    pub files: Option<Files>,
     pub io: Io,
     /// The runit service directory (`./finish`, `control/`, `down`).
     pub service_dir: Option<PathBuf>,
-    /// A pidfd on the followed process, in the poll set.
+    /// A pidfd on the followed or adopted process, in the poll set.
     watch: Option<(Pid, std::os::fd::OwnedFd)>,
     /// Changes in the pid file's directory, while a hand-over is awaited.
     handover: Option<nix::sys::inotify::Inotify>,
+    /// The watch set up just before the pid file was read at an exit,
+    /// until the state says whether a hand-over is awaited.
+    handover_pending: Option<nix::sys::inotify::Inotify>,
     /// `log:`, `stderr:`, `logger:`: the service's output through the loop.
     pub output: Option<output::Output>,
     /// The main process last written to the supervise directory's
@@ -75,12 +81,13 @@ impl Unit {
     pub fn new(
         label: &'static str,
         svc: Service,
-        files: Files,
+        files: Option<Files>,
         io: Io,
         service_dir: Option<PathBuf>,
         want: Want,
+        role: Role,
     ) -> Unit {
-        let state = State::new(policy(&svc), want, Instant::now());
+        let state = State::new(policy(&svc, role, service_dir.is_some()), want, Instant::now());
         Unit {
             label,
             svc,
@@ -91,9 +98,44 @@ impl Unit {
             service_dir,
             watch: None,
             handover: None,
+            handover_pending: None,
             output: None,
             recorded: None,
         }
+    }
+
+    /// The `logger:` command as a unit of its own: `sh -c LOGGER` in the
+    /// service's directory, reading `input`, restarted at most once a second.
+    pub fn logger(svc: &Service, command: &str, input: std::rc::Rc<std::os::fd::OwnedFd>) -> Unit {
+        let logger = Service {
+            name: None,
+            command: vec!["sh".into(), "-c".into(), command.into()],
+            env: Vec::new(),
+            user: None,
+            wait: Duration::ZERO,
+            retries: -1,
+            log: None,
+            stderr_log: None,
+            logger: None,
+            follow_pidfile: None,
+            supervisor_pidfile: None,
+            child_pidfile: None,
+            require: Vec::new(),
+            require_cmd: None,
+            post_exit: None,
+            stop: crate::service::StopSpec::default(),
+            config_file: None,
+            cli: false,
+            ..svc.clone()
+        };
+        let io = Io {
+            stdin: Sink::Fd(input),
+            stdout: Sink::Inherit,
+            stderr: Sink::Inherit,
+        };
+        let mut unit = Unit::new("logger", logger, None, io, None, Want::Up, Role::Logger);
+        unit.state.policy.throttle = output::LOGGER_RESTART;
+        unit
     }
 }
 
@@ -108,14 +150,16 @@ pub struct Parts {
     pub detached: bool,
 }
 
-pub fn policy(svc: &Service) -> Policy {
+pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
     Policy {
         wait: svc.wait,
         retries: svc.retries,
         stop: svc.stop,
         may_exit: svc.cli || std::env::var_os("IMMORTAL_EXIT").is_some_and(|v| !v.is_empty()),
-        has_finish: false,
         throttle: throttle(),
+        role,
+        service_dir,
+        follows_pidfile: svc.follow_pidfile.is_some(),
     }
 }
 
@@ -129,14 +173,6 @@ fn throttle() -> Duration {
         .map_or(state::MIN_RUN, Duration::from_millis)
 }
 
-/// A `control/<letter>` script running; its verdict decides the command.
-struct Custom {
-    pid: Pid,
-    unit: usize,
-    byte: u8,
-    cmd: Command,
-}
-
 pub struct Supervisor {
     units: Vec<Unit>,
     dir: PathBuf,
@@ -145,11 +181,12 @@ pub struct Supervisor {
     listener: UnixListener,
     clients: Vec<Client>,
     detached: bool,
-    /// Errors of the command being dispatched, for the API's `Err`.
+    /// Errors of the command being handled, for the API's `Err`.
     refusals: Vec<String>,
-    custom: Option<Custom>,
-    /// Control bytes that arrived while a `control/<letter>` script ran.
-    queued: VecDeque<(usize, u8)>,
+    /// The `control/<letter>` script running: its pid and unit.
+    control_script: Option<(Pid, usize)>,
+    /// Events still to hand to the units' state machines, in order.
+    queue: VecDeque<(usize, Event)>,
     /// The service is down and the supervisor exits (with this status) as
     /// soon as the logger has read everything and ended.
     draining: Option<i32>,
@@ -171,8 +208,8 @@ impl Supervisor {
             clients: Vec::new(),
             detached: p.detached,
             refusals: Vec::new(),
-            custom: None,
-            queued: VecDeque::new(),
+            control_script: None,
+            queue: VecDeque::new(),
             draining: None,
             exit_code: None,
             epoch: (Instant::now(), SystemTime::now()),
@@ -182,7 +219,6 @@ impl Supervisor {
 
     /// Run until the supervisor is told to exit; returns the exit status.
     pub fn run(mut self) -> i32 {
-        // The logger first, so the pipe has a reader when the service starts.
         // Survivors of a killed supervisor first (the service before its
         // logger: a new logger must get the service's pipe), then the
         // logger before the service, so the pipe has a reader when the
@@ -195,9 +231,10 @@ impl Supervisor {
             .collect();
         for i in (0..self.units.len()).rev() {
             if !adopted[i] {
-                self.dispatch(i, Event::Start);
+                self.queue.push_back((i, Event::Start));
             }
         }
+        self.run_queue();
         loop {
             if let Some(code) = self.exit_code {
                 self.shutdown();
@@ -207,11 +244,35 @@ impl Supervisor {
         }
     }
 
+    /// Hand every queued event to its unit's state machine and carry out
+    /// the actions; an action's answer is handled next, before anything
+    /// queued later. Then the supervise files say what the state is.
+    fn run_queue(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
+        while let Some((i, event)) = self.queue.pop_front() {
+            let (state, actions) = self.units[i].state.step(event, Instant::now());
+            self.units[i].state = state;
+            let answers: Vec<Event> = actions.into_iter().filter_map(|a| self.perform(i, a)).collect();
+            for answer in answers.into_iter().rev() {
+                self.queue.push_front((i, answer));
+            }
+            self.reconcile(i);
+        }
+        for i in 0..self.units.len() {
+            self.write_status(i);
+        }
+    }
+
     /// A process that an earlier supervisor of this directory started is
     /// still running (that supervisor was killed): supervise it instead of
     /// starting a second copy.
     fn adopt_survivor(&mut self, i: usize) -> bool {
-        let Some(found) = adopt::survivor(&self.units[i].files.dir) else {
+        let Some(files) = &self.units[i].files else {
+            return false;
+        };
+        let Some(found) = adopt::survivor(&files.dir) else {
             return false;
         };
         let pid = found.pid;
@@ -221,7 +282,7 @@ impl Supervisor {
         };
         let now = Instant::now();
         let since = now.checked_sub(found.uptime).unwrap_or(now);
-        self.dispatch(
+        self.queue.push_back((
             i,
             Event::Adopted {
                 pid,
@@ -229,7 +290,7 @@ impl Supervisor {
                 spawned_pgid: found.spawned_pgid,
                 since,
             },
-        );
+        ));
         if i == 0 {
             if let Err(e) = self.reattach_output(pid) {
                 self.log
@@ -242,7 +303,7 @@ impl Supervisor {
     /// The adopted service still writes to the pipe(s) the killed
     /// supervisor read: read them again, and keep them for later starts.
     fn reattach_output(&mut self, pid: Pid) -> std::io::Result<()> {
-        let has_logger_unit = self.units.len() > 1;
+        let has_log_unit = self.units.iter().any(|u| u.state.policy.role == Role::Log);
         let unit = &mut self.units[0];
         if let Some(output) = &mut unit.output {
             let streams = output.streams.len();
@@ -254,7 +315,7 @@ impl Supervisor {
             let (out, err) = output.sinks();
             unit.io.stdout = Sink::Fd(out);
             unit.io.stderr = Sink::Fd(err);
-        } else if has_logger_unit && matches!(unit.io.stdout, Sink::Fd(_)) {
+        } else if has_log_unit && matches!(unit.io.stdout, Sink::Fd(_)) {
             // runit's log/: the one pipe between the service and its logger.
             if let Some((read, write)) = adopt::reopen_pipe(pid, 1, false)? {
                 unit.io.stdout = Sink::Fd(std::rc::Rc::new(write));
@@ -282,62 +343,31 @@ impl Supervisor {
             self.release_at = None;
         }
         let deadline = self.next_deadline().into_iter().chain(self.release_at).min();
-        let timeout = sys::timeout_until(deadline);
-        let n_units = self.units.len();
-        // Which units had a pidfd in this poll (handling events below may
-        // start or stop watching).
-        let watched: Vec<(usize, Pid)> = (0..n_units)
-            .filter_map(|i| self.units[i].watch.as_ref().map(|(p, _)| (i, *p)))
-            .collect();
-        let awaiting: Vec<usize> = (0..n_units).filter(|&i| self.units[i].handover.is_some()).collect();
-        // (unit, stream or logger) of each output descriptor polled.
-        let outputs: Vec<(usize, Option<usize>)> = (0..n_units)
-            .flat_map(|i| {
-                let fds = self.units[i].output.as_ref().map(|o| o.poll_fds()).unwrap_or_default();
-                fds.into_iter().map(move |(which, _, _)| (i, which)).collect::<Vec<_>>()
-            })
-            .collect();
-        let ready: Vec<bool> = {
-            let mut fds = vec![
-                PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-            ];
-            for u in &self.units {
-                fds.push(PollFd::new(u.files.control_fd(), PollFlags::POLLIN));
-            }
-            for u in &self.units {
-                if let Some((_, fd)) = &u.watch {
-                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        let ready = {
+            let mut set = PollSet::default();
+            set.add(self.signals.as_fd(), false, Source::Signals);
+            set.add(self.listener.as_fd(), false, Source::Listener);
+            for (i, u) in self.units.iter().enumerate() {
+                if let Some(files) = &u.files {
+                    set.add(files.control_fd(), false, Source::Control(i));
                 }
-            }
-            for u in &self.units {
+                if let Some((pid, fd)) = &u.watch {
+                    set.add(fd.as_fd(), false, Source::Pidfd(i, *pid));
+                }
                 if let Some(ino) = &u.handover {
-                    fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
+                    set.add(ino.as_fd(), false, Source::HandOver(i));
                 }
-            }
-            for u in &self.units {
                 if let Some(o) = &u.output {
-                    for (_, fd, write) in o.poll_fds() {
-                        fds.push(PollFd::new(
-                            fd,
-                            if write { PollFlags::POLLOUT } else { PollFlags::POLLIN },
-                        ));
+                    for (which, fd, write) in o.poll_fds() {
+                        set.add(fd, write, Source::Output(i, which));
                     }
                 }
             }
-            for c in &self.clients {
-                let flags = if c.wants_write() {
-                    PollFlags::POLLOUT
-                } else {
-                    PollFlags::POLLIN
-                };
-                fds.push(PollFd::new(c.stream.as_fd(), flags));
+            for (k, c) in self.clients.iter().enumerate() {
+                set.add(c.stream.as_fd(), c.wants_write(), Source::Client(k));
             }
-            match poll(&mut fds, timeout) {
-                // Something happened: more may follow soon (a burst of
-                // queries), so the pages stay until it has been quiet a while.
-                Ok(n) if n > 0 => self.release_at = Some(Instant::now() + RELEASE_AFTER),
-                Ok(_) => {}
+            match set.wait(sys::timeout_until(deadline)) {
+                Ok(ready) => ready,
                 Err(e) => {
                     if e != nix::errno::Errno::EINTR {
                         self.log.warn(&format!("poll: {e}"));
@@ -345,80 +375,73 @@ impl Supervisor {
                     return;
                 }
             }
-            fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect()
         };
-        if ready[0] {
-            self.on_signals();
+        if !ready.is_empty() {
+            // Something happened: more may follow soon (a burst of
+            // queries), so the pages stay until it has been quiet a while.
+            self.release_at = Some(Instant::now() + RELEASE_AFTER);
         }
-        for i in 0..n_units {
-            if ready[2 + i] {
-                let bytes = self.units[i].files.drain_control();
-                let unknown = bytes.iter().filter(|&&b| control::from_byte(b).is_none()).count();
-                if unknown > 0 {
-                    self.log.warn(&format!("ignoring {unknown} unknown control byte(s)"));
+        let mut clients = Vec::new();
+        let mut accept = false;
+        for source in ready {
+            match source {
+                Source::Signals => self.on_signals(),
+                Source::Control(i) => self.on_control(i),
+                // Only if it still watches the same process it polled for.
+                Source::Pidfd(i, pid) => {
+                    if self.units[i].watch.as_ref().is_some_and(|(p, _)| *p == pid) {
+                        self.followed_exit(i);
+                    }
                 }
-                for b in bytes {
-                    self.control_byte(i, b);
+                Source::HandOver(i) => {
+                    if self.units[i].handover.is_some() {
+                        self.pidfile_changed(i);
+                    }
                 }
+                Source::Output(i, which) => self.on_output(i, which),
+                Source::Client(k) => clients.push(k),
+                Source::Listener => accept = true,
             }
-        }
-        for (k, &(i, pid)) in watched.iter().enumerate() {
-            // Only if it still watches the same process it polled for.
-            if ready[2 + n_units + k] && self.units[i].watch.as_ref().is_some_and(|(p, _)| *p == pid) {
-                self.followed_exit(i);
-            }
-        }
-        let base = 2 + n_units + watched.len();
-        for (k, &i) in awaiting.iter().enumerate() {
-            if ready[base + k] && self.units[i].handover.is_some() {
-                self.pidfile_changed(i);
-            }
-        }
-        let base = base + awaiting.len();
-        for (k, &(i, which)) in outputs.iter().enumerate() {
-            if !ready[base + k] {
-                continue;
-            }
-            let Some(o) = &mut self.units[i].output else { continue };
-            let errors = match which {
-                Some(stream) => o.on_readable(stream),
-                None => {
-                    o.feed_logger();
-                    Vec::new()
-                }
-            };
-            for e in errors {
-                self.log.warn(&e);
-            }
+            self.run_queue();
         }
         // Clients are answered from the last so removals keep indices valid.
-        let client_ready = &ready[base + outputs.len()..];
-        for i in (0..client_ready.len()).rev() {
-            if client_ready[i] {
-                self.on_client(i);
-            }
+        for k in clients.into_iter().rev() {
+            self.on_client(k);
         }
-        if ready[1] {
+        if accept {
             self.accept_clients();
         }
         let now = Instant::now();
         for i in 0..self.units.len() {
             if self.units[i].state.deadline().is_some_and(|at| at <= now) {
-                self.dispatch(i, Event::Timer);
+                self.queue.push_back((i, Event::Timer));
             }
             let unit = &mut self.units[i];
             if let Some(o) = &mut unit.output {
                 if o.deadline().is_some_and(|at| at <= now) {
-                    let mut errors = Vec::new();
-                    o.on_timer(&unit.svc, &mut errors);
-                    for e in errors {
+                    for e in o.on_timer() {
                         self.log.warn(&e);
                     }
                 }
             }
         }
+        self.run_queue();
         self.check_groups();
         self.expire_clients(now);
+    }
+
+    fn on_output(&mut self, i: usize, which: Option<usize>) {
+        let Some(o) = &mut self.units[i].output else { return };
+        let errors = match which {
+            Some(stream) => o.on_readable(stream),
+            None => {
+                o.feed_logger();
+                Vec::new()
+            }
+        };
+        for e in errors {
+            self.log.warn(&e);
+        }
     }
 
     fn on_signals(&mut self) {
@@ -442,28 +465,17 @@ impl Supervisor {
 
     fn reap(&mut self) {
         for (pid, how, pgid) in sys::process::reap_all() {
-            if self.custom.as_ref().is_some_and(|c| c.pid == pid) {
-                self.custom_done(how);
-                continue;
-            }
-            if self
-                .units
-                .iter_mut()
-                .any(|u| u.output.as_mut().is_some_and(|o| o.logger_exited(pid)))
-            {
-                self.log
-                    .warn(&format!("logger (pid {pid}) ended; starting it again in a second"));
+            if let Some((_, unit)) = self.control_script.filter(|(p, _)| *p == pid) {
+                self.control_script = None;
+                self.queue.push_back((unit, Event::ControlDone { how: Some(how) }));
                 continue;
             }
             if let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) {
-                if let Some(pgid) = pgid.filter(|_| self.units[i].state.following) {
-                    let owned = self.units[i].state.owned_group(pid, pgid);
-                    self.units[i].state.refresh_pgid(owned);
-                }
-                self.exited(i, pid, how);
+                self.exited(i, pid, how, pgid);
             }
             // Anything else: a hook, or an orphan reparented to us.
         }
+        self.run_queue();
         self.check_groups();
     }
 
@@ -473,11 +485,9 @@ impl Supervisor {
         let Some((pid, _fd)) = self.units[i].watch.take() else {
             return;
         };
-        self.refresh_followed_pgid(i);
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        let how = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => ExitHow::Code(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => ExitHow::Signal(sig as i32),
+        let seen = nix::unistd::getpgid(Some(pid)).ok();
+        let how = match sys::process::try_wait(pid) {
+            Ok(Some(how)) => how,
             _ => {
                 let msg = format!("pid {pid} is not our child: its exit status is unknown");
                 self.note(self.units[i].label, &msg);
@@ -485,69 +495,50 @@ impl Supervisor {
             }
         };
         if self.units[i].state.tracked_pid() == Some(pid) {
-            self.exited(i, pid, how);
+            self.exited(i, pid, how, seen);
         }
+        self.run_queue();
         self.check_groups();
     }
 
-    /// Unit `i`'s tracked process `pid` ended.
-    fn exited(&mut self, i: usize, pid: Pid, how: ExitHow) {
+    /// Unit `i`'s tracked process `pid` ended (in group `seen`): queue the
+    /// event with what the state machine needs to know about its group.
+    fn exited(&mut self, i: usize, pid: Pid, how: ExitHow, seen: Option<Pid>) {
         let unit = &self.units[i];
-        let is_main = unit.state.main_pid() == Some(pid);
-        let what = if is_main { "pid" } else { "finish pid" };
-        let uptime = match unit.state.phase {
-            Phase::Running { since, .. } | Phase::Stopping { since, .. } => since.elapsed(),
+        let up = match unit.state.phase {
+            Phase::Running { main, .. } | Phase::Stopping { main: Some(main), .. } => main.since.elapsed(),
             _ => Duration::ZERO,
         };
-        let label = unit.label;
-        self.note(label, &format!("{what} {pid} ended: {how}, up {}", api::since(uptime)));
-        if is_main {
-            if let Some(o) = &mut self.units[i].output {
+        let up = api::since(up);
+        let msg = match (unit.state.main_pid() == Some(pid), unit.state.policy.role) {
+            (true, Role::Logger) => format!("logger (pid {pid}) ended: {how}, up {up}; starting it again"),
+            (true, Role::Service | Role::Log) => format!("pid {pid} ended: {how}, up {up}"),
+            (false, _) => format!("finish pid {pid} ended: {how}"),
+        };
+        self.note(unit.label, &msg);
+        let unit = &mut self.units[i];
+        let group = unit.state.exit_group(pid, seen);
+        if group.is_some() {
+            // The main process: what it wrote is all in the pipes now.
+            if let Some(o) = &mut unit.output {
                 for e in o.run_ended() {
                     self.log.warn(&e);
                 }
             }
         }
-        let unit = &self.units[i];
-        let group_alive = is_main && unit.state.pgid().is_some_and(|g| self.group_left(i, g));
-        let running = matches!(unit.state.phase, Phase::Running { .. });
-        // Watch the pid file's directory *before* reading it: a pid file
-        // written after the read is then an event, not a 3 s wait.
-        let watch = match &unit.svc.follow_pidfile {
-            Some(path) if is_main && running => match follow::watch_dir(path) {
-                Ok(ino) => Some(ino),
-                Err(e) => {
-                    self.log.warn(&format!("unable to watch {}: {e}", path.display()));
-                    None
-                }
-            },
-            _ => None,
-        };
-        let follow = if is_main && running {
-            self.follow_candidate(i, pid)
-        } else {
-            None
-        };
-        if follow.is_none() && is_main {
-            self.await_hand_over(i, pid, watch);
+        if unit.watch.as_ref().is_some_and(|(w, _)| *w == pid) {
+            unit.watch = None;
         }
-        if self.units[i].watch.as_ref().is_some_and(|(w, _)| *w == pid) {
-            self.units[i].watch = None;
-        }
-        self.dispatch(
+        let group_alive = group.is_some_and(probe);
+        self.queue.push_back((
             i,
             Event::Exited {
                 pid,
                 how,
                 group_alive,
-                follow,
+                seen_pgid: seen,
             },
-        );
-        // Not restarting (once, retries exhausted): what the service left
-        // in its group goes now, not at some later start.
-        if group_alive && self.units[i].state.phase == Phase::Down && self.exit_code.is_none() {
-            self.stop_leftovers(i);
-        }
+        ));
     }
 
     /// The uid a followed process must have (unless it descends from us).
@@ -558,118 +549,84 @@ impl Supervisor {
         }
     }
 
-    /// With a pid file to follow: the live process it names, if any.
-    fn follow_candidate(&self, i: usize, exited: Pid) -> Option<(Pid, Pid)> {
-        let unit = &self.units[i];
-        let path = unit.svc.follow_pidfile.as_ref()?;
-        match follow::candidate(path, exited, self.service_uid(i)) {
-            Ok((pid, pgid)) => Some((pid, unit.state.owned_group(pid, pgid))),
-            Err(why) => {
-                self.note(unit.label, &format!("not following {}: {why}", path.display()));
-                None
+    /// Read the pid file for unit `i` (the process `exited` is not a
+    /// candidate). `watch`: watch its directory *before* reading it, so a
+    /// pid file written after the read is an event, not a 3 s wait; and
+    /// when it names nobody, look whether a descendant lives on.
+    fn read_pidfile(&mut self, i: usize, exited: Pid, watch: bool) -> Event {
+        let Some(path) = self.units[i].svc.follow_pidfile.clone() else {
+            return Event::PidFile {
+                found: Err("any pid file: none is configured".into()),
+                descendants: false,
+            };
+        };
+        if watch {
+            match follow::watch_dir(&path) {
+                Ok(ino) => self.units[i].handover_pending = Some(ino),
+                Err(e) => self.log.warn(&format!("unable to watch {}: {e}", path.display())),
             }
         }
-    }
-
-    /// The main process of a pid-file service exited without a valid pid
-    /// file, but left a descendant behind (reparented to us): it may be
-    /// taking over (gunicorn writes its pid file only once promoted).
-    /// Hold the restart briefly and watch the pid file's directory.
-    fn await_hand_over(&mut self, i: usize, exited: Pid, watch: Option<nix::sys::inotify::Inotify>) {
-        let unit = &self.units[i];
-        let Some(path) = unit.svc.follow_pidfile.clone() else {
-            return;
+        let found = follow::candidate(&path, exited, self.service_uid(i))
+            .map(|(pid, pgid)| Candidate {
+                pid,
+                pgid,
+                our_child: follow::is_our_child(pid),
+            })
+            .map_err(|why| format!("{}: {why}", path.display()));
+        let descendants = watch && found.is_err() && {
+            let known: Vec<Pid> = self
+                .units
+                .iter()
+                .filter_map(|u| u.state.tracked_pid())
+                .chain([exited])
+                .collect();
+            !follow::adopted(&known).is_empty()
         };
-        if !matches!(unit.state.phase, Phase::Running { .. }) {
-            return;
-        }
-        let known: Vec<Pid> = self
-            .units
-            .iter()
-            .filter_map(|u| u.state.tracked_pid())
-            .chain([exited])
-            .collect();
-        if follow::adopted(&known).is_empty() {
-            return;
-        }
-        let grace = follow::HAND_OVER_GRACE;
-        let msg = format!(
-            "a descendant lives on: waiting up to {grace:?} for {} to name it",
-            path.display()
-        );
-        self.note(self.units[i].label, &msg);
-        self.dispatch(
-            i,
-            Event::HandOverPending {
-                until: Instant::now() + grace,
-            },
-        );
-        // After the dispatch: the watch lives while the restart is held
-        // (sync_watch drops it once the service runs or stays down).
-        self.units[i].handover = watch;
+        Event::PidFile { found, descendants }
     }
 
-    /// The pid file's directory changed during a hand-over: follow the pid
-    /// file as soon as it names a live process of ours.
+    /// The pid file's directory changed during a hand-over: the state
+    /// follows the pid file as soon as it names a live process of ours.
     fn pidfile_changed(&mut self, i: usize) {
         if let Some(ino) = &self.units[i].handover {
             let _ = ino.read_events();
         }
         let last = self.units[i].state.last_pid.unwrap_or(Pid::from_raw(0));
-        let Some(path) = self.units[i].svc.follow_pidfile.clone() else {
-            return;
-        };
-        if let Ok((pid, pgid)) = follow::candidate(&path, last, self.service_uid(i)) {
-            let pgid = self.units[i].state.owned_group(pid, pgid);
-            self.dispatch(i, Event::Followed { pid, pgid });
-        }
+        let event = self.read_pidfile(i, last, false);
+        self.queue.push_back((i, event));
     }
 
-    /// Keep a pidfd on the followed process (and only on it).
-    fn sync_watch(&mut self, i: usize) {
+    /// Keep the resources the state implies: a pidfd on a followed or
+    /// adopted process (and only on it), the pid file watch while a
+    /// hand-over is awaited.
+    fn reconcile(&mut self, i: usize) {
         let unit = &mut self.units[i];
-        if !matches!(unit.state.phase, Phase::Waiting { .. }) {
+        if unit.state.awaits_hand_over() {
+            if unit.handover.is_none() {
+                unit.handover = unit.handover_pending.take();
+            }
+        } else if !matches!(unit.state.phase, Phase::Asked(_)) {
             unit.handover = None;
+            unit.handover_pending = None;
         }
-        let want = if unit.state.following || unit.state.adopted {
-            unit.state.main_pid()
-        } else {
-            None
-        };
+        let want = unit.state.watched_pid();
         if unit.watch.as_ref().map(|(p, _)| *p) == want {
             return;
         }
         unit.watch = None;
         let Some(pid) = want else { return };
-        if unit.state.following && !follow::is_our_child(pid) {
-            // Someone else reaps it and its group: zombies are not members.
-            unit.state.foreign_group = true;
-        }
         match follow::pidfd(pid) {
             Ok(fd) => unit.watch = Some((pid, fd)),
-            Err(e) => {
-                // Gone already. If it was our child, SIGCHLD reports it;
-                // otherwise report it now.
-                use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-                match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                    Ok(WaitStatus::Exited(_, code)) => self.exited(i, pid, ExitHow::Code(code)),
-                    Ok(WaitStatus::Signaled(_, sig, _)) => self.exited(i, pid, ExitHow::Signal(sig as i32)),
-                    Ok(_) => {} // our child, still being torn down: SIGCHLD follows
-                    Err(_) => {
-                        self.note(self.units[i].label, &format!("pid {pid} vanished ({e})"));
-                        self.exited(i, pid, ExitHow::Code(0));
-                    }
+            // Gone already. If it was our child, SIGCHLD reports it;
+            // otherwise report it now.
+            Err(e) => match sys::process::try_wait(pid) {
+                Ok(Some(how)) => self.exited(i, pid, how, None),
+                Ok(None) => {} // our child, still being torn down: SIGCHLD follows
+                Err(_) => {
+                    self.note(self.units[i].label, &format!("pid {pid} vanished ({e})"));
+                    self.exited(i, pid, ExitHow::Code(0), None);
                 }
-            }
-        }
-    }
-
-    /// Whether process group `pgid` of unit `i` still has members.
-    fn group_left(&self, i: usize, pgid: Pid) -> bool {
-        if self.units[i].state.foreign_group {
-            sys::process::group_has_live_member(pgid)
-        } else {
-            sys::process::group_alive(pgid)
+            },
         }
     }
 
@@ -677,14 +634,20 @@ impl Supervisor {
     /// has gone (after each reap and each timer).
     fn check_groups(&mut self) {
         for i in 0..self.units.len() {
-            if let Some(pgid) = self.units[i].state.awaits_group() {
-                if !self.group_left(i, pgid) {
-                    self.dispatch(i, Event::GroupGone);
+            if let Some(group) = self.units[i].state.awaits_group() {
+                if !probe(group) {
+                    self.queue.push_back((i, Event::GroupProbed { alive: false }));
                 }
             }
         }
+        self.run_queue();
         if let Some(code) = self.draining {
-            if self.units.iter().skip(1).all(|u| u.state.tracked_pid().is_none()) {
+            if self
+                .units
+                .iter()
+                .filter(|u| u.state.policy.role == Role::Log)
+                .all(|u| u.state.tracked_pid().is_none())
+            {
                 self.exit_code = Some(code);
             }
         }
@@ -698,187 +661,52 @@ impl Supervisor {
         }
     }
 
-    /// One byte from a control FIFO.
-    fn control_byte(&mut self, i: usize, b: u8) {
-        if self.custom.is_some() {
-            self.queued.push_back((i, b));
-            return;
-        }
-        let Some(cmd) = control::from_byte(b) else {
-            return; // counted and logged per batch by the caller
-        };
-        let label = self.units[i].label;
-        if i > 0 && b == b'x' {
-            return; // runsv: exit is for the service, not its logger
-        }
-        self.note(label, &format!("control '{}'", b as char));
-        if let Some(dir) = self.units[i].service_dir.clone() {
-            // s6's D and U also make the choice permanent.
-            let down = dir.join("down");
-            let result = match b {
-                b'D' => std::fs::write(&down, b"").map_err(|e| (e, "create")),
-                b'U' => std::fs::remove_file(&down)
-                    .or_else(|e| match e.kind() {
-                        std::io::ErrorKind::NotFound => Ok(()),
-                        _ => Err(e),
-                    })
-                    .map_err(|e| (e, "remove")),
-                _ => Ok(()),
-            };
-            if let Err((e, op)) = result {
-                self.log.warn(&format!("unable to {op} {}: {e}", down.display()));
-            }
-            if i == 0 {
-                let script = dir.join("control").join((b as char).to_string());
-                if is_executable(&script) {
-                    let arg = self.units[i].state.main_pid().map_or(String::new(), |p| p.to_string());
-                    match spawn::program(&script, &[arg], Some(&dir), &self.units[i].io) {
-                        Ok(pid) => {
-                            let pid = Pid::from_raw(pid as i32);
-                            self.custom = Some(Custom {
-                                pid,
-                                unit: i,
-                                byte: b,
-                                cmd,
-                            });
-                            return;
-                        }
-                        Err(e) => self.log.warn(&format!("unable to run {}: {e}", script.display())),
-                    }
+    /// Bytes from unit `i`'s control FIFO.
+    fn on_control(&mut self, i: usize) {
+        let Some(files) = &mut self.units[i].files else { return };
+        let bytes = files.drain_control();
+        let mut unknown = 0;
+        for byte in bytes {
+            match control::from_byte(byte) {
+                Some(cmd) => {
+                    self.regroup(i);
+                    self.queue.push_back((i, Event::Control { byte, cmd }));
                 }
+                None => unknown += 1,
             }
         }
-        self.command(i, cmd);
-    }
-
-    /// A `control/<letter>` script ended: exit 0 replaces the signal.
-    fn custom_done(&mut self, how: ExitHow) {
-        let Some(c) = self.custom.take() else { return };
-        let replaced = how == ExitHow::Code(0) && OVERRIDABLE.contains(&c.byte);
-        self.refusals.clear();
-        self.dispatch_with(c.unit, Event::Command(c.cmd), replaced);
-        while self.custom.is_none() {
-            let Some((i, b)) = self.queued.pop_front() else { break };
-            self.control_byte(i, b);
+        if unknown > 0 {
+            self.log.warn(&format!("ignoring {unknown} unknown control byte(s)"));
         }
     }
 
-    /// The last process group outlived its main process (children that
-    /// the service left behind; a followed daemon's workers after `kill -9`
-    /// of the master): stop it before a new start, or before saying the
-    /// service is down — never two generations at once.
-    fn stop_leftovers(&mut self, i: usize) -> bool {
-        let unit = &self.units[i];
-        let Some(pgid) = unit.state.last_pgid else { return false };
-        if !matches!(unit.state.phase, Phase::Down | Phase::Waiting { .. }) || !self.group_left(i, pgid) {
-            return false;
-        }
-        self.dispatch(i, Event::Leftovers { pgid });
-        true
-    }
-
-    /// Before acting on a followed process's group, read it again (it may
-    /// have moved to a session of its own since it was first followed).
-    fn refresh_followed_pgid(&mut self, i: usize) {
-        let state = &mut self.units[i].state;
-        if !state.following {
-            return;
-        }
-        let Some(pid) = state.main_pid() else { return };
-        if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
-            let owned = state.owned_group(pid, pgid);
-            state.refresh_pgid(owned);
+    /// Before a command, the state learns the main process's group anew (a
+    /// followed daemon may have moved to a session of its own).
+    fn regroup(&mut self, i: usize) {
+        if let Some(pid) = self.units[i].state.main_pid() {
+            if let Ok(pgid) = nix::unistd::getpgid(Some(pid)) {
+                self.queue.push_back((i, Event::Regrouped { pid, pgid }));
+            }
         }
     }
 
-    /// Run a command on a unit; returns the errors it produced.
+    /// Run a command on a unit now; returns the errors it produced.
     fn command(&mut self, i: usize, cmd: Command) -> Vec<String> {
+        self.run_queue();
         self.refusals.clear();
-        self.refresh_followed_pgid(i);
-        if matches!(
-            cmd,
-            Command::Down | Command::Halt | Command::Exit { stop_service: true }
-        ) {
-            self.stop_leftovers(i);
-        }
-        if cmd == Command::Restart {
-            self.reload_config(i);
-        }
-        self.dispatch(i, Event::Command(cmd));
+        self.regroup(i);
+        self.queue.push_back((i, Event::Command(cmd)));
+        self.run_queue();
         std::mem::take(&mut self.refusals)
     }
 
-    /// `restart` re-reads the `-c` file; a bad file keeps the old one.
-    fn reload_config(&mut self, i: usize) {
-        let Some(path) = self.units[i].svc.config_file.clone() else {
-            return;
-        };
-        match crate::config::load(&path).and_then(|yml| crate::service::from_yml(&path, &yml)) {
-            Ok(mut svc) => {
-                svc.name.clone_from(&self.units[i].svc.name);
-                self.units[i].pending = Some(svc);
-            }
-            Err(e) => {
-                let msg = format!("restart keeps the previous configuration: {e}");
-                self.log.warn(&msg);
-                self.refusals.push(msg);
-            }
-        }
-    }
-
-    fn dispatch(&mut self, i: usize, event: Event) {
-        self.dispatch_with(i, event, false);
-    }
-
-    /// Step unit `i`'s state machine and carry out what it decided.
-    /// `skip_signals`: a `control/<letter>` script did the signalling.
-    fn dispatch_with(&mut self, i: usize, event: Event, skip_signals: bool) {
-        if let Some(dir) = &self.units[i].service_dir {
-            // runsv looks for ./finish at every exit: so do we.
-            self.units[i].state.policy.has_finish = dir.join("finish").exists();
-        }
-        let actions = self.units[i].state.step(event, Instant::now());
-        for action in actions {
-            self.perform(i, action, skip_signals);
-        }
-        self.sync_watch(i);
-        self.write_status(i);
-    }
-
-    fn write_status(&mut self, i: usize) {
-        let unit = &mut self.units[i];
-        let main = unit.state.main_pid();
-        if main != unit.recorded {
-            let dir = &unit.files.dir;
-            let result = match main {
-                Some(pid) => adopt::save(dir, pid, unit.state.spawned_pgid.unwrap_or(pid)),
-                None => adopt::forget(dir),
-            };
-            unit.recorded = main;
-            if let Err(e) = result {
-                self.log.warn(&e.to_string());
-            }
-        }
-        let unit = &mut self.units[i];
-        // An adopted process started before this supervisor did: its
-        // change time lies before the epoch, and must not be clamped to it.
-        let (at, epoch_wall) = (unit.state.changed, self.epoch.1);
-        let changed = match at.checked_duration_since(self.epoch.0) {
-            Some(after) => epoch_wall + after,
-            None => epoch_wall - self.epoch.0.saturating_duration_since(at),
-        };
-        if let Err(e) = unit.files.update(unit.state.record(changed)) {
-            self.log.warn(&e.to_string());
-        }
-    }
-
-    fn perform(&mut self, i: usize, action: Action, skip_signals: bool) {
+    /// Carry out one action; its answer, if it has one, is the next event.
+    fn perform(&mut self, i: usize, action: Action) -> Option<Event> {
         match action {
-            Action::Spawn => self.spawn(i),
+            Action::Spawn => return Some(self.spawn(i)),
+            Action::ReadPidFile { exited, watch } => return Some(self.read_pidfile(i, exited, watch)),
+            Action::ProbeGroup(group) => return Some(Event::GroupProbed { alive: probe(group) }),
             Action::Kill(target, sig) => {
-                if skip_signals {
-                    return;
-                }
                 let mut result = sys::process::send(&target, sig);
                 if let (Err(nix::errno::Errno::ESRCH), state::Target::Group(pid)) = (result, &target) {
                     // A followed process that does not lead a group we own
@@ -901,33 +729,20 @@ impl Supervisor {
                     }
                 }
             }
-            Action::SpawnFinish(how) => self.spawn_finish(i, how),
+            Action::SpawnFinish(how) => return Some(self.spawn_finish(i, how)),
+            Action::RunControl { byte, main } => return self.run_control(i, byte, main),
+            Action::DownFile(down) => self.down_file(i, down),
+            Action::ReloadConfig => return self.reload_config(i),
             Action::Refuse(msg) => self.refusals.push(msg),
             Action::Note(msg) => self.note(self.units[i].label, &msg),
             Action::Exit(code) => self.unit_exit(i, code),
         }
+        None
     }
 
-    fn spawn(&mut self, i: usize) {
-        // Restarting a pid-file service whose daemon is already up (its
-        // launcher exited before writing the file): follow it rather than
-        // start a second copy.
-        if self.units[i].state.count > 0 {
-            let last = self.units[i].state.last_pid.unwrap_or(Pid::from_raw(0));
-            let path = self.units[i].svc.follow_pidfile.clone();
-            let uid = self.service_uid(i);
-            if let Some(Ok((pid, pgid))) = path.map(|p| follow::candidate(&p, last, uid)) {
-                let pgid = self.units[i].state.owned_group(pid, pgid);
-                self.dispatch(i, Event::Followed { pid, pgid });
-                return;
-            }
-            if self.stop_leftovers(i) {
-                return;
-            }
-        }
+    fn spawn(&mut self, i: usize) -> Event {
         let unit = &mut self.units[i];
         if let Some(svc) = unit.pending.take() {
-            unit.state.policy = policy(&svc);
             unit.svc = svc;
         }
         match spawn::service(&unit.svc, &unit.io) {
@@ -939,52 +754,142 @@ impl Supervisor {
                     }
                 }
                 self.note(self.units[i].label, &msg);
-                self.dispatch(
-                    i,
-                    Event::Spawned {
-                        pid: Pid::from_raw(pid as i32),
-                    },
-                );
+                Event::Spawned {
+                    pid: Pid::from_raw(pid as i32),
+                }
             }
             Err(e) => {
                 self.log
                     .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
-                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-                self.dispatch(i, Event::SpawnFailed { errno });
+                Event::SpawnFailed {
+                    errno: e.raw_os_error().unwrap_or(libc::EINVAL),
+                }
             }
         }
     }
 
     /// runit's `./finish CODE SIGNAL`: CODE is -1 after a signal death.
-    fn spawn_finish(&mut self, i: usize, how: ExitHow) {
+    /// runsv looks for it at every exit: so do we.
+    fn spawn_finish(&mut self, i: usize, how: ExitHow) -> Event {
         let unit = &self.units[i];
         let Some(dir) = unit.service_dir.clone() else {
-            self.dispatch(i, Event::FinishFailed);
-            return;
+            return Event::FinishFailed;
         };
+        if !dir.join("finish").exists() {
+            return Event::FinishFailed;
+        }
         let args = match how {
             ExitHow::Code(c) => [c.to_string(), "0".to_string()],
             ExitHow::Signal(s) => ["-1".to_string(), s.to_string()],
         };
-        match spawn::program(std::path::Path::new("./finish"), &args, Some(&dir), &unit.io) {
-            Ok(pid) => self.dispatch(
-                i,
-                Event::FinishSpawned {
-                    pid: Pid::from_raw(pid as i32),
-                },
-            ),
+        let finish = std::path::Path::new(".").join("finish");
+        match spawn::program(&finish, &args, Some(&dir), &unit.io) {
+            Ok(pid) => Event::FinishSpawned {
+                pid: Pid::from_raw(pid as i32),
+            },
             Err(e) => {
                 self.log.warn(&format!("unable to start {}/finish: {e}", dir.display()));
-                self.dispatch(i, Event::FinishFailed);
+                Event::FinishFailed
             }
         }
     }
 
+    /// `control/<letter>`, if it is there: it runs alone; its exit is the
+    /// answer. Without one, the answer is at once.
+    fn run_control(&mut self, i: usize, byte: u8, main: Option<Pid>) -> Option<Event> {
+        let none = Some(Event::ControlDone { how: None });
+        let Some(dir) = self.units[i].service_dir.clone() else {
+            return none;
+        };
+        let script = dir.join("control").join((byte as char).to_string());
+        if !is_executable(&script) {
+            return none;
+        }
+        let arg = main.map_or(String::new(), |p| p.to_string());
+        match spawn::program(&script, &[arg], Some(&dir), &self.units[i].io) {
+            Ok(pid) => {
+                self.control_script = Some((Pid::from_raw(pid as i32), i));
+                None
+            }
+            Err(e) => {
+                self.log.warn(&format!("unable to run {}: {e}", script.display()));
+                none
+            }
+        }
+    }
+
+    /// s6's `D`/`U`: the `down` file makes the choice permanent.
+    fn down_file(&mut self, i: usize, down: bool) {
+        let Some(dir) = &self.units[i].service_dir else { return };
+        let path = dir.join("down");
+        let result = if down {
+            std::fs::write(&path, b"").map_err(|e| (e, "create"))
+        } else {
+            std::fs::remove_file(&path)
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+                .map_err(|e| (e, "remove"))
+        };
+        if let Err((e, op)) = result {
+            self.log.warn(&format!("unable to {op} {}: {e}", path.display()));
+        }
+    }
+
+    /// `restart` re-reads the `-c` file; a bad file keeps the old one.
+    fn reload_config(&mut self, i: usize) -> Option<Event> {
+        let path = self.units[i].svc.config_file.clone()?;
+        match crate::config::load(&path).and_then(|yml| crate::service::from_yml(&path, &yml)) {
+            Ok(mut svc) => {
+                let unit = &mut self.units[i];
+                svc.name.clone_from(&unit.svc.name);
+                let policy = policy(&svc, unit.state.policy.role, unit.service_dir.is_some());
+                unit.pending = Some(svc);
+                Some(Event::Reconfigured(policy))
+            }
+            Err(e) => {
+                let msg = format!("restart keeps the previous configuration: {e}");
+                self.log.warn(&msg);
+                self.refusals.push(msg);
+                None
+            }
+        }
+    }
+
+    fn write_status(&mut self, i: usize) {
+        let unit = &mut self.units[i];
+        let Some(files) = &mut unit.files else { return };
+        let main = unit.state.main_pid();
+        if main != unit.recorded {
+            let dir = &files.dir;
+            let result = match main {
+                Some(pid) => adopt::save(dir, pid, unit.state.spawned_pgid.unwrap_or(pid)),
+                None => adopt::forget(dir),
+            };
+            unit.recorded = main;
+            if let Err(e) = result {
+                self.log.warn(&e.to_string());
+            }
+        }
+        // An adopted process started before this supervisor did: its
+        // change time lies before the epoch, and must not be clamped to it.
+        let (at, epoch_wall) = (unit.state.changed, self.epoch.1);
+        let changed = match at.checked_duration_since(self.epoch.0) {
+            Some(after) => epoch_wall + after,
+            None => epoch_wall - self.epoch.0.saturating_duration_since(at),
+        };
+        if let Err(e) = files.update(unit.state.record(changed)) {
+            self.log.warn(&e.to_string());
+        }
+    }
+
     /// The state machine of unit `i` says the supervisor exits. With a
-    /// logger, first let it read everything: close our ends of its pipe and
+    /// `log/`, first let it read everything: close our ends of its pipe and
     /// wait for it to end (runsv's `x`).
     fn unit_exit(&mut self, i: usize, code: i32) {
-        if i != 0 || self.units.len() < 2 {
+        let has_log_unit = self.units.iter().any(|u| u.state.policy.role == Role::Log);
+        if i != 0 || !has_log_unit {
             self.exit_code = Some(code);
             return;
         }
@@ -995,14 +900,9 @@ impl Supervisor {
             u.io.stdin = Sink::Null;
             u.io.stdout = Sink::Null;
         }
-        for u in self.units.iter_mut().skip(1) {
-            u.state.want = Want::Down;
-            u.state.exiting = true;
-        }
         for j in 1..self.units.len() {
-            self.write_status(j);
+            self.queue.push_back((j, Event::Drain));
         }
-        self.check_groups();
     }
 
     fn accept_clients(&mut self) {
@@ -1109,16 +1009,23 @@ impl Supervisor {
         let unit = &self.units[0];
         let s = &unit.state;
         let down_since = Some(api::since(now.saturating_duration_since(s.changed)));
+        let running = |since: Instant| {
+            (
+                "run",
+                Some(api::since(now.saturating_duration_since(since))),
+                None,
+                None,
+            )
+        };
         let (state, up, down, status) = match s.phase {
-            Phase::Running { since, .. } | Phase::Stopping { since, .. } => {
-                ("run", Some(api::since(now - since)), None, None)
-            }
+            Phase::Running { main, .. } | Phase::Asked(state::Ask::HandOver { main, .. }) => running(main.since),
+            Phase::Stopping { since, .. } => running(since),
             Phase::Finishing { .. } => ("finish", None, down_since, None),
             Phase::Waiting { at } => {
                 let secs = at.saturating_duration_since(now).as_secs_f64();
                 ("wait", None, down_since, Some(format!("Starting in {secs:.1} seconds")))
             }
-            Phase::Down => ("down", None, down_since, None),
+            Phase::Down | Phase::Asked(_) => ("down", None, down_since, None),
         };
         let dir_name = || self.dir_name();
         api::StatusJson {
@@ -1126,17 +1033,17 @@ impl Supervisor {
             up,
             down,
             cmd: unit.svc.command.join(" "),
-            fpid: s.following,
+            fpid: s.following(),
             count: s.count,
             status,
             name: unit.svc.name.clone().unwrap_or_else(dir_name),
             state,
             want: match s.want {
                 Want::Up => "up",
-                Want::Down => "down",
+                Want::Down | Want::Exit => "down",
                 Want::Once => "once",
             },
-            paused: s.paused,
+            paused: s.main().is_some_and(|m| m.paused),
             reason: s.reason(),
             exit: s.last_exit.map(|how| match how {
                 ExitHow::Code(code) => api::ExitJson::Code { code },
@@ -1165,15 +1072,29 @@ impl Supervisor {
                 c.on_writable();
             }
         }
+        let logger_alive = self
+            .units
+            .iter()
+            .any(|u| u.state.policy.role == Role::Logger && u.state.tracked_pid().is_some());
         for i in 0..self.units.len() {
             if let Some(o) = &mut self.units[i].output {
-                for e in o.finish(output::LOGGER_FINISH) {
+                for e in o.finish(output::LOGGER_FINISH, logger_alive) {
                     self.log.warn(&e);
                 }
             }
         }
         let _ = std::fs::remove_file(self.dir.join(crate::sdir::SOCKET));
         self.log.info("supervisor exiting");
+    }
+}
+
+/// Whether group `g` still has members. A foreign group's zombies are
+/// someone else's to reap: they do not count.
+fn probe(g: Group) -> bool {
+    if g.foreign {
+        sys::process::group_has_live_member(g.pgid)
+    } else {
+        sys::process::group_alive(g.pgid)
     }
 }
 

@@ -6,8 +6,10 @@
 //! Nothing here blocks: pipes are non-blocking; a failing disk stops the
 //! reading (back-pressure on the service) and is retried every second; a
 //! slow or dead logger never holds the file log back — what it has not
-//! taken waits in a bounded buffer (1 MiB, oldest lines dropped first), and
-//! a dead logger is started again after a second and gets that backlog.
+//! taken waits in a bounded buffer (1 MiB, oldest lines dropped first) and
+//! in the logger's pipe, which the supervisor holds open across the
+//! logger's restarts (the logger is a unit of the supervisor, restarted by
+//! the same state machine as runit's `log/run`): a new logger gets it all.
 //! When the logger is the only place the output goes, nothing is dropped:
 //! a full backlog stops the reading instead, as a full disk does.
 
@@ -22,10 +24,10 @@ use std::time::{Duration, Instant};
 
 /// Backlog kept for a logger that is down or slow.
 pub const LOGGER_BUFFER: usize = 1024 * 1024;
+/// A logger is started again at most this often.
 /// At the supervisor's exit, a live logger gets this long to take its
 /// backlog.
 pub const LOGGER_FINISH: Duration = Duration::from_secs(5);
-/// A dead logger is started again after this.
 pub const LOGGER_RESTART: Duration = Duration::from_secs(1);
 
 /// One pipe from the service and where its lines go.
@@ -38,12 +40,13 @@ pub struct Stream {
     retry_at: Option<Instant>,
 }
 
+/// The `logger:` command's input: a pipe whose write end the supervisor
+/// feeds (non-blocking) and whose read end it keeps, so the pipe outlives
+/// every logger process.
 pub struct Logger {
-    command: String,
-    pub pid: Option<nix::unistd::Pid>,
-    stdin: Option<File>,
+    stdin: File,
+    input: Rc<OwnedFd>,
     backlog: VecDeque<u8>,
-    restart_at: Option<Instant>,
 }
 
 impl Stream {
@@ -108,13 +111,20 @@ impl Output {
                 retry_at: None,
             });
         }
-        let logger = logger.map(|c| Logger {
-            command: c.to_string(),
-            pid: None,
-            stdin: None,
-            backlog: VecDeque::new(),
-            restart_at: Some(Instant::now()),
-        });
+        let logger = match logger {
+            Some(_) => {
+                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+                nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+                    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+                Some(Logger {
+                    stdin: File::from(w),
+                    input: Rc::new(r),
+                    backlog: VecDeque::new(),
+                })
+            }
+            None => None,
+        };
         Ok(Some(Output { streams, logger }))
     }
 
@@ -125,6 +135,11 @@ impl Output {
             s.read = File::from(read);
             s.write = Rc::new(write);
         }
+    }
+
+    /// The read end of the logger's pipe: the `logger:` unit's stdin.
+    pub fn logger_input(&self) -> Option<Rc<OwnedFd>> {
+        self.logger.as_ref().map(|l| l.input.clone())
     }
 
     /// The service's stdout and stderr.
@@ -143,8 +158,8 @@ impl Output {
             }
         }
         if let Some(l) = &self.logger {
-            if let (Some(stdin), false) = (&l.stdin, l.backlog.is_empty()) {
-                v.push((None, stdin.as_fd(), true));
+            if !l.backlog.is_empty() {
+                v.push((None, l.stdin.as_fd(), true));
             }
         }
         v
@@ -167,8 +182,7 @@ impl Output {
     }
 
     pub fn deadline(&self) -> Option<Instant> {
-        let retries = self.streams.iter().filter_map(|s| s.retry_at);
-        retries.chain(self.logger.as_ref().and_then(|l| l.restart_at)).min()
+        self.streams.iter().filter_map(|s| s.retry_at).min()
     }
 
     /// Read what stream `i` has; returns errors to report.
@@ -214,43 +228,16 @@ impl Output {
         }
     }
 
-    /// Deadlines passed: retry failed writes, start a dead logger.
-    pub fn on_timer(&mut self, svc: &crate::service::Service, errors: &mut Vec<String>) {
+    /// Deadlines passed: retry failed writes; returns errors to report.
+    pub fn on_timer(&mut self) -> Vec<String> {
         let now = Instant::now();
+        let mut errors = Vec::new();
         for i in 0..self.streams.len() {
             if self.streams[i].retry_at.is_some_and(|t| t <= now) {
-                self.flush(i, errors);
+                self.flush(i, &mut errors);
             }
         }
-        let Some(l) = &mut self.logger else { return };
-        if l.pid.is_some() || l.restart_at.is_none_or(|t| t > now) {
-            return;
-        }
-        l.restart_at = None;
-        match start_logger(&l.command, svc) {
-            Ok((pid, stdin)) => {
-                l.pid = Some(pid);
-                l.stdin = Some(stdin);
-            }
-            Err(e) => {
-                errors.push(format!("unable to start logger '{}': {e}", l.command));
-                l.restart_at = Some(now + LOGGER_RESTART);
-            }
-        }
-        self.feed_logger();
-    }
-
-    /// The logger exited: start it again in a second.
-    pub fn logger_exited(&mut self, pid: nix::unistd::Pid) -> bool {
-        match &mut self.logger {
-            Some(l) if l.pid == Some(pid) => {
-                l.pid = None;
-                l.stdin = None;
-                l.restart_at = Some(Instant::now() + LOGGER_RESTART);
-                true
-            }
-            _ => false,
-        }
+        errors
     }
 
     /// Give the logger what it can take now; keep at most LOGGER_BUFFER.
@@ -268,21 +255,17 @@ impl Output {
                 .map_or(excess, |p| excess + p + 1);
             l.backlog.drain(..cut.min(l.backlog.len()));
         }
-        let Some(stdin) = &mut l.stdin else { return };
         while !l.backlog.is_empty() {
             let (front, _) = l.backlog.as_slices();
-            match stdin.write(front) {
+            match l.stdin.write(front) {
                 Ok(0) => break,
                 Ok(n) => {
                     l.backlog.drain(..n);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    // Its reader is gone: it is dying; SIGCHLD restarts it.
-                    l.stdin = None;
-                    break;
-                }
+                // We hold the read end: no EPIPE; anything else, try later.
+                Err(_) => break,
             }
         }
     }
@@ -317,7 +300,7 @@ impl Output {
     /// The supervisor exits: take what is left in the pipes, end partial
     /// lines, write everything; give a live logger up to `grace` to take
     /// its backlog (it gets end-of-file when the supervisor is gone).
-    pub fn finish(&mut self, grace: Duration) -> Vec<String> {
+    pub fn finish(&mut self, grace: Duration, logger_alive: bool) -> Vec<String> {
         let mut errors = Vec::new();
         let deadline = Instant::now() + grace;
         loop {
@@ -326,12 +309,14 @@ impl Output {
                 errors.extend(self.on_readable(i));
             }
             let Some(l) = &self.logger else { break };
-            let Some(stdin) = &l.stdin else { break };
+            if !logger_alive {
+                break;
+            }
+            let stdin = &l.stdin;
             if l.backlog.is_empty() || Instant::now() >= deadline {
                 if !l.backlog.is_empty() {
                     errors.push(format!(
-                        "logger '{}' did not take the last {} bytes in time",
-                        l.command,
+                        "the logger did not take the last {} bytes in time",
                         l.backlog.len()
                     ));
                 }
@@ -351,20 +336,4 @@ impl Output {
         }
         errors
     }
-}
-
-/// `sh -c LOGGER` with a non-blocking pipe to its stdin.
-fn start_logger(command: &str, svc: &crate::service::Service) -> std::io::Result<(nix::unistd::Pid, File)> {
-    let (r, w) =
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-    nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
-        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
-    let io = super::spawn::Io {
-        stdin: super::spawn::Sink::Fd(Rc::new(r)),
-        stdout: super::spawn::Sink::Inherit,
-        stderr: super::spawn::Sink::Inherit,
-    };
-    let args = ["-c".to_string(), command.to_string()];
-    let pid = super::spawn::program(std::path::Path::new("sh"), &args, svc.cwd.as_deref(), &io)?;
-    Ok((nix::unistd::Pid::from_raw(pid as i32), File::from(w)))
 }

@@ -1,18 +1,27 @@
-//! The supervisor's behaviour as one pure function: [`State::step`] takes an
-//! [`Event`] and the current monotonic time and returns the [`Action`]s the
-//! event loop must carry out. No I/O happens here, so every transition is
-//! unit-tested as a table, without sleeping.
+//! The supervisor's behaviour as one pure, total function:
+//! [`State::step`]`(&state, event, now) -> (state′, actions)`. No I/O
+//! happens here; every fact a decision needs (is the last process group
+//! empty? does the pid file name a live process of ours?) is asked for with
+//! an [`Action`] whose answer comes back as an [`Event`]. The decision
+//! itself is one `match (phase, event)` without a wildcard arm, so a new
+//! phase or event makes the compiler list every cell still to decide — the
+//! `actions[state][event]` table of s6-supervise, in Rust.
 //!
-//! Phases: `Down` → (`Waiting` until the start deadline) → `Running` →
+//! Phases: `Down` → (`Waiting` until the start deadline) → (`Asked`: the
+//! loop answers a question: spawn, pid file, leftovers) → `Running` →
 //! (`Stopping` while the stop signal, then KILL at the deadline, empties the
-//! process group) → (`Finishing` while runit's `./finish` runs, if there is
-//! one) → `Down`. The supervisor says `down` only once the whole group is
-//! gone.
+//! process group) → (`Finishing` while runit's `./finish` runs) → `Down`.
+//! The supervisor says `down` only once the whole group is gone.
+//!
+//! The same machine runs the service, runit's `log/run`, and the `logger:`
+//! command ([`Role`]).
 
 use crate::control::Command;
 use crate::service::StopSpec;
+pub use crate::sys::process::{ExitHow, Target};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Two starts are at least this far apart (unless `IMMORTAL_THROTTLE_MS`
@@ -20,6 +29,12 @@ use std::time::{Duration, Instant};
 pub const MIN_RUN: Duration = Duration::from_secs(1);
 /// While a KILLed group has not disappeared yet, look again this often.
 pub const GROUP_RECHECK: Duration = Duration::from_secs(1);
+/// A pid-file service whose main process exited leaving a descendant
+/// behind: the restart waits this long for the pid file to name it.
+pub const HAND_OVER_GRACE: Duration = Duration::from_secs(3);
+/// Control letters whose signal a `control/<letter>` script exiting 0
+/// replaces (runsv's rule).
+pub const OVERRIDABLE: &[u8] = b"tkpcahiq12";
 
 /// `at + d`, for durations that come from configuration: one too long for
 /// the clock (`wait: 18446744073709551615`) means "not in this lifetime",
@@ -35,13 +50,8 @@ pub enum Want {
     Down,
     /// Run, but do not restart when it exits.
     Once,
-}
-
-/// How the main process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitHow {
-    Code(i32),
-    Signal(i32),
+    /// Down, and the supervisor exits (nothing changes this any more).
+    Exit,
 }
 
 /// `exit code 3`, `killed by TERM`: for log lines.
@@ -54,14 +64,59 @@ impl std::fmt::Display for ExitHow {
     }
 }
 
-impl ExitHow {
-    /// The shell's convention: a signal death is 128 + the signal number.
-    pub fn code(self) -> i32 {
-        match self {
-            ExitHow::Code(c) => c,
-            ExitHow::Signal(s) => 128 + s,
-        }
-    }
+/// What a unit is: it decides which control letters apply and how its
+/// exits are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The service (`control/<letter>` scripts, `x` exits the supervisor).
+    Service,
+    /// runit's `log/run` (ignores `x`, as runsv does).
+    Log,
+    /// The `logger:` command of `run.yml`, fed by the supervisor.
+    Logger,
+}
+
+/// How the running process came to be supervised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Started by this supervisor.
+    Spawned,
+    /// Named by the pid file (`-f`, `pid.follow`).
+    Followed,
+    /// Started by an earlier supervisor of this directory (killed): not our
+    /// child, watched through a pidfd.
+    Adopted,
+}
+
+/// A process group and whether its members are someone else's children
+/// (an adopted service's, a followed daemon's that is not ours): then their
+/// zombies are not ours to reap and must not count as members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    pub pgid: Pid,
+    pub foreign: bool,
+}
+
+/// The service's main process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    /// The process signals go to: the one started, followed or adopted.
+    pub pid: Pid,
+    /// Its process group (the started pid; a followed one's own group).
+    pub group: Group,
+    pub origin: Origin,
+    pub since: Instant,
+    pub paused: bool,
+}
+
+/// A live process the pid file names, as the loop found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub pid: Pid,
+    /// Its process group as read (the state decides which group it owns).
+    pub pgid: Pid,
+    /// A descendant reparented to us (its exit reaches our `waitpid`).
+    pub our_child: bool,
 }
 
 /// What to do once a stop has emptied the process group.
@@ -81,23 +136,41 @@ pub enum Next {
     Stop(AfterStop),
 }
 
+/// The question the loop is answering (its answer is the next event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// [`Action::Spawn`]: `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// A restart of a pid-file service: is its daemon already up?
+    PidFile,
+    /// Did the last process group outlive its main process? Stop it first,
+    /// then do this.
+    Leftovers(AfterStop),
+    /// The main process of a pid-file service exited: did it hand over to
+    /// the pid the pid file names?
+    HandOver {
+        main: Proc,
+        how: ExitHow,
+        group_alive: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Down,
     Waiting {
         at: Instant,
     },
+    Asked(Ask),
     Running {
-        /// The process signals go to: the one started, or the one followed.
-        pid: Pid,
-        /// Its process group (the started pid; a followed one's own group).
-        pgid: Pid,
-        since: Instant,
+        main: Proc,
+        /// The stop signal (or TERM) was sent and it has not exited.
+        term_sent: bool,
     },
     Stopping {
         /// The main process, until it has been reaped.
-        pid: Option<Pid>,
-        pgid: Pid,
+        main: Option<Proc>,
+        group: Group,
         since: Instant,
         /// When KILL goes to the whole group (`None`: never).
         kill_at: Option<Instant>,
@@ -122,17 +195,49 @@ pub struct Policy {
     /// Command-line supervisor or `IMMORTAL_EXIT` set: the supervisor exits
     /// when retries run out, and `exit` over the socket is allowed.
     pub may_exit: bool,
-    /// A service directory with a `./finish` to run after each exit.
-    pub has_finish: bool,
     /// The least time between two starts ([`MIN_RUN`]).
     pub throttle: Duration,
+    pub role: Role,
+    /// A runit service directory: `./finish` after each exit (when there is
+    /// one: the loop answers `FinishFailed` otherwise), `control/<letter>`,
+    /// the `down` file for `D`/`U`.
+    pub service_dir: bool,
+    /// `-f`/`pid.follow`: exits and restarts look at the pid file first.
+    pub follows_pidfile: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The loop is ready: begin.
     Start,
+    /// At the supervisor's start, the process an earlier supervisor of this
+    /// directory started is still running: supervise it rather than start
+    /// a second copy. `pgid`: the group to signal; `spawned_pgid`: the
+    /// group the earlier supervisor created.
+    Adopted {
+        pid: Pid,
+        pgid: Pid,
+        spawned_pgid: Pid,
+        since: Instant,
+    },
+    /// From the socket or a signal to the supervisor.
     Command(Command),
+    /// A control-FIFO byte (runit's `sv`, daemontools' `svc`, `s6-svc`).
+    Control {
+        byte: u8,
+        cmd: Command,
+    },
+    /// The `control/<letter>` script ended (`None`: there is none, or it
+    /// could not run).
+    ControlDone {
+        how: Option<ExitHow>,
+    },
+    /// The main process's group, read again before a command: a followed
+    /// daemon may `setsid` after writing its pid file.
+    Regrouped {
+        pid: Pid,
+        pgid: Pid,
+    },
     /// The deadline returned by [`State::deadline`] has passed.
     Timer,
     Spawned {
@@ -142,63 +247,67 @@ pub enum Event {
     SpawnFailed {
         errno: i32,
     },
-    /// The main process was reaped. `group_alive`: other members of its
-    /// process group are still there. `follow`: the live process (and its
-    /// group) that the pid file names instead, when following a pid file.
+    /// The pid file's answer: the live process of ours it names, or why
+    /// none (the reason names the file). `descendants`: a process
+    /// reparented to us lives on (it may be taking over).
+    PidFile {
+        found: Result<Candidate, String>,
+        descendants: bool,
+    },
+    /// The answer to [`Action::ProbeGroup`] (and, while a stop waits for
+    /// the rest of a group, the loop's look after each reap and timer).
+    GroupProbed {
+        alive: bool,
+    },
+    /// A tracked process was reaped (or its pidfd said it ended).
+    /// `group_alive`: members of the group [`State::exit_group`] names are
+    /// still there; `seen_pgid`: the group it was in at its death.
     Exited {
         pid: Pid,
         how: ExitHow,
         group_alive: bool,
-        follow: Option<(Pid, Pid)>,
+        seen_pgid: Option<Pid>,
     },
-    /// Members of the last process group outlived its main process (a
-    /// followed daemon's workers): stop them before anything else.
-    Leftovers {
-        pgid: Pid,
-    },
-    /// The service is handing over to a descendant whose pid is not in the
-    /// pid file yet: hold the next start until `until`.
-    HandOverPending {
-        until: Instant,
-    },
-    /// At a start, the pid file already names a live process of ours: it
-    /// is followed instead of starting a second copy.
-    Followed {
-        pid: Pid,
-        pgid: Pid,
-    },
-    /// At the supervisor's start, the process an earlier supervisor of this
-    /// directory started is still running (see `adopt`): supervise it
-    /// rather than start a second copy. `pgid`: the group to signal;
-    /// `spawned_pgid`: the group the earlier supervisor created.
-    Adopted {
-        pid: Pid,
-        pgid: Pid,
-        spawned_pgid: Pid,
-        since: Instant,
-    },
-    /// While stopping, the process group was seen to be empty.
-    GroupGone,
     FinishSpawned {
         pid: Pid,
     },
+    /// No `./finish`, or it could not start.
     FinishFailed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Pid(Pid),
-    Group(Pid),
+    /// `restart` re-read the configuration: it applies at the next start.
+    Reconfigured(Policy),
+    /// The supervisor exits once this logger has read everything and
+    /// ended (runsv's `x` with a `log/`): no restart, no signal.
+    Drain,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// Start the command (answer: `Spawned` or `SpawnFailed`).
     Spawn,
+    /// Read the pid file (answer: `PidFile`); `watch`: watch its directory
+    /// first and keep watching while a hand-over is awaited.
+    ReadPidFile {
+        exited: Pid,
+        watch: bool,
+    },
+    /// Does this group still have members? (answer: `GroupProbed`)
+    ProbeGroup(Group),
     Kill(Target, Signal),
     /// Run the `post_exit` hook with this code.
     PostExit(i32),
-    /// Run `./finish` with runit's arguments for this exit.
+    /// Run `./finish` with runit's arguments for this exit (answer:
+    /// `FinishSpawned` or `FinishFailed`).
     SpawnFinish(ExitHow),
+    /// Run `control/<byte>` with the main pid as argument, if it exists
+    /// (answer, now or when it ends: `ControlDone`).
+    RunControl {
+        byte: u8,
+        main: Option<Pid>,
+    },
+    /// Create (`true`) or remove the service directory's `down` file.
+    DownFile(bool),
+    /// Re-read the `-c` file (answer: `Reconfigured`, or a refusal).
+    ReloadConfig,
     /// Answer the command's sender with this error (the command did nothing).
     Refuse(String),
     /// Tell the operator (log line).
@@ -216,38 +325,35 @@ pub struct State {
     pub last_start: Option<Instant>,
     pub last_pid: Option<Pid>,
     pub last_exit: Option<ExitHow>,
-    /// When the phase last changed.
-    pub changed: Instant,
-    pub paused: bool,
-    /// The stop signal (or TERM) was sent and the process has not exited.
-    pub term_sent: bool,
-    /// The supervisor exits once the service is down.
-    pub exiting: bool,
-    /// The running pid is one read from the pid file (`fpid`).
-    pub following: bool,
-    /// The running pid was started by an earlier supervisor (not our
-    /// child: watched through a pidfd).
-    pub adopted: bool,
-    /// The last process group was made by an earlier supervisor: its
-    /// members are not our children, so their zombies are someone else's
-    /// to reap and must not count as members.
-    pub foreign_group: bool,
-    /// No start before this (a hand-over to a new pid is in progress).
-    pub hold_until: Option<Instant>,
-    /// The process group of the last main process.
-    pub last_pgid: Option<Pid>,
+    /// The last process group, while it may still have members (its main
+    /// process ended and left some): stopped before the next start.
+    pub last_group: Option<Group>,
     /// The process group the supervisor created at the last start.
     pub spawned_pgid: Option<Pid>,
+    /// When what readers see (run, down, finish) last changed.
+    pub changed: Instant,
+    /// No start before this (a hand-over to a new pid is in progress).
+    pub hold_until: Option<Instant>,
     /// Why the last start failed (an errno), until a start succeeds.
     pub spawn_error: Option<i32>,
     /// Some start of the command ever succeeded (or a process was followed
     /// or adopted): when retries run out without that, the supervisor's
     /// exit status says it failed.
     pub ever_ran: bool,
+    /// The `control/<letter>` script running, and the command it decides.
+    pub control: Option<(u8, Command)>,
+    /// Control bytes that arrived while it ran.
+    pub queued: VecDeque<(u8, Command)>,
     pub policy: Policy,
+    /// A configuration re-read by `restart`, applied at the next start.
+    pub next_policy: Option<Policy>,
 }
 
-type Actions = Vec<Action>;
+pub type Actions = Vec<Action>;
+
+/// What `"service not running"` and friends refuse with.
+const NOT_RUNNING: &str = "service not running";
+const BUSY: &str = "the supervisor is starting the service: try again";
 
 impl State {
     pub fn new(policy: Policy, want: Want, now: Instant) -> State {
@@ -258,20 +364,25 @@ impl State {
             last_start: None,
             last_pid: None,
             last_exit: None,
-            changed: now,
-            paused: false,
-            term_sent: false,
-            exiting: false,
-            following: false,
-            adopted: false,
-            foreign_group: false,
-            hold_until: None,
-            last_pgid: None,
+            last_group: None,
             spawned_pgid: None,
+            changed: now,
+            hold_until: None,
             spawn_error: None,
             ever_ran: false,
+            control: None,
+            queued: VecDeque::new(),
             policy,
+            next_policy: None,
         }
+    }
+
+    /// The pure transition: the state after `event` at `now`, and what the
+    /// loop must do.
+    pub fn step(&self, event: Event, now: Instant) -> (State, Actions) {
+        let mut next = self.clone();
+        let actions = next.apply(event, now);
+        (next, actions)
     }
 
     /// The next moment the loop must wake up for, if any.
@@ -279,27 +390,69 @@ impl State {
         match self.phase {
             Phase::Waiting { at } => Some(at),
             Phase::Stopping { kill_at, .. } | Phase::Finishing { kill_at, .. } => kill_at,
-            Phase::Down | Phase::Running { .. } => None,
+            Phase::Down | Phase::Asked(_) | Phase::Running { .. } => None,
+        }
+    }
+
+    /// The main process, while there is one.
+    pub fn main(&self) -> Option<Proc> {
+        match self.phase {
+            Phase::Running { main, .. } => Some(main),
+            Phase::Stopping { main, .. } => main,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } => None,
         }
     }
 
     /// The process signals go to, when one runs.
     pub fn main_pid(&self) -> Option<Pid> {
+        self.main().map(|m| m.pid)
+    }
+
+    /// The process the supervisor waits for: the service, or `./finish`.
+    pub fn tracked_pid(&self) -> Option<Pid> {
         match self.phase {
-            Phase::Running { pid, .. } => Some(pid),
-            Phase::Stopping { pid, .. } => pid,
+            Phase::Finishing { pid, .. } => pid,
+            _ => self.main_pid(),
+        }
+    }
+
+    /// A process that is not (or may not be) our child: the loop watches it
+    /// through a pidfd.
+    pub fn watched_pid(&self) -> Option<Pid> {
+        self.main()
+            .filter(|m| matches!(m.origin, Origin::Followed | Origin::Adopted))
+            .map(|m| m.pid)
+    }
+
+    /// The running pid is one read from the pid file (the API's `fpid`).
+    pub fn following(&self) -> bool {
+        self.main().is_some_and(|m| m.origin == Origin::Followed)
+    }
+
+    /// A restart is held for a hand-over: the loop keeps watching the pid
+    /// file's directory.
+    pub fn awaits_hand_over(&self) -> bool {
+        matches!(self.phase, Phase::Waiting { .. }) && self.hold_until.is_some()
+    }
+
+    /// Stopping, with the main process gone: the loop must report
+    /// [`Event::GroupProbed`] when it may have emptied.
+    pub fn awaits_group(&self) -> Option<Group> {
+        match self.phase {
+            Phase::Stopping { main: None, group, .. } => Some(group),
             _ => None,
         }
     }
 
-    /// The followed process's group, read again: a daemon may `setsid`
-    /// after writing its pid file, so the group seen when it was first
-    /// followed can be stale.
-    pub fn refresh_pgid(&mut self, new: Pid) {
-        if let Phase::Running { pgid, .. } | Phase::Stopping { pgid, .. } = &mut self.phase {
-            *pgid = new;
+    /// The group to look at when `pid` has ended, seen in group `seen`:
+    /// the main process's group (a followed one's read again).
+    pub fn exit_group(&self, pid: Pid, seen: Option<Pid>) -> Option<Group> {
+        let main = self.main().filter(|m| m.pid == pid)?;
+        let mut group = main.group;
+        if let (Origin::Followed, Some(seen)) = (main.origin, seen) {
+            group.pgid = self.owned_group(pid, seen);
         }
-        self.last_pgid = Some(new);
+        Some(group)
     }
 
     /// The group to signal for a followed process `pid` found in group
@@ -315,45 +468,34 @@ impl State {
         }
     }
 
-    /// The process group of the service's main process.
-    pub fn pgid(&self) -> Option<Pid> {
-        match self.phase {
-            Phase::Running { pgid, .. } | Phase::Stopping { pgid, .. } => Some(pgid),
-            _ => None,
-        }
-    }
-
-    /// The process the supervisor waits for: the service, or `./finish`.
-    pub fn tracked_pid(&self) -> Option<Pid> {
-        match self.phase {
-            Phase::Finishing { pid, .. } => pid,
-            _ => self.main_pid(),
-        }
-    }
-
     /// What `status`/`stat` report: run, down or finish.
     pub fn visible(&self) -> crate::status::RunState {
         use crate::status::RunState;
         match self.phase {
-            Phase::Running { .. } | Phase::Stopping { .. } => RunState::Run,
+            Phase::Running { .. } | Phase::Stopping { .. } | Phase::Asked(Ask::HandOver { .. }) => RunState::Run,
             Phase::Finishing { .. } => RunState::Finish,
-            Phase::Down | Phase::Waiting { .. } => RunState::Down,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) => RunState::Down,
         }
     }
 
     /// The status record for this state, the last change dated `since`.
     pub fn record(&self, since: std::time::SystemTime) -> crate::status::Status {
         use crate::status::Wanted;
+        let term_sent = match self.phase {
+            Phase::Running { term_sent, .. } => term_sent,
+            Phase::Stopping { .. } => true,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } => false,
+        };
         crate::status::Status {
             since,
             pid: self.tracked_pid().map_or(0, |p| p.as_raw() as u32),
-            paused: self.paused,
+            paused: self.main().is_some_and(|m| m.paused),
             want: match self.want {
-                _ if self.exiting => Wanted::Exit,
+                Want::Exit => Wanted::Exit,
                 Want::Up => Wanted::Up,
                 Want::Down | Want::Once => Wanted::Down,
             },
-            term_sent: self.term_sent,
+            term_sent,
             state: self.visible(),
         }
     }
@@ -374,44 +516,153 @@ impl State {
         }
     }
 
-    /// Stopping, with the main process gone: the loop must report
-    /// [`Event::GroupGone`] when the group empties.
-    pub fn awaits_group(&self) -> Option<Pid> {
-        match self.phase {
-            Phase::Stopping { pid: None, pgid, .. } => Some(pgid),
-            _ => None,
-        }
-    }
+    /// Every cell of the table: (phase, event) → the new state (in `self`)
+    /// and the actions.
+    fn apply(&mut self, event: Event, now: Instant) -> Actions {
+        use Event as E;
+        use Phase as P;
+        match (self.phase, event) {
+            (P::Down, E::Start) => match self.want {
+                Want::Up | Want::Once => self.schedule_start(now),
+                Want::Down | Want::Exit => Vec::new(),
+            },
+            (
+                P::Waiting { .. } | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. },
+                E::Start,
+            ) => Vec::new(),
 
-    pub fn step(&mut self, event: Event, now: Instant) -> Actions {
-        match event {
-            Event::Start => self.on_start(now),
-            Event::Command(cmd) => self.on_command(cmd, now),
-            Event::Timer => self.on_timer(now),
-            Event::Spawned { pid } => {
+            (
+                P::Down | P::Waiting { .. },
+                E::Adopted {
+                    pid,
+                    pgid,
+                    spawned_pgid,
+                    since,
+                },
+            ) => {
+                let group = Group { pgid, foreign: true };
+                self.ever_ran = true;
+                // Restarts are throttled from now: the start time of a
+                // process we did not start says nothing about crash loops.
+                self.last_start = Some(now);
+                self.last_pid = Some(pid);
+                self.last_group = Some(group);
+                self.spawned_pgid = Some(spawned_pgid);
+                self.phase = P::Running {
+                    main: Proc {
+                        pid,
+                        group,
+                        origin: Origin::Adopted,
+                        since,
+                        paused: false,
+                    },
+                    term_sent: false,
+                };
+                self.changed = since.min(now);
+                vec![Action::Note(format!(
+                    "pid {pid}, started by an earlier supervisor, is still running: adopting it"
+                ))]
+            }
+            (P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Adopted { .. }) => {
+                Vec::new()
+            }
+
+            (_, E::Command(cmd)) => self.command(cmd, now),
+            (_, E::Control { byte, cmd }) => self.control_byte(byte, cmd, now),
+            (_, E::ControlDone { how }) => self.control_done(how, now),
+
+            (P::Running { .. } | P::Stopping { .. }, E::Regrouped { pid, pgid }) => {
+                self.regroup(pid, pgid);
+                Vec::new()
+            }
+            (P::Down | P::Waiting { .. } | P::Asked(_) | P::Finishing { .. }, E::Regrouped { .. }) => Vec::new(),
+
+            (P::Waiting { at }, E::Timer) => {
+                if at <= now {
+                    self.begin_start(now)
+                } else {
+                    Vec::new()
+                }
+            }
+            (
+                P::Stopping {
+                    main,
+                    group,
+                    since,
+                    kill_at: Some(at),
+                    killed,
+                    then,
+                },
+                E::Timer,
+            ) if at <= now => {
+                self.phase = P::Stopping {
+                    main,
+                    group,
+                    since,
+                    kill_at: Some(now + GROUP_RECHECK),
+                    killed: true,
+                    then,
+                };
+                if killed {
+                    // Already KILLed: the loop looks at the group again.
+                    return Vec::new();
+                }
+                let pgid = group.pgid;
+                let mut acts = vec![
+                    Action::Note(format!("stop timeout: sending KILL to process group {pgid}")),
+                    Action::Kill(Target::Group(pgid), Signal::SIGKILL),
+                ];
+                if let Some(m) = main.filter(|m| m.pid != pgid) {
+                    acts.push(Action::Kill(Target::Pid(m.pid), Signal::SIGKILL));
+                }
+                acts
+            }
+            (
+                P::Finishing {
+                    pid: Some(pid),
+                    kill_at: Some(at),
+                    next,
+                },
+                E::Timer,
+            ) if at <= now => {
+                self.phase = P::Finishing {
+                    pid: Some(pid),
+                    kill_at: None,
+                    next,
+                };
+                vec![
+                    Action::Note(format!("finish timeout: sending KILL to ./finish (pid {pid})")),
+                    Action::Kill(Target::Group(pid), Signal::SIGKILL),
+                ]
+            }
+            (P::Down | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Timer) => {
+                Vec::new()
+            }
+
+            (P::Asked(Ask::Spawn), E::Spawned { pid }) => {
+                let group = Group {
+                    pgid: pid,
+                    foreign: false,
+                };
                 self.hold_until = None;
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_pid = Some(pid);
-                self.paused = false;
-                self.following = false;
-                self.adopted = false;
-                self.foreign_group = false;
-                self.last_pgid = Some(pid);
+                self.last_group = Some(group);
                 self.spawned_pgid = Some(pid);
                 self.spawn_error = None;
                 self.ever_ran = true;
-                self.set_phase(
-                    Phase::Running {
-                        pid,
-                        pgid: pid,
-                        since: now,
-                    },
-                    now,
-                );
+                let main = Proc {
+                    pid,
+                    group,
+                    origin: Origin::Spawned,
+                    since: now,
+                    paused: false,
+                };
+                self.set_phase(P::Running { main, term_sent: false }, now);
                 Vec::new()
             }
-            Event::SpawnFailed { errno } => {
+            (P::Asked(Ask::Spawn), E::SpawnFailed { errno }) => {
                 // A start that could not exec counts as a start that exited
                 // 127 (the shell's "command not found"), so retries and the
                 // restart throttle apply to it too.
@@ -421,100 +672,196 @@ impl State {
                 self.last_exit = Some(ExitHow::Code(127));
                 self.ended(Next::Policy, now)
             }
-            Event::Exited {
-                pid,
-                how,
-                group_alive,
-                follow,
-            } => self.on_exited(pid, how, group_alive, follow, now),
-            Event::Leftovers { pgid } => match self.phase {
-                Phase::Down | Phase::Waiting { .. } => {
-                    let then = if self.want == Want::Down {
-                        AfterStop::Nothing
-                    } else {
-                        AfterStop::Start
-                    };
-                    self.term_sent = true;
-                    self.phase = Phase::Stopping {
-                        pid: None,
-                        pgid,
-                        since: now,
-                        kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
-                        killed: false,
+            (
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(Ask::PidFile | Ask::Leftovers(_) | Ask::HandOver { .. })
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. },
+                E::Spawned { .. } | E::SpawnFailed { .. },
+            ) => Vec::new(),
+
+            (P::Asked(Ask::PidFile) | P::Waiting { .. }, E::PidFile { found: Ok(c), .. }) => {
+                let pid = c.pid;
+                self.follow(c, now, now);
+                vec![Action::Note(format!(
+                    "following pid {pid} from the pid file instead of starting"
+                ))]
+            }
+            (P::Asked(Ask::PidFile), E::PidFile { found: Err(_), .. }) => self.check_leftovers_then_spawn(now),
+            (P::Asked(Ask::HandOver { main, .. }), E::PidFile { found: Ok(c), .. }) => {
+                // It handed over to the pid in the pid file (a daemon that
+                // forked, or an upgrade): follow that one, no restart.
+                self.follow(c, main.since, now);
+                vec![Action::Note(format!(
+                    "pid {} exited; following pid {} from the pid file",
+                    main.pid, c.pid
+                ))]
+            }
+            (
+                P::Asked(Ask::HandOver { how, group_alive, .. }),
+                E::PidFile {
+                    found: Err(why),
+                    descendants,
+                },
+            ) => {
+                let mut acts = vec![Action::Note(format!("not following {why}"))];
+                if descendants {
+                    // A descendant reparented to us lives on: it may be
+                    // taking over (gunicorn writes its pid file only once
+                    // promoted). Hold the restart briefly.
+                    self.hold_until = Some(later(now, HAND_OVER_GRACE));
+                    acts.push(Action::Note(format!(
+                        "a descendant lives on: waiting up to {HAND_OVER_GRACE:?} for the pid file to name it"
+                    )));
+                }
+                acts.extend(self.main_ended(how, group_alive, now));
+                acts
+            }
+            (P::Waiting { .. }, E::PidFile { found: Err(_), .. }) => Vec::new(),
+            (
+                P::Down
+                | P::Asked(Ask::Spawn | Ask::Leftovers(_))
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. },
+                E::PidFile { .. },
+            ) => Vec::new(),
+
+            (P::Asked(Ask::Leftovers(then)), E::GroupProbed { alive: true }) => match self.last_group {
+                Some(group) => self.stop_leftovers(group, then, now),
+                None => self.leftovers_gone(then, now),
+            },
+            (P::Asked(Ask::Leftovers(then)), E::GroupProbed { alive: false }) => self.leftovers_gone(then, now),
+            (P::Stopping { main: None, then, .. }, E::GroupProbed { alive: false }) => {
+                self.last_group = None;
+                self.ended(Next::Stop(then), now)
+            }
+            (P::Stopping { main: None, .. }, E::GroupProbed { alive: true }) => Vec::new(),
+            (
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(Ask::Spawn | Ask::PidFile | Ask::HandOver { .. })
+                | P::Running { .. }
+                | P::Stopping { main: Some(_), .. }
+                | P::Finishing { .. },
+                E::GroupProbed { .. },
+            ) => Vec::new(),
+
+            (
+                P::Running { main, .. },
+                E::Exited {
+                    pid,
+                    how,
+                    group_alive,
+                    seen_pgid,
+                },
+            ) if main.pid == pid => {
+                self.regroup_seen(pid, seen_pgid);
+                let main = self.main().unwrap_or(main);
+                if self.policy.follows_pidfile {
+                    self.phase = P::Asked(Ask::HandOver { main, how, group_alive });
+                    return vec![Action::ReadPidFile {
+                        exited: pid,
+                        watch: true,
+                    }];
+                }
+                self.main_ended(how, group_alive, now)
+            }
+            (
+                P::Stopping {
+                    main: Some(main),
+                    group,
+                    since,
+                    kill_at,
+                    killed,
+                    then,
+                },
+                E::Exited {
+                    pid,
+                    how,
+                    group_alive,
+                    seen_pgid,
+                },
+            ) if main.pid == pid => {
+                self.regroup_seen(pid, seen_pgid);
+                let group = self.main().map_or(group, |m| m.group);
+                self.last_exit = Some(how);
+                let mut acts = vec![Action::PostExit(how.code())];
+                if group_alive {
+                    // The main process is gone but its group is not: those
+                    // members get the stop signal too, and the deadline holds.
+                    if self.policy.stop.group {
+                        acts.push(Action::Kill(Target::Group(group.pgid), self.policy.stop.signal));
+                        acts.push(Action::Kill(Target::Group(group.pgid), Signal::SIGCONT));
+                    }
+                    self.phase = P::Stopping {
+                        main: None,
+                        group,
+                        since,
+                        kill_at,
+                        killed,
                         then,
                     };
-                    vec![
-                        Action::Note(format!(
-                            "process group {pgid} outlived its main process: stopping it first"
-                        )),
-                        Action::Kill(Target::Group(pgid), self.policy.stop.signal),
-                        Action::Kill(Target::Group(pgid), Signal::SIGCONT),
-                    ]
+                } else {
+                    self.last_group = None;
+                    acts.extend(self.ended(Next::Stop(then), now));
                 }
-                _ => Vec::new(),
-            },
-            Event::HandOverPending { until } => {
-                self.hold_until = Some(until);
+                acts
+            }
+            (
+                P::Finishing {
+                    pid: Some(finish),
+                    next,
+                    ..
+                },
+                E::Exited { pid, .. },
+            ) if finish == pid => self.finished(next, now),
+            (
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. },
+                E::Exited { .. },
+            ) => Vec::new(),
+
+            (P::Finishing { pid: None, next, .. }, E::FinishSpawned { pid }) => {
+                let kill_at = self.policy.stop.timeout.map(|t| later(now, t));
+                self.phase = P::Finishing {
+                    pid: Some(pid),
+                    kill_at,
+                    next,
+                };
                 Vec::new()
             }
-            Event::Followed { pid, pgid } => match self.phase {
-                Phase::Down | Phase::Waiting { .. } => {
-                    self.hold_until = None;
-                    self.ever_ran = true;
-                    self.spawn_error = None;
-                    self.following = true;
-                    self.last_pid = Some(pid);
-                    self.last_pgid = Some(pgid);
-                    self.set_phase(Phase::Running { pid, pgid, since: now }, now);
-                    vec![Action::Note(format!(
-                        "following pid {pid} from the pid file instead of starting"
-                    ))]
-                }
-                _ => Vec::new(),
-            },
-            Event::Adopted {
-                pid,
-                pgid,
-                spawned_pgid,
-                since,
-            } => match self.phase {
-                Phase::Down | Phase::Waiting { .. } => {
-                    self.adopted = true;
-                    self.ever_ran = true;
-                    self.foreign_group = true;
-                    // Restarts are throttled from now: the start time of a
-                    // process we did not start says nothing about crash loops.
-                    self.last_start = Some(now);
-                    self.last_pid = Some(pid);
-                    self.last_pgid = Some(pgid);
-                    self.spawned_pgid = Some(spawned_pgid);
-                    self.phase = Phase::Running { pid, pgid, since };
-                    self.changed = since.min(now);
-                    vec![Action::Note(format!(
-                        "pid {pid}, started by an earlier supervisor, is still running: adopting it"
-                    ))]
-                }
-                _ => Vec::new(),
-            },
-            Event::GroupGone => match self.phase {
-                Phase::Stopping { pid: None, then, .. } => self.ended(Next::Stop(then), now),
-                _ => Vec::new(),
-            },
-            Event::FinishSpawned { pid } => {
-                if let Phase::Finishing { next, .. } = self.phase {
-                    let kill_at = self.policy.stop.timeout.map(|t| later(now, t));
-                    self.phase = Phase::Finishing {
-                        pid: Some(pid),
-                        kill_at,
-                        next,
-                    };
-                }
+            (P::Finishing { pid: None, next, .. }, E::FinishFailed) => self.finished(next, now),
+            (
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { pid: Some(_), .. },
+                E::FinishSpawned { .. } | E::FinishFailed,
+            ) => Vec::new(),
+
+            (_, E::Reconfigured(policy)) => {
+                self.next_policy = Some(policy);
                 Vec::new()
             }
-            Event::FinishFailed => match self.phase {
-                Phase::Finishing { next, .. } => self.finished(next, now),
-                _ => Vec::new(),
-            },
+
+            (P::Waiting { .. }, E::Drain) => {
+                self.want = Want::Exit;
+                self.set_phase(P::Down, now);
+                Vec::new()
+            }
+            (P::Down | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Drain) => {
+                self.want = Want::Exit;
+                Vec::new()
+            }
         }
     }
 
@@ -528,14 +875,96 @@ impl State {
         }
     }
 
-    /// The service and its group are gone: run `./finish` if there is one,
-    /// then go on with `next`.
+    /// Change what is wanted, unless the supervisor is on its way out.
+    fn set_want(&mut self, want: Want) {
+        if self.want != Want::Exit {
+            self.want = want;
+        }
+    }
+
+    /// Follow the pid file's process `c` (running since `since`).
+    fn follow(&mut self, c: Candidate, since: Instant, now: Instant) {
+        let group = Group {
+            pgid: self.owned_group(c.pid, c.pgid),
+            // Someone else reaps it and its group: zombies are not members.
+            foreign: !c.our_child,
+        };
+        self.hold_until = None;
+        self.ever_ran = true;
+        self.spawn_error = None;
+        self.last_pid = Some(c.pid);
+        self.last_group = Some(group);
+        let main = Proc {
+            pid: c.pid,
+            group,
+            origin: Origin::Followed,
+            since,
+            paused: false,
+        };
+        self.set_phase(Phase::Running { main, term_sent: false }, now);
+    }
+
+    /// A followed process's group, read again.
+    fn regroup(&mut self, pid: Pid, pgid: Pid) {
+        let owned = self.owned_group(pid, pgid);
+        let fix = |m: &mut Proc| {
+            if m.pid == pid && m.origin == Origin::Followed {
+                m.group.pgid = owned;
+                true
+            } else {
+                false
+            }
+        };
+        let changed = match &mut self.phase {
+            Phase::Running { main, .. } => fix(main),
+            Phase::Stopping {
+                main: Some(main),
+                group,
+                ..
+            } => {
+                let changed = fix(main);
+                if changed {
+                    group.pgid = owned;
+                }
+                changed
+            }
+            _ => false,
+        };
+        if changed {
+            if let Some(g) = &mut self.last_group {
+                g.pgid = owned;
+            }
+        }
+    }
+
+    fn regroup_seen(&mut self, pid: Pid, seen: Option<Pid>) {
+        if let Some(pgid) = seen {
+            self.regroup(pid, pgid);
+        }
+    }
+
+    /// The main process ended by itself (no hand-over): post_exit, then
+    /// `./finish`, then restart or not.
+    fn main_ended(&mut self, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
+        self.last_exit = Some(how);
+        if !group_alive {
+            self.last_group = None;
+        }
+        let mut acts = vec![Action::PostExit(how.code())];
+        acts.extend(self.ended(Next::Policy, now));
+        // Not restarting (once, retries exhausted): what the service left
+        // in its group goes now, not at some later start.
+        let exits = acts.iter().any(|a| matches!(a, Action::Exit(_)));
+        if let (Phase::Down, Some(group), false) = (self.phase, self.last_group, exits) {
+            acts.extend(self.stop_leftovers(group, AfterStop::Nothing, now));
+        }
+        acts
+    }
+
+    /// The service and its group are gone: run `./finish` if there may be
+    /// one, then go on with `next`.
     fn ended(&mut self, next: Next, now: Instant) -> Actions {
-        self.term_sent = false;
-        self.following = false;
-        self.adopted = false;
-        self.paused = false;
-        if self.policy.has_finish {
+        if self.policy.service_dir {
             let how = self.last_exit.unwrap_or(ExitHow::Code(0));
             self.set_phase(
                 Phase::Finishing {
@@ -571,110 +1000,170 @@ impl State {
     fn schedule_start(&mut self, now: Instant) -> Actions {
         let at = self.start_at(now);
         if at <= now {
-            vec![Action::Spawn]
+            self.begin_start(now)
         } else {
             self.set_phase(Phase::Waiting { at }, now);
             Vec::new()
         }
     }
 
-    fn on_start(&mut self, now: Instant) -> Actions {
-        match self.want {
-            Want::Up | Want::Once => self.schedule_start(now),
-            Want::Down => Vec::new(),
+    /// A start is due. A restart of a pid-file service looks at the pid
+    /// file first (its daemon may be up already: follow it rather than
+    /// start a second copy), then at what the last group left behind.
+    fn begin_start(&mut self, now: Instant) -> Actions {
+        if self.count > 0 && self.policy.follows_pidfile {
+            self.set_phase(Phase::Asked(Ask::PidFile), now);
+            return vec![Action::ReadPidFile {
+                exited: self.last_pid.unwrap_or(Pid::from_raw(0)),
+                watch: false,
+            }];
+        }
+        self.check_leftovers_then_spawn(now)
+    }
+
+    fn check_leftovers_then_spawn(&mut self, now: Instant) -> Actions {
+        match self.last_group {
+            Some(group) if self.count > 0 => {
+                self.set_phase(Phase::Asked(Ask::Leftovers(AfterStop::Start)), now);
+                vec![Action::ProbeGroup(group)]
+            }
+            _ => {
+                if let Some(policy) = self.next_policy.take() {
+                    self.policy = policy;
+                }
+                self.set_phase(Phase::Asked(Ask::Spawn), now);
+                vec![Action::Spawn]
+            }
         }
     }
 
-    fn on_timer(&mut self, now: Instant) -> Actions {
-        match self.phase {
-            Phase::Waiting { at } if at <= now => vec![Action::Spawn],
-            Phase::Stopping {
-                pid,
-                pgid,
-                since,
-                kill_at: Some(at),
-                killed,
-                then,
-            } if at <= now => {
-                self.phase = Phase::Stopping {
-                    pid,
-                    pgid,
-                    since,
-                    kill_at: Some(now + GROUP_RECHECK),
-                    killed: true,
-                    then,
-                };
-                if killed {
-                    // Already KILLed: the loop looks at the group again.
-                    return Vec::new();
-                }
-                let mut acts = vec![Action::Note(format!(
-                    "stop timeout: sending KILL to process group {pgid}"
-                ))];
-                acts.push(Action::Kill(Target::Group(pgid), Signal::SIGKILL));
-                if let Some(pid) = pid {
-                    if pid != pgid {
-                        acts.push(Action::Kill(Target::Pid(pid), Signal::SIGKILL));
-                    }
-                }
-                acts
-            }
-            Phase::Finishing {
-                pid: Some(pid),
-                kill_at: Some(at),
-                next,
-            } if at <= now => {
-                self.phase = Phase::Finishing {
-                    pid: Some(pid),
-                    kill_at: None,
-                    next,
-                };
-                vec![
-                    Action::Note(format!("finish timeout: sending KILL to ./finish (pid {pid})")),
-                    Action::Kill(Target::Group(pid), Signal::SIGKILL),
-                ]
-            }
-            _ => Vec::new(),
+    /// The last group had no members left: carry on with `then`.
+    fn leftovers_gone(&mut self, then: AfterStop, now: Instant) -> Actions {
+        self.last_group = None;
+        match then {
+            AfterStop::Start => self.check_leftovers_then_spawn(now),
+            AfterStop::Nothing | AfterStop::ExitSupervisor => self.stopped(then, now),
         }
     }
 
-    fn on_command(&mut self, cmd: Command, now: Instant) -> Actions {
+    /// Members of the last process group outlived its main process
+    /// (children the service left behind; a followed daemon's workers after
+    /// `kill -9` of the master): stop them before a new start, or before
+    /// saying the service is down — never two generations at once.
+    fn stop_leftovers(&mut self, group: Group, then: AfterStop, now: Instant) -> Actions {
+        let pgid = group.pgid;
+        self.phase = Phase::Stopping {
+            main: None,
+            group,
+            since: now,
+            kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
+            killed: false,
+            then,
+        };
+        vec![
+            Action::Note(format!(
+                "process group {pgid} outlived its main process: stopping it first"
+            )),
+            Action::Kill(Target::Group(pgid), self.policy.stop.signal),
+            Action::Kill(Target::Group(pgid), Signal::SIGCONT),
+        ]
+    }
+
+    /// One control-FIFO byte. While a `control/<letter>` script runs, the
+    /// next bytes wait for its verdict.
+    fn control_byte(&mut self, byte: u8, cmd: Command, now: Instant) -> Actions {
+        if self.control.is_some() {
+            self.queued.push_back((byte, cmd));
+            return Vec::new();
+        }
+        let role = self.policy.role;
+        if byte == b'x' && role != Role::Service {
+            return Vec::new(); // runsv: exit is for the service, not its logger
+        }
+        let mut acts = vec![Action::Note(format!("control '{}'", byte as char))];
+        if self.policy.service_dir {
+            // s6's D and U also make the choice permanent.
+            match byte {
+                b'D' => acts.push(Action::DownFile(true)),
+                b'U' => acts.push(Action::DownFile(false)),
+                _ => {}
+            }
+            if role == Role::Service {
+                self.control = Some((byte, cmd));
+                acts.push(Action::RunControl {
+                    byte,
+                    main: self.main_pid(),
+                });
+                return acts;
+            }
+        }
+        acts.extend(self.command(cmd, now));
+        acts
+    }
+
+    /// The `control/<letter>` script ended: exit 0 replaces the signal of
+    /// the letters runsv lets it replace; the command's other effects stay.
+    fn control_done(&mut self, how: Option<ExitHow>, now: Instant) -> Actions {
+        let Some((byte, cmd)) = self.control.take() else {
+            return Vec::new();
+        };
+        let replaced = how == Some(ExitHow::Code(0)) && OVERRIDABLE.contains(&byte);
+        let mut acts = self.command(cmd, now);
+        if replaced {
+            acts.retain(|a| !matches!(a, Action::Kill(..)));
+        }
+        while self.control.is_none() {
+            let Some((byte, cmd)) = self.queued.pop_front() else {
+                break;
+            };
+            acts.extend(self.control_byte(byte, cmd, now));
+        }
+        acts
+    }
+
+    fn command(&mut self, cmd: Command, now: Instant) -> Actions {
+        use Phase as P;
         match cmd {
             Command::Up => {
-                self.want = Want::Up;
+                self.set_want(Want::Up);
                 match self.phase {
-                    Phase::Down => self.schedule_start(now),
-                    Phase::Stopping { .. } | Phase::Finishing { .. } => {
+                    P::Down if self.want == Want::Up => self.schedule_start(now),
+                    P::Down => Vec::new(),
+                    P::Stopping { .. } | P::Finishing { .. } => {
                         self.redirect_stop(AfterStop::Start);
                         Vec::new()
                     }
-                    Phase::Running { .. } | Phase::Waiting { .. } => Vec::new(),
+                    P::Running { .. } | P::Waiting { .. } | P::Asked(_) => Vec::new(),
                 }
             }
             Command::Once => match self.phase {
-                Phase::Down => {
-                    self.want = Want::Once;
-                    self.schedule_start(now)
+                P::Down => {
+                    self.set_want(Want::Once);
+                    if self.want == Want::Once {
+                        self.schedule_start(now)
+                    } else {
+                        Vec::new()
+                    }
                 }
-                Phase::Stopping { .. } | Phase::Finishing { .. } => Vec::new(),
-                Phase::Running { .. } | Phase::Waiting { .. } => {
-                    self.want = Want::Once;
+                P::Stopping { .. } | P::Finishing { .. } | P::Asked(_) => Vec::new(),
+                P::Running { .. } | P::Waiting { .. } => {
+                    self.set_want(Want::Once);
                     Vec::new()
                 }
             },
             // s6's `O`: do not restart it when it ends; if it is down, do not
             // even start it.
             Command::OnceAtMost => match self.phase {
-                Phase::Running { .. } => {
-                    self.want = Want::Once;
+                P::Running { .. } => {
+                    self.set_want(Want::Once);
                     Vec::new()
                 }
-                Phase::Waiting { .. } => {
-                    self.want = Want::Down;
-                    self.set_phase(Phase::Down, now);
+                P::Waiting { .. } => {
+                    self.set_want(Want::Down);
+                    self.set_phase(P::Down, now);
                     Vec::new()
                 }
-                _ => {
+                P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } => {
                     if self.want == Want::Up {
                         self.want = Want::Once;
                     }
@@ -682,12 +1171,11 @@ impl State {
                 }
             },
             Command::Down => {
-                self.want = Want::Down;
+                self.set_want(Want::Down);
                 self.stop(AfterStop::Nothing, now)
             }
             Command::Halt | Command::Exit { stop_service: true } => {
-                self.want = Want::Down;
-                self.exiting = true;
+                self.want = Want::Exit;
                 self.stop(AfterStop::ExitSupervisor, now)
             }
             Command::Exit { stop_service: false } => {
@@ -701,22 +1189,23 @@ impl State {
                 }
             }
             Command::Restart => {
-                self.want = Want::Up;
+                self.set_want(Want::Up);
+                let mut acts = vec![Action::ReloadConfig];
                 match self.phase {
-                    Phase::Running { .. } => self.stop(AfterStop::Start, now),
-                    Phase::Stopping { .. } | Phase::Finishing { .. } => {
-                        self.redirect_stop(AfterStop::Start);
-                        Vec::new()
-                    }
-                    Phase::Down | Phase::Waiting { .. } => vec![Action::Spawn],
+                    P::Running { .. } => acts.extend(self.stop(AfterStop::Start, now)),
+                    P::Stopping { .. } | P::Finishing { .. } => self.redirect_stop(AfterStop::Start),
+                    P::Down | P::Waiting { .. } if self.want == Want::Up => acts.extend(self.begin_start(now)),
+                    P::Down | P::Waiting { .. } => {}
+                    P::Asked(_) => acts.push(Action::Refuse(BUSY.into())),
                 }
+                acts
             }
             Command::RestartSignal => match self.phase {
-                Phase::Running { pid, pgid, .. } => {
-                    self.term_sent = true;
-                    self.stop_signals(pid, pgid)
+                P::Running { main, .. } => {
+                    self.phase = P::Running { main, term_sent: true };
+                    self.stop_signals(main)
                 }
-                _ => Vec::new(),
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } => Vec::new(),
             },
             Command::Pause => self.signal_main(Signal::SIGSTOP, Some(true)),
             Command::Continue => self.signal_main(Signal::SIGCONT, Some(false)),
@@ -725,44 +1214,51 @@ impl State {
     }
 
     fn signal_main(&mut self, sig: Signal, paused: Option<bool>) -> Actions {
-        match self.main_pid() {
-            Some(pid) => {
-                if let Some(p) = paused {
-                    self.paused = p;
-                }
-                if sig == Signal::SIGTERM {
-                    self.term_sent = true;
-                }
-                vec![Action::Kill(Target::Pid(pid), sig)]
+        let mark = |main: &mut Proc| {
+            if let Some(p) = paused {
+                main.paused = p;
             }
-            None => vec![Action::Refuse("service not running".into())],
-        }
+            main.pid
+        };
+        let pid = match &mut self.phase {
+            Phase::Running { main, term_sent } => {
+                if sig == Signal::SIGTERM {
+                    *term_sent = true;
+                }
+                mark(main)
+            }
+            Phase::Stopping { main: Some(main), .. } => mark(main),
+            Phase::Down
+            | Phase::Waiting { .. }
+            | Phase::Asked(_)
+            | Phase::Stopping { main: None, .. }
+            | Phase::Finishing { .. } => return vec![Action::Refuse(NOT_RUNNING.into())],
+        };
+        vec![Action::Kill(Target::Pid(pid), sig)]
     }
 
     /// The stop signal then CONT (so a paused process sees it), to the
     /// group or to the main process as configured.
-    fn stop_signals(&self, pid: Pid, pgid: Pid) -> Actions {
+    fn stop_signals(&self, main: Proc) -> Actions {
         let target = if self.policy.stop.group {
-            Target::Group(pgid)
+            Target::Group(main.group.pgid)
         } else {
-            Target::Pid(pid)
+            Target::Pid(main.pid)
         };
         vec![
-            Action::Kill(target.clone(), self.policy.stop.signal),
+            Action::Kill(target, self.policy.stop.signal),
             Action::Kill(target, Signal::SIGCONT),
         ]
     }
 
     fn stop(&mut self, then: AfterStop, now: Instant) -> Actions {
         match self.phase {
-            Phase::Running { pid, pgid, since } => {
-                let acts = self.stop_signals(pid, pgid);
-                self.paused = false;
-                self.term_sent = true;
+            Phase::Running { main, .. } => {
+                let acts = self.stop_signals(main);
                 self.phase = Phase::Stopping {
-                    pid: Some(pid),
-                    pgid,
-                    since,
+                    main: Some(Proc { paused: false, ..main }),
+                    group: main.group,
+                    since: main.since,
                     kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
                     killed: false,
                     then,
@@ -774,11 +1270,17 @@ impl State {
                 Vec::new()
             }
             Phase::Waiting { .. } | Phase::Down => {
-                if matches!(self.phase, Phase::Waiting { .. }) {
-                    self.set_phase(Phase::Down, now);
+                self.set_phase(Phase::Down, now);
+                match self.last_group {
+                    // What the last run left behind goes before "down".
+                    Some(group) => {
+                        self.set_phase(Phase::Asked(Ask::Leftovers(then)), now);
+                        vec![Action::ProbeGroup(group)]
+                    }
+                    None => self.stopped(then, now),
                 }
-                self.stopped(then, now)
             }
+            Phase::Asked(_) => vec![Action::Refuse(BUSY.into())],
         }
     }
 
@@ -796,9 +1298,7 @@ impl State {
 
     /// The stop is complete: the group is gone.
     fn stopped(&mut self, then: AfterStop, now: Instant) -> Actions {
-        if !matches!(self.phase, Phase::Down) {
-            self.set_phase(Phase::Down, now);
-        }
+        self.set_phase(Phase::Down, now);
         match then {
             AfterStop::Nothing => Vec::new(),
             AfterStop::Start => self.schedule_start(now),
@@ -806,80 +1306,10 @@ impl State {
         }
     }
 
-    fn on_exited(
-        &mut self,
-        pid: Pid,
-        how: ExitHow,
-        group_alive: bool,
-        follow: Option<(Pid, Pid)>,
-        now: Instant,
-    ) -> Actions {
-        match self.phase {
-            Phase::Running { pid: main, since, .. } if main == pid => {
-                if let Some((fpid, fpgid)) = follow {
-                    // It handed over to the pid in the pid file (a daemon that
-                    // forked, or an upgrade): follow that one, no restart.
-                    self.following = true;
-                    self.adopted = false;
-                    self.last_pid = Some(fpid);
-                    self.last_pgid = Some(fpgid);
-                    self.phase = Phase::Running {
-                        pid: fpid,
-                        pgid: fpgid,
-                        since,
-                    };
-                    return vec![Action::Note(format!(
-                        "pid {pid} exited; following pid {fpid} from the pid file"
-                    ))];
-                }
-                self.last_exit = Some(how);
-                let mut acts = vec![Action::PostExit(how.code())];
-                acts.extend(self.ended(Next::Policy, now));
-                acts
-            }
-            Phase::Stopping {
-                pid: Some(main),
-                pgid,
-                since,
-                kill_at,
-                killed,
-                then,
-            } if main == pid => {
-                self.last_exit = Some(how);
-                let mut acts = vec![Action::PostExit(how.code())];
-                if group_alive {
-                    // The main process is gone but its group is not: those
-                    // members get the stop signal too, and the deadline holds.
-                    if self.policy.stop.group {
-                        acts.push(Action::Kill(Target::Group(pgid), self.policy.stop.signal));
-                        acts.push(Action::Kill(Target::Group(pgid), Signal::SIGCONT));
-                    }
-                    self.phase = Phase::Stopping {
-                        pid: None,
-                        pgid,
-                        since,
-                        kill_at,
-                        killed,
-                        then,
-                    };
-                } else {
-                    acts.extend(self.ended(Next::Stop(then), now));
-                }
-                acts
-            }
-            Phase::Finishing {
-                pid: Some(finish),
-                next,
-                ..
-            } if finish == pid => self.finished(next, now),
-            _ => Vec::new(),
-        }
-    }
-
     /// Decide what follows an exit the operator did not ask for.
     fn after_exit(&mut self, now: Instant) -> Actions {
         match self.want {
-            Want::Down => Vec::new(),
+            Want::Down | Want::Exit => Vec::new(),
             Want::Once => {
                 self.want = Want::Down;
                 Vec::new()
@@ -906,837 +1336,4 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const P: i32 = 4242;
-
-    fn pid(n: i32) -> Pid {
-        Pid::from_raw(n)
-    }
-
-    fn policy() -> Policy {
-        Policy {
-            wait: Duration::ZERO,
-            retries: -1,
-            stop: StopSpec::default(),
-            may_exit: true,
-            has_finish: false,
-            throttle: MIN_RUN,
-        }
-    }
-
-    fn secs(s: f64) -> Duration {
-        Duration::from_secs_f64(s)
-    }
-
-    /// A supervisor whose service has been running since `t0`.
-    fn running(t0: Instant) -> State {
-        let mut s = State::new(policy(), Want::Up, t0);
-        assert_eq!(s.step(Event::Start, t0), vec![Action::Spawn]);
-        assert_eq!(s.step(Event::Spawned { pid: pid(P) }, t0), vec![]);
-        s
-    }
-
-    fn term_cont_group() -> Vec<Action> {
-        vec![
-            Action::Kill(Target::Group(pid(P)), Signal::SIGTERM),
-            Action::Kill(Target::Group(pid(P)), Signal::SIGCONT),
-        ]
-    }
-
-    #[test]
-    fn adopts_a_survivor_then_stops_it_and_restarts_throttled() {
-        let t0 = Instant::now();
-        let since = t0 - secs(30.0);
-        let mut s = State::new(policy(), Want::Up, t0);
-        let adopted = Event::Adopted {
-            pid: pid(P),
-            pgid: pid(P),
-            spawned_pgid: pid(P),
-            since,
-        };
-        assert!(matches!(s.step(adopted, t0)[..], [Action::Note(_)]));
-        assert_eq!(
-            s.phase,
-            Phase::Running {
-                pid: pid(P),
-                pgid: pid(P),
-                since
-            }
-        );
-        assert!(s.adopted && !s.following);
-        assert_eq!((s.count, s.changed), (0, since));
-        // It is the service: `down` stops its group like any other.
-        assert_eq!(s.step(Event::Command(Command::Down), t0), term_cont_group());
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Code(0),
-            group_alive: false,
-            follow: None,
-        };
-        s.step(exit, t0 + secs(0.1));
-        assert_eq!(s.phase, Phase::Down);
-        assert!(!s.adopted);
-        // A start right after the adoption waits for the throttle.
-        assert_eq!(s.step(Event::Command(Command::Up), t0 + secs(0.2)), vec![]);
-        assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
-        // Only ever at the start: a running service adopts nothing.
-        let mut r = running(t0);
-        let again = Event::Adopted {
-            pid: pid(P + 1),
-            pgid: pid(P + 1),
-            spawned_pgid: pid(P + 1),
-            since,
-        };
-        assert_eq!(r.step(again, t0), vec![]);
-        assert_eq!(r.main_pid(), Some(pid(P)));
-    }
-
-    /// Found in the panic audit (and now in the control_bytes fuzz
-    /// target's input): `wait` or `stop.timeout` of u64::MAX seconds
-    /// overflowed `Instant` and panicked the supervisor at its start or at
-    /// `down` — leaving the service unsupervised.
-    #[test]
-    fn huge_durations_mean_never_not_a_panic() {
-        let t0 = Instant::now();
-        let huge = Duration::from_secs(u64::MAX);
-        let mut s = State::new(Policy { wait: huge, ..policy() }, Want::Up, t0);
-        assert_eq!(s.step(Event::Start, t0), vec![]);
-        assert!(s.deadline().is_some_and(|d| d > t0 + Duration::from_secs(1 << 31)));
-        let stop = StopSpec {
-            timeout: Some(huge),
-            ..StopSpec::default()
-        };
-        let mut s = running(t0);
-        s.policy.stop = stop;
-        assert_eq!(s.step(Event::Command(Command::Down), t0), term_cont_group());
-        assert!(s.deadline().is_some_and(|d| d > t0 + Duration::from_secs(1 << 31)));
-        assert_eq!(s.step(Event::Timer, t0 + secs(100.0)), vec![]);
-    }
-
-    #[test]
-    fn starts_at_once_and_counts() {
-        let t0 = Instant::now();
-        let s = running(t0);
-        assert_eq!(s.count, 1);
-        assert_eq!(
-            s.phase,
-            Phase::Running {
-                pid: pid(P),
-                pgid: pid(P),
-                since: t0
-            }
-        );
-        assert_eq!(s.deadline(), None, "no timer while running: zero idle wake-ups");
-    }
-
-    #[test]
-    fn wait_delays_every_start() {
-        let t0 = Instant::now();
-        let mut s = State::new(
-            Policy {
-                wait: secs(2.0),
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        assert_eq!(s.step(Event::Start, t0), vec![]);
-        assert_eq!(s.phase, Phase::Waiting { at: t0 + secs(2.0) });
-        assert_eq!(s.step(Event::Timer, t0 + secs(1.0)), vec![]);
-        assert_eq!(s.step(Event::Timer, t0 + secs(2.0)), vec![Action::Spawn]);
-        s.step(Event::Spawned { pid: pid(P) }, t0 + secs(2.0));
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Code(0),
-            group_alive: false,
-            follow: None,
-        };
-        assert_eq!(s.step(exit, t0 + secs(10.0)), vec![Action::PostExit(0)]);
-        assert_eq!(s.deadline(), Some(t0 + secs(12.0)));
-    }
-
-    #[test]
-    fn restart_throttle_is_one_second_between_starts() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Code(1),
-            group_alive: false,
-            follow: None,
-        };
-        // Crashed after 0.2 s: the next start waits until 1 s after the last.
-        assert_eq!(s.step(exit, t0 + secs(0.2)), vec![Action::PostExit(1)]);
-        assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
-        assert_eq!(s.step(Event::Timer, t0 + MIN_RUN), vec![Action::Spawn]);
-        s.step(Event::Spawned { pid: pid(P + 1) }, t0 + MIN_RUN);
-        // Ran for 5 s: restarts at once.
-        let exit = Event::Exited {
-            pid: pid(P + 1),
-            how: ExitHow::Signal(9),
-            group_alive: false,
-            follow: None,
-        };
-        assert_eq!(s.step(exit, t0 + secs(6.0)), vec![Action::PostExit(137), Action::Spawn]);
-        assert_eq!(s.last_exit, Some(ExitHow::Signal(9)));
-    }
-
-    #[test]
-    fn retries_then_exit_for_command_line() {
-        let t0 = Instant::now();
-        let mut s = State::new(Policy { retries: 1, ..policy() }, Want::Up, t0);
-        s.step(Event::Start, t0);
-        s.step(Event::Spawned { pid: pid(1000) }, t0);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(1000),
-                how: ExitHow::Code(3),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        assert_eq!(acts, vec![Action::PostExit(3), Action::Spawn]);
-        s.step(Event::Spawned { pid: pid(1001) }, t0 + secs(5.0));
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(1001),
-                how: ExitHow::Code(3),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(9.0),
-        );
-        assert_eq!(acts.len(), 3, "{acts:?}");
-        assert_eq!(acts[0], Action::PostExit(3));
-        assert_eq!(acts[2], Action::Exit(0));
-        assert_eq!(s.count, 2);
-        assert_eq!(s.want, Want::Down);
-    }
-
-    #[test]
-    fn retries_exhausted_keeps_config_supervisor_up() {
-        let t0 = Instant::now();
-        let mut s = State::new(
-            Policy {
-                retries: 0,
-                may_exit: false,
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        s.step(Event::Start, t0);
-        s.step(Event::Spawned { pid: pid(P) }, t0);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(3.0),
-        );
-        assert!(
-            !acts.iter().any(|a| matches!(a, Action::Exit(_) | Action::Spawn)),
-            "{acts:?}"
-        );
-        assert_eq!((s.want, s.phase), (Want::Down, Phase::Down));
-        // `up` starts it again.
-        assert_eq!(s.step(Event::Command(Command::Up), t0 + secs(4.0)), vec![Action::Spawn]);
-    }
-
-    #[test]
-    fn spawn_failure_counts_and_throttles() {
-        let t0 = Instant::now();
-        let mut s = State::new(policy(), Want::Up, t0);
-        s.step(Event::Start, t0);
-        assert_eq!(s.step(Event::SpawnFailed { errno: libc::ENOENT }, t0), vec![]);
-        assert_eq!(s.reason().as_deref(), Some("exec failed: No such file or directory"));
-        assert_eq!(s.count, 1);
-        assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
-    }
-
-    #[test]
-    fn down_sends_stop_signal_then_kill_at_timeout() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let t1 = t0 + secs(30.0);
-        assert_eq!(s.step(Event::Command(Command::Down), t1), term_cont_group());
-        assert_eq!(s.deadline(), Some(t1 + secs(10.0)));
-        assert_eq!(s.want, Want::Down);
-        let acts = s.step(Event::Timer, t1 + secs(10.0));
-        assert!(
-            acts.contains(&Action::Kill(Target::Group(pid(P)), Signal::SIGKILL)),
-            "{acts:?}"
-        );
-        // Main exits by KILL; its group is gone too: down, no restart.
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Signal(9),
-            group_alive: false,
-            follow: None,
-        };
-        assert_eq!(s.step(exit, t1 + secs(10.1)), vec![Action::PostExit(137)]);
-        assert_eq!(s.phase, Phase::Down);
-        assert_eq!(s.deadline(), None);
-    }
-
-    #[test]
-    fn down_waits_for_the_whole_group() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        s.step(Event::Command(Command::Down), t0);
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Signal(15),
-            group_alive: true,
-            follow: None,
-        };
-        let acts = s.step(exit, t0 + secs(0.1));
-        assert_eq!(acts[0], Action::PostExit(143));
-        assert_eq!(
-            &acts[1..],
-            term_cont_group().as_slice(),
-            "leftover members get the stop signal"
-        );
-        assert_eq!(s.awaits_group(), Some(pid(P)));
-        assert!(
-            matches!(s.phase, Phase::Stopping { .. }),
-            "not down while the group lives"
-        );
-        assert_eq!(s.step(Event::GroupGone, t0 + secs(0.2)), vec![]);
-        assert_eq!(s.phase, Phase::Down);
-    }
-
-    #[test]
-    fn stop_without_group_signals_main_only() {
-        let t0 = Instant::now();
-        let stop = StopSpec {
-            signal: Signal::SIGQUIT,
-            group: false,
-            timeout: None,
-        };
-        let mut s = State::new(Policy { stop, ..policy() }, Want::Up, t0);
-        s.step(Event::Start, t0);
-        s.step(Event::Spawned { pid: pid(P) }, t0);
-        let acts = s.step(Event::Command(Command::Down), t0);
-        assert_eq!(
-            acts,
-            vec![
-                Action::Kill(Target::Pid(pid(P)), Signal::SIGQUIT),
-                Action::Kill(Target::Pid(pid(P)), Signal::SIGCONT)
-            ]
-        );
-        assert_eq!(s.deadline(), None, "timeout 0 never kills");
-    }
-
-    #[test]
-    fn killed_group_is_rechecked_until_gone() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        s.step(Event::Command(Command::Down), t0);
-        s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: true,
-                follow: None,
-            },
-            t0,
-        );
-        let acts = s.step(Event::Timer, t0 + secs(10.0));
-        assert_eq!(acts[1..], [Action::Kill(Target::Group(pid(P)), Signal::SIGKILL)]);
-        assert_eq!(s.deadline(), Some(t0 + secs(11.0)));
-        assert_eq!(s.step(Event::Timer, t0 + secs(11.0)), vec![]);
-        assert_eq!(s.deadline(), Some(t0 + secs(12.0)));
-        s.step(Event::GroupGone, t0 + secs(11.5));
-        assert_eq!(s.phase, Phase::Down);
-    }
-
-    #[test]
-    fn halt_stops_then_exits() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        assert_eq!(s.step(Event::Command(Command::Halt), t0), term_cont_group());
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0,
-        );
-        assert_eq!(acts, vec![Action::PostExit(0), Action::Exit(0)]);
-        // Halt while down exits at once.
-        let mut s = State::new(policy(), Want::Down, t0);
-        assert_eq!(s.step(Event::Command(Command::Halt), t0), vec![Action::Exit(0)]);
-    }
-
-    #[test]
-    fn socket_exit_leaves_service_or_is_refused() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let acts = s.step(Event::Command(Command::Exit { stop_service: false }), t0);
-        assert_eq!(acts.last(), Some(&Action::Exit(0)));
-        assert!(!acts.iter().any(|a| matches!(a, Action::Kill(..))));
-        s.policy.may_exit = false;
-        let acts = s.step(Event::Command(Command::Exit { stop_service: false }), t0);
-        assert_eq!(
-            acts,
-            vec![Action::Refuse("set environment variable IMMORTAL_EXIT to exit".into())]
-        );
-    }
-
-    #[test]
-    fn once_runs_without_restart() {
-        let t0 = Instant::now();
-        let mut s = State::new(policy(), Want::Down, t0);
-        assert_eq!(s.step(Event::Start, t0), vec![]);
-        assert_eq!(s.step(Event::Command(Command::Once), t0), vec![Action::Spawn]);
-        s.step(Event::Spawned { pid: pid(P) }, t0);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        assert_eq!(acts, vec![Action::PostExit(0)]);
-        assert_eq!((s.want, s.phase), (Want::Down, Phase::Down));
-        // `once` while running up: finish this run, no restart.
-        let mut s = running(t0);
-        s.step(Event::Command(Command::Once), t0);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        assert_eq!(acts, vec![Action::PostExit(0)]);
-    }
-
-    #[test]
-    fn restart_stops_then_starts() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        assert_eq!(
-            s.step(Event::Command(Command::Restart), t0 + secs(5.0)),
-            term_cont_group()
-        );
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Signal(15),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.1),
-        );
-        assert_eq!(acts, vec![Action::PostExit(143), Action::Spawn]);
-        assert_eq!(s.want, Want::Up);
-        // Restart while down starts at once.
-        let mut s = State::new(policy(), Want::Down, t0);
-        assert_eq!(s.step(Event::Command(Command::Restart), t0), vec![Action::Spawn]);
-    }
-
-    #[test]
-    fn up_during_stop_restarts_after() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        s.step(Event::Command(Command::Down), t0 + secs(5.0));
-        assert_eq!(s.step(Event::Command(Command::Up), t0 + secs(5.0)), vec![]);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.1),
-        );
-        assert_eq!(acts, vec![Action::PostExit(0), Action::Spawn]);
-    }
-
-    #[test]
-    fn down_while_waiting_cancels_the_start() {
-        let t0 = Instant::now();
-        let mut s = State::new(
-            Policy {
-                wait: secs(5.0),
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        s.step(Event::Start, t0);
-        assert_eq!(s.step(Event::Command(Command::Down), t0 + secs(1.0)), vec![]);
-        assert_eq!((s.phase, s.deadline()), (Phase::Down, None));
-    }
-
-    #[test]
-    fn signals_go_to_the_main_pid_and_pause_is_tracked() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        assert_eq!(
-            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
-            vec![Action::Kill(Target::Pid(pid(P)), Signal::SIGHUP)]
-        );
-        s.step(Event::Command(Command::Pause), t0);
-        assert!(s.paused);
-        s.step(Event::Command(Command::Continue), t0);
-        assert!(!s.paused);
-        let mut s = State::new(policy(), Want::Down, t0);
-        assert_eq!(
-            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
-            vec![Action::Refuse("service not running".into())]
-        );
-    }
-
-    #[test]
-    fn stray_exits_are_ignored() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let before = s.clone();
-        assert_eq!(
-            s.step(
-                Event::Exited {
-                    pid: pid(1),
-                    how: ExitHow::Code(0),
-                    group_alive: false,
-                    follow: None
-                },
-                t0
-            ),
-            vec![]
-        );
-        assert_eq!(s, before);
-        assert_eq!(s.step(Event::GroupGone, t0), vec![]);
-        assert_eq!(s, before);
-    }
-
-    #[test]
-    fn finish_runs_after_each_exit_then_restart() {
-        let t0 = Instant::now();
-        let mut s = State::new(
-            Policy {
-                has_finish: true,
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        s.step(Event::Start, t0);
-        s.step(Event::Spawned { pid: pid(P) }, t0);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Signal(9),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        assert_eq!(
-            acts,
-            vec![Action::PostExit(137), Action::SpawnFinish(ExitHow::Signal(9))]
-        );
-        assert_eq!(s.visible(), crate::status::RunState::Finish);
-        assert_eq!(s.step(Event::FinishSpawned { pid: pid(77) }, t0 + secs(5.0)), vec![]);
-        assert_eq!(s.tracked_pid(), Some(pid(77)));
-        assert_eq!(s.main_pid(), None, "no signals go to ./finish");
-        assert_eq!(
-            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
-            vec![Action::Refuse("service not running".into())]
-        );
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(77),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.1),
-        );
-        assert_eq!(acts, vec![Action::Spawn]);
-    }
-
-    #[test]
-    fn down_during_finish_means_no_restart_and_finish_is_killed_at_timeout() {
-        let t0 = Instant::now();
-        let mut s = State::new(
-            Policy {
-                has_finish: true,
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        s.step(Event::Start, t0);
-        s.step(Event::Spawned { pid: pid(P) }, t0);
-        s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(2),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        s.step(Event::FinishSpawned { pid: pid(77) }, t0 + secs(5.0));
-        assert_eq!(s.step(Event::Command(Command::Down), t0 + secs(5.0)), vec![]);
-        assert_eq!(s.deadline(), Some(t0 + secs(15.0)));
-        let acts = s.step(Event::Timer, t0 + secs(15.0));
-        assert_eq!(acts[1], Action::Kill(Target::Group(pid(77)), Signal::SIGKILL));
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(77),
-                how: ExitHow::Signal(9),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(15.0),
-        );
-        assert_eq!(acts, vec![]);
-        assert_eq!((s.phase, s.want), (Phase::Down, Want::Down));
-    }
-
-    #[test]
-    fn stop_runs_finish_before_down_and_exit() {
-        let t0 = Instant::now();
-        let mut s = State::new(
-            Policy {
-                has_finish: true,
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        s.step(Event::Start, t0);
-        s.step(Event::Spawned { pid: pid(P) }, t0);
-        s.step(Event::Command(Command::Halt), t0);
-        assert!(s.exiting && s.term_sent);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Signal(15),
-                group_alive: false,
-                follow: None,
-            },
-            t0,
-        );
-        assert_eq!(
-            acts,
-            vec![Action::PostExit(143), Action::SpawnFinish(ExitHow::Signal(15))]
-        );
-        assert!(!s.term_sent, "TERM flag cleared when the process exits");
-        assert_eq!(s.step(Event::FinishFailed, t0), vec![Action::Exit(0)]);
-    }
-
-    #[test]
-    fn status_record_follows_runsv() {
-        use crate::status::{RunState, Wanted};
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let when = std::time::SystemTime::UNIX_EPOCH;
-        let r = s.record(when);
-        assert_eq!(
-            (r.pid, r.state, r.want, r.term_sent),
-            (P as u32, RunState::Run, Wanted::Up, false)
-        );
-        s.step(Event::Command(Command::Down), t0 + secs(1.0));
-        let r = s.record(when);
-        assert_eq!((r.state, r.want, r.term_sent), (RunState::Run, Wanted::Down, true));
-        assert_eq!(s.changed, t0, "still running: the change time stays");
-        s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(2.0),
-        );
-        let r = s.record(when);
-        assert_eq!((r.pid, r.state, r.term_sent), (0, RunState::Down, false));
-        assert_eq!(s.changed, t0 + secs(2.0));
-        s.step(Event::Command(Command::Halt), t0 + secs(3.0));
-        assert_eq!(s.record(when).want, Wanted::Exit);
-    }
-
-    #[test]
-    fn once_at_most() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        assert_eq!(s.step(Event::Command(Command::OnceAtMost), t0), vec![]);
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        assert_eq!(acts, vec![Action::PostExit(0)]);
-        let mut s = State::new(
-            Policy {
-                wait: secs(3.0),
-                ..policy()
-            },
-            Want::Up,
-            t0,
-        );
-        s.step(Event::Start, t0);
-        s.step(Event::Command(Command::OnceAtMost), t0);
-        assert_eq!((s.phase, s.deadline()), (Phase::Down, None), "waiting start cancelled");
-    }
-
-    #[test]
-    fn follow_hand_over_keeps_count_and_targets_the_followed_group() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Code(0),
-            group_alive: false,
-            follow: Some((pid(900), pid(901))),
-        };
-        let acts = s.step(exit, t0 + secs(0.1));
-        assert!(
-            matches!(acts.as_slice(), [Action::Note(_)]),
-            "no post_exit, no spawn: {acts:?}"
-        );
-        assert!(s.following);
-        assert_eq!(s.count, 1);
-        assert_eq!(s.main_pid(), Some(pid(900)));
-        assert_eq!(
-            s.step(Event::Command(Command::Signal(Signal::SIGHUP)), t0),
-            vec![Action::Kill(Target::Pid(pid(900)), Signal::SIGHUP)]
-        );
-        let acts = s.step(Event::Command(Command::Down), t0 + secs(1.0));
-        assert_eq!(acts[0], Action::Kill(Target::Group(pid(901)), Signal::SIGTERM));
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(900),
-                how: ExitHow::Signal(15),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(1.1),
-        );
-        assert_eq!(acts, vec![Action::PostExit(143)]);
-        assert!(!s.following);
-        assert_eq!(s.phase, Phase::Down);
-    }
-
-    #[test]
-    fn followed_at_start_instead_of_spawning() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(0.1),
-        );
-        assert!(matches!(s.phase, Phase::Waiting { .. }));
-        let acts = s.step(
-            Event::Followed {
-                pid: pid(900),
-                pgid: pid(900),
-            },
-            t0 + MIN_RUN,
-        );
-        assert!(matches!(acts.as_slice(), [Action::Note(_)]));
-        assert_eq!((s.main_pid(), s.count, s.following), (Some(pid(900)), 1, true));
-        // Ignored while something runs.
-        assert_eq!(
-            s.step(
-                Event::Followed {
-                    pid: pid(5),
-                    pgid: pid(5)
-                },
-                t0
-            ),
-            vec![]
-        );
-    }
-
-    #[test]
-    fn hand_over_holds_the_restart() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        s.step(Event::HandOverPending { until: t0 + secs(8.0) }, t0 + secs(5.0));
-        let acts = s.step(
-            Event::Exited {
-                pid: pid(P),
-                how: ExitHow::Code(0),
-                group_alive: false,
-                follow: None,
-            },
-            t0 + secs(5.0),
-        );
-        assert_eq!(acts, vec![Action::PostExit(0)]);
-        assert_eq!(s.deadline(), Some(t0 + secs(8.0)), "restart held for the grace period");
-        s.step(
-            Event::Followed {
-                pid: pid(900),
-                pgid: pid(900),
-            },
-            t0 + secs(6.0),
-        );
-        assert_eq!((s.main_pid(), s.count, s.hold_until), (Some(pid(900)), 1, None));
-    }
-
-    #[test]
-    fn leftovers_are_stopped_before_a_start_or_a_down() {
-        let t0 = Instant::now();
-        let mut s = running(t0);
-        let exit = Event::Exited {
-            pid: pid(P),
-            how: ExitHow::Signal(9),
-            group_alive: true,
-            follow: None,
-        };
-        s.step(exit, t0 + secs(5.0));
-        assert_eq!(s.last_pgid, Some(pid(P)));
-        let acts = s.step(Event::Leftovers { pgid: pid(P) }, t0 + secs(5.0));
-        assert_eq!(acts[1], Action::Kill(Target::Group(pid(P)), Signal::SIGTERM));
-        assert_eq!(s.deadline(), Some(t0 + secs(15.0)));
-        assert_eq!(s.awaits_group(), Some(pid(P)));
-        // Gone: now it starts.
-        assert_eq!(s.step(Event::GroupGone, t0 + secs(6.0)), vec![Action::Spawn]);
-        // With a down pending, it stays down once they are gone.
-        let mut s = running(t0);
-        s.step(exit, t0 + secs(5.0));
-        s.step(Event::Leftovers { pgid: pid(P) }, t0 + secs(5.0));
-        s.step(Event::Command(Command::Down), t0 + secs(5.0));
-        assert_eq!(s.step(Event::GroupGone, t0 + secs(6.0)), vec![]);
-        assert_eq!((s.phase, s.want), (Phase::Down, Want::Down));
-    }
-
-    #[test]
-    fn only_owned_groups_are_signalled() {
-        let t0 = Instant::now();
-        let s = running(t0);
-        assert_eq!(s.owned_group(pid(900), pid(900)), pid(900), "leads its own group");
-        assert_eq!(s.owned_group(pid(900), pid(P)), pid(P), "the group we created");
-        assert_eq!(
-            s.owned_group(pid(900), pid(1)),
-            pid(900),
-            "someone else's group: the pid alone"
-        );
-    }
-}
+mod tests;

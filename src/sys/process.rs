@@ -1,10 +1,48 @@
 //! Processes: reaping, signalling, and telling whether a group still lives.
 
-use crate::supervise::state::{ExitHow, Target};
 use nix::errno::Errno;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitHow {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitHow {
+    /// The one conversion from a wait status: `None` while it has not ended
+    /// (stopped, continued, still alive).
+    pub fn of(status: WaitStatus) -> Option<ExitHow> {
+        match status {
+            WaitStatus::Exited(_, code) => Some(ExitHow::Code(code)),
+            WaitStatus::Signaled(_, sig, _) => Some(ExitHow::Signal(sig as i32)),
+            _ => None,
+        }
+    }
+
+    /// The shell's convention: a signal death is 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitHow::Code(c) => c,
+            ExitHow::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// Where a signal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Pid(Pid),
+    Group(Pid),
+}
+
+/// The exit status of `pid` if it is our child and has ended (reaping it).
+pub fn try_wait(pid: Pid) -> nix::Result<Option<ExitHow>> {
+    waitpid(pid, Some(WaitPidFlag::WNOHANG)).map(ExitHow::of)
+}
 
 /// Reap every child that has ended, with the process group it was in.
 /// Signals coalesce, so one SIGCHLD may stand for many exits: loop until
@@ -28,9 +66,12 @@ pub fn reap_all() -> Vec<(Pid, ExitHow, Option<Pid>)> {
         };
         let pgid = nix::unistd::getpgid(Some(pid)).ok();
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, ExitHow::Code(code), pgid)),
-            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, ExitHow::Signal(sig as i32), pgid)),
-            Ok(_) | Err(Errno::EINTR) => continue,
+            Ok(status) => {
+                if let Some(how) = ExitHow::of(status) {
+                    out.push((pid, how, pgid));
+                }
+            }
+            Err(Errno::EINTR) => continue,
             Err(_) => break,
         }
     }

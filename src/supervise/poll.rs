@@ -1,0 +1,54 @@
+//! The supervisor's one poll set: every descriptor carries a tag naming
+//! what it is, so the loop reads back *which source* is ready, never an
+//! index into a list it must rebuild in the same order.
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::Pid;
+use std::os::fd::BorrowedFd;
+
+/// What a polled descriptor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The signalfd.
+    Signals,
+    /// The API socket: a client is connecting.
+    Listener,
+    /// Unit `n`'s control FIFO.
+    Control(usize),
+    /// The pidfd on unit `n`'s followed or adopted process.
+    Pidfd(usize, Pid),
+    /// Unit `n`'s pid file directory, while a hand-over is awaited.
+    HandOver(usize),
+    /// Unit `n`'s output: a stream of the service (`Some(i)`) or the
+    /// logger's input (`None`).
+    Output(usize, Option<usize>),
+    /// API client `n`.
+    Client(usize),
+}
+
+#[derive(Default)]
+pub struct PollSet<'a> {
+    fds: Vec<PollFd<'a>>,
+    tags: Vec<Source>,
+}
+
+impl<'a> PollSet<'a> {
+    pub fn add(&mut self, fd: BorrowedFd<'a>, write: bool, tag: Source) {
+        let flags = if write { PollFlags::POLLOUT } else { PollFlags::POLLIN };
+        self.fds.push(PollFd::new(fd, flags));
+        self.tags.push(tag);
+    }
+
+    /// Wait until something is ready or `timeout` passes; the ready
+    /// sources in the order they were added.
+    pub fn wait(mut self, timeout: PollTimeout) -> nix::Result<Vec<Source>> {
+        poll(&mut self.fds, timeout)?;
+        Ok(self
+            .fds
+            .iter()
+            .zip(self.tags)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, tag)| tag)
+            .collect())
+    }
+}
