@@ -206,7 +206,7 @@ pub fn plan(flags: &Flags) -> Result<Plan> {
     if let [only] = flags.command.as_slice() {
         let path = Path::new(only);
         if is_service_dir(path) {
-            return Ok(Plan::ServiceDir(crate::sdir::absolute(path)));
+            return Ok(Plan::ServiceDir(crate::layout::absolute(path)));
         }
     }
     from_flags(flags).map(|s| Plan::Supervise(Box::new(s)))

@@ -8,7 +8,7 @@
 //! wake-up, so it never fills and no writer ever blocks.
 
 use crate::error::{Context, Error, Result};
-use crate::sdir;
+use crate::layout;
 use crate::status::{self, Status};
 use crate::sys::{self, lock::Lock};
 use nix::sys::stat::Mode;
@@ -37,8 +37,8 @@ impl Files {
 
     /// As [`Files::open`], with the lock already held.
     pub fn with_lock(dir: &Path, lock: Lock) -> Result<Files> {
-        let control_path = dir.join(sdir::CONTROL);
-        let ok_path = dir.join(sdir::OK);
+        let control_path = dir.join(layout::CONTROL);
+        let ok_path = dir.join(layout::OK);
         make_fifo(&control_path)?;
         make_fifo(&ok_path)?;
         let control = open_fifo_read(&control_path)?;
@@ -93,7 +93,7 @@ impl Files {
 pub fn acquire(dir: &Path) -> Result<Lock> {
     sys::fs::ensure_dir(dir)?;
     sys::fs::check_owner(dir)?;
-    Lock::acquire(&dir.join(sdir::LOCK))
+    Lock::acquire(&dir.join(layout::LOCK))
 }
 
 /// `supervise -> .` in a supervise directory that is not a service

@@ -21,9 +21,9 @@ pub mod state;
 
 use crate::api::{self, Client, Progress, Route};
 use crate::control::{self, Command};
-use crate::log::Log;
+use crate::notice::Log;
 use crate::service::Service;
-use crate::sys::{self, signals::Signals};
+use crate::sys::{self, signalfd::Signals};
 use files::Files;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::signal::Signal;
@@ -1172,7 +1172,7 @@ impl Supervisor {
                 }
             }
         }
-        let _ = std::fs::remove_file(self.dir.join(crate::sdir::SOCKET));
+        let _ = std::fs::remove_file(self.dir.join(crate::layout::SOCKET));
         self.log.info("supervisor exiting");
     }
 }

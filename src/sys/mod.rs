@@ -6,7 +6,7 @@ pub mod fs;
 pub mod lock;
 pub mod mem;
 pub mod process;
-pub mod signals;
+pub mod signalfd;
 
 /// The `poll` timeout that wakes at `deadline` (never early: rounded up to
 /// the millisecond), or never.

@@ -109,7 +109,7 @@ fn supervisor_alive(dir: &Path) -> bool {
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(dir.join(crate::sdir::OK))
+        .open(dir.join(crate::layout::OK))
         .is_ok()
 }
 
@@ -188,7 +188,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                     other => return Some(format!("{other}: no runit control letter for this signal")),
                 },
             };
-            let path = dir.join(crate::sdir::CONTROL);
+            let path = dir.join(crate::layout::CONTROL);
             let written = std::fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK)

@@ -1140,7 +1140,7 @@ pub fn run(mut logger: Logger) -> i32 {
     use nix::sys::signal::Signal;
     use std::io::Read;
     use std::os::fd::AsFd;
-    let mut signals = match crate::sys::signals::Signals::block(&[
+    let mut signals = match crate::sys::signalfd::Signals::block(&[
         Signal::SIGHUP,
         Signal::SIGALRM,
         Signal::SIGTERM,
