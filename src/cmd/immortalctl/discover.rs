@@ -93,7 +93,7 @@ pub fn one(target: &str) -> Option<Found> {
     for base in [layout::base(), layout::user_base()] {
         let sock = base.join(target).join(layout::SOCKET);
         // A socket file is enough: the request itself tells if it answers
-        // (and if not, whether an orphaned service runs on: see ctl).
+        // (and if not, whether an orphaned service runs on: see `super::fetch`, `super::act`).
         if sock.exists() {
             return Some(Found {
                 name: target.to_string(),
