@@ -8,14 +8,12 @@
 //! adopted instead of starting a second copy. A pid reused by another
 //! program has another start time and is ignored.
 
+use crate::layout::STARTED;
 use crate::sys::process::ProcStat;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
-
-/// The record's file name in the supervise directory.
-pub const FILE: &str = "started";
 
 /// A process left running by an earlier supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +55,7 @@ impl Record {
 
 /// Record `pid` (started in group `spawned_pgid`) as the unit's process.
 pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
-    let path = dir.join(FILE);
+    let path = dir.join(STARTED);
     let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
         // Gone already (or no /proc): nothing that could be adopted.
         return forget(dir);
@@ -74,7 +72,7 @@ pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()>
 /// The unit has no process any more.
 pub fn forget(dir: &Path) -> crate::error::Result<()> {
     use crate::error::Context;
-    let path = dir.join(FILE);
+    let path = dir.join(STARTED);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", &path),
         _ => Ok(()),
@@ -83,7 +81,7 @@ pub fn forget(dir: &Path) -> crate::error::Result<()> {
 
 /// The process recorded in `dir`, if it is still the same one and alive.
 pub fn survivor(dir: &Path) -> Option<Survivor> {
-    let text = crate::sys::fs::read_regular_text(&dir.join(FILE), 256).ok()?;
+    let text = crate::sys::fs::read_regular_text(&dir.join(STARTED), 256).ok()?;
     let record = Record::parse(&text)?;
     let pid = Pid::from_raw(record.pid);
     if boot_id()? != record.boot || start_ticks(pid)? != record.start || is_zombie(pid) {
@@ -196,10 +194,10 @@ mod tests {
         assert!(found.uptime < Duration::from_secs(60), "{:?}", found.uptime);
 
         // Same pid, another start time: a different process.
-        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(STARTED)).unwrap();
         let mut r = Record::parse(&text).unwrap();
         r.start += 1;
-        std::fs::write(dir.path().join(FILE), r.line()).unwrap();
+        std::fs::write(dir.path().join(STARTED), r.line()).unwrap();
         assert_eq!(survivor(dir.path()), None);
 
         // Dead (a zombie until reaped, then gone): not a survivor.
@@ -209,6 +207,6 @@ mod tests {
         assert_eq!(survivor(dir.path()), None);
         forget(dir.path()).unwrap();
         forget(dir.path()).unwrap();
-        assert!(!dir.path().join(FILE).exists());
+        assert!(!dir.path().join(STARTED).exists());
     }
 }

@@ -99,7 +99,7 @@ pub fn acquire(dir: &Path) -> Result<Lock> {
 /// `supervise -> .` in a supervise directory that is not a service
 /// directory's, so `sv status DIR` and `svstat DIR` work on it directly.
 pub fn link_self(dir: &Path) -> Result<()> {
-    let link = dir.join("supervise");
+    let link = dir.join(layout::SUPERVISE);
     match std::fs::symlink_metadata(&link) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -112,7 +112,7 @@ pub fn link_self(dir: &Path) -> Result<()> {
 /// The supervise directory of a service directory: `DIR/supervise`, or the
 /// target of that symlink (created if missing, as runsv does).
 pub fn of_service_dir(service_dir: &Path) -> Result<PathBuf> {
-    let link = service_dir.join("supervise");
+    let link = service_dir.join(layout::SUPERVISE);
     if let Ok(meta) = std::fs::symlink_metadata(&link) {
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&link).ctx("read link", &link)?;

@@ -154,7 +154,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
 fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
     // Read both services' settings before taking anything.
     let svc = service::from_service_dir(dir)?;
-    let log_dir = dir.join("log");
+    let log_dir = dir.join(layout::LOG_SERVICE);
     let log_svc = if service::is_service_dir(&log_dir) {
         Some(service::from_service_dir(&log_dir)?)
     } else {
@@ -168,7 +168,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
     };
     let listener = listen(&sdir.join(layout::SOCKET))?;
     let signals = start_supervising(&sdir)?;
-    let want = |d: &Path| if d.join("down").exists() { Want::Down } else { Want::Up };
+    let want = |d: &Path| if d.join(layout::DOWN).exists() { Want::Down } else { Want::Up };
     let mut io = Io {
         stdin: Sink::Null,
         stdout: Sink::Inherit,

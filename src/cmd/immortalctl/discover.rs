@@ -109,14 +109,14 @@ pub fn one(target: &str) -> Option<Found> {
 pub fn by_path(path: &Path) -> Option<Found> {
     let path = layout::absolute(path);
     let name = path.file_name()?.to_string_lossy().into_owned();
-    for dir in [path.clone(), path.join("supervise")] {
+    for dir in [path.clone(), path.join(layout::SUPERVISE)] {
         if dir.join(layout::SOCKET).exists() {
             if let Some(channel) = live_or_orphan(&dir) {
                 return Some(Found { name, channel });
             }
         }
     }
-    for dir in [path.join("supervise"), path.clone()] {
+    for dir in [path.join(layout::SUPERVISE), path.clone()] {
         if dir.join(layout::CONTROL).exists() && dir.join(layout::STATUS).exists() {
             return Some(Found {
                 name,

@@ -8,6 +8,7 @@ pub mod table;
 
 use crate::api;
 use crate::client;
+use crate::layout;
 use crate::status::{self, RunState, Wanted};
 use args::{Action, Request, Verb};
 use discover::{Channel, Found};
@@ -91,12 +92,12 @@ fn command_line(pid: i32) -> String {
 
 /// The `run` beside a runit supervise directory, as the CMD column.
 fn run_script(supervise: &Path) -> String {
-    let svc = if supervise.file_name().is_some_and(|n| n == "supervise") {
+    let svc = if supervise.file_name().is_some_and(|n| n == layout::SUPERVISE) {
         supervise.parent().unwrap_or(supervise)
     } else {
         supervise
     };
-    let run = svc.join("run");
+    let run = svc.join(layout::RUN);
     if run.exists() {
         run.display().to_string()
     } else {
@@ -109,7 +110,7 @@ fn supervisor_alive(dir: &Path) -> bool {
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(dir.join(crate::layout::OK))
+        .open(dir.join(layout::OK))
         .is_ok()
 }
 
@@ -188,7 +189,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                     other => return Some(format!("{other}: no runit control letter for this signal")),
                 },
             };
-            let path = dir.join(crate::layout::CONTROL);
+            let path = dir.join(layout::CONTROL);
             let written = std::fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK)

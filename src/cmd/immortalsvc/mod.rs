@@ -35,6 +35,7 @@
 pub mod listing;
 
 use crate::error::{Context, Result};
+use crate::layout;
 use listing::{Entry, Listing};
 use crate::sys::{self, signalfd::Signals};
 use nix::errno::Errno;
@@ -85,7 +86,7 @@ fn say(msg: &str) {
 impl Scanner {
     /// Set up (errors are fatal: bad directory, no `immortal` binary).
     pub fn new(dir: &Path) -> Result<Scanner> {
-        let dir = crate::layout::absolute(dir);
+        let dir = layout::absolute(dir);
         std::fs::read_dir(&dir).ctx("read", &dir)?;
         let exe = std::env::current_exe().ctx("locate", "immortalsvc")?;
         let immortal = exe.with_file_name("immortal");
@@ -95,7 +96,7 @@ impl Scanner {
                 immortal.display()
             )));
         }
-        let sdir = crate::layout::base();
+        let sdir = layout::base();
         sys::fs::ensure_dir(&sdir)?;
         // Every supervisor we start resolves `-ctl NAME` and `require` in
         // the same place (set before any thread or child exists).
@@ -338,7 +339,7 @@ impl Scanner {
     }
 
     fn config_error_path(&self, name: &str) -> PathBuf {
-        self.sdir.join(name).join(crate::layout::CONFIG_ERROR)
+        self.sdir.join(name).join(layout::CONFIG_ERROR)
     }
 
     fn write_config_error(&self, name: &str, err: &str) {
@@ -381,11 +382,11 @@ impl Scanner {
         let (args, sdir): (Vec<String>, PathBuf) = match child.entry {
             Entry::Dir => {
                 let svc = self.dir.join(name);
-                link_supervise(&self.sdir.join(name), &svc.join("supervise"));
-                (vec!["-n".into(), svc.display().to_string()], svc.join("supervise"))
+                link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE));
+                (vec!["-n".into(), svc.display().to_string()], svc.join(layout::SUPERVISE))
             }
             _ => {
-                let yml = self.dir.join(format!("{name}.yml"));
+                let yml = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
                 let args = vec![
                     "-n".into(),
                     "-c".into(),
@@ -454,7 +455,7 @@ impl Scanner {
 /// (its parent is not an immortalsvc), end it with KILL — the service stays
 /// up, and the supervisor started next adopts it and its output.
 fn take_over_orphan(name: &str, sdir: &Path) {
-    let lock = sdir.join(crate::layout::LOCK);
+    let lock = sdir.join(layout::LOCK);
     if !sys::lock::is_held(&lock) {
         return;
     }
