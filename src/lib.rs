@@ -26,7 +26,10 @@
 //! - [`notice`]: the supervisor's own messages (stderr or syslog);
 //!   [`logfile`]: a service's rotated log files; [`timefmt`]: their stamps;
 //! - [`signal`]: signal names; [`cli`], [`error`];
-//! - [`sys`]: the system-call layer, the only `unsafe` code.
+//! - [`sys`]: the system-call layer, the only `unsafe` code: the crate
+//!   denies `unsafe_code` everywhere else, so the compiler keeps it so.
+
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod cli;
@@ -43,6 +46,8 @@ pub mod service;
 pub mod signal;
 pub mod status;
 pub mod supervise;
+// The one module allowed `unsafe`; each block says why it is sound.
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod timefmt;
 pub mod user;

@@ -1,5 +1,7 @@
 //! `immortal`: supervise one command (Go immortal's command line).
 
+#![forbid(unsafe_code)]
+
 use immortal::{cli, cmd, service::Flags};
 use std::path::PathBuf;
 

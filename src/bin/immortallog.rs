@@ -2,6 +2,8 @@
 //! and Go-immortal-style command lines). The logic is in
 //! `immortal::cmd::immortallog`.
 
+#![forbid(unsafe_code)]
+
 use immortal::cmd::immortallog;
 
 const USAGE: &str = "\

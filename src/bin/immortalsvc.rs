@@ -1,6 +1,8 @@
 //! `immortalsvc`: supervise every service of a directory, one `immortal`
 //! per service (`svscan`/`runsvdir`/Go `immortaldir`).
 
+#![forbid(unsafe_code)]
+
 use immortal::cmd::immortalsvc::Scanner;
 
 const USAGE: &str = "usage: immortalsvc [-v] DIR\n\n  DIR   services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n\nChanges to DIR's entries are seen at once; after a change inside NAME/\n(chmod +x NAME/run), send SIGHUP. SIGTERM stops every service.\n\nEnvironment:\n  IMMORTAL_SDIR     the services' supervise directories (default /var/run/immortal,\n                    else $XDG_RUNTIME_DIR/immortal, else ~/.immortal); passed on\n  XDG_RUNTIME_DIR, HOME   as above\n  Each supervisor also reads IMMORTAL_EXIT, IMMORTAL_SYSLOG, IMMORTAL_THROTTLE_MS, SHELL (see immortal -h).\n";

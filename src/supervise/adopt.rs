@@ -144,16 +144,11 @@ fn boot_id() -> Option<String> {
 
 /// Time since a process started `start` ticks after boot.
 fn uptime_of(start: u64) -> Duration {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
+    let hz = crate::sys::time::clock_ticks_per_second().unwrap_or(100);
     let started = Duration::from_secs(start / hz) + Duration::from_nanos((start % hz) * 1_000_000_000 / hz);
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+    let Some(now) = crate::sys::time::since_boot() else {
         return Duration::ZERO;
-    }
-    let now = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+    };
     now.saturating_sub(started)
 }
 

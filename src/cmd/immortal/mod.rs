@@ -75,7 +75,7 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
     if let Some(cmd) = &svc.require_cmd {
         let shell = crate::supervise::spawn::shell();
         let mut check = std::process::Command::new(&shell);
-        crate::supervise::spawn::reset_signals(&mut check);
+        sys::exec::reset_signals(&mut check);
         let status = check
             .arg("-c")
             .arg(cmd)

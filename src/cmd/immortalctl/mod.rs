@@ -15,7 +15,7 @@ use args::{Action, Request, Verb};
 use discover::{Channel, Found};
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -260,8 +260,7 @@ fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
 }
 
 fn colour_wanted(req: &Request) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(1) } == 1;
+    let tty = std::io::stdout().is_terminal();
     req.color && tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 

@@ -479,7 +479,7 @@ fn take_over_orphan(name: &str, sdir: &Path) {
     say(&format!(
         "{name}: orphaned supervisor (pid {holder}) found: replacing it, the service is adopted"
     ));
-    let fd = crate::supervise::follow::pidfd(holder).ok();
+    let fd = sys::pidfd::open(holder).ok();
     let _ = nix::sys::signal::kill(holder, Signal::SIGKILL);
     // Wait (at most a second, once per service at start-up) for it to be
     // gone, so our supervisor finds the lock free.
