@@ -111,17 +111,26 @@ pub fn from_byte(b: u8) -> Option<Command> {
 
 /// The byte that asks for `cmd` through a control FIFO, if one does.
 pub fn to_byte(cmd: Command) -> Option<u8> {
-    BYTES.iter().find(|&&(c, _)| c == cmd).and_then(|(_, bytes)| bytes.first().copied())
+    BYTES
+        .iter()
+        .find(|&&(c, _)| c == cmd)
+        .and_then(|(_, bytes)| bytes.first().copied())
 }
 
 /// A socket `/signal/NAME` word, as the Go immortal accepts them.
 pub fn from_word(word: &str) -> Option<Command> {
-    WORDS.iter().find(|(_, words)| words.contains(&word)).map(|&(cmd, _)| cmd)
+    WORDS
+        .iter()
+        .find(|(_, words)| words.contains(&word))
+        .map(|&(cmd, _)| cmd)
 }
 
 /// The word that asks for `cmd` through the socket, if one does.
 pub fn to_word(cmd: Command) -> Option<&'static str> {
-    WORDS.iter().find(|&&(c, _)| c == cmd).and_then(|(_, words)| words.first().copied())
+    WORDS
+        .iter()
+        .find(|&&(c, _)| c == cmd)
+        .and_then(|(_, words)| words.first().copied())
 }
 
 #[cfg(test)]
@@ -241,7 +250,17 @@ mod tests {
         .collect();
         assert_eq!(
             written,
-            [Some(b'u'), Some(b'd'), Some(b'O'), Some(b'x'), Some(b'y'), None, None, None, None]
+            [
+                Some(b'u'),
+                Some(b'd'),
+                Some(b'O'),
+                Some(b'x'),
+                Some(b'y'),
+                None,
+                None,
+                None,
+                None
+            ]
         );
         // runit's letters are ours too, and mean the same.
         for &b in RUNIT_BYTES {
@@ -256,7 +275,10 @@ mod tests {
                 Some(w) => assert_eq!(from_word(w), Some(cmd), "{cmd:?} → {w}"),
                 None => {
                     let accepted = WORDS.iter().flat_map(|(_, w)| w.iter());
-                    assert!(accepted.into_iter().all(|w| from_word(w) != Some(cmd)), "{cmd:?} has a word");
+                    assert!(
+                        accepted.into_iter().all(|w| from_word(w) != Some(cmd)),
+                        "{cmd:?} has a word"
+                    );
                 }
             }
         }
@@ -318,7 +340,10 @@ mod tests {
         words.dedup();
         assert_eq!(words.len(), n);
         // One entry per command, so the written byte or word is unique.
-        for table in [BYTES.iter().map(|e| e.0).collect::<Vec<_>>(), WORDS.iter().map(|e| e.0).collect()] {
+        for table in [
+            BYTES.iter().map(|e| e.0).collect::<Vec<_>>(),
+            WORDS.iter().map(|e| e.0).collect(),
+        ] {
             for (i, c) in table.iter().enumerate() {
                 assert!(!table[i + 1..].contains(c), "{c:?} twice");
             }

@@ -3,8 +3,8 @@
 //! supervise directory, then hand over to the event loop.
 
 use crate::error::{Context, Error, Result};
-use crate::notice::Log;
 use crate::layout;
+use crate::notice::Log;
 use crate::service::{self, Flags, Plan, Service};
 use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Want, Supervisor, Unit};
 use crate::sys::{self, daemon::Readiness, signalfd::Signals};
@@ -168,7 +168,13 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
     };
     let listener = listen(&sdir.join(layout::SOCKET))?;
     let signals = start_supervising(&sdir)?;
-    let want = |d: &Path| if d.join(layout::DOWN).exists() { Want::Down } else { Want::Up };
+    let want = |d: &Path| {
+        if d.join(layout::DOWN).exists() {
+            Want::Down
+        } else {
+            Want::Up
+        }
+    };
     let mut io = Io {
         stdin: Sink::Null,
         stdout: Sink::Inherit,

@@ -1137,16 +1137,12 @@ fn write_status(s: &mut StatusFile, line: &[u8]) {
 /// Copy stdin into the logs until end of input or SIGTERM; returns the
 /// exit code.
 pub fn run(mut logger: Logger) -> i32 {
+    use crate::sys::signalfd::Signals;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::Signal;
     use std::io::Read;
     use std::os::fd::AsFd;
-    let mut signals = match crate::sys::signalfd::Signals::block(&[
-        Signal::SIGHUP,
-        Signal::SIGALRM,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-    ]) {
+    let mut signals = match Signals::block(&[Signal::SIGHUP, Signal::SIGALRM, Signal::SIGTERM, Signal::SIGINT]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("immortallog: fatal: {e}");

@@ -36,8 +36,8 @@ pub mod listing;
 
 use crate::error::{Context, Result};
 use crate::layout;
-use listing::{Entry, Listing};
 use crate::sys::{self, signalfd::Signals};
+use listing::{Entry, Listing};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -383,7 +383,10 @@ impl Scanner {
             Entry::Dir => {
                 let svc = self.dir.join(name);
                 link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE));
-                (vec!["-n".into(), svc.display().to_string()], svc.join(layout::SUPERVISE))
+                (
+                    vec!["-n".into(), svc.display().to_string()],
+                    svc.join(layout::SUPERVISE),
+                )
             }
             _ => {
                 let yml = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
