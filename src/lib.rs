@@ -1,38 +1,53 @@
 //! immortal: a Unix process supervisor compatible with the Go `immortal`,
 //! daemontools and runit.
 //!
-//! The binaries (`src/bin/`) are thin: option tables and exit codes. The
-//! behaviour lives here:
+//! The binaries (`src/bin/`) are thin: option tables and exit codes. Code
+//! that only one binary uses is that binary's, under [`cmd`]:
 //!
-//! - [`launch`]: `immortal`'s startup (validate, daemonize, take the
-//!   supervise directory) and [`supervise`]: its event loop and pure state
-//!   machine;
+//! - [`cmd::immortal`]: `immortal`'s startup (validate, daemonize, take the
+//!   supervise directory);
+//! - [`cmd::immortalctl`]: status and control of every service;
+//! - [`cmd::immortallog`]: stdin to rotated logs (svlogd, multilog, Go);
+//! - [`cmd::immortalsvc`]: one supervisor per service of a directory, and
+//!   its [`cmd::immortalsvc::listing`] (what the directory asks for).
+//!
+//! The library proper, at the top: what more than one binary needs, and
+//! what those parts need in turn:
+//!
+//! - [`supervise`]: the supervisor's event loop and pure state machine;
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
 //!   service), [`envdir`], [`user`];
-//! - [`control`]: the one command set behind control bytes and socket words;
-//! - [`api`]: the HTTP/JSON socket, [`client`]: its client;
-//! - [`sdir`]: supervise directory locations and file names;
-//! - [`sys`]: the system-call layer, the only `unsafe` code.
+//! - [`control`]: the one command set behind control bytes and socket
+//!   words, both directions;
+//! - [`status`]: runit's status record; [`api`]: the HTTP/JSON socket,
+//!   [`client`]: its client;
+//! - [`layout`]: every on-disk name (supervise directory, service
+//!   directory, log directory) and where supervise directories live;
+//! - [`notice`]: the supervisor's own messages (stderr or syslog);
+//!   [`logfile`]: a service's rotated log files; [`timefmt`]: their stamps;
+//! - [`signal`]: signal names; [`cli`], [`error`];
+//! - [`sys`]: the system-call layer, the only `unsafe` code: the crate
+//!   denies `unsafe_code` everywhere else, so the compiler keeps it so.
+
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod cmd;
 pub mod config;
 pub mod control;
-pub mod ctl;
 pub mod envdir;
 pub mod error;
-pub mod launch;
-pub mod log;
-pub mod logcmd;
+pub mod layout;
 pub mod logfile;
-pub mod scan;
-pub mod sdir;
+pub mod notice;
 pub mod service;
 pub mod signal;
 pub mod status;
 pub mod supervise;
-pub mod svcdir;
+// The one module allowed `unsafe`; each block says why it is sound.
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod timefmt;
 pub mod user;

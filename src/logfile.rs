@@ -53,22 +53,12 @@ pub enum Stamp {
 
 /// Index of the first newline (glibc's vectorised memchr).
 fn find_newline(data: &[u8]) -> Option<usize> {
-    if data.is_empty() {
-        return None;
-    }
-    // SAFETY: memchr reads at most data.len() bytes of a valid slice.
-    let p = unsafe { libc::memchr(data.as_ptr().cast(), b'\n' as i32, data.len()) };
-    (!p.is_null()).then(|| p as usize - data.as_ptr() as usize)
+    crate::sys::bytes::memchr(b'\n', data)
 }
 
 /// Index of the last newline.
 fn rfind_newline(data: &[u8]) -> Option<usize> {
-    if data.is_empty() {
-        return None;
-    }
-    // SAFETY: memrchr reads at most data.len() bytes of a valid slice.
-    let p = unsafe { libc::memrchr(data.as_ptr().cast(), b'\n' as i32, data.len()) };
-    (!p.is_null()).then(|| p as usize - data.as_ptr() as usize)
+    crate::sys::bytes::memrchr(b'\n', data)
 }
 
 impl Stamp {
@@ -286,12 +276,7 @@ impl LogWriter {
         if let Some(f) = self.file.take() {
             // Start writing the finished file back now, without waiting for
             // it (an fsync per rotation would halve the throughput).
-            #[cfg(target_os = "linux")]
-            {
-                use std::os::fd::AsRawFd;
-                // SAFETY: a plain syscall on an open descriptor.
-                unsafe { libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
-            }
+            crate::sys::fs::start_writeback(&f);
         }
         if self.size == 0 && self.current.exists() {
             return self.open_current();

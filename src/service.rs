@@ -6,6 +6,7 @@
 use crate::config::{self, LogYml, RunYml};
 use crate::envdir::{self, EnvChange};
 use crate::error::{Context, Error, Result};
+use crate::layout;
 use crate::user::{self, RunAs};
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
@@ -128,7 +129,7 @@ pub enum Plan {
 
 /// Whether `path` is a service directory: a directory with a `run` file.
 pub fn is_service_dir(path: &Path) -> bool {
-    path.is_dir() && path.join("run").is_file()
+    path.is_dir() && path.join(layout::RUN).is_file()
 }
 
 /// The service of a runit/daemontools directory: `./run` in DIR, with the
@@ -136,26 +137,26 @@ pub fn is_service_dir(path: &Path) -> bool {
 /// `timeout-kill` (milliseconds; 0: never) files set the stop policy.
 pub fn from_service_dir(dir: &Path) -> Result<Service> {
     let mut stop = StopSpec::default();
-    if let Some(text) = read_setting(&dir.join("down-signal"))? {
+    if let Some(text) = read_setting(&dir.join(layout::DOWN_SIGNAL))? {
         stop.signal = crate::signal::parse(&text).ok_or_else(|| {
             Error::invalid(format!(
                 "{}: unknown signal '{text}'",
-                dir.join("down-signal").display()
+                dir.join(layout::DOWN_SIGNAL).display()
             ))
         })?;
     }
-    if let Some(text) = read_setting(&dir.join("timeout-kill"))? {
+    if let Some(text) = read_setting(&dir.join(layout::TIMEOUT_KILL))? {
         let ms: u64 = text.parse().map_err(|_| {
             Error::invalid(format!(
                 "{}: not a number of milliseconds: '{text}'",
-                dir.join("timeout-kill").display()
+                dir.join(layout::TIMEOUT_KILL).display()
             ))
         })?;
         stop.timeout = (ms > 0).then(|| Duration::from_millis(ms));
     }
     Ok(Service {
         name: None,
-        command: vec!["./run".into()],
+        command: vec![format!("./{}", layout::RUN)],
         cwd: Some(dir.to_path_buf()),
         env: Vec::new(),
         user: None,
@@ -206,7 +207,7 @@ pub fn plan(flags: &Flags) -> Result<Plan> {
     if let [only] = flags.command.as_slice() {
         let path = Path::new(only);
         if is_service_dir(path) {
-            return Ok(Plan::ServiceDir(crate::sdir::absolute(path)));
+            return Ok(Plan::ServiceDir(layout::absolute(path)));
         }
     }
     from_flags(flags).map(|s| Plan::Supervise(Box::new(s)))

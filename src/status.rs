@@ -19,6 +19,7 @@
 //! Every file is replaced atomically (`NAME.new` + rename).
 
 use crate::error::{Context, Error, Result};
+use crate::layout;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -137,19 +138,19 @@ pub fn stat_text(s: &Status) -> String {
 /// Write `status`, `stat` and `pid` into the supervise directory `dir`.
 pub fn write(dir: &Path, s: &Status) -> Result<()> {
     use crate::sys::fs::write_atomic;
-    write_atomic(&dir.join(crate::sdir::STATUS), &encode(s))?;
-    write_atomic(&dir.join(crate::sdir::STAT), stat_text(s).as_bytes())?;
+    write_atomic(&dir.join(layout::STATUS), &encode(s))?;
+    write_atomic(&dir.join(layout::STAT), stat_text(s).as_bytes())?;
     let pid = if s.pid != 0 {
         format!("{}\n", s.pid)
     } else {
         String::new()
     };
-    write_atomic(&dir.join(crate::sdir::PID), pid.as_bytes())
+    write_atomic(&dir.join(layout::PID), pid.as_bytes())
 }
 
 /// Read and decode `dir/status`.
 pub fn read(dir: &Path) -> Result<Status> {
-    let path = dir.join(crate::sdir::STATUS);
+    let path = dir.join(layout::STATUS);
     let bytes = crate::sys::fs::read_regular(&path, 1024, false).ctx("read", &path)?;
     decode(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
 }

@@ -164,8 +164,8 @@ fn every_binary_takes_version_and_its_help_lists_the_environment_it_reads() {
             );
         }
     }
-    // What each binary's code reads (src/sdir.rs, src/log.rs, src/supervise,
-    // src/ctl): its -h must say so.
+    // What each binary's code reads (src/layout.rs, src/notice.rs,
+    // src/supervise, src/cmd/): its -h must say so.
     let reads: &[(&str, &[&str])] = &[
         (
             "immortal",

@@ -13,8 +13,8 @@ fuzz_target!(|data: &[u8]| {
         .split(|&b| b == 0)
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    let Ok(mut opts) = immortal::logcmd::parse(&args) else {
+    let Ok(mut opts) = immortal::cmd::immortallog::parse(&args) else {
         return;
     };
-    let _ = immortal::logcmd::apply_config(&mut opts, &String::from_utf8_lossy(config));
+    let _ = immortal::cmd::immortallog::apply_config(&mut opts, &String::from_utf8_lossy(config));
 });

@@ -1,6 +1,8 @@
 //! `immortal`: supervise one command (Go immortal's command line).
 
-use immortal::{cli, launch, service::Flags};
+#![forbid(unsafe_code)]
+
+use immortal::{cli, cmd, service::Flags};
 use std::path::PathBuf;
 
 const USAGE: &str = "Usage: immortal [-v] [-n] [-cc] [-c run.yml] [-ctl dir] [-name name] [-d dir] [-e dir] \
@@ -95,5 +97,5 @@ fn main() {
         cli::print(&format!("{}\n", immortal::VERSION));
         return;
     }
-    std::process::exit(launch::immortal(&flags));
+    std::process::exit(cmd::immortal::run(&flags));
 }

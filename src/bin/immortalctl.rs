@@ -6,8 +6,10 @@
 // time, and a status query is measured against runit's `sv`. SIGPIPE keeps
 // its default, as for any Unix filter (`immortalctl | head`).
 #![no_main]
+// No `unsafe` here: only the C `main` below needs `no_mangle`.
+#![deny(unsafe_code)]
 
-use immortal::ctl::{self, args::Parsed};
+use immortal::cmd::immortalctl::{self, args::Parsed};
 
 const USAGE: &str = "\
 usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'*']
@@ -36,12 +38,13 @@ usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'
     NO_COLOR          set: no colours
 ";
 
+#[allow(unsafe_code)] // `no_mangle`: this is the C `main` the C runtime calls.
 #[no_mangle]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // glibc hands std the arguments before `main` (init_array).
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = match ctl::args::parse(&args) {
-        Ok(Parsed::Run(req)) => ctl::run(&req),
+    let code = match immortalctl::args::parse(&args) {
+        Ok(Parsed::Run(req)) => immortalctl::run(&req),
         Ok(Parsed::Help) => {
             immortal::cli::print(USAGE);
             0

@@ -1,6 +1,10 @@
 //! `immortallog`: stdin to rotated, timestamped logs (svlogd-, multilog-
 //! and Go-immortal-style command lines). The logic is in
-//! `immortal::logcmd`.
+//! `immortal::cmd::immortallog`.
+
+#![forbid(unsafe_code)]
+
+use immortal::cmd::immortallog;
 
 const USAGE: &str = "\
 usage: immortallog [-t|-tt|-ttt] [-v] [-r c] [-R abc] [-l len] [-b buflen]
@@ -84,15 +88,15 @@ fn main() {
         immortal::cli::print(&format!("{}\n", immortal::VERSION));
         return;
     }
-    let opts = match immortal::logcmd::parse(&args) {
+    let opts = match immortallog::parse(&args) {
         Ok(o) => o,
         Err(e) => {
             eprint!("immortallog: {e}\n(immortallog -h explains every option)\n");
             std::process::exit(1);
         }
     };
-    match immortal::logcmd::open(opts) {
-        Ok(logger) => std::process::exit(immortal::logcmd::run(logger)),
+    match immortallog::open(opts) {
+        Ok(logger) => std::process::exit(immortallog::run(logger)),
         Err(e) => {
             eprintln!("immortallog: fatal: {e}");
             std::process::exit(1);

@@ -1,6 +1,10 @@
 //! `immortalsvc`: supervise every service of a directory, one `immortal`
 //! per service (`svscan`/`runsvdir`/Go `immortaldir`).
 
+#![forbid(unsafe_code)]
+
+use immortal::cmd::immortalsvc::Scanner;
+
 const USAGE: &str = "usage: immortalsvc [-v] DIR\n\n  DIR   services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n\nChanges to DIR's entries are seen at once; after a change inside NAME/\n(chmod +x NAME/run), send SIGHUP. SIGTERM stops every service.\n\nEnvironment:\n  IMMORTAL_SDIR     the services' supervise directories (default /var/run/immortal,\n                    else $XDG_RUNTIME_DIR/immortal, else ~/.immortal); passed on\n  XDG_RUNTIME_DIR, HOME   as above\n  Each supervisor also reads IMMORTAL_EXIT, IMMORTAL_SYSLOG, IMMORTAL_THROTTLE_MS, SHELL (see immortal -h).\n";
 
 fn main() {
@@ -8,7 +12,7 @@ fn main() {
     match args.as_slice() {
         [v] if v == "-v" || v == "--version" => immortal::cli::print(&format!("{}\n", immortal::VERSION)),
         [h] if h == "-h" || h == "--help" || h == "-help" => immortal::cli::print(USAGE),
-        [dir] if !dir.starts_with('-') => match immortal::svcdir::Scanner::new(std::path::Path::new(dir)) {
+        [dir] if !dir.starts_with('-') => match Scanner::new(std::path::Path::new(dir)) {
             Ok(scanner) => std::process::exit(scanner.run()),
             Err(e) => {
                 eprintln!("immortalsvc: fatal: {e}");

@@ -8,14 +8,12 @@
 //! adopted instead of starting a second copy. A pid reused by another
 //! program has another start time and is ignored.
 
+use crate::layout::STARTED;
 use crate::sys::process::ProcStat;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
-
-/// The record's file name in the supervise directory.
-pub const FILE: &str = "started";
 
 /// A process left running by an earlier supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +55,7 @@ impl Record {
 
 /// Record `pid` (started in group `spawned_pgid`) as the unit's process.
 pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
-    let path = dir.join(FILE);
+    let path = dir.join(STARTED);
     let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
         // Gone already (or no /proc): nothing that could be adopted.
         return forget(dir);
@@ -74,7 +72,7 @@ pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()>
 /// The unit has no process any more.
 pub fn forget(dir: &Path) -> crate::error::Result<()> {
     use crate::error::Context;
-    let path = dir.join(FILE);
+    let path = dir.join(STARTED);
     match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", &path),
         _ => Ok(()),
@@ -83,7 +81,7 @@ pub fn forget(dir: &Path) -> crate::error::Result<()> {
 
 /// The process recorded in `dir`, if it is still the same one and alive.
 pub fn survivor(dir: &Path) -> Option<Survivor> {
-    let text = crate::sys::fs::read_regular_text(&dir.join(FILE), 256).ok()?;
+    let text = crate::sys::fs::read_regular_text(&dir.join(STARTED), 256).ok()?;
     let record = Record::parse(&text)?;
     let pid = Pid::from_raw(record.pid);
     if boot_id()? != record.boot || start_ticks(pid)? != record.start || is_zombie(pid) {
@@ -146,16 +144,11 @@ fn boot_id() -> Option<String> {
 
 /// Time since a process started `start` ticks after boot.
 fn uptime_of(start: u64) -> Duration {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
+    let hz = crate::sys::time::clock_ticks_per_second().unwrap_or(100);
     let started = Duration::from_secs(start / hz) + Duration::from_nanos((start % hz) * 1_000_000_000 / hz);
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+    let Some(now) = crate::sys::time::since_boot() else {
         return Duration::ZERO;
-    }
-    let now = Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32);
+    };
     now.saturating_sub(started)
 }
 
@@ -196,10 +189,10 @@ mod tests {
         assert!(found.uptime < Duration::from_secs(60), "{:?}", found.uptime);
 
         // Same pid, another start time: a different process.
-        let text = std::fs::read_to_string(dir.path().join(FILE)).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(STARTED)).unwrap();
         let mut r = Record::parse(&text).unwrap();
         r.start += 1;
-        std::fs::write(dir.path().join(FILE), r.line()).unwrap();
+        std::fs::write(dir.path().join(STARTED), r.line()).unwrap();
         assert_eq!(survivor(dir.path()), None);
 
         // Dead (a zombie until reaped, then gone): not a survivor.
@@ -209,6 +202,6 @@ mod tests {
         assert_eq!(survivor(dir.path()), None);
         forget(dir.path()).unwrap();
         forget(dir.path()).unwrap();
-        assert!(!dir.path().join(FILE).exists());
+        assert!(!dir.path().join(STARTED).exists());
     }
 }

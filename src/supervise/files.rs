@@ -8,7 +8,7 @@
 //! wake-up, so it never fills and no writer ever blocks.
 
 use crate::error::{Context, Error, Result};
-use crate::sdir;
+use crate::layout;
 use crate::status::{self, Status};
 use crate::sys::{self, lock::Lock};
 use nix::sys::stat::Mode;
@@ -37,8 +37,8 @@ impl Files {
 
     /// As [`Files::open`], with the lock already held.
     pub fn with_lock(dir: &Path, lock: Lock) -> Result<Files> {
-        let control_path = dir.join(sdir::CONTROL);
-        let ok_path = dir.join(sdir::OK);
+        let control_path = dir.join(layout::CONTROL);
+        let ok_path = dir.join(layout::OK);
         make_fifo(&control_path)?;
         make_fifo(&ok_path)?;
         let control = open_fifo_read(&control_path)?;
@@ -93,13 +93,13 @@ impl Files {
 pub fn acquire(dir: &Path) -> Result<Lock> {
     sys::fs::ensure_dir(dir)?;
     sys::fs::check_owner(dir)?;
-    Lock::acquire(&dir.join(sdir::LOCK))
+    Lock::acquire(&dir.join(layout::LOCK))
 }
 
 /// `supervise -> .` in a supervise directory that is not a service
 /// directory's, so `sv status DIR` and `svstat DIR` work on it directly.
 pub fn link_self(dir: &Path) -> Result<()> {
-    let link = dir.join("supervise");
+    let link = dir.join(layout::SUPERVISE);
     match std::fs::symlink_metadata(&link) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -112,7 +112,7 @@ pub fn link_self(dir: &Path) -> Result<()> {
 /// The supervise directory of a service directory: `DIR/supervise`, or the
 /// target of that symlink (created if missing, as runsv does).
 pub fn of_service_dir(service_dir: &Path) -> Result<PathBuf> {
-    let link = service_dir.join("supervise");
+    let link = service_dir.join(layout::SUPERVISE);
     if let Ok(meta) = std::fs::symlink_metadata(&link) {
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(&link).ctx("read link", &link)?;

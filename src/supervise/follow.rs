@@ -14,7 +14,7 @@
 //! directory is not read through a symlink.
 
 use nix::unistd::Pid;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -116,16 +116,10 @@ pub fn watch_dir(pidfile: &Path) -> nix::Result<nix::sys::inotify::Inotify> {
     Ok(ino)
 }
 
-/// A descriptor that becomes readable when `pid` exits.
+/// A descriptor that becomes readable when `pid` exits (whether or not it
+/// is our child).
 pub fn pidfd(pid: Pid) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
-    // (or -1), which we own from here on.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor returned by the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    crate::sys::pidfd::open(pid)
 }
 
 #[cfg(test)]

@@ -27,9 +27,9 @@ pub mod state;
 
 use crate::api::{self, Client, Progress, Route};
 use crate::control::{self, Command};
-use crate::log::Log;
+use crate::notice::Log;
 use crate::service::Service;
-use crate::sys::{self, signals::Signals};
+use crate::sys::{self, signalfd::Signals};
 use files::Files;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -775,14 +775,14 @@ impl Supervisor {
         let Some(dir) = unit.service_dir.clone() else {
             return Event::FinishFailed;
         };
-        if !dir.join("finish").exists() {
+        if !dir.join(crate::layout::FINISH).exists() {
             return Event::FinishFailed;
         }
         let args = match how {
             ExitHow::Code(c) => [c.to_string(), "0".to_string()],
             ExitHow::Signal(s) => ["-1".to_string(), s.to_string()],
         };
-        let finish = std::path::Path::new(".").join("finish");
+        let finish = std::path::Path::new(".").join(crate::layout::FINISH);
         match spawn::program(&finish, &args, Some(&dir), &unit.io) {
             Ok(pid) => Event::FinishSpawned {
                 pid: Pid::from_raw(pid as i32),
@@ -801,7 +801,7 @@ impl Supervisor {
         let Some(dir) = self.units[i].service_dir.clone() else {
             return none;
         };
-        let script = dir.join("control").join((byte as char).to_string());
+        let script = dir.join(crate::layout::CONTROL_SCRIPTS).join((byte as char).to_string());
         if !is_executable(&script) {
             return none;
         }
@@ -821,7 +821,7 @@ impl Supervisor {
     /// s6's `D`/`U`: the `down` file makes the choice permanent.
     fn down_file(&mut self, i: usize, down: bool) {
         let Some(dir) = &self.units[i].service_dir else { return };
-        let path = dir.join("down");
+        let path = dir.join(crate::layout::DOWN);
         let result = if down {
             std::fs::write(&path, b"").map_err(|e| (e, "create"))
         } else {
@@ -1083,7 +1083,7 @@ impl Supervisor {
                 }
             }
         }
-        let _ = std::fs::remove_file(self.dir.join(crate::sdir::SOCKET));
+        let _ = std::fs::remove_file(self.dir.join(crate::layout::SOCKET));
         self.log.info("supervisor exiting");
     }
 }

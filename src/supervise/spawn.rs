@@ -3,6 +3,7 @@
 //! around it (`post_exit`, runit's `./finish` and `control/<letter>`).
 
 use crate::service::Service;
+use crate::sys::exec::{drop_privileges, reset_signals};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -117,34 +118,4 @@ pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io:
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
     Ok(cmd.spawn()?.id())
-}
-
-/// The supervisor blocks the signals it reads from its signalfd and ignores
-/// SIGXFSZ; a child must inherit neither (a blocked TERM would never stop
-/// it, an ignored SIGXFSZ changes how it meets a file-size limit).
-pub fn reset_signals(cmd: &mut Command) {
-    // SAFETY: reset_child_signals is async-signal-safe (see there).
-    unsafe {
-        cmd.pre_exec(crate::sys::process::reset_child_signals);
-    }
-}
-
-/// Switch to `uid`/`gid` with exactly `groups` as supplementary groups.
-///
-/// Done in `pre_exec` rather than with `CommandExt::uid`, because std clears
-/// the supplementary groups when it sets the uid itself.
-fn drop_privileges(cmd: &mut Command, uid: libc::uid_t, gid: libc::gid_t, groups: Vec<libc::gid_t>) {
-    // SAFETY: the closure only makes async-signal-safe system calls
-    // (setgroups, setgid, setuid) on data prepared before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::geteuid() == 0 && libc::setgroups(groups.len() as _, groups.as_ptr()) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }

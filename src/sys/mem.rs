@@ -47,6 +47,8 @@ unsafe extern "C" fn each_object(
             return 0;
         }
     }
+    // SAFETY: dlpi_phdr (not null, checked above) points to dlpi_phnum
+    // program headers that the loader keeps mapped for the whole call.
     let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
     let page = 4096usize;
     let relro: Vec<(usize, usize)> = phdrs

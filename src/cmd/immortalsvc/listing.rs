@@ -4,6 +4,7 @@
 //! [`plan`] compares what runs with what the directory says and tells what
 //! to start, stop and restart. Pure, so the rules are tested as tables.
 
+use crate::layout;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -80,14 +81,14 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
             continue;
         }
         let path = entry.path();
-        let (name, found) = if let Some(stem) = file_name.strip_suffix(".yml") {
+        let (name, found) = if let Some(stem) = file_name.strip_suffix(layout::YML_SUFFIX) {
             if !path.is_file() || stem.is_empty() {
                 continue;
             }
             // Unreadable is invalid too: what runs is kept.
             (stem.to_string(), validate(&path))
         } else if path.is_dir() {
-            let run = path.join("run");
+            let run = path.join(layout::RUN);
             let executable = std::fs::metadata(&run).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
             if !executable {
                 continue;

@@ -8,11 +8,14 @@ pub mod table;
 
 use crate::api;
 use crate::client;
+use crate::control::{self, Command};
+use crate::layout;
 use crate::status::{self, RunState, Wanted};
 use args::{Action, Request, Verb};
 use discover::{Channel, Found};
+use nix::sys::signal::Signal;
 use serde_json::{json, Value};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -91,12 +94,12 @@ fn command_line(pid: i32) -> String {
 
 /// The `run` beside a runit supervise directory, as the CMD column.
 fn run_script(supervise: &Path) -> String {
-    let svc = if supervise.file_name().is_some_and(|n| n == "supervise") {
+    let svc = if supervise.file_name().is_some_and(|n| n == layout::SUPERVISE) {
         supervise.parent().unwrap_or(supervise)
     } else {
         supervise
     };
-    let run = svc.join("run");
+    let run = svc.join(layout::RUN);
     if run.exists() {
         run.display().to_string()
     } else {
@@ -109,7 +112,7 @@ fn supervisor_alive(dir: &Path) -> bool {
     std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(dir.join(crate::sdir::OK))
+        .open(dir.join(layout::OK))
         .is_ok()
 }
 
@@ -129,6 +132,68 @@ fn row(v: &Value) -> Row {
     }
 }
 
+/// What a verb asks of one of our supervisors, through its socket.
+fn socket_command(verb: Verb) -> Command {
+    match verb {
+        Verb::Up => Command::Up,
+        Verb::Down => Command::Down,
+        Verb::Once => Command::Once,
+        Verb::Restart => Command::Restart,
+        Verb::Halt => Command::Halt,
+        // The Go tool's `exit`: the supervisor goes, the service stays.
+        Verb::Exit => Command::Exit { stop_service: false },
+    }
+}
+
+/// The same of runit's `runsv`, which has no restart or halt: `tcu` (TERM,
+/// CONT, up) and `dx` (down, exit), as `sv` writes them.
+fn fifo_commands(verb: Verb) -> &'static [Command] {
+    match verb {
+        Verb::Up => &[Command::Up],
+        Verb::Down => &[Command::Down],
+        Verb::Once => &[Command::Once],
+        Verb::Restart => &[Command::Signal(Signal::SIGTERM), Command::Continue, Command::Up],
+        Verb::Halt => &[Command::Down, Command::Exit { stop_service: true }],
+        Verb::Exit => &[Command::Exit { stop_service: true }],
+    }
+}
+
+/// The `/signal/WORD` that asks for `action` (`None`: nothing to send).
+fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
+    let cmd = match action {
+        Action::Status => return Ok(None),
+        Action::Verb(v) => socket_command(*v),
+        Action::Signal(sig) => control::from_word(sig).ok_or_else(|| format!("{sig}: no such signal"))?,
+    };
+    control::to_word(cmd)
+        .map(Some)
+        .ok_or_else(|| format!("{cmd:?}: no socket word for it"))
+}
+
+/// The bytes to write to a runit control FIFO for `action` (`None`: nothing
+/// to send).
+fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
+    let commands = match action {
+        Action::Status => return Ok(None),
+        Action::Verb(v) => fifo_commands(*v).to_vec(),
+        Action::Signal(sig) => match control::from_word(sig) {
+            // runit's `p` sends STOP (and marks the service paused).
+            Some(Command::Signal(Signal::SIGSTOP)) => vec![Command::Pause],
+            Some(cmd) => vec![cmd],
+            None => Vec::new(),
+        },
+    };
+    let bytes: Option<Vec<u8>> = commands
+        .iter()
+        .map(|&cmd| control::to_byte(cmd).filter(|b| control::RUNIT_BYTES.contains(b)))
+        .collect();
+    match (bytes, action) {
+        (Some(bytes), _) if !bytes.is_empty() => Ok(Some(bytes)),
+        (_, Action::Signal(sig)) => Err(format!("{sig}: no runit control letter for this signal")),
+        (_, _) => Err(format!("{action:?}: no runit control letter for it")),
+    }
+}
+
 /// Send the action; returns the error text, if any.
 fn act(f: &Found, action: &Action) -> Option<String> {
     match &f.channel {
@@ -137,17 +202,10 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             _ => Some(orphaned(*pid)),
         },
         Channel::Socket(sock) => {
-            let word = match action {
-                Action::Status => return None,
-                Action::Signal(sig) => sig,
-                Action::Verb(v) => match v {
-                    Verb::Up => "up",
-                    Verb::Down => "down",
-                    Verb::Once => "once",
-                    Verb::Restart => "restart",
-                    Verb::Halt => "halt",
-                    Verb::Exit => "exit",
-                },
+            let word = match socket_word(action) {
+                Ok(Some(word)) => word,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
             };
             match client::get(sock, &format!("/signal/{word}")) {
                 Ok((_, body)) => {
@@ -164,36 +222,17 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             }
         }
         Channel::Fifo(dir) => {
-            let bytes = match action {
-                Action::Status => return None,
-                Action::Verb(v) => match v {
-                    Verb::Up => "u",
-                    Verb::Down => "d",
-                    Verb::Once => "o",
-                    Verb::Restart => "tcu",
-                    Verb::Halt => "dx",
-                    Verb::Exit => "x",
-                },
-                Action::Signal(sig) => match *sig {
-                    "USR1" => "1",
-                    "USR2" => "2",
-                    "ALRM" => "a",
-                    "CONT" => "c",
-                    "HUP" => "h",
-                    "INT" => "i",
-                    "KILL" => "k",
-                    "QUIT" => "q",
-                    "TERM" => "t",
-                    "STOP" => "p",
-                    other => return Some(format!("{other}: no runit control letter for this signal")),
-                },
+            let bytes = match fifo_bytes(action) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
             };
-            let path = dir.join(crate::sdir::CONTROL);
+            let path = dir.join(layout::CONTROL);
             let written = std::fs::OpenOptions::new()
                 .write(true)
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&path)
-                .and_then(|mut f| f.write_all(bytes.as_bytes()));
+                .and_then(|mut f| f.write_all(&bytes));
             match written {
                 Ok(()) => None,
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Some("supervisor not running".into()),
@@ -221,8 +260,7 @@ fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
 }
 
 fn colour_wanted(req: &Request) -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(1) } == 1;
+    let tty = std::io::stdout().is_terminal();
     req.color && tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
@@ -309,4 +347,56 @@ pub fn run(req: &Request) -> i32 {
     };
     crate::cli::print(&out);
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What immortalctl writes for each verb and signal flag, on each
+    /// channel: the bytes and words `sv` and the Go immortalctl send.
+    #[test]
+    fn what_each_action_sends() {
+        let verbs = [
+            (Verb::Up, "up", "u"),
+            (Verb::Down, "down", "d"),
+            (Verb::Once, "once", "o"),
+            (Verb::Restart, "restart", "tcu"),
+            (Verb::Halt, "halt", "dx"),
+            (Verb::Exit, "exit", "x"),
+        ];
+        for (verb, word, bytes) in verbs {
+            let action = Action::Verb(verb);
+            assert_eq!(socket_word(&action), Ok(Some(word)), "{verb:?}");
+            assert_eq!(fifo_bytes(&action), Ok(Some(bytes.as_bytes().to_vec())), "{verb:?}");
+        }
+        let signals = [
+            ("USR1", Some("1")),
+            ("USR2", Some("2")),
+            ("ALRM", Some("a")),
+            ("CONT", Some("c")),
+            ("HUP", Some("h")),
+            ("INT", Some("i")),
+            ("KILL", Some("k")),
+            ("QUIT", Some("q")),
+            ("TERM", Some("t")),
+            ("STOP", Some("p")),
+            ("TTIN", None),
+            ("TTOU", None),
+            ("WINCH", None),
+        ];
+        for (sig, bytes) in signals {
+            let action = Action::Signal(sig);
+            assert_eq!(socket_word(&action), Ok(Some(sig)), "{sig}");
+            match bytes {
+                Some(b) => assert_eq!(fifo_bytes(&action), Ok(Some(b.as_bytes().to_vec())), "{sig}"),
+                None => assert_eq!(
+                    fifo_bytes(&action),
+                    Err(format!("{sig}: no runit control letter for this signal"))
+                ),
+            }
+        }
+        assert_eq!(socket_word(&Action::Status), Ok(None));
+        assert_eq!(fifo_bytes(&Action::Status), Ok(None));
+    }
 }

@@ -3,18 +3,18 @@
 //! supervise directory, then hand over to the event loop.
 
 use crate::error::{Context, Error, Result};
-use crate::log::Log;
-use crate::sdir;
+use crate::layout;
+use crate::notice::Log;
 use crate::service::{self, Flags, Plan, Service};
 use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Role, state::Want, Supervisor, Unit};
-use crate::sys::{self, daemon::Readiness, signals::Signals};
+use crate::sys::{self, daemon::Readiness, signalfd::Signals};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Run `immortal` with parsed flags; returns the process exit status.
-pub fn immortal(flags: &Flags) -> i32 {
+pub fn run(flags: &Flags) -> i32 {
     match service::plan(flags) {
         Ok(Plan::PrintConfig(yaml)) => {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
@@ -43,7 +43,7 @@ fn supervise_command(flags: &Flags, svc: Service) -> i32 {
         Readiness::foreground()
     };
     let pid = std::process::id();
-    let dir = sdir::resolve(flags.ctl.as_deref(), svc.default_dir_name().as_deref(), pid);
+    let dir = layout::resolve(flags.ctl.as_deref(), svc.default_dir_name().as_deref(), pid);
     let detached = readiness.is_detached();
     let parts = match prepare(svc, dir, detached) {
         Ok(p) => p,
@@ -75,7 +75,7 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
     if let Some(cmd) = &svc.require_cmd {
         let shell = crate::supervise::spawn::shell();
         let mut check = std::process::Command::new(&shell);
-        crate::supervise::spawn::reset_signals(&mut check);
+        sys::exec::reset_signals(&mut check);
         let status = check
             .arg("-c")
             .arg(cmd)
@@ -97,8 +97,8 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
 /// Whether the service NAME is up: its supervisor, found in
 /// `$IMMORTAL_SDIR/NAME` then `~/.immortal/NAME`, reports it running.
 pub fn is_up(name: &str) -> bool {
-    [sdir::base(), sdir::user_base()].iter().any(|base| {
-        let sock = base.join(name).join(sdir::SOCKET);
+    [layout::base(), layout::user_base()].iter().any(|base| {
+        let sock = base.join(name).join(layout::SOCKET);
         match crate::client::status(&sock) {
             Ok(st) => st.get("up").is_some(),
             Err(_) => false,
@@ -117,10 +117,10 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     }
     let signals = start_supervising(&dir)?;
     // Last: a start refused by anything above leaves no dead socket.
-    let listener = listen(&dir.join(sdir::SOCKET))?;
+    let listener = listen(&dir.join(layout::SOCKET))?;
     let prefix = dir.display().to_string();
     let log = if detached {
-        Log::syslog(prefix, dir.join(sdir::FALLBACK_LOG))
+        Log::syslog(prefix, dir.join(layout::FALLBACK_LOG))
     } else {
         Log::stderr(prefix)
     };
@@ -160,7 +160,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
 fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
     // Read both services' settings before taking anything.
     let svc = service::from_service_dir(dir)?;
-    let log_dir = dir.join("log");
+    let log_dir = dir.join(layout::LOG_SERVICE);
     let log_svc = if service::is_service_dir(&log_dir) {
         Some(service::from_service_dir(&log_dir)?)
     } else {
@@ -172,9 +172,15 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         Some(_) => Some(Files::open(&files::of_service_dir(&log_dir)?)?),
         None => None,
     };
-    let listener = listen(&sdir.join(sdir::SOCKET))?;
+    let listener = listen(&sdir.join(layout::SOCKET))?;
     let signals = start_supervising(&sdir)?;
-    let want = |d: &Path| if d.join("down").exists() { Want::Down } else { Want::Up };
+    let want = |d: &Path| {
+        if d.join(layout::DOWN).exists() {
+            Want::Down
+        } else {
+            Want::Up
+        }
+    };
     let mut io = Io {
         stdin: Sink::Null,
         stdout: Sink::Inherit,

@@ -88,7 +88,7 @@ pub fn render(rows: &[Row], color: bool) -> String {
 /// The first line of the `config-error` file immortalsvc keeps in a
 /// supervise directory while the service's `NAME.yml` does not validate.
 pub fn config_error(supervise_dir: &std::path::Path) -> Option<String> {
-    let path = supervise_dir.join(crate::sdir::CONFIG_ERROR);
+    let path = supervise_dir.join(crate::layout::CONFIG_ERROR);
     let bytes = crate::sys::fs::read_regular(&path, 64 * 1024, true).ok()?;
     let text = String::from_utf8_lossy(&bytes);
     Some(text.lines().next()?.trim().to_string()).filter(|l| !l.is_empty())
@@ -179,7 +179,7 @@ mod tests {
         );
         let d = tempfile::tempdir().unwrap();
         assert_eq!(config_error(d.path()), None);
-        let file = d.path().join(crate::sdir::CONFIG_ERROR);
+        let file = d.path().join(crate::layout::CONFIG_ERROR);
         std::fs::write(&file, "web.yml:3: unknown field `cmdd`\nmore\n").unwrap();
         assert_eq!(
             config_error(d.path()).as_deref(),

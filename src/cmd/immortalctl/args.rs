@@ -6,6 +6,8 @@
 //! `-h` is HUP and `-w` WINCH, as in the Go tool; `-help` prints usage. A
 //! `-w` followed by a number and a verb is a wait instead.
 
+use crate::control::Command;
+
 /// What to do to the selected services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -43,22 +45,24 @@ pub enum Parsed {
     Version,
 }
 
-const SIGNAL_FLAGS: &[(&str, &str)] = &[
-    ("1", "USR1"),
-    ("2", "USR2"),
-    ("a", "ALRM"),
-    ("c", "CONT"),
-    ("h", "HUP"),
-    ("i", "INT"),
-    ("in", "TTIN"),
-    ("k", "KILL"),
-    ("ou", "TTOU"),
-    ("q", "QUIT"),
-    ("s", "STOP"),
-    ("t", "TERM"),
-    ("w", "WINCH"),
-];
+/// The signal flags (`-1`, `-in`…), the Go tool's: each is the socket's
+/// short word for its signal (see [`crate::control`]), whose written word
+/// is the name the action carries (`-1` → `USR1`, `-c` → `CONT`).
+const SIGNAL_FLAGS: &[&str] = &["1", "2", "a", "c", "h", "i", "in", "k", "ou", "q", "s", "t", "w"];
 
+/// The signal name a flag asks for.
+fn signal_flag(flag: &str) -> Option<&'static str> {
+    if !SIGNAL_FLAGS.contains(&flag) {
+        return None;
+    }
+    match crate::control::from_word(flag)? {
+        cmd @ (Command::Signal(_) | Command::Continue) => crate::control::to_word(cmd),
+        _ => None,
+    }
+}
+
+/// immortalctl's verbs. Not the socket's words: the verb `stop` is Down,
+/// the socket's `stop` is SIGSTOP (see [`crate::control`]).
 fn verb(word: &str) -> Option<Action> {
     Some(match word {
         "status" => Action::Status,
@@ -107,8 +111,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 wait = args[i].parse().ok();
                 i += 1;
             }
-            Some(name) if !name.is_empty() => match SIGNAL_FLAGS.iter().find(|(f, _)| *f == name) {
-                Some((_, sig)) => set_action(Action::Signal(sig), &mut action)?,
+            Some(name) if !name.is_empty() => match signal_flag(name) {
+                Some(sig) => set_action(Action::Signal(sig), &mut action)?,
                 None => return Err(format!("unknown option: {arg}")),
             },
             _ => match (verb(arg), action.is_none() && target.is_none()) {
@@ -170,9 +174,27 @@ mod tests {
         assert_eq!(req(&["web"]).target.as_deref(), Some("web"));
     }
 
+    /// The Go tool's flags and the signals they send.
+    const SIGNAL_FLAG_NAMES: &[(&str, &str)] = &[
+        ("1", "USR1"),
+        ("2", "USR2"),
+        ("a", "ALRM"),
+        ("c", "CONT"),
+        ("h", "HUP"),
+        ("i", "INT"),
+        ("in", "TTIN"),
+        ("k", "KILL"),
+        ("ou", "TTOU"),
+        ("q", "QUIT"),
+        ("s", "STOP"),
+        ("t", "TERM"),
+        ("w", "WINCH"),
+    ];
+
     #[test]
     fn signal_flags_in_any_order() {
-        for (flag, sig) in SIGNAL_FLAGS {
+        assert_eq!(SIGNAL_FLAGS.len(), SIGNAL_FLAG_NAMES.len());
+        for (flag, sig) in SIGNAL_FLAG_NAMES {
             let r = req(&[&format!("-{flag}"), "web"]);
             assert_eq!((r.action, r.target.as_deref()), (Action::Signal(sig), Some("web")));
             let r = req(&["web", &format!("-{flag}")]);

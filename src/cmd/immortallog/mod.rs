@@ -22,6 +22,7 @@
 //! and `p` prefix, `-r`/`-R`) happens line by line only when configured;
 //! without it the input goes to the writers in whole chunks.
 
+use crate::layout;
 use crate::logfile::{LogWriter, Naming, Rotation, Stamp, MAX_LINE};
 use std::fs::File;
 use std::io::Write;
@@ -629,7 +630,7 @@ pub fn apply_config(opts: &mut Options, text: &str) -> Result<(), String> {
 
 /// `DIR/config`, if there is one.
 fn read_config(dir: &Path) -> Result<Option<(Config, Vec<String>)>, String> {
-    let path = dir.join("config");
+    let path = dir.join(layout::LOG_CONFIG);
     match crate::sys::fs::read_regular(&path, crate::sys::fs::MAX_SMALL_FILE, false) {
         Ok(text) => parse_config(&text)
             .map(Some)
@@ -720,7 +721,7 @@ pub fn open(opts: Options) -> crate::error::Result<Logger> {
                     )));
                 }
                 seen.push(real);
-                let mut lock = crate::sys::lock::Lock::acquire(&dir.join("lock"))
+                let mut lock = crate::sys::lock::Lock::acquire(&dir.join(layout::LOG_LOCK))
                     .map_err(|e| Error::invalid(format!("{}: already running? {e}", dir.display())))?;
                 lock.record_holder(std::process::id())?;
                 let config = match read_config(&dir).map_err(Error::invalid)? {
@@ -730,7 +731,7 @@ pub fn open(opts: Options) -> crate::error::Result<Logger> {
                     }
                     None => log.config,
                 };
-                let current = dir.join("current");
+                let current = dir.join(layout::CURRENT);
                 let writer = LogWriter::open(&current, Naming::Tai64n, config.rotation(log.rotation), opts.stamp)
                     .ctx("open", &current)?;
                 Out {
@@ -1136,16 +1137,12 @@ fn write_status(s: &mut StatusFile, line: &[u8]) {
 /// Copy stdin into the logs until end of input or SIGTERM; returns the
 /// exit code.
 pub fn run(mut logger: Logger) -> i32 {
+    use crate::sys::signalfd::Signals;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::Signal;
     use std::io::Read;
     use std::os::fd::AsFd;
-    let mut signals = match crate::sys::signals::Signals::block(&[
-        Signal::SIGHUP,
-        Signal::SIGALRM,
-        Signal::SIGTERM,
-        Signal::SIGINT,
-    ]) {
+    let mut signals = match Signals::block(&[Signal::SIGHUP, Signal::SIGALRM, Signal::SIGTERM, Signal::SIGINT]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("immortallog: fatal: {e}");

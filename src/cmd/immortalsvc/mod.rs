@@ -32,9 +32,12 @@
 //! timeout), then exit 0. Fit to be PID 1: every process that ends up as
 //! its child is reaped.
 
+pub mod listing;
+
 use crate::error::{Context, Result};
-use crate::scan::{self, Entry, Listing};
-use crate::sys::{self, signals::Signals};
+use crate::layout;
+use crate::sys::{self, signalfd::Signals};
+use listing::{Entry, Listing};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -83,7 +86,7 @@ fn say(msg: &str) {
 impl Scanner {
     /// Set up (errors are fatal: bad directory, no `immortal` binary).
     pub fn new(dir: &Path) -> Result<Scanner> {
-        let dir = crate::sdir::absolute(dir);
+        let dir = layout::absolute(dir);
         std::fs::read_dir(&dir).ctx("read", &dir)?;
         let exe = std::env::current_exe().ctx("locate", "immortalsvc")?;
         let immortal = exe.with_file_name("immortal");
@@ -93,7 +96,7 @@ impl Scanner {
                 immortal.display()
             )));
         }
-        let sdir = crate::sdir::base();
+        let sdir = layout::base();
         sys::fs::ensure_dir(&sdir)?;
         // Every supervisor we start resolves `-ctl NAME` and `require` in
         // the same place (set before any thread or child exists).
@@ -252,7 +255,7 @@ impl Scanner {
 
     fn scan(&mut self) {
         self.next_scan = self.inotify.is_none().then(|| Instant::now() + RESCAN);
-        let (listing, clashes) = match scan::read(&self.dir) {
+        let (listed, clashes) = match listing::read(&self.dir) {
             Ok(found) => found,
             Err(e) => {
                 say(&format!("unable to read {}: {e}", self.dir.display()));
@@ -268,10 +271,10 @@ impl Scanner {
             .filter(|(_, c)| !c.removed)
             .map(|(n, c)| (n.clone(), c.entry.clone()))
             .collect();
-        let plan = scan::plan(&current, &listing);
-        self.report_errors(plan.invalid, &listing);
+        let plan = listing::plan(&current, &listed);
+        self.report_errors(plan.invalid, &listed);
         for name in plan.start {
-            let Some(entry) = listing.get(&name).cloned() else {
+            let Some(entry) = listed.get(&name).cloned() else {
                 continue;
             };
             self.children.insert(
@@ -285,7 +288,7 @@ impl Scanner {
             );
         }
         for name in plan.restart {
-            if let (Some(c), Some(entry)) = (self.children.get_mut(&name), listing.get(&name)) {
+            if let (Some(c), Some(entry)) = (self.children.get_mut(&name), listed.get(&name)) {
                 c.entry = entry.clone();
                 if c.pid.is_some() {
                     say(&format!("{name}: changed: restarting"));
@@ -307,7 +310,7 @@ impl Scanner {
 
     /// Report each invalid `NAME.yml` once per change of its error, and
     /// keep `$IMMORTAL_SDIR/NAME/config-error` in step for `immortalctl`.
-    fn report_errors(&mut self, invalid: Vec<(String, String)>, listing: &Listing) {
+    fn report_errors(&mut self, invalid: Vec<(String, String)>, listed: &Listing) {
         let now: BTreeMap<String, String> = invalid.into_iter().collect();
         for (name, err) in &now {
             if self.errors.get(name) == Some(err) {
@@ -327,7 +330,7 @@ impl Scanner {
         }
         let fixed: Vec<String> = self.errors.keys().filter(|n| !now.contains_key(*n)).cloned().collect();
         for name in fixed {
-            if listing.contains_key(&name) {
+            if listed.contains_key(&name) {
                 say(&format!("{name}: {name}.yml is valid again"));
             }
             self.remove_config_error(&name);
@@ -336,7 +339,7 @@ impl Scanner {
     }
 
     fn config_error_path(&self, name: &str) -> PathBuf {
-        self.sdir.join(name).join(crate::sdir::CONFIG_ERROR)
+        self.sdir.join(name).join(layout::CONFIG_ERROR)
     }
 
     fn write_config_error(&self, name: &str, err: &str) {
@@ -379,11 +382,14 @@ impl Scanner {
         let (args, sdir): (Vec<String>, PathBuf) = match child.entry {
             Entry::Dir => {
                 let svc = self.dir.join(name);
-                link_supervise(&self.sdir.join(name), &svc.join("supervise"));
-                (vec!["-n".into(), svc.display().to_string()], svc.join("supervise"))
+                link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE));
+                (
+                    vec!["-n".into(), svc.display().to_string()],
+                    svc.join(layout::SUPERVISE),
+                )
             }
             _ => {
-                let yml = self.dir.join(format!("{name}.yml"));
+                let yml = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
                 let args = vec![
                     "-n".into(),
                     "-c".into(),
@@ -452,7 +458,7 @@ impl Scanner {
 /// (its parent is not an immortalsvc), end it with KILL — the service stays
 /// up, and the supervisor started next adopts it and its output.
 fn take_over_orphan(name: &str, sdir: &Path) {
-    let lock = sdir.join(crate::sdir::LOCK);
+    let lock = sdir.join(layout::LOCK);
     if !sys::lock::is_held(&lock) {
         return;
     }
@@ -476,7 +482,7 @@ fn take_over_orphan(name: &str, sdir: &Path) {
     say(&format!(
         "{name}: orphaned supervisor (pid {holder}) found: replacing it, the service is adopted"
     ));
-    let fd = crate::supervise::follow::pidfd(holder).ok();
+    let fd = sys::pidfd::open(holder).ok();
     let _ = nix::sys::signal::kill(holder, Signal::SIGKILL);
     // Wait (at most a second, once per service at start-up) for it to be
     // gone, so our supervisor finds the lock free.

@@ -3,7 +3,7 @@
 //! PATH to a supervise directory or a service directory, ours (socket) or
 //! one run by the real `runsv`/`supervise` (control FIFO and status file).
 
-use crate::sdir;
+use crate::layout;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +30,8 @@ pub struct Found {
 /// nobody listens on, a free lock) are removed on the way.
 pub fn all() -> Vec<Found> {
     let mut out = Vec::new();
-    let mut bases = vec![sdir::base()];
-    let user = sdir::user_base();
+    let mut bases = vec![layout::base()];
+    let user = layout::user_base();
     if !bases.contains(&user) {
         bases.push(user);
     }
@@ -49,13 +49,13 @@ pub fn all() -> Vec<Found> {
                 continue;
             }
             let dir = base.join(&name);
-            let sock = dir.join(sdir::SOCKET);
+            let sock = dir.join(layout::SOCKET);
             if !sock.exists() {
                 continue;
             }
             if let Some(channel) = live_or_orphan(&dir) {
                 out.push(Found { name, channel });
-            } else if !crate::sys::lock::is_held(&dir.join(sdir::LOCK)) {
+            } else if !crate::sys::lock::is_held(&dir.join(layout::LOCK)) {
                 // Its supervisor died without cleaning up, and nothing it
                 // started runs on: purge, as Go does.
                 let _ = std::fs::remove_dir_all(&dir);
@@ -68,11 +68,11 @@ pub fn all() -> Vec<Found> {
 /// Our supervise directory `dir`: its socket if a supervisor answers, else
 /// the orphaned service its `started` record names, if that still runs.
 pub fn live_or_orphan(dir: &Path) -> Option<Channel> {
-    let sock = dir.join(sdir::SOCKET);
+    let sock = dir.join(layout::SOCKET);
     if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
         return Some(Channel::Socket(sock));
     }
-    if crate::sys::lock::is_held(&dir.join(sdir::LOCK)) {
+    if crate::sys::lock::is_held(&dir.join(layout::LOCK)) {
         // A supervisor is starting (or stopping): not ours to judge.
         return Some(Channel::Socket(sock));
     }
@@ -90,10 +90,10 @@ pub fn one(target: &str) -> Option<Found> {
     }
     // The usual place first: one connect instead of a scan of every
     // supervise directory.
-    for base in [sdir::base(), sdir::user_base()] {
-        let sock = base.join(target).join(sdir::SOCKET);
+    for base in [layout::base(), layout::user_base()] {
+        let sock = base.join(target).join(layout::SOCKET);
         // A socket file is enough: the request itself tells if it answers
-        // (and if not, whether an orphaned service runs on: see ctl).
+        // (and if not, whether an orphaned service runs on: see `super::fetch`, `super::act`).
         if sock.exists() {
             return Some(Found {
                 name: target.to_string(),
@@ -107,17 +107,17 @@ pub fn one(target: &str) -> Option<Found> {
 /// A supervise directory (ours: socket), a service directory with
 /// `supervise/`, or a runit/daemontools supervise directory (FIFO only).
 pub fn by_path(path: &Path) -> Option<Found> {
-    let path = sdir::absolute(path);
+    let path = layout::absolute(path);
     let name = path.file_name()?.to_string_lossy().into_owned();
-    for dir in [path.clone(), path.join("supervise")] {
-        if dir.join(sdir::SOCKET).exists() {
+    for dir in [path.clone(), path.join(layout::SUPERVISE)] {
+        if dir.join(layout::SOCKET).exists() {
             if let Some(channel) = live_or_orphan(&dir) {
                 return Some(Found { name, channel });
             }
         }
     }
-    for dir in [path.join("supervise"), path.clone()] {
-        if dir.join(sdir::CONTROL).exists() && dir.join(sdir::STATUS).exists() {
+    for dir in [path.join(layout::SUPERVISE), path.clone()] {
+        if dir.join(layout::CONTROL).exists() && dir.join(layout::STATUS).exists() {
             return Some(Found {
                 name,
                 channel: Channel::Fifo(dir),

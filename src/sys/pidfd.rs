@@ -1,0 +1,39 @@
+//! Process descriptors: a pidfd becomes readable when its process exits,
+//! whether or not that process is our child, so a `poll` can wait for it.
+
+use nix::unistd::Pid;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// A descriptor that becomes readable when `pid` exits (Linux 5.3+).
+pub fn open(pid: Pid) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // (or -1); it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor returned by the kernel, owned by
+    // nothing else: the OwnedFd is its only owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_once_the_process_is_gone() {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+        let fd = open(Pid::from_raw(child.id() as i32)).unwrap();
+        let ready = |fd: &OwnedFd, ms: u16| {
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+            poll(&mut fds, PollTimeout::from(ms)).unwrap() == 1
+        };
+        assert!(!ready(&fd, 0));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(ready(&fd, 5000));
+    }
+}
