@@ -1,8 +1,7 @@
 //! `-f PIDFILE`: following programs that daemonize or hand over to a new
 //! process (upgrades), without polling.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};

@@ -2,8 +2,7 @@
 //! `/signal/NAME`, errors, restart, and a supervisor that bad or slow
 //! clients cannot block.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;

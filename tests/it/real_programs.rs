@@ -2,8 +2,7 @@
 //! pid file) and a gunicorn USR2 upgrade under load. Both are installed by
 //! `scripts/install-peers` (run by `scripts/test`).
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};

@@ -1,8 +1,7 @@
 //! `immortal`'s command line: Go-style flags, usage, version, `-cc`, and
 //! errors reported on stderr with exit status 1 before anything starts.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn version_and_help_exit_zero() {

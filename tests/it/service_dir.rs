@@ -1,8 +1,7 @@
 //! `immortal DIR`: runsv's behaviour on a daemontools/runit service
 //! directory, and the runit files of every supervise directory.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;

@@ -2,8 +2,7 @@
 //! once across rotations, stderr apart, a killed logger restarted with the
 //! lines it missed, and a stuck logger never holding anything back.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;

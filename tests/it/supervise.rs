@@ -2,8 +2,7 @@
 //! deadline, process groups, require, post_exit, user, environment,
 //! pid files, the lock, daemonizing and SIGTERM.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;

@@ -1,6 +1,5 @@
 //! Test harness: a sandbox directory per test, the real `immortal` binary,
 //! deadlines instead of sleeps, and cleanup of every process by pid.
-#![allow(dead_code)]
 
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
@@ -11,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const IMMORTAL: &str = env!("CARGO_BIN_EXE_immortal");
+pub const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
 
 /// Poll `cond` every 20 ms until it holds or `secs` pass.
 pub fn wait_for(secs: f64, what: &str, mut cond: impl FnMut() -> bool) {

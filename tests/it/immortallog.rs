@@ -2,8 +2,7 @@
 //! rotations at full speed, long lines whole, a final line without newline,
 //! binary bytes, a write failure that keeps the data, signals and the lock.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;

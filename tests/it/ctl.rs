@@ -2,12 +2,9 @@
 //! `runsv` (FIFO), the table layout and colours, verbs, signals, waits,
 //! errors and stale directories.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::process::{Command, Output, Stdio};
-
-const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
 
 fn ctl(sb: &Sandbox, args: &[&str]) -> Output {
     Command::new(CTL)

@@ -4,8 +4,7 @@
 //! grandchildren, the supervisor itself killed with SIGKILL, thousands of
 //! restarts. Every test is bounded by deadlines and cleans up by pid.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;

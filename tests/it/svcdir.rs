@@ -1,8 +1,7 @@
 //! `immortalsvc DIR`: services appear, change, disappear and die; it stops
 //! them all on SIGTERM, and works as PID 1 of a PID namespace.
 
-mod common;
-use common::*;
+use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
@@ -328,8 +327,6 @@ fn as_pid_1_it_reaps_orphans_and_shuts_down_cleanly() {
     kill(Pid::from_raw(init), Signal::SIGTERM).unwrap();
     assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
 }
-
-const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
 
 /// Write `rel` atomically (a dot-file renamed into place): a scan never
 /// sees it half-written.

@@ -2,8 +2,7 @@
 //! and FIFOs that another user controls, pid files reached through a
 //! symlink someone planted, files that would block its loop.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 

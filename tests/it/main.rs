@@ -1,0 +1,25 @@
+//! The integration tests, one binary (one link instead of one per area):
+//! the real `immortal`, `immortalctl`, `immortallog` and `immortalsvc`
+//! driven from outside. `cargo test --test it AREA::` runs one area,
+//! e.g. `cargo test --test it faults::`.
+//!
+//! The areas' tests run as threads of this one process: none of them may
+//! change process-wide state that another relies on (environment, current
+//! directory, umask, signal dispositions, reaping children it did not
+//! spawn). Every child gets its environment and directory through its
+//! `Command`; `faults` only raises the descriptor limit to its hard limit.
+
+mod common;
+
+mod api;
+mod cli;
+mod ctl;
+mod faults;
+mod follow;
+mod immortallog;
+mod logging;
+mod real_programs;
+mod security;
+mod service_dir;
+mod supervise;
+mod svcdir;
