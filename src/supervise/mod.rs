@@ -801,7 +801,9 @@ impl Supervisor {
         let Some(dir) = self.units[i].service_dir.clone() else {
             return none;
         };
-        let script = dir.join(crate::layout::CONTROL_SCRIPTS).join((byte as char).to_string());
+        let script = dir
+            .join(crate::layout::CONTROL_SCRIPTS)
+            .join((byte as char).to_string());
         if !is_executable(&script) {
             return none;
         }
