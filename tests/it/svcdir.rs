@@ -193,7 +193,12 @@ fn a_new_immortalsvc_takes_over_the_orphans_of_a_killed_one() {
         assert!(Instant::now() < deadline, "not taken over: {sups:?}\n{}", second.log());
         std::thread::sleep(Duration::from_millis(20));
     }
-    // …and supervise the very same service processes: no second copy.
+    // …and supervise the very same service processes: no second copy. (A
+    // lock is taken before the socket is bound: wait for it to answer.)
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while (running_pid(&sb, "web") == 0 || running_pid(&sb, "db") == 0) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(running_pid(&sb, "web"), web, "{}", second.log());
     assert_eq!(running_pid(&sb, "db"), db);
     assert!(old_sups.iter().all(|&p| !alive(p as i64)));
