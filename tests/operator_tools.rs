@@ -665,22 +665,56 @@ fn zsh_and_fish_completions_parse_and_offer_running_services() {
 
 // ---------------------------------------------------------- Debian package
 
-/// The package, built by cargo-deb from the binaries this test run built
-/// (`--profile dev --no-build`: seconds, where a release build takes
-/// minutes; `scripts/deb` makes the release one from the same metadata).
-fn build_deb(out_dir: &Path) -> PathBuf {
+/// The newest modification time under `path` (a file or a directory tree).
+fn newest(path: &Path) -> std::time::SystemTime {
+    let meta = fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut t = meta.modified().unwrap();
+    if meta.is_dir() {
+        for e in fs::read_dir(path).unwrap().flatten() {
+            t = t.max(newest(&e.path()));
+        }
+    }
+    t
+}
+
+/// The package to check: the release one that `scripts/deb` left in
+/// target/debian/ if it is newer than everything it is made of; else one
+/// built now by cargo-deb from the binaries this test run built (`--profile
+/// dev --no-build`: seconds, where a release build takes minutes), from the
+/// same metadata. (cargo-deb removes older .debs of the package from
+/// target/debian/ when it builds one: only a stale one is ever replaced.)
+fn the_deb(scratch: &Path) -> PathBuf {
     need("cargo-deb");
+    let arch = text(&run(Command::new("dpkg").arg("--print-architecture")));
+    let release = repo(&format!(
+        "target/debian/immortal_{}-1_{}.deb",
+        env!("CARGO_PKG_VERSION"),
+        arch.trim()
+    ));
+    let inputs = [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "man",
+        "completions",
+        "debian",
+        "README.md",
+    ];
+    let made = fs::metadata(&release).and_then(|m| m.modified()).ok();
+    if made.is_some_and(|made| inputs.iter().all(|i| newest(&repo(i)) <= made)) {
+        return release;
+    }
+    let out_dir = scratch.join("deb");
     let out = run(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(ROOT)
         .args(["deb", "--profile", "dev", "--no-build", "--fast", "-q", "-o"])
-        .arg(out_dir));
+        .arg(&out_dir));
     assert!(out.status.success(), "cargo deb: {}", text(&out));
-    let deb = fs::read_dir(out_dir)
+    fs::read_dir(&out_dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
-        .expect("cargo deb made a .deb");
-    deb
+        .expect("cargo deb made a .deb")
 }
 
 #[test]
@@ -689,7 +723,7 @@ fn debian_package_installs_working_binaries_pages_completions_and_unit() {
     need("lintian");
     need("systemd-analyze");
     let tmp = tempdir();
-    let deb = build_deb(tmp.path());
+    let deb = the_deb(tmp.path());
 
     // What it holds.
     let listing = text(&run(Command::new("dpkg-deb").arg("-c").arg(&deb)));
