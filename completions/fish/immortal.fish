@@ -1,0 +1,21 @@
+# fish completion for immortal(8)
+
+complete -c immortal -o c -r -F -d 'run.yml configuration file'
+complete -c immortal -o cc -d 'Check the config file, print the effective configuration'
+complete -c immortal -o ctl -x -a '(__fish_complete_directories)' -d 'Supervise directory'
+complete -c immortal -o name -x -d 'Name of the service'
+complete -c immortal -o d -x -a '(__fish_complete_directories)' -d 'Change to dir before starting'
+complete -c immortal -o e -x -a '(__fish_complete_directories)' -d 'envdir: variables from the files in dir'
+complete -c immortal -o f -r -F -d 'Follow the pid in pidfile'
+complete -c immortal -o l -r -F -d 'Write stdout/stderr to logfile'
+complete -c immortal -o logger -x -a '(__fish_complete_command)' -d 'Command to pipe stdout/stderr to'
+complete -c immortal -o n -d 'No daemon mode, stay in the foreground'
+complete -c immortal -o P -r -F -d 'Supervisor pidfile'
+complete -c immortal -o p -r -F -d 'Child pidfile'
+complete -c immortal -o r -x -d 'Retries before exiting (-1: forever)'
+complete -c immortal -o u -x -a '(__fish_complete_users)' -d 'Run the command as user'
+complete -c immortal -o v -o version -d 'Print the version'
+complete -c immortal -o w -x -d 'Seconds to wait before each start'
+complete -c immortal -o h -o help -d 'Print the usage'
+# The command (or a service directory), then its own arguments.
+complete -c immortal -x -a '(__fish_complete_subcommand -- -c -ctl -name -d -e -f -l -logger -P -p -r -u -w)'

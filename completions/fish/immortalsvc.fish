@@ -1,0 +1,5 @@
+# fish completion for immortalsvc(8)
+
+complete -c immortalsvc -f -a '(__fish_complete_directories)' -d 'Services directory'
+complete -c immortalsvc -o v -l version -d 'Print the version'
+complete -c immortalsvc -o h -o help -l help -d 'Print the usage'
