@@ -18,6 +18,7 @@ mod faults;
 mod follow;
 mod immortallog;
 mod logging;
+mod operator_tools;
 mod real_programs;
 mod security;
 mod service_dir;
