@@ -155,26 +155,37 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
         stop.timeout = (ms > 0).then(|| Duration::from_millis(ms));
     }
     Ok(Service {
-        name: None,
-        command: vec![format!("./{}", layout::RUN)],
-        cwd: Some(dir.to_path_buf()),
-        env: Vec::new(),
-        user: None,
-        wait: Duration::ZERO,
-        retries: -1,
-        log: None,
-        stderr_log: None,
-        logger: None,
-        follow_pidfile: None,
-        supervisor_pidfile: None,
-        child_pidfile: None,
-        require: Vec::new(),
-        require_cmd: None,
-        post_exit: None,
         stop,
-        config_file: None,
-        cli: false,
+        ..Service::program(vec![format!("./{}", layout::RUN)], Some(dir.to_path_buf()))
     })
+}
+
+impl Service {
+    /// A plain program: no user, log, pid file, hooks or requirements;
+    /// restarted forever, stopped by TERM (a runit `run`, a `logger:`).
+    pub fn program(command: Vec<String>, cwd: Option<PathBuf>) -> Service {
+        Service {
+            name: None,
+            command,
+            cwd,
+            env: Vec::new(),
+            user: None,
+            wait: Duration::ZERO,
+            retries: -1,
+            log: None,
+            stderr_log: None,
+            logger: None,
+            follow_pidfile: None,
+            supervisor_pidfile: None,
+            child_pidfile: None,
+            require: Vec::new(),
+            require_cmd: None,
+            post_exit: None,
+            stop: StopSpec::default(),
+            config_file: None,
+            cli: false,
+        }
+    }
 }
 
 /// The first line of a one-value settings file, if the file exists.

@@ -107,27 +107,7 @@ impl Unit {
     /// The `logger:` command as a unit of its own: `sh -c LOGGER` in the
     /// service's directory, reading `input`, restarted at most once a second.
     pub fn logger(svc: &Service, command: &str, input: std::rc::Rc<std::os::fd::OwnedFd>) -> Unit {
-        let logger = Service {
-            name: None,
-            command: vec!["sh".into(), "-c".into(), command.into()],
-            env: Vec::new(),
-            user: None,
-            wait: Duration::ZERO,
-            retries: -1,
-            log: None,
-            stderr_log: None,
-            logger: None,
-            follow_pidfile: None,
-            supervisor_pidfile: None,
-            child_pidfile: None,
-            require: Vec::new(),
-            require_cmd: None,
-            post_exit: None,
-            stop: crate::service::StopSpec::default(),
-            config_file: None,
-            cli: false,
-            ..svc.clone()
-        };
+        let logger = Service::program(vec!["sh".into(), "-c".into(), command.into()], svc.cwd.clone());
         let io = Io {
             stdin: Sink::Fd(input),
             stdout: Sink::Inherit,
