@@ -202,7 +202,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
 
 /// The 1-based line where `key:` first appears, to point errors found after
 /// deserialization at the right place.
-fn line_of(text: &str, key: &str) -> Option<usize> {
+pub fn line_of(text: &str, key: &str) -> Option<usize> {
     let wanted = format!("{key}:");
     let is_key_at = |line: &str, at: usize| {
         line[..at]
@@ -216,6 +216,80 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
             code.match_indices(&wanted).any(|(at, _)| is_key_at(code, at))
         })
         .map(|i| i + 1)
+}
+
+/// Every error of `text`, not only the first that [`parse`] stops at, and
+/// the configuration made of the keys without one (`None` when the YAML
+/// itself is broken, or the file is no block mapping of keys). For
+/// `-check`: each top-level key's block is parsed on its own, at its own
+/// lines (the rest blanked, so messages keep the file's line numbers), then
+/// the whole, for what only the whole shows (a missing `cmd`, a key given
+/// twice). Empty when [`parse`] accepts the file.
+pub fn parse_all(path: &Path, text: &str) -> (Option<RunYml>, Vec<Error>) {
+    use serde_yaml::Value;
+    let whole = match parse(path, text) {
+        Ok(cfg) => return (Some(cfg), Vec::new()),
+        Err(e) => e,
+    };
+    let is_mapping = |t: &str| matches!(serde_yaml::from_str::<Value>(t), Ok(Value::Mapping(_)));
+    let blocks = top_level_blocks(text);
+    if blocks.is_empty() || !is_mapping(text) {
+        return (None, vec![whole]);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let only = |keep: &dyn Fn(usize) -> bool| {
+        let kept: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if keep(i) { *l } else { "" })
+            .collect();
+        kept.join("\n") + "\n"
+    };
+    let mut errors = Vec::new();
+    let mut good = vec![false; lines.len()];
+    for (key, range) in &blocks {
+        let piece = only(&|i| range.contains(&i));
+        // A piece that is no mapping on its own means the split was wrong
+        // (a flow collection continued at column 0): trust the whole parse.
+        if !is_mapping(&piece) {
+            return (None, vec![whole]);
+        }
+        // A stand-in `cmd` after the piece (no line moves), so that a piece
+        // is judged on its own key alone.
+        let judged = if key == "cmd" { piece } else { piece + "cmd: x\n" };
+        match parse(path, &judged) {
+            Ok(_) => range.clone().for_each(|i| good[i] = true),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.iter().any(|e| e.to_string() == whole.to_string()) {
+        errors.push(whole);
+    }
+    // Without the post-deserialization checks: they passed for every good
+    // key, and a missing `cmd` is already an error above.
+    let cfg = serde_yaml::from_str::<RunYml>(&only(&|i| good[i])).ok();
+    (cfg, errors)
+}
+
+/// The top-level keys of a block mapping with the 0-based lines of each
+/// one's block: from its `key:` line at column 0 to the next.
+fn top_level_blocks(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut blocks: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    let count = text.lines().count();
+    for (i, line) in text.lines().enumerate() {
+        let starts_key = line
+            .chars()
+            .next()
+            .is_some_and(|c| !c.is_whitespace() && !"#-.".contains(c));
+        let Some((key, _)) = line.split_once(':').filter(|_| starts_key) else {
+            continue;
+        };
+        if let Some(last) = blocks.last_mut() {
+            last.1.end = i;
+        }
+        blocks.push((key.trim().trim_matches(|c| c == '"' || c == '\'').to_string(), i..count));
+    }
+    blocks
 }
 
 /// Read and parse the file at `path`.

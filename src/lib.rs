@@ -16,7 +16,8 @@
 //!
 //! - [`supervise`]: the supervisor's event loop and pure state machine;
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
-//!   service), [`envdir`], [`user`];
+//!   service), [`envdir`], [`user`]; [`check`]: `-check`, every problem
+//!   of a service, a file or a services directory at once;
 //! - [`control`]: the one command set behind control bytes and socket
 //!   words, both directions;
 //! - [`status`]: runit's status record; [`api`]: the HTTP/JSON socket,
@@ -32,6 +33,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod cmd;

@@ -202,8 +202,10 @@ pub fn plan(flags: &Flags) -> Result<Plan> {
     if let Some(path) = &flags.config {
         let yml = config::load(path)?;
         if flags.check_config {
-            // Validate everything a start would check before printing.
+            // Validate everything a start would check before printing,
+            // and what only the files beside it show: a require cycle.
             from_yml(path, &yml)?;
+            crate::check::require_cycle(path, &yml)?;
             return Ok(Plan::PrintConfig(config::to_yaml(&yml)));
         }
         let mut svc = from_yml(path, &yml)?;

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 const USAGE: &str = "Usage: immortal [-v] [-n] [-cc] [-c run.yml] [-ctl dir] [-name name] [-d dir] [-e dir] \
 [-f pidfile] [-l logfile] [-logger logger] [-p child_pidfile] [-P supervisor_pidfile] [-r retries] \
-[-u user] [-w seconds] command";
+[-u user] [-w seconds] command
+       immortal -check run.yml|service_dir";
 
 const ENVIRONMENT: &str = "
 Environment:
@@ -28,6 +29,12 @@ fn options() -> getopts::Options {
             "",
             "cc",
             "check the config file, print the effective configuration and exit",
+        )
+        .optopt(
+            "",
+            "check",
+            "check a run.yml or a service directory, list every problem, exit (starts nothing)",
+            "file|dir",
         )
         .optopt(
             "",
@@ -96,6 +103,9 @@ fn main() {
     if m.opt_present("v") {
         cli::print(&format!("{}\n", immortal::VERSION));
         return;
+    }
+    if let Some(target) = m.opt_str("check") {
+        std::process::exit(immortal::check::path(std::path::Path::new(&target)).print("immortal"));
     }
     std::process::exit(cmd::immortal::run(&flags));
 }

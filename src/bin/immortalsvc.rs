@@ -5,13 +5,17 @@
 
 use immortal::cmd::immortalsvc::Scanner;
 
-const USAGE: &str = "usage: immortalsvc [-v] DIR\n\n  DIR   services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n\nChanges to DIR's entries are seen at once; after a change inside NAME/\n(chmod +x NAME/run), send SIGHUP. SIGTERM stops every service.\n\nEnvironment:\n  IMMORTAL_SDIR     the services' supervise directories (default /var/run/immortal,\n                    else $XDG_RUNTIME_DIR/immortal, else ~/.immortal); passed on\n  XDG_RUNTIME_DIR, HOME   as above\n  Each supervisor also reads IMMORTAL_EXIT, IMMORTAL_SYSLOG, IMMORTAL_THROTTLE_MS, SHELL (see immortal -h).\n";
+const USAGE: &str = "usage: immortalsvc [-v] DIR\n       immortalsvc -check DIR\n\n  DIR         services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n  -check DIR  check every service DIR holds, list every problem, exit (starts nothing)\n\nChanges to DIR's entries are seen at once; after a change inside NAME/\n(chmod +x NAME/run), send SIGHUP. SIGTERM stops every service.\n\nEnvironment:\n  IMMORTAL_SDIR     the services' supervise directories (default /var/run/immortal,\n                    else $XDG_RUNTIME_DIR/immortal, else ~/.immortal); passed on\n  XDG_RUNTIME_DIR, HOME   as above\n  Each supervisor also reads IMMORTAL_EXIT, IMMORTAL_SYSLOG, IMMORTAL_THROTTLE_MS, SHELL (see immortal -h).\n";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.as_slice() {
         [v] if v == "-v" || v == "--version" => immortal::cli::print(&format!("{}\n", immortal::VERSION)),
         [h] if h == "-h" || h == "--help" || h == "-help" => immortal::cli::print(USAGE),
+        [flag, dir] if flag == "-check" || flag == "--check" => check(dir),
+        [flag] if flag.starts_with("-check=") || flag.starts_with("--check=") => {
+            check(flag.split_once('=').map_or("", |(_, dir)| dir))
+        }
         [dir] if !dir.starts_with('-') => match Scanner::new(std::path::Path::new(dir)) {
             Ok(scanner) => std::process::exit(scanner.run()),
             Err(e) => {
@@ -24,4 +28,9 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+fn check(dir: &str) {
+    let report = immortal::check::services_dir(std::path::Path::new(dir));
+    std::process::exit(report.print("immortalsvc"));
 }

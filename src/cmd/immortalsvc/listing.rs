@@ -67,12 +67,33 @@ pub fn validate(path: &Path) -> Entry {
     }
 }
 
-/// List the services in `dir`. A name that is both `NAME.yml` and `NAME/`
-/// is taken as the `.yml` (reported in the second value).
-pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
+/// What kind of service an entry of a services directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `NAME.yml`, a `run.yml` file (not validated yet).
+    Yml,
+    /// `NAME/`, a service directory with an executable `run`.
+    Dir,
+}
+
+/// The entries of a services directory, by the scanner's rules.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Each service: its name, kind and path, sorted by name.
+    pub services: Vec<(String, Kind, std::path::PathBuf)>,
+    /// Names that are both `NAME.yml` and `NAME/`: the `.yml` is taken.
+    pub clashes: Vec<String>,
+    /// Directories with a `run` that is not executable: not services (yet;
+    /// `chmod +x` and SIGHUP make them one). Told by `-check`.
+    pub not_executable: Vec<std::path::PathBuf>,
+}
+
+/// The services in `dir`, not validated: `NAME.yml` files and `NAME/`
+/// directories with an executable `run`, dot-entries ignored.
+pub fn find(dir: &Path) -> std::io::Result<Found> {
     use std::os::unix::fs::PermissionsExt;
-    let mut out = Listing::new();
-    let mut clashes = Vec::new();
+    let mut found = Found::default();
+    let mut by_name: BTreeMap<String, (Kind, std::path::PathBuf)> = BTreeMap::new();
     let mut names: Vec<_> = std::fs::read_dir(dir)?.flatten().collect();
     names.sort_by_key(|e| e.file_name());
     for entry in names {
@@ -81,34 +102,58 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
             continue;
         }
         let path = entry.path();
-        let (name, found) = if let Some(stem) = file_name.strip_suffix(layout::YML_SUFFIX) {
+        let (name, kind) = if let Some(stem) = file_name.strip_suffix(layout::YML_SUFFIX) {
             if !path.is_file() || stem.is_empty() {
                 continue;
             }
-            // Unreadable is invalid too: what runs is kept.
-            (stem.to_string(), validate(&path))
+            (stem.to_string(), Kind::Yml)
         } else if path.is_dir() {
             let run = path.join(layout::RUN);
-            let executable = std::fs::metadata(&run).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
-            if !executable {
-                continue;
+            match std::fs::metadata(&run) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(m) if m.is_file() => {
+                    found.not_executable.push(path);
+                    continue;
+                }
+                _ => continue,
             }
-            (file_name, Entry::Dir)
+            (file_name, Kind::Dir)
         } else {
             continue;
         };
-        match out.get(&name) {
-            Some(Entry::Dir) => {
-                clashes.push(name.clone());
-                out.insert(name, found);
+        match by_name.get(&name) {
+            Some((Kind::Dir, _)) => {
+                found.clashes.push(name.clone());
+                by_name.insert(name, (kind, path));
             }
-            Some(_) => clashes.push(name),
+            Some(_) => found.clashes.push(name),
             None => {
-                out.insert(name, found);
+                by_name.insert(name, (kind, path));
             }
         }
     }
-    Ok((out, clashes))
+    found.services = by_name.into_iter().map(|(n, (k, p))| (n, k, p)).collect();
+    Ok(found)
+}
+
+/// List the services in `dir` ([`find`]), each `.yml` validated. A name
+/// that is both `NAME.yml` and `NAME/` is taken as the `.yml` (reported in
+/// the second value).
+pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
+    let found = find(dir)?;
+    let listing = found
+        .services
+        .iter()
+        .map(|(name, kind, path)| {
+            let entry = match kind {
+                // Unreadable is invalid too: what runs is kept.
+                Kind::Yml => validate(path),
+                Kind::Dir => Entry::Dir,
+            };
+            (name.clone(), entry)
+        })
+        .collect();
+    Ok((listing, found.clashes))
 }
 
 #[cfg(test)]
