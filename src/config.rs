@@ -449,6 +449,44 @@ require:
     }
 
     #[test]
+    fn parse_all_lists_an_error_per_key_and_keeps_the_good_keys() {
+        let all = |text: &str| {
+            let (cfg, errors) = parse_all(Path::new("run.yml"), text);
+            (cfg, errors.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+        };
+        let (cfg, errors) = all("cmd: x\ncmdd: 1\n# note\nwait: soon\nlog:\n  file: /l\n  sizee: 1\nuser: www\n");
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].starts_with("run.yml:2: unknown field `cmdd`"), "{errors:?}");
+        assert!(errors[1].starts_with("run.yml:4: wait"), "{errors:?}");
+        assert!(
+            errors[2].starts_with("run.yml:7: log: unknown field `sizee`"),
+            "{errors:?}"
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!(
+            (cfg.cmd, cfg.user.as_deref(), cfg.log),
+            (vec!["x".to_string()], Some("www"), None)
+        );
+        // What only the whole file shows is listed too.
+        let (cfg, errors) = all("cwd: /tmp\nretries: -3\n");
+        assert_eq!(
+            errors,
+            [
+                "run.yml:2: retries must be -1 (forever) or more, not -3",
+                "run.yml: missing key 'cmd'"
+            ]
+        );
+        assert!(cfg.is_some_and(|c| c.cmd.is_empty() && c.cwd.as_deref() == Some("/tmp")));
+        // Broken YAML is one error, at its line; a good file none.
+        let (cfg, errors) = all("cmd: x\nenv: {A: 1\nwait: 2\n");
+        assert!(
+            cfg.is_none() && errors.len() == 1 && errors[0].starts_with("run.yml:3:"),
+            "{errors:?}"
+        );
+        assert_eq!(all(SEED).1, Vec::<String>::new());
+    }
+
+    #[test]
     fn effective_yaml_round_trips() {
         let cfg = p(SEED).unwrap();
         let text = to_yaml(&cfg);

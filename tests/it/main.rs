@@ -12,6 +12,7 @@
 mod common;
 
 mod api;
+mod check;
 mod cli;
 mod ctl;
 mod faults;
