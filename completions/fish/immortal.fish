@@ -2,6 +2,7 @@
 
 complete -c immortal -o c -r -F -d 'run.yml configuration file'
 complete -c immortal -o cc -d 'Check the config file, print the effective configuration'
+complete -c immortal -o check -r -F -d 'Check a run.yml or service directory, list every problem'
 complete -c immortal -o ctl -x -a '(__fish_complete_directories)' -d 'Supervise directory'
 complete -c immortal -o name -x -d 'Name of the service'
 complete -c immortal -o d -x -a '(__fish_complete_directories)' -d 'Change to dir before starting'
@@ -18,4 +19,4 @@ complete -c immortal -o v -o version -d 'Print the version'
 complete -c immortal -o w -x -d 'Seconds to wait before each start'
 complete -c immortal -o h -o help -d 'Print the usage'
 # The command (or a service directory), then its own arguments.
-complete -c immortal -x -a '(__fish_complete_subcommand -- -c -ctl -name -d -e -f -l -logger -P -p -r -u -w)'
+complete -c immortal -x -a '(__fish_complete_subcommand -- -c -check -ctl -name -d -e -f -l -logger -P -p -r -u -w)'

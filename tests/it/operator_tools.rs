@@ -558,7 +558,7 @@ fn bash_completion_offers_verbs_signals_and_running_services() {
     let got = bash_complete(&s, "immortallog", "_immortallog", &["immortallog", "-t"]);
     has_all(&got, ["-t", "-tt", "-ttt"].map(String::from), "immortallog -t<TAB>");
     let got = bash_complete(&s, "immortalsvc", "_immortalsvc", &["immortalsvc", "-"]);
-    has_all(&got, ["-v", "-h"].map(String::from), "immortalsvc -<TAB>");
+    has_all(&got, ["-v", "-h", "-check"].map(String::from), "immortalsvc -<TAB>");
 }
 
 /// zsh's completion, run for real: an interactive zsh in a pty (zpty)
