@@ -699,6 +699,7 @@ fn the_deb(scratch: &Path) -> PathBuf {
         "completions",
         "debian",
         "README.md",
+        "docs",
     ];
     let made = fs::metadata(&release).and_then(|m| m.modified()).ok();
     if made.is_some_and(|made| inputs.iter().all(|i| newest(&repo(i)) <= made)) {
@@ -746,6 +747,9 @@ fn debian_package_installs_working_binaries_pages_completions_and_unit() {
         "./usr/share/fish/vendor_completions.d/immortal.fish",
         "./usr/lib/systemd/system/immortal.service",
         "./etc/immortal/README",
+        "./usr/share/doc/immortal/README.md",
+        "./usr/share/doc/immortal/docs/immortal.md",
+        "./usr/share/doc/immortal/docs/run.yml.md",
     ] {
         assert!(
             listing.lines().any(|l| l.ends_with(&format!(" {path}"))),
