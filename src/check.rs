@@ -7,7 +7,8 @@
 //!
 //! - a `run.yml` file: YAML syntax, unknown keys, types and ranges (by
 //!   [`config::parse_all`], the parser a start uses), then one function
-//!   per concern in [`YML_CHECKS`]: the `user` exists; `cmd` is found in
+//!   per concern in [`YML_CHECKS`]: the `user` exists (and may be switched
+//!   to: the supervisor is root or that user); `cmd` is found in
 //!   the service's `PATH` (its `env: PATH`, else the supervisor's) and is
 //!   executable by the service's user; `cwd` is a directory; the
 //!   directories of `log:`/`stderr:` files and of the supervisor's pid
@@ -352,6 +353,15 @@ fn yml_file(path: &Path, supervisor: &Identity, out: &mut Vec<Problem>) -> Optio
     let service_user = match &cfg.user {
         None => Some(supervisor.clone()),
         Some(name) => match user::resolve(name) {
+            // Only root may start a service as someone else.
+            Ok(run_as) if supervisor.uid != 0 && run_as.uid.as_raw() != supervisor.uid => {
+                out.push(Problem::new(
+                    path,
+                    config::line_of(&text, "user"),
+                    format!("user '{name}': only root can run a service as another user, not {supervisor}"),
+                ));
+                Some(Identity::of(&run_as))
+            }
             Ok(run_as) => Some(Identity::of(&run_as)),
             Err(e) => {
                 out.push(Problem::new(path, config::line_of(&text, "user"), e.to_string()));

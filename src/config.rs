@@ -277,10 +277,12 @@ fn top_level_blocks(text: &str) -> Vec<(String, std::ops::Range<usize>)> {
     let mut blocks: Vec<(String, std::ops::Range<usize>)> = Vec::new();
     let count = text.lines().count();
     for (i, line) in text.lines().enumerate() {
+        // Not a key: indented, a comment, a list item, a document marker, a
+        // flow collection or another YAML construct (then no split at all).
         let starts_key = line
             .chars()
             .next()
-            .is_some_and(|c| !c.is_whitespace() && !"#-.".contains(c));
+            .is_some_and(|c| !c.is_whitespace() && !"#-.{[?%&*!|>".contains(c));
         let Some((key, _)) = line.split_once(':').filter(|_| starts_key) else {
             continue;
         };
@@ -484,6 +486,12 @@ require:
             "{errors:?}"
         );
         assert_eq!(all(SEED).1, Vec::<String>::new());
+        // A flow mapping is not split: its first error, as parse says it.
+        let (cfg, errors) = all("{cmd: x, cmdd: y, wait: soon}\n");
+        assert!(
+            cfg.is_none() && errors.len() == 1 && errors[0].contains("cmdd"),
+            "{errors:?}"
+        );
     }
 
     #[test]

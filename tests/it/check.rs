@@ -214,6 +214,9 @@ fn a_log_directory_the_supervisor_cannot_write_is_named() {
     let got = check(&sb, "web.yml");
     assert_eq!(got.problems().len(), 1, "{got}");
     got.problem("web.yml:5: ", "/nonexistent-log-dir");
+    // And a supervisor that is not root cannot run a service as root.
+    sb.write("web.yml", "cmd: sleep 1\nuser: root\n");
+    as_nobody(&sb).problem("web.yml:2: ", "only root can run a service as another user");
     // Given to nobody, the directory is fine for nobody too.
     nix::unistd::chown(&sb.path("logs"), Some(nobody.uid), None).unwrap();
     sb.write("web.yml", "cmd: sleep 1\nlog:\n  file: logs/web.log\n");
