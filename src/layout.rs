@@ -128,10 +128,7 @@ pub fn home() -> PathBuf {
     if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(h);
     }
-    match nix::unistd::User::from_uid(nix::unistd::getuid()) {
-        Ok(Some(u)) => u.dir,
-        _ => PathBuf::from("/"),
-    }
+    crate::user::home_of(nix::unistd::getuid()).map_or_else(|| PathBuf::from("/"), PathBuf::from)
 }
 
 /// `~/.immortal`.

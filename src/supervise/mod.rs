@@ -319,7 +319,7 @@ impl Supervisor {
         if self.release_at.is_some_and(|at| at <= Instant::now()) {
             // Quiet since the last burst of work (or startup): the code it
             // touched need not stay resident until the next event.
-            sys::mem::release_startup_pages();
+            sys::mem::release_idle_memory();
             self.release_at = None;
         }
         let deadline = self.next_deadline().into_iter().chain(self.release_at).min();

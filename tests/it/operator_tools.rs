@@ -686,8 +686,14 @@ fn newest(path: &Path) -> std::time::SystemTime {
 fn the_deb(scratch: &Path) -> PathBuf {
     need("cargo-deb");
     let arch = text(&run(Command::new("dpkg").arg("--print-architecture")));
+    // scripts/deb builds for an explicit target (scripts/build-env), so
+    // cargo-deb writes to target/$host/debian.
+    let dir = match std::env::var("CARGO_BUILD_TARGET") {
+        Ok(host) if !host.is_empty() => format!("target/{host}/debian"),
+        _ => "target/debian".to_string(),
+    };
     let release = repo(&format!(
-        "target/debian/immortal_{}-1_{}.deb",
+        "{dir}/immortal_{}-1_{}.deb",
         env!("CARGO_PKG_VERSION"),
         arch.trim()
     ));
@@ -716,6 +722,14 @@ fn the_deb(scratch: &Path) -> PathBuf {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "deb"))
         .expect("cargo deb made a .deb")
+}
+
+/// Whether an ELF64 little-endian file asks for a dynamic loader (PT_INTERP).
+fn has_interpreter(elf: &[u8]) -> bool {
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| u32::from_le_bytes(elf[phoff + i * phentsize..][..4].try_into().unwrap()) == 3)
 }
 
 #[test]
@@ -759,12 +773,19 @@ fn debian_package_installs_working_binaries_pages_completions_and_unit() {
     let conffiles = text(&run(Command::new("dpkg-deb").arg("-I").arg(&deb).arg("conffiles")));
     assert!(conffiles.contains("/etc/immortal/README"), "conffiles: {conffiles}");
     let control = text(&run(Command::new("dpkg-deb").arg("-f").arg(&deb)));
-    assert!(control.contains("Depends: libc6"), "control:\n{control}");
-
-    // The extracted binaries work.
+    // A dynamic build depends on libc6; the shipped static one needs none.
+    let depends = control.lines().find(|l| l.starts_with("Depends:")).unwrap_or("Depends:");
     let root = tmp.path().join("root");
     let out = run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
     assert!(out.status.success(), "dpkg-deb -x: {}", text(&out));
+    let elf = fs::read(root.join("usr/bin/immortal")).unwrap();
+    if has_interpreter(&elf) {
+        assert!(depends.contains("libc6"), "control:\n{control}");
+    } else {
+        assert_eq!(depends.trim(), "Depends:", "control:\n{control}");
+    }
+
+    // The extracted binaries work.
     let bin = |b: &str| root.join("usr/bin").join(b);
     let out = run(Command::new(bin("immortal")).arg("--version"));
     assert!(out.status.success(), "immortal --version: {}", text(&out));

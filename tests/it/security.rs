@@ -6,8 +6,25 @@ use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-fn nobody() -> nix::unistd::User {
-    nix::unistd::User::from_name("nobody").unwrap().unwrap()
+/// nobody's ids from the system's id(1) (the test binary may be static,
+/// without NSS of its own).
+struct Nobody {
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+}
+
+fn nobody() -> Nobody {
+    let id = |flag: &str| -> u32 {
+        let out = std::process::Command::new("id")
+            .args([flag, "nobody"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    Nobody {
+        uid: nix::unistd::Uid::from_raw(id("-u")),
+        gid: nix::unistd::Gid::from_raw(id("-g")),
+    }
 }
 
 fn is_root() -> bool {

@@ -6,6 +6,7 @@ use crate::common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -288,17 +289,18 @@ fn user_sets_ids_groups_and_home() {
     let mut sup = sb.supervise(&["-u", "nobody", "sh", "-c", &script]);
     sup.wait_running(None);
     wait_for(5.0, "id written", || !sb.read("id").is_empty());
-    let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-    let groups = nix::unistd::getgrouplist(&std::ffi::CString::new("nobody").unwrap(), nobody.gid).unwrap();
-    let mut want_groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
-    want_groups.dedup();
-    let want = format!(
-        "{} {} {} {} nobody nobody",
-        nobody.uid,
-        nobody.gid,
-        want_groups.join(" "),
-        nobody.dir.display()
-    );
+    // The oracle is the system's own id(1) and getent(1) (NSS as configured),
+    // not our lookup code.
+    let id = |flag: &str| {
+        let out = Command::new("id").args([flag, "nobody"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let entry = Command::new("getent").args(["passwd", "nobody"]).output().unwrap();
+    let entry = String::from_utf8_lossy(&entry.stdout).trim().to_string();
+    let home = entry.split(':').nth(5).unwrap().to_string();
+    let (uid, gid, all_groups) = (id("-u"), id("-g"), id("-G"));
+    let want_groups: Vec<String> = all_groups.split_whitespace().map(str::to_string).collect();
+    let want = format!("{uid} {gid} {all_groups} {home} nobody nobody");
     assert_eq!(sb.read("id").trim(), want);
     // Root's own supplementary groups are gone.
     let pid = sup.status()["pid"].as_i64().unwrap();
@@ -315,10 +317,10 @@ fn user_sets_ids_groups_and_home() {
     wanted.sort_unstable();
     wanted.dedup();
     assert_eq!(seen, wanted, "{groups_line}");
-    for (field, id) in [("Uid:", nobody.uid.as_raw()), ("Gid:", nobody.gid.as_raw())] {
+    for (field, id) in [("Uid:", &uid), ("Gid:", &gid)] {
         let line = proc_status.lines().find(|l| l.starts_with(field)).unwrap();
         let ids: Vec<&str> = line.split_whitespace().skip(1).collect();
-        assert_eq!(ids, vec![id.to_string(); 4], "{line}");
+        assert_eq!(ids, vec![id.as_str(); 4], "{line}");
     }
 }
 

@@ -15,29 +15,45 @@ use std::rc::Rc;
 
 /// Run `immortal` with parsed flags; returns the process exit status.
 pub fn run(flags: &Flags) -> i32 {
+    // Startup's deep, wide frames (option and YAML handling) are gone from
+    // the stack before the loop starts: the loop's stack stays shallow, and
+    // what startup touched below it is given back (sys::mem).
+    match start(flags) {
+        Start::Exit(code) => code,
+        Start::Supervise(supervisor) => supervisor.run(),
+    }
+}
+
+enum Start {
+    Exit(i32),
+    Supervise(Box<Supervisor>),
+}
+
+#[inline(never)]
+fn start(flags: &Flags) -> Start {
     match service::plan(flags) {
         Ok(Plan::PrintConfig(yaml)) => {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
-            0
+            Start::Exit(0)
         }
         Ok(Plan::Supervise(svc)) => supervise_command(flags, *svc),
         // runsv's behaviour: stays in the foreground, messages on stderr.
         Ok(Plan::ServiceDir(dir)) => match prepare_service_dir(&dir) {
-            Ok(parts) => Supervisor::new(parts).run(),
-            Err(e) => fail(&e.to_string()),
+            Ok(parts) => Start::Supervise(Box::new(Supervisor::new(parts))),
+            Err(e) => Start::Exit(fail(&e.to_string())),
         },
-        Err(e) => fail(&e.to_string()),
+        Err(e) => Start::Exit(fail(&e.to_string())),
     }
 }
 
-fn supervise_command(flags: &Flags, svc: Service) -> i32 {
+fn supervise_command(flags: &Flags, svc: Service) -> Start {
     if let Err(e) = check_requirements(&svc) {
-        return fail(&e.to_string());
+        return Start::Exit(fail(&e.to_string()));
     }
     let readiness = if !flags.foreground && sys::daemon::wanted() {
         match sys::daemon::detach() {
             Ok(r) => r,
-            Err(e) => return fail(&e.to_string()),
+            Err(e) => return Start::Exit(fail(&e.to_string())),
         }
     } else {
         Readiness::foreground()
@@ -53,7 +69,7 @@ fn supervise_command(flags: &Flags, svc: Service) -> i32 {
         // stdio is half-redirected: nobody can hear this but syslog.
         parts.log.warn(&e.to_string());
     }
-    Supervisor::new(parts).run()
+    Start::Supervise(Box::new(Supervisor::new(parts)))
 }
 
 fn fail(msg: &str) -> i32 {

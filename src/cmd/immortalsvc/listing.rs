@@ -1,6 +1,7 @@
-//! What a services directory asks for. [`read`] lists `NAME.yml` files
-//! (each validated as `immortal -c FILE -cc` validates it) and `NAME/`
-//! service directories (with an executable `run`), dot-entries ignored;
+//! What a services directory asks for. [`find`] lists `NAME.yml` files and
+//! `NAME/` service directories (with an executable `run`), dot-entries
+//! ignored — the rules `immortalsvc -check` reuses; [`read`] validates each
+//! `.yml` as `immortal -c FILE -cc` does;
 //! [`plan`] compares what runs with what the directory says and tells what
 //! to start, stop and restart. Pure, so the rules are tested as tables.
 
@@ -53,7 +54,8 @@ pub fn plan(old: &Listing, new: &Listing) -> Plan {
 
 /// `path` as the supervisor started with `immortal -n -c PATH` would see
 /// it: the same validation as `immortal -c PATH -cc` (YAML, unknown keys,
-/// types, `cwd` exists, `user` exists), giving the effective configuration.
+/// types, `cwd` exists, `user` exists, no `require` cycle through the
+/// `.yml` files beside it), giving the effective configuration.
 pub fn validate(path: &Path) -> Entry {
     let flags = crate::service::Flags {
         config: Some(path.to_path_buf()),
