@@ -549,15 +549,14 @@ pub struct Identity {
 impl Identity {
     /// The running process (effective ids).
     pub fn current() -> Identity {
-        use nix::unistd::{getegid, geteuid, User};
+        use nix::unistd::{getegid, geteuid};
         let uid = geteuid();
         let mut gids = vec![getegid().as_raw()];
         #[cfg(target_os = "linux")]
         gids.extend(nix::unistd::getgroups().unwrap_or_default().iter().map(|g| g.as_raw()));
-        let name = match User::from_uid(uid) {
-            Ok(Some(u)) => u.name,
-            _ => uid.to_string(),
-        };
+        // Only the name comes from the user database: the ids are the
+        // process's own.
+        let name = user::resolve(&uid.as_raw().to_string()).map_or_else(|_| uid.to_string(), |u| u.name);
         Identity {
             name,
             uid: uid.as_raw(),

@@ -183,9 +183,7 @@ fn a_missing_cwd_is_named() {
 #[test]
 fn a_log_directory_the_supervisor_cannot_write_is_named() {
     let sb = Sandbox::new();
-    let nobody = nix::unistd::User::from_name("nobody")
-        .unwrap()
-        .expect("this test needs the user nobody");
+    let nobody = immortal::user::resolve("nobody").expect("this test needs the user nobody");
     // nobody reads the sandbox; logs/ stays root's, 0755.
     std::fs::set_permissions(sb.path(""), std::fs::Permissions::from_mode(0o755)).unwrap();
     sb.write("logs/.keep", "");

@@ -774,7 +774,10 @@ fn debian_package_installs_working_binaries_pages_completions_and_unit() {
     assert!(conffiles.contains("/etc/immortal/README"), "conffiles: {conffiles}");
     let control = text(&run(Command::new("dpkg-deb").arg("-f").arg(&deb)));
     // A dynamic build depends on libc6; the shipped static one needs none.
-    let depends = control.lines().find(|l| l.starts_with("Depends:")).unwrap_or("Depends:");
+    let depends = control
+        .lines()
+        .find(|l| l.starts_with("Depends:"))
+        .unwrap_or("Depends:");
     let root = tmp.path().join("root");
     let out = run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root));
     assert!(out.status.success(), "dpkg-deb -x: {}", text(&out));
