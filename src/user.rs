@@ -37,22 +37,13 @@ struct Account {
 
 /// Look `spec` up by name, or by number when it is all digits.
 pub fn resolve(spec: &str) -> Result<RunAs> {
-    let key = Key::of(spec);
-    let from_files = std::fs::read_to_string(PASSWD)
-        .ok()
-        .and_then(|text| find_account(&text, &key));
-    let (account, groups) = match from_files {
-        Some(account) => {
-            let text = std::fs::read_to_string(GROUP).unwrap_or_default();
-            let groups = groups_in(&text, &account.name, account.gid);
-            (account, groups)
-        }
-        None => {
-            let account =
-                getent_account(spec)?.ok_or_else(|| Error::invalid(format!("user '{spec}' does not exist")))?;
-            let groups = getent_groups(&account.name, account.gid)?;
-            (account, groups)
-        }
+    let (account, in_files) = find(spec)?.ok_or_else(|| Error::invalid(format!("user '{spec}' does not exist")))?;
+    // The groups come from where the account came from.
+    let groups = if in_files {
+        let text = std::fs::read_to_string(GROUP).unwrap_or_default();
+        groups_in(&text, &account.name, account.gid)
+    } else {
+        getent_groups(&account.name, account.gid)?
     };
     Ok(RunAs {
         name: account.name,
@@ -65,7 +56,19 @@ pub fn resolve(spec: &str) -> Result<RunAs> {
 
 /// The home directory of `uid`, if any source knows it.
 pub fn home_of(uid: Uid) -> Option<String> {
-    resolve(&uid.as_raw().to_string()).ok().map(|u| u.home)
+    find(&uid.as_raw().to_string()).ok().flatten().map(|(a, _)| a.home)
+}
+
+/// The account `spec` names, and whether `/etc/passwd` had it (else
+/// `getent` did).
+fn find(spec: &str) -> Result<Option<(Account, bool)>> {
+    let from_files = std::fs::read_to_string(PASSWD)
+        .ok()
+        .and_then(|text| find_account(&text, &Key::of(spec)));
+    match from_files {
+        Some(account) => Ok(Some((account, true))),
+        None => Ok(getent_account(spec)?.map(|a| (a, false))),
+    }
 }
 
 /// The number of group `name` (or the number itself when all digits).
