@@ -28,7 +28,7 @@
 //!   silence (a `run` that is not executable, `NAME/` hidden by `NAME.yml`).
 
 use crate::cmd::immortalsvc::listing::{self, Kind};
-use crate::config::{self, RunYml};
+use crate::config::{self, nested_line, RunYml};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::user;
@@ -718,13 +718,6 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 // ------------------------------------------------------------ lines
-
-/// The line of `key:` inside the block `block:` (`log:` → its `file:`).
-fn nested_line(text: &str, block: &str, key: &str) -> Option<usize> {
-    let start = config::line_of(text, block)?;
-    let rest: String = text.lines().skip(start - 1).collect::<Vec<_>>().join("\n");
-    config::line_of(&rest, key).map(|n| n + start - 1)
-}
 
 /// The line of the list item `item` of `key:` (`require: [a, b]`, or one
 /// `- a` a line), else the key's line.

@@ -44,6 +44,37 @@ pub struct RunYml {
     pub post_exit: Option<String>,
     #[serde(default)]
     pub stop: StopYml,
+    /// rlimits by `prlimit(1)` name: `N`, `unlimited`, `SOFT:HARD`.
+    #[serde(default, deserialize_with = "limit_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nice: Option<i64>,
+    /// Octal digits, kept as written (`"027"`).
+    #[serde(default, deserialize_with = "umask_text", skip_serializing_if = "Option::is_none")]
+    pub umask: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_new_privs: bool,
+    #[serde(default, skip_serializing_if = "CgroupYml::is_empty")]
+    pub cgroup: CgroupYml,
+}
+
+/// `cgroup:` limits, as written; [`crate::limits`] says what they mean.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupYml {
+    /// Bytes, or `512M`.
+    #[serde(default, deserialize_with = "size_text", skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+}
+
+impl CgroupYml {
+    fn is_empty(&self) -> bool {
+        self.memory.is_none() && self.pids.is_none() && self.cpu.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -105,6 +136,9 @@ fn default_retries() -> i64 {
 fn default_true() -> bool {
     true
 }
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 fn default_stop_signal() -> String {
     "TERM".into()
 }
@@ -117,20 +151,53 @@ fn default_stop_timeout() -> u64 {
 /// `env:` values may be written as numbers or booleans (`DEBUG: 1`), as the
 /// Go immortal accepts; they become their YAML text.
 fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    texts(d, "env")
+}
+
+/// `limits:` values are numbers or strings (`unlimited`, `1024:4096`).
+fn limit_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    texts(d, "limits")
+}
+
+/// A mapping of scalars, each as its YAML text.
+fn texts<'de, D: Deserializer<'de>>(d: D, key: &str) -> std::result::Result<BTreeMap<String, String>, D::Error> {
     use serde::de::Error as _;
     let raw: BTreeMap<String, serde_yaml::Value> = BTreeMap::deserialize(d)?;
     raw.into_iter()
-        .map(|(k, v)| {
-            let text = match v {
-                serde_yaml::Value::String(s) => s,
-                serde_yaml::Value::Number(n) => n.to_string(),
-                serde_yaml::Value::Bool(b) => b.to_string(),
-                serde_yaml::Value::Null => String::new(),
-                _ => return Err(D::Error::custom(format!("env: value of {k} must be a scalar"))),
-            };
-            Ok((k, text))
+        .map(|(k, v)| match scalar_text(v) {
+            Some(text) => Ok((k, text)),
+            None => Err(D::Error::custom(format!("{key}: value of {k} must be a scalar"))),
         })
         .collect()
+}
+
+fn scalar_text(v: serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        serde_yaml::Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// `umask: "027"` or `umask: 027` (YAML reads the latter as 27: its
+/// digits are what counts).
+fn umask_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    one_text(d, "umask")
+}
+
+/// `memory: 512M` or `memory: 1048576`.
+fn size_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    one_text(d, "memory")
+}
+
+fn one_text<'de, D: Deserializer<'de>>(d: D, key: &str) -> std::result::Result<Option<String>, D::Error> {
+    use serde::de::Error as _;
+    match serde_yaml::Value::deserialize(d)? {
+        v @ (serde_yaml::Value::String(_) | serde_yaml::Value::Number(_)) => Ok(scalar_text(v)),
+        _ => Err(D::Error::custom(format!("{key}: must be a number or a string"))),
+    }
 }
 
 /// `cmd:` as a string (split as a shell would split words: quotes and
@@ -197,7 +264,73 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
             cfg.stop.signal
         )));
     }
+    confinement(&cfg).map_err(|(block, key, msg)| {
+        let line = match key {
+            Some(key) => nested_line(text, block, &key),
+            None => line_of(text, block),
+        };
+        match line {
+            Some(n) => Error::invalid(format!("{shown}:{n}: {msg}")),
+            None => Error::invalid(format!("{shown}: {msg}")),
+        }
+    })?;
     Ok(cfg)
+}
+
+/// `limits:`, `nice`, `umask`, `no_new_privs` and `cgroup:` as values;
+/// an error says where (`limits:`'s key `nofile`) and what.
+pub fn confinement(
+    cfg: &RunYml,
+) -> std::result::Result<crate::limits::Confinement, (&'static str, Option<String>, String)> {
+    use crate::limits;
+    let mut rlimits = Vec::new();
+    for (name, value) in &cfg.limits {
+        let r = limits::Rlimit::parse(name, value).map_err(|e| ("limits", Some(name.clone()), format!("limits: {e}")))?;
+        rlimits.push(r);
+    }
+    let nice = cfg
+        .nice
+        .map(limits::parse_nice)
+        .transpose()
+        .map_err(|e| ("nice", None, e))?;
+    let umask = cfg
+        .umask
+        .as_deref()
+        .map(limits::parse_umask)
+        .transpose()
+        .map_err(|e| ("umask", None, e))?;
+    let in_cgroup = |key: &str, e: String| ("cgroup", Some(key.to_string()), format!("cgroup: {e}"));
+    let memory = cfg
+        .cgroup
+        .memory
+        .as_deref()
+        .map(limits::parse_size)
+        .transpose()
+        .map_err(|e| in_cgroup("memory", e))?;
+    if cfg.cgroup.pids == Some(0) {
+        return Err(in_cgroup("pids", "pids must be 1 or more".into()));
+    }
+    if let Some(cpu) = cfg.cgroup.cpu.filter(|c| !(c.is_finite() && *c > 0.0 && *c <= 1e6)) {
+        return Err(in_cgroup("cpu", format!("cpu must be a number of CPUs above 0 (0.5: half of one), not {cpu}")));
+    }
+    Ok(limits::Confinement {
+        rlimits,
+        nice,
+        umask,
+        no_new_privs: cfg.no_new_privs,
+        cgroup: limits::CgroupLimits {
+            memory,
+            pids: cfg.cgroup.pids,
+            cpu: cfg.cgroup.cpu,
+        },
+    })
+}
+
+/// The line of `key:` inside the block `block:` (`log:` → its `file:`).
+pub fn nested_line(text: &str, block: &str, key: &str) -> Option<usize> {
+    let start = line_of(text, block)?;
+    let rest: String = text.lines().skip(start - 1).collect::<Vec<_>>().join("\n");
+    line_of(&rest, key).map(|n| n + start - 1)
 }
 
 /// The 1-based line where `key:` first appears, to point errors found after

@@ -72,6 +72,9 @@ pub const STAT: &str = "stat";
 pub const PID: &str = "pid";
 /// The record of the process a later supervisor may adopt.
 pub const STARTED: &str = "started";
+/// The cgroup directories made for the service (see `cgroup`), so that a
+/// later supervisor finds them again.
+pub const CGROUP: &str = "cgroup";
 /// A detached supervisor's messages when syslog cannot be reached.
 pub const FALLBACK_LOG: &str = "immortal.log";
 /// Written by `immortalsvc` while the service's `NAME.yml` does not

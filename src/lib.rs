@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod cgroup;
 pub mod check;
 pub mod cli;
 pub mod client;
@@ -42,6 +43,7 @@ pub mod control;
 pub mod envdir;
 pub mod error;
 pub mod layout;
+pub mod limits;
 pub mod logfile;
 pub mod notice;
 pub mod service;

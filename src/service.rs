@@ -7,6 +7,7 @@ use crate::config::{self, LogYml, RunYml};
 use crate::envdir::{self, EnvChange};
 use crate::error::{Context, Error, Result};
 use crate::layout;
+use crate::limits::Confinement;
 use crate::user::{self, RunAs};
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
@@ -99,6 +100,9 @@ pub struct Service {
     pub require_cmd: Option<String>,
     pub post_exit: Option<String>,
     pub stop: StopSpec,
+    /// rlimits, nice, umask, no_new_privs, cgroup limits (the service's
+    /// only: never its logger or helpers).
+    pub confine: Confinement,
     /// The `-c` file, re-read on `restart`.
     pub config_file: Option<PathBuf>,
     /// Started from the command line (not `-c`): the supervisor exits when
@@ -182,6 +186,7 @@ impl Service {
             require_cmd: None,
             post_exit: None,
             stop: StopSpec::default(),
+            confine: Confinement::default(),
             config_file: None,
             cli: false,
         }
@@ -206,7 +211,11 @@ pub fn plan(flags: &Flags) -> Result<Plan> {
             // and what only the files beside it show: a require cycle.
             from_yml(path, &yml)?;
             crate::check::require_cycle(path, &yml)?;
-            return Ok(Plan::PrintConfig(config::to_yaml(&yml)));
+            let how = crate::cgroup::Hierarchies::discover().describe();
+            return Ok(Plan::PrintConfig(format!(
+                "{}# the service is stopped through {how}\n",
+                config::to_yaml(&yml)
+            )));
         }
         let mut svc = from_yml(path, &yml)?;
         if flags.name.is_some() {
@@ -270,6 +279,7 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         require_cmd: None,
         post_exit: None,
         stop: StopSpec::default(),
+        confine: Confinement::default(),
         config_file: None,
         cli: true,
     })
@@ -289,6 +299,14 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     };
     let signal = crate::signal::parse(&yml.stop.signal)
         .ok_or_else(|| Error::invalid(format!("{shown}: unknown signal '{}'", yml.stop.signal)))?;
+    let confine = config::confinement(yml).map_err(|(_, _, msg)| Error::invalid(format!("{shown}: {msg}")))?;
+    let mut problems = confine.check();
+    if !confine.cgroup.is_empty() {
+        problems.extend(crate::cgroup::Hierarchies::discover().check(&confine.cgroup));
+    }
+    if !problems.is_empty() {
+        return Err(Error::invalid(format!("{shown}: {}", problems.join("; "))));
+    }
     Ok(Service {
         name: None,
         command,
@@ -311,6 +329,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
             group: yml.stop.group,
             timeout: (yml.stop.timeout > 0).then(|| Duration::from_secs(yml.stop.timeout)),
         },
+        confine,
         config_file: Some(path.to_path_buf()),
         cli: false,
     })

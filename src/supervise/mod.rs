@@ -75,6 +75,14 @@ pub struct Unit {
     /// The main process last written to the supervise directory's
     /// `started` record.
     recorded: Option<Pid>,
+    /// The service's own cgroup (see [`crate::cgroup`]), and the inotify
+    /// watch on its `cgroup.events`, in the poll set.
+    cgroup: Option<crate::cgroup::Cgroup>,
+    cgroup_watch: Option<nix::sys::inotify::Inotify>,
+    /// OOM kills in the cgroup when the running process started.
+    oom_before: Option<u64>,
+    /// The last exit came with an OOM kill in the service's cgroup.
+    pub oom_killed: bool,
 }
 
 impl Unit {
@@ -101,7 +109,36 @@ impl Unit {
             handover_pending: None,
             output: None,
             recorded: None,
+            cgroup: None,
+            cgroup_watch: None,
+            oom_before: None,
+            oom_killed: false,
         }
+    }
+
+    /// Run the service in `cgroup` from its next start on; its
+    /// `cgroup.events` joins the poll set.
+    pub fn confine(&mut self, cgroup: crate::cgroup::Cgroup) -> std::io::Result<()> {
+        self.cgroup_watch = cgroup.watch().transpose()?;
+        self.cgroup = Some(cgroup);
+        Ok(())
+    }
+
+    /// Whether the members of `g` — and, with a cgroup, any process of
+    /// the service, whatever group or session it moved to — still live.
+    fn group_alive(&self, g: Group) -> bool {
+        self.cgroup.as_ref().is_some_and(|c| c.populated()) || probe(g)
+    }
+
+    /// With a cgroup, the service's group signals reach every process in
+    /// it. `None`: not a signal for the cgroup (a helper's, or no cgroup).
+    fn signal_cgroup(&self, target: &state::Target, sig: Signal) -> Option<usize> {
+        let cg = self.cgroup.as_ref().filter(|c| c.v2.is_some())?;
+        // `./finish` runs in a group of its own, outside the cgroup.
+        if matches!(self.state.phase, Phase::Finishing { .. }) || !matches!(target, state::Target::Group(_)) {
+            return None;
+        }
+        Some(cg.signal(sig))
     }
 
     /// The `logger:` command as a unit of its own: `sh -c LOGGER` in the
@@ -337,6 +374,9 @@ impl Supervisor {
                 if let Some(ino) = &u.handover {
                     set.add(ino.as_fd(), false, Source::HandOver(i));
                 }
+                if let Some(ino) = &u.cgroup_watch {
+                    set.add(ino.as_fd(), false, Source::Cgroup(i));
+                }
                 if let Some(o) = &u.output {
                     for (which, fd, write) in o.poll_fds() {
                         set.add(fd, write, Source::Output(i, which));
@@ -376,6 +416,12 @@ impl Supervisor {
                 Source::HandOver(i) => {
                     if self.units[i].handover.is_some() {
                         self.pidfile_changed(i);
+                    }
+                }
+                // Drained here; check_groups below reads cgroup.events.
+                Source::Cgroup(i) => {
+                    if let Some(ino) = &self.units[i].cgroup_watch {
+                        let _ = ino.read_events();
                     }
                 }
                 Source::Output(i, which) => self.on_output(i, which),
@@ -490,14 +536,27 @@ impl Supervisor {
             _ => Duration::ZERO,
         };
         let up = api::since(up);
-        let msg = match (unit.state.main_pid() == Some(pid), unit.state.policy.role) {
+        let is_main = unit.state.main_pid() == Some(pid);
+        // The kernel counts the kill before the process dies: by the time
+        // it is reaped, the count has risen.
+        let oom_killed = is_main
+            && unit
+                .cgroup
+                .as_ref()
+                .zip(unit.oom_before)
+                .is_some_and(|(cg, before)| cg.oom_kills().is_some_and(|n| n > before));
+        let oom = if oom_killed { " (killed by the OOM killer)" } else { "" };
+        let msg = match (is_main, unit.state.policy.role) {
             (true, Role::Logger) => format!("logger (pid {pid}) ended: {how}, up {up}; starting it again"),
-            (true, Role::Service | Role::Log) => format!("pid {pid} ended: {how}, up {up}"),
+            (true, Role::Service | Role::Log) => format!("pid {pid} ended: {how}{oom}, up {up}"),
             (false, _) => format!("finish pid {pid} ended: {how}"),
         };
         self.note(unit.label, &msg);
         let unit = &mut self.units[i];
         let group = unit.state.exit_group(pid, seen);
+        if is_main {
+            unit.oom_killed = oom_killed;
+        }
         if group.is_some() {
             // The main process: what it wrote is all in the pipes now.
             if let Some(o) = &mut unit.output {
@@ -509,7 +568,7 @@ impl Supervisor {
         if unit.watch.as_ref().is_some_and(|(w, _)| *w == pid) {
             unit.watch = None;
         }
-        let group_alive = group.is_some_and(probe);
+        let group_alive = group.is_some_and(|g| self.units[i].group_alive(g));
         self.queue.push_back((
             i,
             Event::Exited {
@@ -615,7 +674,7 @@ impl Supervisor {
     fn check_groups(&mut self) {
         for i in 0..self.units.len() {
             if let Some(group) = self.units[i].state.awaits_group() {
-                if !probe(group) {
+                if !self.units[i].group_alive(group) {
                     self.queue.push_back((i, Event::GroupProbed { alive: false }));
                 }
             }
@@ -685,8 +744,15 @@ impl Supervisor {
         match action {
             Action::Spawn => return Some(self.spawn(i)),
             Action::ReadPidFile { exited, watch } => return Some(self.read_pidfile(i, exited, watch)),
-            Action::ProbeGroup(group) => return Some(Event::GroupProbed { alive: probe(group) }),
+            Action::ProbeGroup(group) => {
+                return Some(Event::GroupProbed {
+                    alive: self.units[i].group_alive(group),
+                })
+            }
             Action::Kill(target, sig) => {
+                if self.units[i].signal_cgroup(&target, sig).is_some_and(|n| n > 0) {
+                    return None;
+                }
                 let mut result = sys::process::send(&target, sig);
                 if let (Err(nix::errno::Errno::ESRCH), state::Target::Group(pid)) = (result, &target) {
                     // A followed process that does not lead a group we own
@@ -722,10 +788,29 @@ impl Supervisor {
 
     fn spawn(&mut self, i: usize) -> Event {
         let unit = &mut self.units[i];
+        let reconfigured = unit.pending.is_some();
         if let Some(svc) = unit.pending.take() {
             unit.svc = svc;
         }
-        match spawn::service(&unit.svc, &unit.io) {
+        let entry = match &mut unit.cgroup {
+            Some(cg) => {
+                let limits = unit.svc.confine.cgroup;
+                let ready = if reconfigured { cg.configure(&limits) } else { Ok(()) };
+                unit.oom_before = cg.oom_kills();
+                ready.and_then(|()| cg.entry_points())
+            }
+            None => Ok(Vec::new()),
+        };
+        let cgroups = match entry {
+            Ok(fds) => fds,
+            Err(e) => {
+                self.log.warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
+                return Event::SpawnFailed {
+                    errno: e.raw_os_error().unwrap_or(libc::EINVAL),
+                };
+            }
+        };
+        match spawn::service(&unit.svc, &unit.io, cgroups) {
             Ok(pid) => {
                 let msg = format!("pid {pid} started: {}", unit.svc.command.join(" "));
                 if let Some(path) = &unit.svc.child_pidfile {
@@ -1026,7 +1111,10 @@ impl Supervisor {
                 Want::Once => "once",
             },
             paused: s.main().is_some_and(|m| m.paused),
-            reason: s.reason(),
+            reason: s.reason().or_else(|| {
+                // TODO: the exit history's reason, once it exists, says this.
+                (unit.oom_killed && s.main().is_none()).then(|| "killed by the OOM killer".to_string())
+            }),
             exit: s.last_exit.map(|how| match how {
                 ExitHow::Code(code) => api::ExitJson::Code { code },
                 ExitHow::Signal(sig) => api::ExitJson::Signal {
@@ -1066,6 +1154,17 @@ impl Supervisor {
             }
         }
         let _ = std::fs::remove_file(self.dir.join(crate::layout::SOCKET));
+        // The service is gone (unless `exit` left it running): so go its
+        // cgroups. Still populated, they stay for the next supervisor.
+        for u in &self.units {
+            if let Some(cg) = &u.cgroup {
+                match cg.remove() {
+                    Ok(true) => {}
+                    Ok(false) => self.log.info("the service's cgroup still has processes: kept"),
+                    Err(e) => self.log.warn(&e.to_string()),
+                }
+            }
+        }
         self.log.info("supervisor exiting");
     }
 }

@@ -19,6 +19,8 @@ pub enum Source {
     Pidfd(usize, Pid),
     /// Unit `n`'s pid file directory, while a hand-over is awaited.
     HandOver(usize),
+    /// Unit `n`'s `cgroup.events` changed (its cgroup emptied or filled).
+    Cgroup(usize),
     /// Unit `n`'s output: a stream of the service (`Some(i)`) or the
     /// logger's input (`None`).
     Output(usize, Option<usize>),

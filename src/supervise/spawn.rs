@@ -1,8 +1,9 @@
-//! Building child processes: the service (own process group, cwd,
-//! environment, user with its supplementary groups, stdio), and the helpers
-//! around it (`post_exit`, runit's `./finish` and `control/<letter>`).
+//! Building child processes: the service (own process group, cgroup,
+//! limits, cwd, environment, user with its supplementary groups, stdio),
+//! and the helpers around it (`post_exit`, runit's `./finish` and `control/<letter>`).
 
 use crate::service::Service;
+use crate::sys::confine;
 use crate::sys::exec::{drop_privileges, reset_signals};
 use std::io;
 use std::os::fd::OwnedFd;
@@ -60,7 +61,8 @@ impl Io {
 }
 
 /// Start the service; returns its pid (also its process group id).
-pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
+/// `cgroups`: the `cgroup.procs` files it joins before exec.
+pub fn service(svc: &Service, io: &Io, cgroups: Vec<OwnedFd>) -> io::Result<u32> {
     let (program, args) = svc
         .command
         .split_first()
@@ -76,6 +78,19 @@ pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
             None => cmd.env_remove(name),
         };
     }
+    let c = &svc.confine;
+    // Before drop_privileges: raising a hard limit or lowering the nice
+    // value takes root.
+    confine::apply(
+        &mut cmd,
+        confine::Prepared {
+            cgroups,
+            rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft, r.hard)).collect(),
+            nice: c.nice,
+            umask: c.umask,
+            no_new_privs: c.no_new_privs,
+        },
+    );
     if let Some(user) = &svc.user {
         cmd.env("HOME", &user.home)
             .env("USER", &user.name)

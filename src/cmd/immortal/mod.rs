@@ -157,8 +157,10 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
         (Some(input), Some(command)) => Some(Unit::logger(&svc, command, input)),
         _ => None,
     };
+    let name = svc.name.clone().unwrap_or_else(|| dir_name(&dir));
     let mut unit = Unit::new("", svc, Some(files), io, None, Want::Up, Role::Service);
     unit.output = output;
+    confine(&mut unit, &dir, &name)?;
     let mut units = vec![unit];
     units.extend(logger);
     Ok(supervise::Parts {
@@ -221,7 +223,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
             Role::Log,
         ));
     }
-    let mut units = vec![Unit::new(
+    let mut unit = Unit::new(
         "",
         svc,
         Some(files),
@@ -229,7 +231,9 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         Some(dir.to_path_buf()),
         want(dir),
         Role::Service,
-    )];
+    );
+    confine(&mut unit, &sdir, &dir_name(dir))?;
+    let mut units = vec![unit];
     units.extend(log_unit);
     let log = Log::stderr(dir.display().to_string());
     Ok(supervise::Parts {
@@ -240,6 +244,23 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         listener,
         detached: false,
     })
+}
+
+/// The service's own cgroup (found again after a `kill -9`, else made),
+/// wherever a writable cgroup v2 hierarchy is or `cgroup:` limits ask for
+/// one; `sdir` records it.
+fn confine(unit: &mut Unit, sdir: &Path, name: &str) -> Result<()> {
+    let hier = crate::cgroup::Hierarchies::discover();
+    if let Some(cg) = crate::cgroup::Cgroup::setup(&hier, sdir, name, &unit.svc.confine.cgroup)? {
+        unit.confine(cg).ctx("watch cgroup.events of", sdir)?;
+    }
+    Ok(())
+}
+
+fn dir_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The process-wide part of becoming a supervisor: subreaper, signals.

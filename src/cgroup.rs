@@ -1,0 +1,641 @@
+//! A cgroup per service: the one way to reach every process a service
+//! made, whatever process group or session it moved to.
+//!
+//! Where: `<the supervisor's own cgroup>/immortal/NAME` in the first
+//! writable cgroup v2 hierarchy (`/sys/fs/cgroup` on a pure v2 host,
+//! `/sys/fs/cgroup/unified` in the hybrid layout), found through
+//! `/proc/self/mountinfo` and `/proc/self/cgroup`. With it:
+//!
+//! - the child writes itself into `cgroup.procs` before exec, so all it
+//!   forks is inside from the first instruction;
+//! - the stop signal goes to every pid of `cgroup.procs`; KILL at the
+//!   deadline is one write of `1` to `cgroup.kill` (atomic against forks);
+//! - "the group is gone" is `populated 0` in `cgroup.events`, whose changes
+//!   the loop watches with inotify (no polling, and no wake-up while the
+//!   service runs: the file changes only when the cgroup empties or fills).
+//!
+//! `cgroup:` limits use the v2 controllers when the supervisor's cgroup
+//! offers them, else the v1 `memory`, `pids`, `cpu` hierarchies (a cgroup
+//! of the same name there); one that cannot be applied is an error.
+//!
+//! The supervise directory's `cgroup` file records the directories made
+//! for the service (`KIND PATH` a line, KIND `unified` or a v1
+//! controller), so that a supervisor started after a `kill -9` finds the
+//! same cgroup again, and so that two services of the same name (two
+//! supervise directories) never share one: a name taken by a directory not
+//! recorded here gets a suffix (`web.2`). The supervisor removes them when
+//! it exits with the service gone; restarts reuse them, so nothing
+//! accumulates.
+
+use crate::error::{Context, Error, Result};
+use crate::limits::CgroupLimits;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// The directory below the supervisor's cgroup that holds its services'.
+pub const PARENT: &str = "immortal";
+/// v1 controllers that `cgroup:` limits may use.
+pub const V1_CONTROLLERS: &[&str] = &["memory", "pids", "cpu"];
+/// `cpu.max`'s period, µs: the quota is `cpu × PERIOD`.
+const CPU_PERIOD: u64 = 100_000;
+
+/// The cgroup hierarchies this process can create cgroups in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hierarchies {
+    /// The supervisor's own cgroup in the writable v2 hierarchy.
+    pub v2: Option<PathBuf>,
+    /// The controllers that cgroup offers (`cgroup.controllers`).
+    pub v2_controllers: Vec<String>,
+    /// The supervisor's own cgroup in each writable v1 hierarchy of
+    /// [`V1_CONTROLLERS`].
+    pub v1: Vec<(&'static str, PathBuf)>,
+}
+
+impl Hierarchies {
+    /// What this system offers, read from `/proc/self`.
+    pub fn discover() -> Hierarchies {
+        let (Ok(mounts), Ok(own)) = (
+            std::fs::read_to_string("/proc/self/mountinfo"),
+            std::fs::read_to_string("/proc/self/cgroup"),
+        ) else {
+            return Hierarchies::default();
+        };
+        let writable = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
+        let mut found = Hierarchies::default();
+        for m in parse_mountinfo(&mounts) {
+            if m.fstype == "cgroup2" && found.v2.is_none() {
+                let Some(dir) = own_cgroup(&own, None).and_then(|p| m.locate(&p)) else {
+                    continue;
+                };
+                if writable(&dir) {
+                    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+                    found.v2_controllers = controllers.split_whitespace().map(String::from).collect();
+                    found.v2 = Some(dir);
+                }
+            } else if m.fstype == "cgroup" {
+                for &c in V1_CONTROLLERS {
+                    if !m.options.split(',').any(|o| o == c) || found.v1.iter().any(|(k, _)| *k == c) {
+                        continue;
+                    }
+                    if let Some(dir) = own_cgroup(&own, Some(c)).and_then(|p| m.locate(&p)) {
+                        if writable(&dir) {
+                            found.v1.push((c, dir));
+                        }
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// For `-cc` and `-check`: which mechanism stops the service.
+    pub fn describe(&self) -> String {
+        match &self.v2 {
+            Some(dir) => format!(
+                "a cgroup of its own in {}/{PARENT}/ (stop, KILL and leftovers reach every process)",
+                dir.display()
+            ),
+            None => "its process group (no writable cgroup v2 hierarchy)".into(),
+        }
+    }
+
+    /// Where each limit would be written: `Err` names those that cannot.
+    fn plan(&self, limits: &CgroupLimits) -> std::result::Result<Vec<(&'static str, Where)>, String> {
+        let wanted = [
+            ("memory", limits.memory.is_some()),
+            ("pids", limits.pids.is_some()),
+            ("cpu", limits.cpu.is_some()),
+        ];
+        let mut out = Vec::new();
+        for (c, _) in wanted.iter().filter(|(_, w)| *w) {
+            if self.v2.is_some() && self.v2_controllers.iter().any(|k| k == c) {
+                out.push((*c, Where::V2));
+            } else if self.v1.iter().any(|(k, _)| k == c) {
+                out.push((*c, Where::V1));
+            } else {
+                return Err(format!(
+                    "cgroup: {c}: no cgroup v2 {c} controller and no writable v1 {c} hierarchy to apply it"
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The problems of applying `limits` here (for `-check` and `-cc`).
+    pub fn check(&self, limits: &CgroupLimits) -> Option<String> {
+        self.plan(limits).err()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Where {
+    V2,
+    V1,
+}
+
+/// The service's cgroup(s).
+#[derive(Debug)]
+pub struct Cgroup {
+    /// Its cgroup in the v2 hierarchy: membership, stop, emptiness.
+    pub v2: Option<PathBuf>,
+    /// Its cgroups in v1 hierarchies, made for limits only.
+    v1: Vec<(&'static str, PathBuf)>,
+    /// The v2 controllers the limits use.
+    v2_limits: Vec<&'static str>,
+    hier: Hierarchies,
+    record: PathBuf,
+    /// The leaf name, shared by every hierarchy.
+    leaf: String,
+}
+
+impl Cgroup {
+    /// The cgroup of the service named `name` supervised from `sdir`:
+    /// found again from the record, or made. `None` when there is neither
+    /// a writable v2 hierarchy nor a limit to apply.
+    pub fn setup(hier: &Hierarchies, sdir: &Path, name: &str, limits: &CgroupLimits) -> Result<Option<Cgroup>> {
+        let plan = hier.plan(limits).map_err(Error::invalid)?;
+        if hier.v2.is_none() && plan.is_empty() {
+            return Ok(None);
+        }
+        let record = sdir.join(crate::layout::CGROUP);
+        let recorded = read_record(&record);
+        let mut cg = Cgroup {
+            v2: None,
+            v1: Vec::new(),
+            v2_limits: Vec::new(),
+            hier: hier.clone(),
+            record,
+            leaf: String::new(),
+        };
+        // The leaf name: the recorded one (adoption), else the first free
+        // one of NAME, NAME.2, … in the v2 hierarchy.
+        if let Some(base) = &hier.v2 {
+            let old = recorded.iter().find(|(k, _)| k == "unified").map(|(_, p)| p.clone());
+            let dir = match old.filter(|p| p.is_dir() && p.starts_with(base)) {
+                Some(p) => p,
+                None => make_leaf(&base.join(PARENT), &sanitize(name))?,
+            };
+            cg.leaf = leaf_name(&dir);
+            cg.v2 = Some(dir);
+            cg.save()?;
+        } else {
+            cg.leaf = sanitize(name);
+        }
+        cg.configure(limits)?;
+        Ok(Some(cg))
+    }
+
+    /// Write `limits` (at setup, and when `restart` read a new
+    /// configuration). A limit no longer configured goes back to `max`.
+    pub fn configure(&mut self, limits: &CgroupLimits) -> Result<()> {
+        let plan = self.hier.plan(limits).map_err(Error::invalid)?;
+        let v2_wanted: Vec<&'static str> = plan.iter().filter(|(_, w)| *w == Where::V2).map(|(c, _)| *c).collect();
+        if let (Some(base), Some(leaf)) = (&self.hier.v2, &self.v2) {
+            for c in &v2_wanted {
+                if !self.v2_limits.contains(c) {
+                    enable_controller(base, leaf, c)?;
+                    self.v2_limits.push(c);
+                }
+            }
+            for c in self.v2_limits.clone() {
+                write_v2_limit(leaf, c, limits)?;
+            }
+        }
+        for (c, _) in plan.iter().filter(|(_, w)| *w == Where::V1) {
+            if !self.v1.iter().any(|(k, _)| k == c) {
+                let Some((_, base)) = self.hier.v1.iter().find(|(k, _)| k == c) else {
+                    continue; // plan() found it
+                };
+                let dir = base.join(PARENT).join(&self.leaf);
+                create_dir(&dir)?;
+                self.v1.push((c, dir));
+                self.save()?;
+            }
+        }
+        for (c, dir) in &self.v1 {
+            write_v1_limit(dir, c, limits)?;
+        }
+        Ok(())
+    }
+
+    /// `cgroup.procs` of each of its cgroups, open for writing: the child
+    /// writes `0` (itself) to each before exec.
+    pub fn entry_points(&self) -> Result<Vec<OwnedFd>> {
+        self.v2
+            .iter()
+            .chain(self.v1.iter().map(|(_, d)| d))
+            .map(|d| {
+                let path = d.join("cgroup.procs");
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map(OwnedFd::from)
+                    .ctx("open", &path)
+            })
+            .collect()
+    }
+
+    /// Whether any process is in it (v2 `cgroup.events`); without a v2
+    /// cgroup, or when it cannot be read, `false`.
+    pub fn populated(&self) -> bool {
+        let Some(dir) = &self.v2 else { return false };
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        keyed(&events, "populated") == Some(1)
+    }
+
+    /// Its processes now (v2).
+    pub fn pids(&self) -> Vec<nix::unistd::Pid> {
+        let Some(dir) = &self.v2 else { return Vec::new() };
+        std::fs::read_to_string(dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+            .filter(|&p| p > 0)
+            .map(nix::unistd::Pid::from_raw)
+            .collect()
+    }
+
+    /// Send `sig` to each of its processes; KILL through `cgroup.kill`
+    /// (which also reaches what is forked meanwhile) when the kernel has it.
+    /// How many processes were signalled (KILL by `cgroup.kill`: 1 if any).
+    pub fn signal(&self, sig: nix::sys::signal::Signal) -> usize {
+        if sig == nix::sys::signal::Signal::SIGKILL {
+            if let Some(dir) = &self.v2 {
+                if write_file(&dir.join("cgroup.kill"), "1").is_ok() {
+                    return usize::from(self.populated());
+                }
+            }
+        }
+        let pids = self.pids();
+        pids.iter()
+            .filter(|&&p| nix::sys::signal::kill(p, sig).is_ok())
+            .count()
+    }
+
+    /// An inotify watch on `cgroup.events`: readable when it changes.
+    pub fn watch(&self) -> Option<std::io::Result<nix::sys::inotify::Inotify>> {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let dir = self.v2.as_ref()?;
+        let watch = || -> nix::Result<Inotify> {
+            let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+            ino.add_watch(&dir.join("cgroup.events"), AddWatchFlags::IN_MODIFY)?;
+            Ok(ino)
+        };
+        Some(watch().map_err(std::io::Error::from))
+    }
+
+    /// OOM kills inside it so far: v2 `memory.events` `oom_kill` when the
+    /// v2 memory controller is used, else v1 `memory.oom_control`
+    /// `oom_kill` (kernels before 4.13 lack it: then `memory.failcnt`, the
+    /// times the limit was hit, stands in). `None`: no memory accounting.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+        if let (Some(dir), true) = (&self.v2, self.v2_limits.contains(&"memory")) {
+            return keyed(&read(dir.join("memory.events"))?, "oom_kill");
+        }
+        let (_, dir) = self.v1.iter().find(|(c, _)| *c == "memory")?;
+        match read(dir.join("memory.oom_control")).and_then(|t| keyed(&t, "oom_kill")) {
+            Some(n) => Some(n),
+            None => read(dir.join("memory.failcnt"))?.trim().parse().ok(),
+        }
+    }
+
+    /// Remove its cgroups (and the `immortal` parents left empty) and the
+    /// record, once nothing runs in them. `Ok(false)`: still populated,
+    /// kept (with the record, for a later supervisor).
+    pub fn remove(&self) -> Result<bool> {
+        if self.populated() {
+            return Ok(false);
+        }
+        for dir in self.v2.iter().chain(self.v1.iter().map(|(_, d)| d)) {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).ctx("remove cgroup", dir),
+            }
+            // Other supervisors' services may still be there: then it stays.
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        match std::fs::remove_file(&self.record) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", &self.record),
+            _ => Ok(true),
+        }
+    }
+
+    fn save(&self) -> Result<()> {
+        let mut text = String::new();
+        for (kind, dir) in self.v2.iter().map(|d| ("unified", d)).chain(self.v1.iter().map(|(c, d)| (*c, d))) {
+            text.push_str(&format!("{kind} {}\n", dir.display()));
+        }
+        crate::sys::fs::write_atomic(&self.record, text.as_bytes())
+    }
+}
+
+/// `KIND PATH` lines of a supervise directory's `cgroup` file.
+fn read_record(path: &Path) -> Vec<(String, PathBuf)> {
+    let text = crate::sys::fs::read_regular_text(path, 4096).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, p)| p.starts_with('/') && !p.contains("/../"))
+        .map(|(k, p)| (k.to_string(), PathBuf::from(p)))
+        .collect()
+}
+
+/// A cgroup directory's name from a service name: no `/`, no leading dot,
+/// never empty.
+fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| if c == '/' || c.is_control() || c == ' ' { '_' } else { c })
+        .collect();
+    let s = s.trim_start_matches('.');
+    if s.is_empty() {
+        "service".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn leaf_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Make `parent/NAME`, or `NAME.2`, `NAME.3`… if taken. `mkdir` is the
+/// claim: a name another supervisor made first is left to it.
+fn make_leaf(parent: &Path, name: &str) -> Result<PathBuf> {
+    for n in 1..1000 {
+        let dir = if n == 1 {
+            parent.join(name)
+        } else {
+            parent.join(format!("{name}.{n}"))
+        };
+        // The parent may be removed by another supervisor between our
+        // create_dir_all and mkdir: try again.
+        for _ in 0..3 {
+            std::fs::create_dir_all(parent).ctx("create cgroup", parent)?;
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(dir),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).ctx("create cgroup", &dir),
+            }
+        }
+    }
+    Err(Error::invalid(format!(
+        "unable to create a cgroup for {name} in {}: every name is taken",
+        parent.display()
+    )))
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).ctx("create cgroup", dir)
+}
+
+/// `+c` in the `cgroup.subtree_control` of every cgroup from `base` down
+/// to the leaf's parent, so the leaf has the controller.
+fn enable_controller(base: &Path, leaf: &Path, c: &str) -> Result<()> {
+    let mut dir = base.to_path_buf();
+    let below = leaf.strip_prefix(base).unwrap_or(Path::new(""));
+    let steps: Vec<_> = below.components().collect();
+    for step in &steps {
+        let control = dir.join("cgroup.subtree_control");
+        write_file(&control, &format!("+{c}")).map_err(|e| {
+            Error::invalid(format!(
+                "cgroup: {c}: unable to enable the {c} controller in {}: {e}",
+                control.display()
+            ))
+        })?;
+        dir.push(step);
+    }
+    Ok(())
+}
+
+fn write_v2_limit(dir: &Path, c: &str, limits: &CgroupLimits) -> Result<()> {
+    let max = || "max".to_string();
+    let (file, value) = match c {
+        "memory" => ("memory.max", limits.memory.map_or_else(max, |b| b.to_string())),
+        "pids" => ("pids.max", limits.pids.map_or_else(max, |n| n.to_string())),
+        _ => (
+            "cpu.max",
+            match limits.cpu {
+                Some(cpus) => format!("{} {CPU_PERIOD}", quota(cpus)),
+                None => format!("max {CPU_PERIOD}"),
+            },
+        ),
+    };
+    write_limit(c, &dir.join(file), &value)
+}
+
+fn write_v1_limit(dir: &Path, c: &str, limits: &CgroupLimits) -> Result<()> {
+    match c {
+        "memory" => {
+            let value = limits.memory.map_or_else(|| "-1".to_string(), |b| b.to_string());
+            write_limit(c, &dir.join("memory.limit_in_bytes"), &value)
+        }
+        "pids" => {
+            let value = limits.pids.map_or_else(|| "max".to_string(), |n| n.to_string());
+            write_limit(c, &dir.join("pids.max"), &value)
+        }
+        _ => {
+            write_limit(c, &dir.join("cpu.cfs_period_us"), &CPU_PERIOD.to_string())?;
+            let value = limits.cpu.map_or_else(|| "-1".to_string(), |cpus| quota(cpus).to_string());
+            write_limit(c, &dir.join("cpu.cfs_quota_us"), &value)
+        }
+    }
+}
+
+/// The quota for `cpus` CPUs per period (the kernel's least is 1 ms).
+fn quota(cpus: f64) -> u64 {
+    ((cpus * CPU_PERIOD as f64).round() as u64).max(1000)
+}
+
+fn write_limit(c: &str, path: &Path, value: &str) -> Result<()> {
+    write_file(path, value)
+        .map_err(|e| Error::invalid(format!("cgroup: {c}: unable to write {value} to {}: {e}", path.display())))
+}
+
+/// One `write` of the whole value, as the cgroup files want.
+fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(value.as_bytes())
+}
+
+/// `KEY N` in a flat-keyed file (`cgroup.events`, `memory.events`).
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// One line of `/proc/self/mountinfo` that matters here.
+#[derive(Debug, PartialEq)]
+struct Mount {
+    /// The directory of the hierarchy mounted (`/` unless a namespace or
+    /// bind mount shows a part of it).
+    root: String,
+    point: PathBuf,
+    fstype: String,
+    options: String,
+}
+
+impl Mount {
+    /// The directory of cgroup `path` (as `/proc/self/cgroup` gives it)
+    /// under this mount.
+    fn locate(&self, path: &str) -> Option<PathBuf> {
+        let rel = if self.root == "/" {
+            path
+        } else {
+            path.strip_prefix(self.root.as_str())?
+        };
+        let rel = rel.trim_start_matches('/');
+        if rel.split('/').any(|c| c == "..") {
+            return None;
+        }
+        Some(if rel.is_empty() {
+            self.point.clone()
+        } else {
+            self.point.join(rel)
+        })
+    }
+}
+
+/// The cgroup mounts: `ID PARENT MAJ:MIN ROOT POINT OPTS [TAGS…] - TYPE
+/// SOURCE SUPEROPTS`.
+fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let left: Vec<&str> = left.split(' ').collect();
+            let mut right = right.split(' ');
+            let fstype = right.next()?;
+            let _source = right.next()?;
+            let options = right.next().unwrap_or("");
+            if fstype != "cgroup" && fstype != "cgroup2" {
+                return None;
+            }
+            Some(Mount {
+                root: unescape(left.get(3)?),
+                point: PathBuf::from(unescape(left.get(4)?)),
+                fstype: fstype.to_string(),
+                options: options.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let code = rest.get(at + 1..at + 4).and_then(|o| u8::from_str_radix(o, 8).ok());
+        match code {
+            Some(b) => {
+                out.push(b as char);
+                rest = &rest[at + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out + rest
+}
+
+/// The process's cgroup in the v2 hierarchy (`None`) or the v1 hierarchy
+/// of `controller`, from `/proc/self/cgroup` (`ID:CONTROLLERS:PATH`).
+fn own_cgroup(text: &str, controller: Option<&str>) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (id, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let hit = match controller {
+            None => id == "0" && controllers.is_empty(),
+            Some(c) => controllers.split(',').any(|k| k == c),
+        };
+        hit.then(|| path.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw,nsdelegate
+35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:15 - cgroup cgroup rw,cpu,cpuacct
+36 30 0:32 /scope /sys/fs/cgroup/memory rw,nosuid - cgroup cgroup rw,memory
+";
+
+    const CGROUP: &str = "\
+4:memory:/scope/job
+2:cpu,cpuacct:/
+0::/user.slice/session-1.scope
+";
+
+    #[test]
+    fn mounts_and_own_cgroups_make_directories() {
+        let mounts = parse_mountinfo(MOUNTINFO);
+        assert_eq!(mounts.len(), 3);
+        let v2 = &mounts[0];
+        assert_eq!((v2.fstype.as_str(), v2.point.as_path()), ("cgroup2", Path::new("/sys/fs/cgroup/unified")));
+        let own = own_cgroup(CGROUP, None).unwrap();
+        assert_eq!(
+            v2.locate(&own),
+            Some(PathBuf::from("/sys/fs/cgroup/unified/user.slice/session-1.scope"))
+        );
+        let cpu = &mounts[1];
+        assert!(cpu.options.split(',').any(|o| o == "cpu"));
+        assert_eq!(cpu.locate(&own_cgroup(CGROUP, Some("cpu")).unwrap()), Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")));
+        // A mount of a part of the hierarchy: paths are relative to it.
+        let mem = &mounts[2];
+        assert_eq!(
+            mem.locate(&own_cgroup(CGROUP, Some("memory")).unwrap()),
+            Some(PathBuf::from("/sys/fs/cgroup/memory/job"))
+        );
+        assert_eq!(mem.locate("/elsewhere"), None);
+        assert_eq!(own_cgroup(CGROUP, Some("pids")), None);
+        assert_eq!(unescape("/a\\040b\\\\"), "/a b\\\\");
+    }
+
+    #[test]
+    fn keyed_files_names_and_limits() {
+        assert_eq!(keyed("populated 1\nfrozen 0\n", "populated"), Some(1));
+        assert_eq!(keyed("oom 3\noom_kill 2\n", "oom_kill"), Some(2));
+        assert_eq!(keyed("frozen 0\n", "populated"), None);
+        assert_eq!(sanitize("web"), "web");
+        assert_eq!(sanitize("../a b"), "_a_b");
+        assert_eq!(sanitize("..."), "service");
+        assert_eq!(quota(0.5), 50_000);
+        assert_eq!(quota(0.0001), 1000);
+        let none = Hierarchies::default();
+        assert!(none.describe().contains("process group"));
+        let err = none
+            .check(&CgroupLimits {
+                pids: Some(5),
+                ..CgroupLimits::default()
+            })
+            .unwrap();
+        assert!(err.starts_with("cgroup: pids: "), "{err}");
+        assert_eq!(none.check(&CgroupLimits::default()), None);
+        let v1 = Hierarchies {
+            v1: vec![("pids", PathBuf::from("/x"))],
+            ..Hierarchies::default()
+        };
+        let plan = v1
+            .plan(&CgroupLimits {
+                pids: Some(5),
+                ..CgroupLimits::default()
+            })
+            .unwrap();
+        assert_eq!(plan, vec![("pids", Where::V1)]);
+    }
+}

@@ -1,0 +1,59 @@
+//! The service's confinement, applied by the child between fork and exec
+//! (before it drops privileges: raising a hard limit or lowering the nice
+//! value needs root): join its cgroups, set rlimits, nice, umask and
+//! no_new_privs. Only async-signal-safe system calls, on data prepared
+//! before the fork.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// What the child applies, prepared in the parent.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// `cgroup.procs` files open for writing: the child writes `0`.
+    pub cgroups: Vec<OwnedFd>,
+    /// (resource, soft, hard) with `u64::MAX` as infinity; `None` keeps
+    /// the current value.
+    pub rlimits: Vec<(nix::sys::resource::Resource, Option<u64>, Option<u64>)>,
+    pub nice: Option<i32>,
+    pub umask: Option<u32>,
+    pub no_new_privs: bool,
+}
+
+/// Register the hook on `cmd` (before any hook that drops privileges).
+pub fn apply(cmd: &mut Command, p: Prepared) {
+    // SAFETY: the closure makes only async-signal-safe system calls
+    // (write, getrlimit/setrlimit, setpriority, umask, prctl) on data it
+    // owns, prepared before the fork; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in &p.cgroups {
+                if libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            for &(resource, soft, hard) in &p.rlimits {
+                let (cur_soft, cur_hard) = nix::sys::resource::getrlimit(resource)?;
+                let infinity = |v: u64| if v == u64::MAX { nix::sys::resource::RLIM_INFINITY } else { v as _ };
+                let soft = soft.map_or(cur_soft, infinity);
+                let hard = hard.map_or(cur_hard, infinity);
+                nix::sys::resource::setrlimit(resource, soft, hard)?;
+            }
+            if let Some(nice) = p.nice {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if let Some(mask) = p.umask {
+                libc::umask(mask as libc::mode_t);
+            }
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if p.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
