@@ -14,6 +14,7 @@ mod common;
 mod api;
 mod check;
 mod cli;
+mod confinement;
 mod ctl;
 mod faults;
 mod follow;

@@ -1,0 +1,328 @@
+//! Resources and confinement: `limits:`, `nice`, `umask`, `no_new_privs`
+//! applied to the service (and not to its logger), and the cgroup per
+//! service — `down`, restarts and a new supervisor reach processes that
+//! left the process group; `cgroup:` limits hold; an OOM kill is told;
+//! nothing accumulates.
+//!
+//! Tests that need a writable cgroup hierarchy skip (saying so) without
+//! one, except as root on a host that has cgroup v2 mounted: there a
+//! hierarchy not found is a failure, not a skip (CI runs so).
+
+use crate::common::*;
+use immortal::cgroup::Hierarchies;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The hierarchies, when they offer what the test needs (`v2`: a
+/// writable v2 hierarchy; `controllers`: these limits, by v2 or v1).
+fn hierarchies(test: &str, v2: bool, controllers: &[&str]) -> Option<Hierarchies> {
+    let h = Hierarchies::discover();
+    let has = |c: &str| h.v2_controllers.iter().any(|k| k == c) || h.v1.iter().any(|(k, _)| *k == c);
+    let ok = (!v2 || h.v2.is_some()) && controllers.iter().all(|c| has(c));
+    if ok {
+        return Some(h);
+    }
+    let mounted = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    if is_root() && mounted.contains(" - cgroup2 ") {
+        panic!("{test}: root on a host with cgroup v2 mounted, yet no writable hierarchy with {controllers:?}: {h:?}");
+    }
+    eprintln!("{test}: skipped: no writable cgroup hierarchy (v2: {v2}, controllers {controllers:?})");
+    None
+}
+
+/// The service's v2 cgroup, as its supervise directory records it.
+fn cgroup_of(sup: &Supervisor) -> PathBuf {
+    let record = fs::read_to_string(sup.dir.join("cgroup")).unwrap_or_default();
+    let line = record
+        .lines()
+        .find_map(|l| l.strip_prefix("unified "))
+        .unwrap_or_else(|| panic!("no v2 cgroup recorded: {record:?}\n{}", sup.log()));
+    PathBuf::from(line)
+}
+
+fn procs(cgroup: &Path) -> Vec<i64> {
+    fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+/// Field `n` (0-based after the command name) of /proc/PID/stat.
+fn stat_field(pid: i64, n: usize) -> String {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    rest.split_whitespace().nth(n).unwrap_or("").to_string()
+}
+
+/// The pid a service wrote to `rel` in the sandbox.
+fn pid_in(sb: &Sandbox, sup: &Supervisor, rel: &str) -> i64 {
+    let mut pid = 0;
+    sup.wait_for(10.0, &format!("{rel} holds a pid"), || {
+        pid = sb.read(rel).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        pid > 0
+    });
+    pid
+}
+
+fn escaping_service(sb: &Sandbox, extra: &str) -> PathBuf {
+    let cwd = sb.dir.path().display();
+    sb.write(
+        "run.yml",
+        &format!(
+            "cmd: sh -c 'setsid sleep 1000 & echo $! > escaped; exec sleep 1001'\ncwd: {cwd}\nstop: {{timeout: 5}}\n{extra}"
+        ),
+    )
+}
+
+#[test]
+fn an_escaped_process_is_gone_when_down_completes() {
+    if hierarchies("escaped_down", true, &[]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let yml = escaping_service(&sb, "");
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let main = sup.wait_running(None);
+    let escaped = pid_in(&sb, &sup, "escaped");
+    sup.pids.push(escaped as i32);
+    // It left the service's session and process group.
+    assert_ne!(stat_field(escaped, 3), main.to_string(), "not escaped: session");
+    assert_ne!(stat_field(escaped, 2), main.to_string(), "not escaped: group");
+    let cgroup = cgroup_of(&sup);
+    assert!(procs(&cgroup).contains(&escaped), "{:?}", procs(&cgroup));
+    assert_eq!(sup.signal("down"), "");
+    sup.wait_state("down");
+    // Down means gone: no waiting after the state says so.
+    assert!(!alive(escaped), "the escaped process survived down");
+    assert!(!alive(main));
+    assert_eq!(procs(&cgroup), Vec::<i64>::new());
+}
+
+#[test]
+fn kill_at_the_deadline_reaches_an_escaped_process_ignoring_term() {
+    if hierarchies("escaped_kill", true, &[]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.script(
+        "stubborn",
+        "#!/bin/sh\ntrap '' TERM\necho $$ > stubborn.pid\nwhile :; do sleep 1; done\n",
+    );
+    let cwd = sb.dir.path().display();
+    let yml = sb.write(
+        "run.yml",
+        &format!("cmd: sh -c 'setsid ./stubborn & exec sleep 1001'\ncwd: {cwd}\nstop: {{timeout: 1}}\n"),
+    );
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_running(None);
+    let stubborn = pid_in(&sb, &sup, "stubborn.pid");
+    sup.pids.push(stubborn as i32);
+    let cgroup = cgroup_of(&sup);
+    assert_eq!(sup.signal("down"), "");
+    sup.wait_state("down");
+    assert!(!alive(stubborn), "the TERM-ignoring escaped process survived");
+    assert_eq!(procs(&cgroup), Vec::<i64>::new());
+    assert!(sup.log().contains("stop timeout: sending KILL"), "{}", sup.log());
+}
+
+#[test]
+fn leftovers_of_an_exited_service_are_stopped_before_it_starts_again() {
+    if hierarchies("leftovers", true, &[]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let cwd = sb.dir.path().display();
+    // The main process ends at once, leaving an escaped child behind.
+    let yml = sb.write(
+        "run.yml",
+        &format!("cmd: sh -c 'setsid sleep 1000 & echo $! >> escaped'\ncwd: {cwd}\n"),
+    );
+    let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    pid_in(&sb, &sup, "escaped");
+    let first: i64 = sb.read("escaped").lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    sup.wait_for(10.0, "a second start", || sb.read("escaped").lines().count() >= 2);
+    assert!(!alive(first), "the first run's escaped process outlived the restart");
+    assert!(sup.log().contains("outlived its main process"), "{}", sup.log());
+    let pids: Vec<i64> = sb.read("escaped").lines().filter_map(|l| l.parse().ok()).collect();
+    let mut sup = sup;
+    sup.pids.extend(pids.iter().map(|&p| p as i32));
+}
+
+#[test]
+fn a_new_supervisor_finds_the_cgroup_again_after_kill_9() {
+    if hierarchies("adopt", true, &[]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let yml = escaping_service(&sb, "");
+    let mut first = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let main = first.wait_running(None);
+    let escaped = pid_in(&sb, &first, "escaped");
+    first.pids.push(escaped as i32);
+    let cgroup = cgroup_of(&first);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.pid()), nix::sys::signal::Signal::SIGKILL).unwrap();
+    first.wait_exit(10.0);
+    let mut second = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    second.pids.extend([main as i32, escaped as i32]);
+    assert_eq!(second.wait_running(None), main, "{}", second.log());
+    assert_eq!(cgroup_of(&second), cgroup);
+    assert_eq!(second.signal("down"), "");
+    second.wait_state("down");
+    assert!(!alive(escaped), "the escaped process survived the adopting supervisor's down");
+    assert!(!alive(main));
+    assert_eq!(second.signal("halt"), "");
+    assert_eq!(second.wait_exit(10.0), 0);
+    assert!(!cgroup.exists(), "the cgroup outlived the supervisor");
+    assert!(!second.dir.join("cgroup").exists());
+}
+
+#[test]
+fn pids_limit_makes_the_sixth_fork_fail() {
+    if hierarchies("pids", false, &["pids"]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    // The supervisor's fork of the service is the first; four more
+    // succeed, the sixth fails.
+    let yml = sb.write(
+        "run.yml",
+        "cmd: [perl, -e, '$| = 1; for $n (2..6) { $p = fork; if (!defined $p) { print STDERR \"fork $n failed: $!\\n\"; last } if (!$p) { sleep 1000; exit } print STDERR \"fork $n ok\\n\" } sleep 1000']\ncgroup: {pids: 5}\n",
+    );
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let main = sup.wait_running(None);
+    sup.wait_for(10.0, "the sixth fork fails", || sup.log().contains("fork 6 failed"));
+    let log = sup.log();
+    assert!(log.contains("fork 5 ok") && log.contains("fork 6 failed: Resource temporarily unavailable"), "{log}");
+    if Hierarchies::discover().v2.is_some() {
+        assert_eq!(procs(&cgroup_of(&sup)).len(), 5, "{main}");
+    }
+    assert_eq!(sup.signal("down"), "");
+    sup.wait_state("down");
+}
+
+#[test]
+fn memory_limit_oom_kill_is_the_reason() {
+    if hierarchies("memory", false, &["memory"]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let yml = sb.write(
+        "run.yml",
+        "cmd: [perl, -e, '$x = \"x\" x (100 * 1024 * 1024); sleep 1000']\ncgroup: {memory: 32M}\nretries: 0\n",
+    );
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_for(15.0, "the OOM kill", || sup.log().contains("(killed by the OOM killer)"));
+    assert!(sup.log().contains("ended: killed by KILL (killed by the OOM killer)"), "{}", sup.log());
+    let st = sup.wait_state("down");
+    assert_eq!(st["reason"], "killed by the OOM killer", "{st}");
+    assert_eq!(sup.signal("halt"), "");
+    sup.wait_exit(10.0);
+}
+
+#[test]
+fn limits_nice_umask_and_no_new_privs_apply_to_the_service_only() {
+    let sb = Sandbox::new();
+    let yml = sb.write(
+        "run.yml",
+        "cmd: sleep 1000\nlimits: {nofile: \"1000:2000\", core: 0, stack: \"8388608:unlimited\"}\nnice: 7\numask: \"027\"\nno_new_privs: true\nlog: {file: out.log}\nlogger: exec sleep 1001\n",
+    );
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let pid = sup.wait_running(None);
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let row = |name: &str| -> Vec<String> {
+        let line = limits.lines().find(|l| l.starts_with(name)).unwrap_or("");
+        line[name.len()..].split_whitespace().map(String::from).collect()
+    };
+    assert_eq!(row("Max open files")[..2], ["1000", "2000"], "{limits}");
+    assert_eq!(row("Max core file size")[..2], ["0", "0"], "{limits}");
+    assert_eq!(row("Max stack size")[..2], ["8388608", "unlimited"], "{limits}");
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("Umask:\t0027"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    assert_eq!(stat_field(pid, 16), "7", "nice");
+    // The logger is the supervisor's other child: not confined.
+    let children = fs::read_to_string(format!("/proc/{0}/task/{0}/children", sup.pid())).unwrap_or_default();
+    let logger: Vec<i64> = children
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .filter(|&p| p != pid)
+        .collect();
+    sup.pids.extend(logger.iter().map(|&p| p as i32));
+    assert_eq!(logger.len(), 1, "{children}");
+    let logger_status = fs::read_to_string(format!("/proc/{}/status", logger[0])).unwrap();
+    assert!(logger_status.contains("NoNewPrivs:\t0"), "{logger_status}");
+    assert_ne!(stat_field(logger[0], 16), "7", "the logger got the service's nice");
+}
+
+#[test]
+fn a_limit_that_cannot_be_applied_is_named_at_start() {
+    let sb = Sandbox::new();
+    let yml = sb.write("run.yml", "cmd: sleep 1000\nlimits: {nofile: unlimited}\n");
+    let out = sb.run(&["-n", "-ctl", sb.path("sv").to_str().unwrap(), "-c", yml.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("limits: nofile: "), "{}", stderr_of(&out));
+    let yml = sb.write("bad.yml", "cmd: sleep 1000\nlimits:\n  nofiles: 10\n");
+    let out = sb.run(&["-c", yml.to_str().unwrap(), "-cc"]);
+    assert!(
+        stderr_of(&out).contains("bad.yml:3: limits: unknown limit 'nofiles'"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn cc_says_how_the_service_is_stopped() {
+    let sb = Sandbox::new();
+    let yml = sb.write("run.yml", "cmd: sleep 1000\n");
+    let out = sb.run(&["-c", yml.to_str().unwrap(), "-cc"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = if Hierarchies::discover().v2.is_some() {
+        "a cgroup of its own"
+    } else {
+        "its process group"
+    };
+    assert!(text.contains(&format!("# the service is stopped through {want}")), "{text}");
+}
+
+#[test]
+fn thousands_of_restarts_leave_one_cgroup_and_exit_leaves_none() {
+    let Some(h) = hierarchies("restarts", true, &["pids"]) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    // With a v1 limit too, so both kinds of cgroup are counted.
+    let yml = sb.write("run.yml", "cmd: \"true\"\ncgroup: {pids: 10}\n");
+    let mut cmd = sb.command(&["-n", "-ctl", sb.path("sv").to_str().unwrap(), "-c", yml.to_str().unwrap()]);
+    cmd.env("IMMORTAL_THROTTLE_MS", "0");
+    let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
+    let cgroup = cgroup_of(&sup);
+    let parent = cgroup.parent().unwrap().to_path_buf();
+    // Other tests' services share the parent: a bound, not an exact count.
+    let cgroups = |dir: &Path| -> usize {
+        fs::read_dir(dir)
+            .map(|d| d.flatten().filter(|e| e.path().is_dir()).count())
+            .unwrap_or(0)
+    };
+    let mut last = 0;
+    sup.wait_for(120.0, "10000 restarts", || {
+        let count = sup.status()["count"].as_u64().unwrap_or(0);
+        if count / 1000 > last / 1000 {
+            assert!(cgroups(&parent) <= 32, "{} cgroups after {count} starts", cgroups(&parent));
+            assert_eq!(cgroup_of(&sup), cgroup, "a new cgroup after {count} starts");
+        }
+        last = count;
+        count >= 10_000
+    });
+    assert_eq!(sup.signal("halt"), "");
+    assert_eq!(sup.wait_exit(20.0), 0);
+    assert!(!cgroup.exists(), "the cgroup outlived the supervisor");
+    for (_, dir) in &h.v1 {
+        let leftover = dir.join("immortal").join(cgroup.file_name().unwrap());
+        assert!(!leftover.exists(), "{} outlived the supervisor", leftover.display());
+    }
+}
