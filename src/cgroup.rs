@@ -100,8 +100,9 @@ impl Hierarchies {
         }
     }
 
-    /// Where each limit would be written: `Err` names those that cannot.
-    fn plan(&self, limits: &CgroupLimits) -> std::result::Result<Vec<(&'static str, Where)>, String> {
+    /// Where each limit would be written: `Err` names one that cannot
+    /// (the controller, and why).
+    fn plan(&self, limits: &CgroupLimits) -> std::result::Result<Vec<(&'static str, Where)>, (&'static str, String)> {
         let wanted = [
             ("memory", limits.memory.is_some()),
             ("pids", limits.pids.is_some()),
@@ -114,16 +115,18 @@ impl Hierarchies {
             } else if self.v1.iter().any(|(k, _)| k == c) {
                 out.push((*c, Where::V1));
             } else {
-                return Err(format!(
-                    "cgroup: {c}: no cgroup v2 {c} controller and no writable v1 {c} hierarchy to apply it"
+                return Err((
+                    c,
+                    format!("cgroup: {c}: no cgroup v2 {c} controller and no writable v1 {c} hierarchy to apply it"),
                 ));
             }
         }
         Ok(out)
     }
 
-    /// The problems of applying `limits` here (for `-check` and `-cc`).
-    pub fn check(&self, limits: &CgroupLimits) -> Option<String> {
+    /// Why `limits` cannot be applied here, if so: the controller and
+    /// the reason (for a start, `-check` and `-cc`).
+    pub fn check(&self, limits: &CgroupLimits) -> Option<(&'static str, String)> {
         self.plan(limits).err()
     }
 }
@@ -154,7 +157,7 @@ impl Cgroup {
     /// found again from the record, or made. `None` when there is neither
     /// a writable v2 hierarchy nor a limit to apply.
     pub fn setup(hier: &Hierarchies, sdir: &Path, name: &str, limits: &CgroupLimits) -> Result<Option<Cgroup>> {
-        let plan = hier.plan(limits).map_err(Error::invalid)?;
+        let plan = hier.plan(limits).map_err(|(_, e)| Error::invalid(e))?;
         if hier.v2.is_none() && plan.is_empty() {
             return Ok(None);
         }
@@ -189,7 +192,7 @@ impl Cgroup {
     /// Write `limits` (at setup, and when `restart` read a new
     /// configuration). A limit no longer configured goes back to `max`.
     pub fn configure(&mut self, limits: &CgroupLimits) -> Result<()> {
-        let plan = self.hier.plan(limits).map_err(Error::invalid)?;
+        let plan = self.hier.plan(limits).map_err(|(_, e)| Error::invalid(e))?;
         let v2_wanted: Vec<&'static str> = plan.iter().filter(|(_, w)| *w == Where::V2).map(|(c, _)| *c).collect();
         if let (Some(base), Some(leaf)) = (&self.hier.v2, &self.v2) {
             for c in &v2_wanted {
@@ -624,7 +627,7 @@ mod tests {
                 ..CgroupLimits::default()
             })
             .unwrap();
-        assert!(err.starts_with("cgroup: pids: "), "{err}");
+        assert!(err.0 == "pids" && err.1.starts_with("cgroup: pids: "), "{err:?}");
         assert_eq!(none.check(&CgroupLimits::default()), None);
         let v1 = Hierarchies {
             v1: vec![("pids", PathBuf::from("/x"))],

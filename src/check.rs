@@ -15,7 +15,8 @@
 //!   files exist and are writable by whoever runs the check — the
 //!   supervisor to be, which opens them itself (never the service's user);
 //!   permissions are read from mode bits, ownership and groups, nothing is
-//!   created;
+//!   created; `limits:`, `nice` and `cgroup:` can be applied (hard limits,
+//!   privileges, a cgroup controller for each `cgroup:` limit);
 //! - `require`: each name exists (in a services directory: among its
 //!   services; for one file: a service beside it, or a supervise directory
 //!   in `$IMMORTAL_SDIR` or `~/.immortal`), and no service requires itself
@@ -332,10 +333,8 @@ impl YmlFile {
 }
 
 /// The checks of a parsed `run.yml`, in this order; each returns its
-/// problems. A check for a new key is one more function here (the rlimits
-/// and cgroup controllers of `limits:`/`cgroup:` belong here, once they
-/// exist: whether each limit can be applied).
-const YML_CHECKS: &[fn(&YmlFile) -> Vec<Problem>] = &[check_cmd, check_cwd, check_logs, check_pid_files];
+/// problems. A check for a new key is one more function here.
+const YML_CHECKS: &[fn(&YmlFile) -> Vec<Problem>] = &[check_cmd, check_cwd, check_logs, check_pid_files, check_limits];
 
 /// Read, parse and check one file; the parsed file (for `require`), unless
 /// it could not be read or its YAML is broken.
@@ -465,6 +464,34 @@ fn check_pid_files(yml: &YmlFile) -> Vec<Problem> {
                 nested_line(&yml.text, "pid", "follow"),
                 format!("pid: follow '{file}': directory '{}' does not exist", dir.display()),
             ));
+        }
+    }
+    out
+}
+
+/// `limits:`, `nice` and `cgroup:`: applicable by the supervisor to be
+/// (whoever runs the check): rlimits within its hard limits unless root,
+/// a nice value it may set, each `cgroup:` limit with a controller (v2 or
+/// v1) it can write.
+fn check_limits(yml: &YmlFile) -> Vec<Problem> {
+    // A value that does not parse is told already (and left out of cfg).
+    let Ok(confine) = config::confinement(&yml.cfg) else {
+        return Vec::new();
+    };
+    let mut out: Vec<Problem> = confine
+        .check()
+        .into_iter()
+        .map(|(name, why)| {
+            let line = match name {
+                Some(name) => nested_line(&yml.text, "limits", name),
+                None => config::line_of(&yml.text, "nice"),
+            };
+            yml.problem(line, why)
+        })
+        .collect();
+    if !confine.cgroup.is_empty() {
+        if let Some((controller, why)) = crate::cgroup::Hierarchies::discover().check(&confine.cgroup) {
+            out.push(yml.problem(nested_line(&yml.text, "cgroup", controller), why));
         }
     }
     out

@@ -234,9 +234,10 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
                 let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
                 // A value checked by our own deserializer is reported at the
                 // start of the mapping: point at its key instead.
-                let line = msg
-                    .strip_prefix("cmd: ")
-                    .and_then(|_| line_of(text, "cmd"))
+                let line = ["cmd", "env", "limits", "umask", "memory"]
+                    .iter()
+                    .find(|key| msg.starts_with(&format!("{key}: ")))
+                    .and_then(|key| line_of(text, key))
                     .unwrap_or(loc.line());
                 Error::invalid(format!("{shown}:{line}: {msg}"))
             }
@@ -625,6 +626,44 @@ require:
             cfg.is_none() && errors.len() == 1 && errors[0].contains("cmdd"),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn confinement_keys_parse_and_errors_name_the_line() {
+        let text = "cmd: x\nlimits:\n  nofile: 65536\n  core: \"0:unlimited\"\n  stack: 8388608\nnice: 10\numask: 027\nno_new_privs: true\ncgroup: {memory: 512M, pids: 256, cpu: 0.5}\n";
+        let cfg = p(text).unwrap();
+        let c = confinement(&cfg).unwrap();
+        let names: Vec<_> = c.rlimits.iter().map(|r| (r.name, r.soft, r.hard)).collect();
+        assert_eq!(
+            names,
+            [
+                ("core", Some(0), Some(crate::limits::UNLIMITED)),
+                ("nofile", Some(65536), Some(65536)),
+                ("stack", Some(8388608), Some(8388608))
+            ]
+        );
+        assert_eq!((c.nice, c.umask, c.no_new_privs), (Some(10), Some(0o27), true));
+        assert_eq!(
+            (c.cgroup.memory, c.cgroup.pids, c.cgroup.cpu),
+            (Some(512 << 20), Some(256), Some(0.5))
+        );
+        // -cc prints what parses back the same.
+        assert_eq!(p(&to_yaml(&cfg)).unwrap(), cfg);
+        for (yml, want) in [
+            ("cmd: x\nlimits:\n  nofiles: 1\n", "run.yml:3: limits: unknown limit 'nofiles'"),
+            ("cmd: x\nlimits: {nofile: \"9:1\"}\n", "run.yml:2: limits: nofile: soft limit 9 above"),
+            ("cmd: x\nlimits: {nofile: [1]}\n", "run.yml:2"),
+            ("cmd: x\nwait: 1\nnice: 20\n", "run.yml:3: nice must be -20 to 19, not 20"),
+            ("cmd: x\numask: \"099\"\n", "run.yml:2: umask must be octal digits"),
+            ("cmd: x\ncgroup:\n  pids: 5\n  memory: lots\n", "run.yml:4: cgroup: memory: 'lots' is not a size"),
+            ("cmd: x\ncgroup:\n  pids: 0\n", "run.yml:3: cgroup: pids must be 1 or more"),
+            ("cmd: x\ncgroup: {cpu: 0}\n", "run.yml:2: cgroup: cpu must be a number of CPUs above 0"),
+            ("cmd: x\ncgroup: {swap: 1}\n", "run.yml:2:"),
+            ("cmd: x\nno_new_privs: maybe\n", "run.yml:2:"),
+        ] {
+            let err = p(yml).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yml:?}: {err}");
+        }
     }
 
     #[test]

@@ -131,47 +131,38 @@ pub struct Confinement {
 
 impl Confinement {
     /// Whether the supervisor (its euid and current limits) can apply
-    /// this: every reason it cannot, each naming the limit. What the child
-    /// does between fork and exec can then only fail for reasons outside
-    /// the supervisor's view.
-    pub fn check(&self) -> Vec<String> {
+    /// this: every reason it cannot, each naming the limit, with the
+    /// rlimit's name (`None`: `nice`). What the child does between fork and
+    /// exec can then only fail for reasons outside the supervisor's view.
+    pub fn check(&self) -> Vec<(Option<&'static str>, String)> {
         let root = nix::unistd::geteuid().is_root();
         let mut out = Vec::new();
         for r in &self.rlimits {
             let Ok(current) = nix::sys::resource::getrlimit(r.resource) else {
-                out.push(format!("limits: {}: unable to read the current limit", r.name));
+                out.push((Some(r.name), format!("limits: {}: unable to read the current limit", r.name)));
                 continue;
             };
             let (soft, hard) = r.over(current);
-            if soft > hard {
-                out.push(format!(
-                    "limits: {}: soft limit {} above the hard limit {}",
-                    r.name,
-                    show(soft),
-                    show(hard)
-                ));
+            let why = if soft > hard {
+                format!("soft limit {} above the hard limit {}", show(soft), show(hard))
             } else if hard > current.1 && !root {
-                out.push(format!(
-                    "limits: {}: hard limit {} above the supervisor's {} (only root may raise it)",
-                    r.name,
+                format!(
+                    "hard limit {} above the supervisor's {} (only root may raise it)",
                     show(hard),
                     show(current.1)
-                ));
-            } else if r.name == "nofile" {
-                if let Some(max) = nr_open().filter(|&max| hard > max) {
-                    out.push(format!(
-                        "limits: nofile: {} above the system's maximum, fs.nr_open = {max}",
-                        show(hard)
-                    ));
+                )
+            } else {
+                match nr_open().filter(|&max| r.name == "nofile" && hard > max) {
+                    Some(max) => format!("{} above the system's maximum, fs.nr_open = {max}", show(hard)),
+                    None => continue,
                 }
-            }
+            };
+            out.push((Some(r.name), format!("limits: {}: {why}", r.name)));
         }
         if let Some(nice) = self.nice {
             let now = current_nice();
             if nice < now && !root && !nice_allowed(nice) {
-                out.push(format!(
-                    "nice: {nice} is below the supervisor's {now} (only root may lower it)"
-                ));
+                out.push((None, format!("nice: {nice} is below the supervisor's {now} (only root may lower it)")));
             }
         }
         out
@@ -315,11 +306,11 @@ mod tests {
             ..Confinement::default()
         };
         // The soft limit raised to the hard one: always allowed.
-        assert_eq!(c.check(), Vec::<String>::new());
+        assert_eq!(c.check(), Vec::new());
         c.rlimits = vec![Rlimit::parse("nofile", "unlimited").unwrap()];
         let problems = c.check();
         assert!(
-            problems.len() == 1 && problems[0].starts_with("limits: nofile: "),
+            problems.len() == 1 && problems[0].0 == Some("nofile") && problems[0].1.starts_with("limits: nofile: "),
             "{problems:?}"
         );
     }

@@ -300,9 +300,9 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     let signal = crate::signal::parse(&yml.stop.signal)
         .ok_or_else(|| Error::invalid(format!("{shown}: unknown signal '{}'", yml.stop.signal)))?;
     let confine = config::confinement(yml).map_err(|(_, _, msg)| Error::invalid(format!("{shown}: {msg}")))?;
-    let mut problems = confine.check();
+    let mut problems: Vec<String> = confine.check().into_iter().map(|(_, why)| why).collect();
     if !confine.cgroup.is_empty() {
-        problems.extend(crate::cgroup::Hierarchies::discover().check(&confine.cgroup));
+        problems.extend(crate::cgroup::Hierarchies::discover().check(&confine.cgroup).map(|(_, why)| why));
     }
     if !problems.is_empty() {
         return Err(Error::invalid(format!("{shown}: {}", problems.join("; "))));

@@ -307,3 +307,38 @@ fn a_service_directory_with_a_run_that_is_not_executable_is_named() {
     // A directory that is no service directory is told so.
     check(&sb, "svc").problem("svc: ", "not a service directory");
 }
+
+#[test]
+fn limits_that_cannot_be_applied_are_named_with_their_line() {
+    let sb = Sandbox::new();
+    // No system lets even root raise nofile beyond fs.nr_open, and no
+    // user else above its hard limit.
+    sb.write(
+        "web.yml",
+        "cmd: sleep 100\nlimits:\n  core: 0\n  nofile: unlimited\nnice: 5\numask: \"027\"\n",
+    );
+    let got = check(&sb, "web.yml");
+    got.problem("web.yml:4: ", "limits: nofile: ");
+    assert_eq!(got.problems().len(), 1, "{got}");
+    // A bad value and an unknown limit: each at its line, with the rest.
+    sb.write("bad.yml", "cmd: sleep 100\nnice: 40\nlimits:\n  nofiles: 1\ncwd: /nonexistent\n");
+    let got = check(&sb, "bad.yml");
+    got.problem("bad.yml:2: ", "nice must be -20 to 19")
+        .problem("bad.yml:4: ", "limits: unknown limit 'nofiles'")
+        .problem("bad.yml:5: ", "cwd '/nonexistent' does not exist");
+    // cgroup limits are checked against this host's hierarchies.
+    sb.write("cg.yml", "cmd: sleep 100\ncgroup:\n  pids: 10\n");
+    let hier = immortal::cgroup::Hierarchies::discover();
+    let got = check(&sb, "cg.yml");
+    match hier.check(&immortal::limits::CgroupLimits {
+        pids: Some(10),
+        ..Default::default()
+    }) {
+        None => {
+            got.ok();
+        }
+        Some(_) => {
+            got.problem("cg.yml:3: ", "cgroup: pids: ");
+        }
+    }
+}
