@@ -271,9 +271,7 @@ impl Cgroup {
             }
         }
         let pids = self.pids();
-        pids.iter()
-            .filter(|&&p| nix::sys::signal::kill(p, sig).is_ok())
-            .count()
+        pids.iter().filter(|&&p| nix::sys::signal::kill(p, sig).is_ok()).count()
     }
 
     /// An inotify watch on `cgroup.events`: readable when it changes.
@@ -330,7 +328,12 @@ impl Cgroup {
 
     fn save(&self) -> Result<()> {
         let mut text = String::new();
-        for (kind, dir) in self.v2.iter().map(|d| ("unified", d)).chain(self.v1.iter().map(|(c, d)| (*c, d))) {
+        for (kind, dir) in self
+            .v2
+            .iter()
+            .map(|d| ("unified", d))
+            .chain(self.v1.iter().map(|(c, d)| (*c, d)))
+        {
             text.push_str(&format!("{kind} {}\n", dir.display()));
         }
         crate::sys::fs::write_atomic(&self.record, text.as_bytes())
@@ -446,7 +449,9 @@ fn write_v1_limit(dir: &Path, c: &str, limits: &CgroupLimits) -> Result<()> {
         }
         _ => {
             write_limit(c, &dir.join("cpu.cfs_period_us"), &CPU_PERIOD.to_string())?;
-            let value = limits.cpu.map_or_else(|| "-1".to_string(), |cpus| quota(cpus).to_string());
+            let value = limits
+                .cpu
+                .map_or_else(|| "-1".to_string(), |cpus| quota(cpus).to_string());
             write_limit(c, &dir.join("cpu.cfs_quota_us"), &value)
         }
     }
@@ -458,8 +463,12 @@ fn quota(cpus: f64) -> u64 {
 }
 
 fn write_limit(c: &str, path: &Path, value: &str) -> Result<()> {
-    write_file(path, value)
-        .map_err(|e| Error::invalid(format!("cgroup: {c}: unable to write {value} to {}: {e}", path.display())))
+    write_file(path, value).map_err(|e| {
+        Error::invalid(format!(
+            "cgroup: {c}: unable to write {value} to {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// One `write` of the whole value, as the cgroup files want.
@@ -589,7 +598,10 @@ mod tests {
         let mounts = parse_mountinfo(MOUNTINFO);
         assert_eq!(mounts.len(), 3);
         let v2 = &mounts[0];
-        assert_eq!((v2.fstype.as_str(), v2.point.as_path()), ("cgroup2", Path::new("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            (v2.fstype.as_str(), v2.point.as_path()),
+            ("cgroup2", Path::new("/sys/fs/cgroup/unified"))
+        );
         let own = own_cgroup(CGROUP, None).unwrap();
         assert_eq!(
             v2.locate(&own),
@@ -597,7 +609,10 @@ mod tests {
         );
         let cpu = &mounts[1];
         assert!(cpu.options.split(',').any(|o| o == "cpu"));
-        assert_eq!(cpu.locate(&own_cgroup(CGROUP, Some("cpu")).unwrap()), Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")));
+        assert_eq!(
+            cpu.locate(&own_cgroup(CGROUP, Some("cpu")).unwrap()),
+            Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
         // A mount of a part of the hierarchy: paths are relative to it.
         let mem = &mounts[2];
         assert_eq!(

@@ -286,7 +286,8 @@ pub fn confinement(
     use crate::limits;
     let mut rlimits = Vec::new();
     for (name, value) in &cfg.limits {
-        let r = limits::Rlimit::parse(name, value).map_err(|e| ("limits", Some(name.clone()), format!("limits: {e}")))?;
+        let r =
+            limits::Rlimit::parse(name, value).map_err(|e| ("limits", Some(name.clone()), format!("limits: {e}")))?;
         rlimits.push(r);
     }
     let nice = cfg
@@ -312,7 +313,10 @@ pub fn confinement(
         return Err(in_cgroup("pids", "pids must be 1 or more".into()));
     }
     if let Some(cpu) = cfg.cgroup.cpu.filter(|c| !(c.is_finite() && *c > 0.0 && *c <= 1e6)) {
-        return Err(in_cgroup("cpu", format!("cpu must be a number of CPUs above 0 (0.5: half of one), not {cpu}")));
+        return Err(in_cgroup(
+            "cpu",
+            format!("cpu must be a number of CPUs above 0 (0.5: half of one), not {cpu}"),
+        ));
     }
     Ok(limits::Confinement {
         rlimits,
@@ -650,14 +654,32 @@ require:
         // -cc prints what parses back the same.
         assert_eq!(p(&to_yaml(&cfg)).unwrap(), cfg);
         for (yml, want) in [
-            ("cmd: x\nlimits:\n  nofiles: 1\n", "run.yml:3: limits: unknown limit 'nofiles'"),
-            ("cmd: x\nlimits: {nofile: \"9:1\"}\n", "run.yml:2: limits: nofile: soft limit 9 above"),
+            (
+                "cmd: x\nlimits:\n  nofiles: 1\n",
+                "run.yml:3: limits: unknown limit 'nofiles'",
+            ),
+            (
+                "cmd: x\nlimits: {nofile: \"9:1\"}\n",
+                "run.yml:2: limits: nofile: soft limit 9 above",
+            ),
             ("cmd: x\nlimits: {nofile: [1]}\n", "run.yml:2"),
-            ("cmd: x\nwait: 1\nnice: 20\n", "run.yml:3: nice must be -20 to 19, not 20"),
+            (
+                "cmd: x\nwait: 1\nnice: 20\n",
+                "run.yml:3: nice must be -20 to 19, not 20",
+            ),
             ("cmd: x\numask: \"099\"\n", "run.yml:2: umask must be octal digits"),
-            ("cmd: x\ncgroup:\n  pids: 5\n  memory: lots\n", "run.yml:4: cgroup: memory: 'lots' is not a size"),
-            ("cmd: x\ncgroup:\n  pids: 0\n", "run.yml:3: cgroup: pids must be 1 or more"),
-            ("cmd: x\ncgroup: {cpu: 0}\n", "run.yml:2: cgroup: cpu must be a number of CPUs above 0"),
+            (
+                "cmd: x\ncgroup:\n  pids: 5\n  memory: lots\n",
+                "run.yml:4: cgroup: memory: 'lots' is not a size",
+            ),
+            (
+                "cmd: x\ncgroup:\n  pids: 0\n",
+                "run.yml:3: cgroup: pids must be 1 or more",
+            ),
+            (
+                "cmd: x\ncgroup: {cpu: 0}\n",
+                "run.yml:2: cgroup: cpu must be a number of CPUs above 0",
+            ),
             ("cmd: x\ncgroup: {swap: 1}\n", "run.yml:2:"),
             ("cmd: x\nno_new_privs: maybe\n", "run.yml:2:"),
         ] {

@@ -139,7 +139,10 @@ impl Confinement {
         let mut out = Vec::new();
         for r in &self.rlimits {
             let Ok(current) = nix::sys::resource::getrlimit(r.resource) else {
-                out.push((Some(r.name), format!("limits: {}: unable to read the current limit", r.name)));
+                out.push((
+                    Some(r.name),
+                    format!("limits: {}: unable to read the current limit", r.name),
+                ));
                 continue;
             };
             let (soft, hard) = r.over(current);
@@ -162,7 +165,10 @@ impl Confinement {
         if let Some(nice) = self.nice {
             let now = current_nice();
             if nice < now && !root && !nice_allowed(nice) {
-                out.push((None, format!("nice: {nice} is below the supervisor's {now} (only root may lower it)")));
+                out.push((
+                    None,
+                    format!("nice: {nice} is below the supervisor's {now} (only root may lower it)"),
+                ));
             }
         }
         out
@@ -179,7 +185,11 @@ pub fn show(v: u64) -> String {
 }
 
 fn nr_open() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/nr_open").ok()?.trim().parse().ok()
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 fn current_nice() -> i32 {
@@ -187,7 +197,10 @@ fn current_nice() -> i32 {
     // (after the parenthesised name, which may hold spaces).
     std::fs::read_to_string("/proc/self/stat")
         .ok()
-        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok()))
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -230,7 +243,10 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = t
         .strip_suffix("iB")
         .or_else(|| t.strip_suffix("ib"))
-        .or_else(|| t.strip_suffix(['B', 'b']).filter(|r| r.ends_with(|c: char| c.is_alphabetic())))
+        .or_else(|| {
+            t.strip_suffix(['B', 'b'])
+                .filter(|r| r.ends_with(|c: char| c.is_alphabetic()))
+        })
         .unwrap_or(t);
     let (num, shift) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
         Some('K') => (&t[..t.len() - 1], 10),

@@ -302,7 +302,11 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     let confine = config::confinement(yml).map_err(|(_, _, msg)| Error::invalid(format!("{shown}: {msg}")))?;
     let mut problems: Vec<String> = confine.check().into_iter().map(|(_, why)| why).collect();
     if !confine.cgroup.is_empty() {
-        problems.extend(crate::cgroup::Hierarchies::discover().check(&confine.cgroup).map(|(_, why)| why));
+        problems.extend(
+            crate::cgroup::Hierarchies::discover()
+                .check(&confine.cgroup)
+                .map(|(_, why)| why),
+        );
     }
     if !problems.is_empty() {
         return Err(Error::invalid(format!("{shown}: {}", problems.join("; "))));

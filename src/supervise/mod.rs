@@ -804,7 +804,8 @@ impl Supervisor {
         let cgroups = match entry {
             Ok(fds) => fds,
             Err(e) => {
-                self.log.warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
+                self.log
+                    .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
                 return Event::SpawnFailed {
                     errno: e.raw_os_error().unwrap_or(libc::EINVAL),
                 };
@@ -907,7 +908,10 @@ impl Supervisor {
     /// `restart` re-reads the `-c` file; a bad file keeps the old one.
     fn reload_config(&mut self, i: usize) -> Option<Event> {
         let path = self.units[i].svc.config_file.clone()?;
-        match crate::config::load(&path).and_then(|yml| crate::service::from_yml(&path, &yml)) {
+        let loaded = crate::config::load(&path)
+            .and_then(|yml| crate::service::from_yml(&path, &yml))
+            .and_then(|svc| self.cgroup_for(i, &svc).map(|()| svc));
+        match loaded {
             Ok(mut svc) => {
                 let unit = &mut self.units[i];
                 svc.name.clone_from(&unit.svc.name);
@@ -922,6 +926,22 @@ impl Supervisor {
                 None
             }
         }
+    }
+
+    /// A configuration that brings `cgroup:` limits to a service started
+    /// without a cgroup (no writable v2 hierarchy): its cgroups are made
+    /// now, or the configuration is refused — a limit is never ignored.
+    fn cgroup_for(&mut self, i: usize, svc: &Service) -> crate::error::Result<()> {
+        if self.units[i].cgroup.is_some() || svc.confine.cgroup.is_empty() || i != 0 {
+            return Ok(());
+        }
+        let name = self.units[i].svc.name.clone().unwrap_or_else(|| self.dir_name());
+        let hier = crate::cgroup::Hierarchies::discover();
+        if let Some(cg) = crate::cgroup::Cgroup::setup(&hier, &self.dir, &name, &svc.confine.cgroup)? {
+            use crate::error::Context;
+            self.units[i].confine(cg).ctx("watch cgroup.events of", &self.dir)?;
+        }
+        Ok(())
     }
 
     fn write_status(&mut self, i: usize) {

@@ -36,7 +36,13 @@ pub fn apply(cmd: &mut Command, p: Prepared) {
             }
             for &(resource, soft, hard) in &p.rlimits {
                 let (cur_soft, cur_hard) = nix::sys::resource::getrlimit(resource)?;
-                let infinity = |v: u64| if v == u64::MAX { nix::sys::resource::RLIM_INFINITY } else { v as _ };
+                let infinity = |v: u64| {
+                    if v == u64::MAX {
+                        nix::sys::resource::RLIM_INFINITY
+                    } else {
+                        v as _
+                    }
+                };
                 let soft = soft.map_or(cur_soft, infinity);
                 let hard = hard.map_or(cur_hard, infinity);
                 nix::sys::resource::setrlimit(resource, soft, hard)?;

@@ -321,7 +321,10 @@ fn limits_that_cannot_be_applied_are_named_with_their_line() {
     got.problem("web.yml:4: ", "limits: nofile: ");
     assert_eq!(got.problems().len(), 1, "{got}");
     // A bad value and an unknown limit: each at its line, with the rest.
-    sb.write("bad.yml", "cmd: sleep 100\nnice: 40\nlimits:\n  nofiles: 1\ncwd: /nonexistent\n");
+    sb.write(
+        "bad.yml",
+        "cmd: sleep 100\nnice: 40\nlimits:\n  nofiles: 1\ncwd: /nonexistent\n",
+    );
     let got = check(&sb, "bad.yml");
     got.problem("bad.yml:2: ", "nice must be -20 to 19")
         .problem("bad.yml:4: ", "limits: unknown limit 'nofiles'")

@@ -63,7 +63,12 @@ fn stat_field(pid: i64, n: usize) -> String {
 fn pid_in(sb: &Sandbox, sup: &Supervisor, rel: &str) -> i64 {
     let mut pid = 0;
     sup.wait_for(10.0, &format!("{rel} holds a pid"), || {
-        pid = sb.read(rel).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+        pid = sb
+            .read(rel)
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
         pid > 0
     });
     pid
@@ -144,7 +149,12 @@ fn leftovers_of_an_exited_service_are_stopped_before_it_starts_again() {
     );
     let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     pid_in(&sb, &sup, "escaped");
-    let first: i64 = sb.read("escaped").lines().next().and_then(|l| l.parse().ok()).unwrap_or(0);
+    let first: i64 = sb
+        .read("escaped")
+        .lines()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     sup.wait_for(10.0, "a second start", || sb.read("escaped").lines().count() >= 2);
     assert!(!alive(first), "the first run's escaped process outlived the restart");
     assert!(sup.log().contains("outlived its main process"), "{}", sup.log());
@@ -165,7 +175,11 @@ fn a_new_supervisor_finds_the_cgroup_again_after_kill_9() {
     let escaped = pid_in(&sb, &first, "escaped");
     first.pids.push(escaped as i32);
     let cgroup = cgroup_of(&first);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.pid()), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.pid()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     first.wait_exit(10.0);
     let mut second = sb.supervise(&["-c", yml.to_str().unwrap()]);
     second.pids.extend([main as i32, escaped as i32]);
@@ -173,7 +187,10 @@ fn a_new_supervisor_finds_the_cgroup_again_after_kill_9() {
     assert_eq!(cgroup_of(&second), cgroup);
     assert_eq!(second.signal("down"), "");
     second.wait_state("down");
-    assert!(!alive(escaped), "the escaped process survived the adopting supervisor's down");
+    assert!(
+        !alive(escaped),
+        "the escaped process survived the adopting supervisor's down"
+    );
     assert!(!alive(main));
     assert_eq!(second.signal("halt"), "");
     assert_eq!(second.wait_exit(10.0), 0);
@@ -197,7 +214,10 @@ fn pids_limit_makes_the_sixth_fork_fail() {
     let main = sup.wait_running(None);
     sup.wait_for(10.0, "the sixth fork fails", || sup.log().contains("fork 6 failed"));
     let log = sup.log();
-    assert!(log.contains("fork 5 ok") && log.contains("fork 6 failed: Resource temporarily unavailable"), "{log}");
+    assert!(
+        log.contains("fork 5 ok") && log.contains("fork 6 failed: Resource temporarily unavailable"),
+        "{log}"
+    );
     if Hierarchies::discover().v2.is_some() {
         assert_eq!(procs(&cgroup_of(&sup)).len(), 5, "{main}");
     }
@@ -216,8 +236,14 @@ fn memory_limit_oom_kill_is_the_reason() {
         "cmd: [perl, -e, '$x = \"x\" x (100 * 1024 * 1024); sleep 1000']\ncgroup: {memory: 32M}\nretries: 0\n",
     );
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
-    sup.wait_for(15.0, "the OOM kill", || sup.log().contains("(killed by the OOM killer)"));
-    assert!(sup.log().contains("ended: killed by KILL (killed by the OOM killer)"), "{}", sup.log());
+    sup.wait_for(15.0, "the OOM kill", || {
+        sup.log().contains("(killed by the OOM killer)")
+    });
+    assert!(
+        sup.log().contains("ended: killed by KILL (killed by the OOM killer)"),
+        "{}",
+        sup.log()
+    );
     let st = sup.wait_state("down");
     assert_eq!(st["reason"], "killed by the OOM killer", "{st}");
     assert_eq!(sup.signal("halt"), "");
@@ -263,7 +289,13 @@ fn limits_nice_umask_and_no_new_privs_apply_to_the_service_only() {
 fn a_limit_that_cannot_be_applied_is_named_at_start() {
     let sb = Sandbox::new();
     let yml = sb.write("run.yml", "cmd: sleep 1000\nlimits: {nofile: unlimited}\n");
-    let out = sb.run(&["-n", "-ctl", sb.path("sv").to_str().unwrap(), "-c", yml.to_str().unwrap()]);
+    let out = sb.run(&[
+        "-n",
+        "-ctl",
+        sb.path("sv").to_str().unwrap(),
+        "-c",
+        yml.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("limits: nofile: "), "{}", stderr_of(&out));
     let yml = sb.write("bad.yml", "cmd: sleep 1000\nlimits:\n  nofiles: 10\n");
@@ -286,7 +318,10 @@ fn cc_says_how_the_service_is_stopped() {
     } else {
         "its process group"
     };
-    assert!(text.contains(&format!("# the service is stopped through {want}")), "{text}");
+    assert!(
+        text.contains(&format!("# the service is stopped through {want}")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -297,7 +332,13 @@ fn thousands_of_restarts_leave_one_cgroup_and_exit_leaves_none() {
     let sb = Sandbox::new();
     // With a v1 limit too, so both kinds of cgroup are counted.
     let yml = sb.write("run.yml", "cmd: \"true\"\ncgroup: {pids: 10}\n");
-    let mut cmd = sb.command(&["-n", "-ctl", sb.path("sv").to_str().unwrap(), "-c", yml.to_str().unwrap()]);
+    let mut cmd = sb.command(&[
+        "-n",
+        "-ctl",
+        sb.path("sv").to_str().unwrap(),
+        "-c",
+        yml.to_str().unwrap(),
+    ]);
     cmd.env("IMMORTAL_THROTTLE_MS", "0");
     let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
     let cgroup = cgroup_of(&sup);
@@ -312,7 +353,11 @@ fn thousands_of_restarts_leave_one_cgroup_and_exit_leaves_none() {
     sup.wait_for(120.0, "10000 restarts", || {
         let count = sup.status()["count"].as_u64().unwrap_or(0);
         if count / 1000 > last / 1000 {
-            assert!(cgroups(&parent) <= 32, "{} cgroups after {count} starts", cgroups(&parent));
+            assert!(
+                cgroups(&parent) <= 32,
+                "{} cgroups after {count} starts",
+                cgroups(&parent)
+            );
             assert_eq!(cgroup_of(&sup), cgroup, "a new cgroup after {count} starts");
         }
         last = count;
