@@ -183,7 +183,18 @@ impl Cgroup {
             cg.v2 = Some(dir);
             cg.save()?;
         } else {
-            cg.leaf = sanitize(name);
+            // Limits only, in v1 hierarchies: the name is claimed in the
+            // first one needed, and shared by the others.
+            let old = recorded.first().map(|(_, p)| leaf_name(p));
+            let first = plan
+                .first()
+                .and_then(|(c, _)| hier.v1.iter().find(|(k, _)| k == c))
+                .map(|(_, base)| base.join(PARENT));
+            cg.leaf = match (old, first) {
+                (Some(leaf), _) => leaf,
+                (None, Some(parent)) => leaf_name(&make_leaf(&parent, &sanitize(name))?),
+                (None, None) => sanitize(name),
+            };
         }
         cg.configure(limits)?;
         Ok(Some(cg))
@@ -306,7 +317,12 @@ impl Cgroup {
     /// record, once nothing runs in them. `Ok(false)`: still populated,
     /// kept (with the record, for a later supervisor).
     pub fn remove(&self) -> Result<bool> {
-        if self.populated() {
+        let v1_busy = || {
+            self.v1
+                .iter()
+                .any(|(_, d)| std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()))
+        };
+        if self.populated() || v1_busy() {
             return Ok(false);
         }
         for dir in self.v2.iter().chain(self.v1.iter().map(|(_, d)| d)) {
@@ -622,6 +638,41 @@ mod tests {
         assert_eq!(mem.locate("/elsewhere"), None);
         assert_eq!(own_cgroup(CGROUP, Some("pids")), None);
         assert_eq!(unescape("/a\\040b\\\\"), "/a b\\\\");
+    }
+
+    #[test]
+    fn a_cgroup_is_claimed_once_found_again_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let base = root.path().join("v2");
+        let hier = Hierarchies {
+            v2: Some(base.clone()),
+            ..Hierarchies::default()
+        };
+        let (one, two) = (root.path().join("one"), root.path().join("two"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::create_dir_all(&two).unwrap();
+        let none = CgroupLimits::default();
+        let a = Cgroup::setup(&hier, &one, "web", &none).unwrap().unwrap();
+        assert_eq!(a.v2.as_deref(), Some(base.join("immortal/web").as_path()));
+        // Another supervise directory, the same name: a cgroup of its own.
+        let b = Cgroup::setup(&hier, &two, "web", &none).unwrap().unwrap();
+        assert_eq!(b.v2.as_deref(), Some(base.join("immortal/web.2").as_path()));
+        // A later supervisor of the first directory finds its cgroup again.
+        let again = Cgroup::setup(&hier, &one, "web", &none).unwrap().unwrap();
+        assert_eq!(again.v2, a.v2);
+        assert!(!again.populated());
+        assert!(again.remove().unwrap());
+        assert!(!base.join("immortal/web").exists() && !one.join(crate::layout::CGROUP).exists());
+        // The parent stays while another service's cgroup is in it.
+        assert!(base.join("immortal/web.2").exists());
+        assert!(b.remove().unwrap());
+        assert!(!base.join("immortal").exists());
+        // No hierarchy, no limits: no cgroup; limits without one: an error.
+        let nothing = Hierarchies::default();
+        assert!(Cgroup::setup(&nothing, &one, "web", &none).unwrap().is_none());
+        let pids = CgroupLimits { pids: Some(3), ..none };
+        let err = Cgroup::setup(&nothing, &one, "web", &pids).unwrap_err().to_string();
+        assert!(err.starts_with("cgroup: pids: "), "{err}");
     }
 
     #[test]
