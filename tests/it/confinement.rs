@@ -371,3 +371,38 @@ fn thousands_of_restarts_leave_one_cgroup_and_exit_leaves_none() {
         assert!(!leftover.exists(), "{} outlived the supervisor", leftover.display());
     }
 }
+
+#[test]
+fn restart_applies_changed_limits() {
+    let Some(h) = hierarchies("restart_limits", false, &["pids"]) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let yml = sb.write("run.yml", "cmd: sleep 1000\ncgroup: {pids: 5}\nlimits: {nofile: 100}\n");
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    let first = sup.wait_running(None);
+    let record = fs::read_to_string(sup.dir.join("cgroup")).unwrap();
+    // Where pids.max is: the v2 cgroup's with the v2 controller, else v1's.
+    let kind = if h.v2_controllers.iter().any(|c| c == "pids") {
+        "unified "
+    } else {
+        "pids "
+    };
+    let dir = record
+        .lines()
+        .find_map(|l| l.strip_prefix(kind))
+        .unwrap_or_else(|| panic!("{record}"));
+    let pids_max = || fs::read_to_string(Path::new(dir).join("pids.max")).unwrap_or_default();
+    assert_eq!(pids_max().trim(), "5");
+    sb.write("run.yml", "cmd: sleep 1000\ncgroup: {pids: 10}\nlimits: {nofile: 200}\n");
+    assert_eq!(sup.signal("restart"), "");
+    let second = sup.wait_running(Some(first));
+    assert_eq!(pids_max().trim(), "10");
+    let limits = fs::read_to_string(format!("/proc/{second}/limits")).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max open files") && l.split_whitespace().nth(3) == Some("200")),
+        "{limits}"
+    );
+}
