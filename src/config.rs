@@ -44,6 +44,129 @@ pub struct RunYml {
     pub post_exit: Option<String>,
     #[serde(default)]
     pub stop: StopYml,
+    #[serde(default, skip_serializing_if = "RestartYml::is_default")]
+    pub restart: RestartYml,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+}
+
+/// `restart:` as written. Times are seconds (fractions allowed).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartYml {
+    #[serde(default = "default_restart_policy")]
+    pub policy: String,
+    #[serde(default = "default_success")]
+    pub success: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<f64>,
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_after: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitYml>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitYml {
+    pub count: u32,
+    pub within: f64,
+}
+
+impl Default for RestartYml {
+    fn default() -> Self {
+        RestartYml {
+            policy: default_restart_policy(),
+            success: default_success(),
+            delay: None,
+            max_delay: None,
+            factor: default_factor(),
+            reset_after: None,
+            limit: None,
+        }
+    }
+}
+
+fn default_restart_policy() -> String {
+    "always".into()
+}
+fn default_success() -> Vec<u8> {
+    vec![0]
+}
+fn default_factor() -> f64 {
+    2.0
+}
+
+impl RestartYml {
+    fn is_default(&self) -> bool {
+        *self == RestartYml::default()
+    }
+
+    /// The checked block as the supervisor uses it ([`parse`] has
+    /// validated every value).
+    pub fn spec(&self) -> crate::service::RestartSpec {
+        use crate::service::{ExitCodes, RestartSpec, RestartWhen, DEFAULT_RESET_AFTER};
+        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or(std::time::Duration::MAX);
+        RestartSpec {
+            when: match self.policy.as_str() {
+                "on-failure" => RestartWhen::OnFailure,
+                "never" => RestartWhen::Never,
+                _ => RestartWhen::Always,
+            },
+            success: ExitCodes::of(&self.success),
+            delay: self.delay.map(secs),
+            max_delay: self.max_delay.map(secs),
+            factor: self.factor,
+            reset_after: self.reset_after.map_or(DEFAULT_RESET_AFTER, secs),
+            limit: self.limit.as_ref().map(|l| (l.count, secs(l.within))),
+        }
+    }
+
+    /// Every value in range, or what is wrong with which key.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        if !["always", "on-failure", "never"].contains(&self.policy.as_str()) {
+            return Err((
+                "policy",
+                format!("restart.policy must be always, on-failure or never, not '{}'", self.policy),
+            ));
+        }
+        let seconds = |key: &'static str, v: Option<f64>| match v {
+            Some(s) if !(s.is_finite() && s >= 0.0) => {
+                Err((key, format!("restart.{key} must be a number of seconds ≥ 0, not {s}")))
+            }
+            _ => Ok(()),
+        };
+        seconds("delay", self.delay)?;
+        seconds("max_delay", self.max_delay)?;
+        seconds("reset_after", self.reset_after)?;
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            return Err(("factor", format!("restart.factor must be 1 or more, not {}", self.factor)));
+        }
+        if let (Some(max), delay) = (self.max_delay, self.delay.unwrap_or(1.0)) {
+            if max < delay {
+                return Err((
+                    "max_delay",
+                    format!("restart.max_delay ({max}) is below restart.delay ({delay})"),
+                ));
+            }
+        }
+        if let Some(limit) = &self.limit {
+            if limit.count == 0 {
+                return Err(("count", "restart.limit.count must be 1 or more".into()));
+            }
+            if !(limit.within.is_finite() && limit.within > 0.0) {
+                return Err((
+                    "within",
+                    format!("restart.limit.within must be a number of seconds > 0, not {}", limit.within),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -189,6 +312,9 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
             at("retries"),
             cfg.retries
         )));
+    }
+    if let Err((key, msg)) = cfg.restart.check() {
+        return Err(Error::invalid(format!("{}: {msg}", at(key))));
     }
     if crate::signal::parse(&cfg.stop.signal).is_none() {
         return Err(Error::invalid(format!(

@@ -98,6 +98,9 @@ pub const SUPERVISE: &str = "supervise";
 pub const DOWN_SIGNAL: &str = "down-signal";
 /// s6's kill-timeout file.
 pub const TIMEOUT_KILL: &str = "timeout-kill";
+/// Present: the service is essential (`essential: true`): once it has
+/// failed for good, its supervisor exits 3.
+pub const ESSENTIAL: &str = "essential";
 
 // The services directory (`immortalsvc`).
 

@@ -76,6 +76,72 @@ impl Default for StopSpec {
     }
 }
 
+/// When an exit of the service is followed by a new start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartWhen {
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// Exit codes 0–255 as a set (`restart.success`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCodes([u64; 4]);
+
+impl ExitCodes {
+    pub fn of(codes: &[u8]) -> ExitCodes {
+        let mut set = ExitCodes([0; 4]);
+        for &c in codes {
+            set.0[c as usize / 64] |= 1 << (c % 64);
+        }
+        set
+    }
+
+    pub fn contains(&self, code: i32) -> bool {
+        u8::try_from(code).is_ok_and(|c| self.0[c as usize / 64] & (1 << (c % 64)) != 0)
+    }
+
+    pub fn list(&self) -> Vec<u8> {
+        (0..=255u8).filter(|&c| self.contains(c as i32)).collect()
+    }
+}
+
+/// `restart:` — when to start again, how long to wait, when to give up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartSpec {
+    pub when: RestartWhen,
+    pub success: ExitCodes,
+    /// The least time between two starts; `None`: the supervisor's
+    /// throttle (1 s).
+    pub delay: Option<Duration>,
+    /// Backoff cap; `None` (or not above `delay`): no backoff.
+    pub max_delay: Option<Duration>,
+    pub factor: f64,
+    /// A run this long resets the count of consecutive failures.
+    pub reset_after: Duration,
+    /// The circuit breaker: this many failures within this window.
+    pub limit: Option<(u32, Duration)>,
+}
+
+/// Seconds of uptime that reset the backoff when `restart.reset_after` is
+/// not given.
+pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(60);
+
+impl Default for RestartSpec {
+    /// Today's rule: restart every exit, at most one start a second.
+    fn default() -> Self {
+        RestartSpec {
+            when: RestartWhen::Always,
+            success: ExitCodes::of(&[0]),
+            delay: None,
+            max_delay: None,
+            factor: 2.0,
+            reset_after: DEFAULT_RESET_AFTER,
+            limit: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     /// `-name`, if given.
@@ -99,6 +165,9 @@ pub struct Service {
     pub require_cmd: Option<String>,
     pub post_exit: Option<String>,
     pub stop: StopSpec,
+    pub restart: RestartSpec,
+    /// Once the service is failed, the supervisor stops and exits 3.
+    pub essential: bool,
     /// The `-c` file, re-read on `restart`.
     pub config_file: Option<PathBuf>,
     /// Started from the command line (not `-c`): the supervisor exits when
@@ -156,6 +225,8 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
     }
     Ok(Service {
         stop,
+        // s6's `essential`-style marker file: failed for good ends the supervisor.
+        essential: dir.join(layout::ESSENTIAL).exists(),
         ..Service::program(vec![format!("./{}", layout::RUN)], Some(dir.to_path_buf()))
     })
 }
@@ -182,6 +253,8 @@ impl Service {
             require_cmd: None,
             post_exit: None,
             stop: StopSpec::default(),
+            restart: RestartSpec::default(),
+            essential: false,
             config_file: None,
             cli: false,
         }
@@ -270,6 +343,8 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         require_cmd: None,
         post_exit: None,
         stop: StopSpec::default(),
+        restart: RestartSpec::default(),
+        essential: false,
         config_file: None,
         cli: true,
     })
@@ -311,6 +386,8 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
             group: yml.stop.group,
             timeout: (yml.stop.timeout > 0).then(|| Duration::from_secs(yml.stop.timeout)),
         },
+        restart: yml.restart.spec(),
+        essential: yml.essential,
         config_file: Some(path.to_path_buf()),
         cli: false,
     })

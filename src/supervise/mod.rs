@@ -136,11 +136,23 @@ pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
         retries: svc.retries,
         stop: svc.stop,
         may_exit: svc.cli || std::env::var_os("IMMORTAL_EXIT").is_some_and(|v| !v.is_empty()),
-        throttle: throttle(),
+        throttle: svc.restart.delay.unwrap_or_else(throttle),
         role,
         service_dir,
         follows_pidfile: svc.follow_pidfile.is_some(),
+        restart: svc.restart,
+        essential: svc.essential,
+        jitter_seed: jitter_seed(),
     }
+}
+
+/// A different seed for each supervisor (and each re-read configuration):
+/// its pid and the clock's nanoseconds.
+fn jitter_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
 }
 
 /// `IMMORTAL_THROTTLE_MS` overrides the 1 s between two starts: for tests
@@ -1008,6 +1020,7 @@ impl Supervisor {
                 ("wait", None, down_since, Some(format!("Starting in {secs:.1} seconds")))
             }
             Phase::Down | Phase::Asked(_) => ("down", None, down_since, None),
+            Phase::Failed { .. } => ("failed", None, down_since, None),
         };
         let dir_name = || self.dir_name();
         api::StatusJson {
@@ -1026,7 +1039,7 @@ impl Supervisor {
                 Want::Once => "once",
             },
             paused: s.main().is_some_and(|m| m.paused),
-            reason: s.reason(),
+            reason: s.reason(now),
             exit: s.last_exit.map(|how| match how {
                 ExitHow::Code(code) => api::ExitJson::Code { code },
                 ExitHow::Signal(sig) => api::ExitJson::Signal {

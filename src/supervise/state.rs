@@ -11,13 +11,19 @@
 //! loop answers a question: spawn, pid file, leftovers) → `Running` →
 //! (`Stopping` while the stop signal, then KILL at the deadline, empties the
 //! process group) → (`Finishing` while runit's `./finish` runs) → `Down`.
-//! The supervisor says `down` only once the whole group is gone.
+//! The supervisor says `down` only once the whole group is gone. `Failed`
+//! is down for good (the circuit breaker, retries used up, `./finish`
+//! exiting 125) until an operator's `up`, `once` or `restart`.
+//!
+//! The restart policy lives here too: which exits are failures, the backoff
+//! after consecutive failures (with jitter), the breaker, and the reason
+//! the service is not running.
 //!
 //! The same machine runs the service, runit's `log/run`, and the `logger:`
 //! command ([`Role`]).
 
 use crate::control::Command;
-use crate::service::StopSpec;
+use crate::service::{RestartSpec, RestartWhen, StopSpec};
 pub use crate::sys::process::{ExitHow, Target};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -35,6 +41,13 @@ pub const HAND_OVER_GRACE: Duration = Duration::from_secs(3);
 /// Control letters whose signal a `control/<letter>` script exiting 0
 /// replaces (runsv's rule).
 pub const OVERRIDABLE: &[u8] = b"tkpcahiq12";
+/// Exits kept for `GET /history`.
+pub const HISTORY: usize = 32;
+/// s6's rule: `./finish` exiting with this code means the service failed
+/// for good.
+pub const FINISH_PERMANENT_FAILURE: i32 = 125;
+/// The supervisor's exit status once an essential service has failed.
+pub const EXIT_ESSENTIAL_FAILED: i32 = 3;
 
 /// `at + d`, for durations that come from configuration: one too long for
 /// the clock (`wait: 18446744073709551615`) means "not in this lifetime",
@@ -107,6 +120,42 @@ pub struct Proc {
     pub origin: Origin,
     pub since: Instant,
     pub paused: bool,
+    /// The signals the supervisor sent it (bit n: signal n): an exit by one
+    /// of them is not a failure.
+    pub signalled: u64,
+}
+
+impl Proc {
+    fn mark_signalled(&mut self, sig: Signal) {
+        self.signalled |= 1u64.checked_shl(sig as u32).unwrap_or(0);
+    }
+
+    fn was_signalled(&self, signo: i32) -> bool {
+        u32::try_from(signo).is_ok_and(|n| self.signalled & 1u64.checked_shl(n).unwrap_or(0) != 0)
+    }
+}
+
+/// Why a service is failed: nothing restarts it but an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `restart.limit`: this many failures within this window.
+    Breaker { count: u32, within: Duration },
+    /// All `retries` starts used.
+    Retries(i64),
+    /// `./finish` exited 125.
+    Finish,
+}
+
+/// One exit, for `GET /history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub at: Instant,
+    /// None: the command never started (exec failed).
+    pub pid: Option<Pid>,
+    pub uptime: Duration,
+    pub how: ExitHow,
+    /// `failure`, `success`, `stopped`, or `exec failed: …`.
+    pub reason: String,
 }
 
 /// A live process the pid file names, as the loop found it.
@@ -125,6 +174,8 @@ pub enum AfterStop {
     Nothing,
     Start,
     ExitSupervisor,
+    /// The service failed for good: what it left is gone, now say so.
+    Fail(Failure),
 }
 
 /// What follows a `./finish` run.
@@ -184,6 +235,10 @@ pub enum Phase {
         kill_at: Option<Instant>,
         next: Next,
     },
+    /// Down for good until an operator starts it again.
+    Failed {
+        why: Failure,
+    },
 }
 
 /// The parts of the configuration the state machine decides with.
@@ -204,6 +259,12 @@ pub struct Policy {
     pub service_dir: bool,
     /// `-f`/`pid.follow`: exits and restarts look at the pid file first.
     pub follows_pidfile: bool,
+    /// `restart:`; its `delay` is already in `throttle`.
+    pub restart: RestartSpec,
+    /// Failed for good → the supervisor stops what is left and exits 3.
+    pub essential: bool,
+    /// Seeds the backoff's jitter (the loop gives each supervisor its own).
+    pub jitter_seed: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -347,6 +408,24 @@ pub struct State {
     pub policy: Policy,
     /// A configuration re-read by `restart`, applied at the next start.
     pub next_policy: Option<Policy>,
+    /// The last exit was a failure (by `restart.success` and the signals
+    /// the supervisor sent).
+    pub last_exit_failed: bool,
+    /// Consecutive failures (reset by a run of `restart.reset_after`, a
+    /// success, or an operator's start): the backoff's exponent.
+    pub failures: u32,
+    /// When the recent failures happened, for the breaker's window.
+    pub failure_times: VecDeque<Instant>,
+    /// Every failure so far (for metrics).
+    pub failures_total: u64,
+    /// The backoff wait chosen for the pending restart, if any.
+    pub backoff: Option<Duration>,
+    /// Why an exit was not followed by a start (`restart: never` …).
+    pub down_note: Option<&'static str>,
+    /// The last [`HISTORY`] exits, newest first.
+    pub history: VecDeque<ExitRecord>,
+    /// xorshift state for the jitter.
+    rng: u64,
 }
 
 pub type Actions = Vec<Action>;
@@ -372,8 +451,16 @@ impl State {
             ever_ran: false,
             control: None,
             queued: VecDeque::new(),
+            rng: policy.jitter_seed | 1,
             policy,
             next_policy: None,
+            last_exit_failed: false,
+            failures: 0,
+            failure_times: VecDeque::new(),
+            failures_total: 0,
+            backoff: None,
+            down_note: None,
+            history: VecDeque::new(),
         }
     }
 
@@ -390,7 +477,7 @@ impl State {
         match self.phase {
             Phase::Waiting { at } => Some(at),
             Phase::Stopping { kill_at, .. } | Phase::Finishing { kill_at, .. } => kill_at,
-            Phase::Down | Phase::Asked(_) | Phase::Running { .. } => None,
+            Phase::Down | Phase::Asked(_) | Phase::Running { .. } | Phase::Failed { .. } => None,
         }
     }
 
@@ -399,7 +486,11 @@ impl State {
         match self.phase {
             Phase::Running { main, .. } => Some(main),
             Phase::Stopping { main, .. } => main,
-            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } => None,
+            Phase::Down
+            | Phase::Waiting { .. }
+            | Phase::Asked(_)
+            | Phase::Finishing { .. }
+            | Phase::Failed { .. } => None,
         }
     }
 
@@ -474,7 +565,7 @@ impl State {
         match self.phase {
             Phase::Running { .. } | Phase::Stopping { .. } | Phase::Asked(Ask::HandOver { .. }) => RunState::Run,
             Phase::Finishing { .. } => RunState::Finish,
-            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) => RunState::Down,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Failed { .. } => RunState::Down,
         }
     }
 
@@ -484,7 +575,11 @@ impl State {
         let term_sent = match self.phase {
             Phase::Running { term_sent, .. } => term_sent,
             Phase::Stopping { .. } => true,
-            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } => false,
+            Phase::Down
+            | Phase::Waiting { .. }
+            | Phase::Asked(_)
+            | Phase::Finishing { .. }
+            | Phase::Failed { .. } => false,
         };
         crate::status::Status {
             since,
@@ -500,19 +595,43 @@ impl State {
         }
     }
 
-    /// Why the service is not running, when that is not simply what was
-    /// asked for.
-    pub fn reason(&self) -> Option<String> {
-        match (self.phase, self.spawn_error) {
-            (Phase::Down | Phase::Waiting { .. }, Some(errno)) => Some(format!(
-                "exec failed: {}",
-                std::io::Error::from_raw_os_error(errno)
-                    .to_string()
-                    .split(" (os error")
-                    .next()
-                    .unwrap_or_default()
-            )),
-            _ => None,
+    /// Why the service is not running (None while it runs).
+    pub fn reason(&self, now: Instant) -> Option<String> {
+        let last = || match (self.spawn_error, self.last_exit) {
+            (Some(errno), _) => Some(exec_failed(errno)),
+            (None, Some(how)) => Some(describe_exit(how)),
+            (None, None) => None,
+        };
+        match self.phase {
+            Phase::Running { .. } | Phase::Stopping { .. } | Phase::Asked(Ask::HandOver { .. }) => None,
+            Phase::Asked(_) => Some("starting".into()),
+            Phase::Finishing { .. } => Some("./finish is running".into()),
+            Phase::Waiting { at } => {
+                let secs = at.saturating_duration_since(now).as_secs_f64();
+                let backoff = match self.backoff {
+                    Some(_) => format!(" (backoff, {} failures)", self.failures),
+                    None => String::new(),
+                };
+                Some(match last() {
+                    Some(last) => format!("{last}; restarting in {secs:.1}s{backoff}"),
+                    None => format!("starting in {secs:.1}s"),
+                })
+            }
+            Phase::Failed { why } => {
+                let last = last().map(|l| format!("; last: {l}")).unwrap_or_default();
+                Some(match why {
+                    Failure::Breaker { count, within } => {
+                        format!("failed: {count} failures within {}{last}", seconds(within))
+                    }
+                    Failure::Retries(n) => format!("failed: retries ({n}) exhausted{last}"),
+                    Failure::Finish => format!("failed: ./finish exited {FINISH_PERMANENT_FAILURE}{last}"),
+                })
+            }
+            Phase::Down => match (self.want, self.down_note, last()) {
+                (Want::Down | Want::Exit, None, _) | (_, _, None) => Some("wanted down".into()),
+                (_, Some(note), Some(last)) => Some(format!("{last}; {note}")),
+                (Want::Up | Want::Once, None, Some(last)) => Some(last),
+            },
         }
     }
 
@@ -527,7 +646,12 @@ impl State {
                 Want::Down | Want::Exit => Vec::new(),
             },
             (
-                P::Waiting { .. } | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. },
+                P::Waiting { .. }
+                | P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::Start,
             ) => Vec::new(),
 
@@ -555,6 +679,7 @@ impl State {
                         origin: Origin::Adopted,
                         since,
                         paused: false,
+                        signalled: 0,
                     },
                     term_sent: false,
                 };
@@ -563,9 +688,10 @@ impl State {
                     "pid {pid}, started by an earlier supervisor, is still running: adopting it"
                 ))]
             }
-            (P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Adopted { .. }) => {
-                Vec::new()
-            }
+            (
+                P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Adopted { .. },
+            ) => Vec::new(),
 
             (_, E::Command(cmd)) => self.command(cmd, now),
             (_, E::Control { byte, cmd }) => self.control_byte(byte, cmd, now),
@@ -575,7 +701,10 @@ impl State {
                 self.regroup(pid, pgid);
                 Vec::new()
             }
-            (P::Down | P::Waiting { .. } | P::Asked(_) | P::Finishing { .. }, E::Regrouped { .. }) => Vec::new(),
+            (
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Finishing { .. } | P::Failed { .. },
+                E::Regrouped { .. },
+            ) => Vec::new(),
 
             (P::Waiting { at }, E::Timer) => {
                 if at <= now {
@@ -635,9 +764,10 @@ impl State {
                     Action::Kill(Target::Group(pid), Signal::SIGKILL),
                 ]
             }
-            (P::Down | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Timer) => {
-                Vec::new()
-            }
+            (
+                P::Down | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Timer,
+            ) => Vec::new(),
 
             (P::Asked(Ask::Spawn), E::Spawned { pid }) => {
                 let group = Group {
@@ -658,6 +788,7 @@ impl State {
                     origin: Origin::Spawned,
                     since: now,
                     paused: false,
+                    signalled: 0,
                 };
                 self.set_phase(P::Running { main, term_sent: false }, now);
                 Vec::new()
@@ -670,6 +801,8 @@ impl State {
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_exit = Some(ExitHow::Code(127));
+                self.count_run(true, Duration::ZERO, now);
+                self.remember(None, Duration::ZERO, ExitHow::Code(127), exec_failed(errno), now);
                 self.ended(Next::Policy, now)
             }
             (
@@ -678,7 +811,8 @@ impl State {
                 | P::Asked(Ask::PidFile | Ask::Leftovers(_) | Ask::HandOver { .. })
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::Spawned { .. } | E::SpawnFailed { .. },
             ) => Vec::new(),
 
@@ -700,7 +834,7 @@ impl State {
                 ))]
             }
             (
-                P::Asked(Ask::HandOver { how, group_alive, .. }),
+                P::Asked(Ask::HandOver { main, how, group_alive }),
                 E::PidFile {
                     found: Err(why),
                     descendants,
@@ -716,7 +850,7 @@ impl State {
                         "a descendant lives on: waiting up to {HAND_OVER_GRACE:?} for the pid file to name it"
                     )));
                 }
-                acts.extend(self.main_ended(how, group_alive, now));
+                acts.extend(self.main_ended(main, how, group_alive, now));
                 acts
             }
             (P::Waiting { .. }, E::PidFile { found: Err(_), .. }) => Vec::new(),
@@ -725,7 +859,8 @@ impl State {
                 | P::Asked(Ask::Spawn | Ask::Leftovers(_))
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::PidFile { .. },
             ) => Vec::new(),
 
@@ -745,7 +880,8 @@ impl State {
                 | P::Asked(Ask::Spawn | Ask::PidFile | Ask::HandOver { .. })
                 | P::Running { .. }
                 | P::Stopping { main: Some(_), .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::GroupProbed { .. },
             ) => Vec::new(),
 
@@ -767,7 +903,7 @@ impl State {
                         watch: true,
                     }];
                 }
-                self.main_ended(how, group_alive, now)
+                self.main_ended(main, how, group_alive, now)
             }
             (
                 P::Stopping {
@@ -788,6 +924,8 @@ impl State {
                 self.regroup_seen(pid, seen_pgid);
                 let group = self.main().map_or(group, |m| m.group);
                 self.last_exit = Some(how);
+                self.last_exit_failed = false;
+                self.remember(Some(pid), now.saturating_duration_since(main.since), how, "stopped".into(), now);
                 let mut acts = vec![Action::PostExit(how.code())];
                 if group_alive {
                     // The main process is gone but its group is not: those
@@ -816,15 +954,27 @@ impl State {
                     next,
                     ..
                 },
-                E::Exited { pid, .. },
-            ) if finish == pid => self.finished(next, now),
+                E::Exited { pid, how, .. },
+            ) if finish == pid => {
+                if next == Next::Policy && how == ExitHow::Code(FINISH_PERMANENT_FAILURE) {
+                    // s6: the service failed for good; no restart.
+                    self.set_phase(P::Down, now);
+                    let mut acts = vec![Action::Note(format!(
+                        "./finish exited {FINISH_PERMANENT_FAILURE}: the service failed for good"
+                    ))];
+                    acts.extend(self.fail(Failure::Finish, now));
+                    return acts;
+                }
+                self.finished(next, now)
+            }
             (
                 P::Down
                 | P::Waiting { .. }
                 | P::Asked(_)
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::Exited { .. },
             ) => Vec::new(),
 
@@ -844,7 +994,8 @@ impl State {
                 | P::Asked(_)
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { pid: Some(_), .. },
+                | P::Finishing { pid: Some(_), .. }
+                | P::Failed { .. },
                 E::FinishSpawned { .. } | E::FinishFailed,
             ) => Vec::new(),
 
@@ -853,7 +1004,7 @@ impl State {
                 Vec::new()
             }
 
-            (P::Waiting { .. }, E::Drain) => {
+            (P::Waiting { .. } | P::Failed { .. }, E::Drain) => {
                 self.want = Want::Exit;
                 self.set_phase(P::Down, now);
                 Vec::new()
@@ -900,6 +1051,7 @@ impl State {
             origin: Origin::Followed,
             since,
             paused: false,
+            signalled: 0,
         };
         self.set_phase(Phase::Running { main, term_sent: false }, now);
     }
@@ -945,8 +1097,16 @@ impl State {
 
     /// The main process ended by itself (no hand-over): post_exit, then
     /// `./finish`, then restart or not.
-    fn main_ended(&mut self, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
+    fn main_ended(&mut self, main: Proc, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
         self.last_exit = Some(how);
+        let failed = match how {
+            ExitHow::Code(code) => !self.policy.restart.success.contains(code),
+            ExitHow::Signal(sig) => !main.was_signalled(sig),
+        };
+        let uptime = now.saturating_duration_since(main.since);
+        self.count_run(failed, uptime, now);
+        let verdict = if failed { "failure" } else { "success" };
+        self.remember(Some(main.pid), uptime, how, verdict.into(), now);
         if !group_alive {
             self.last_group = None;
         }
@@ -957,6 +1117,81 @@ impl State {
         let exits = acts.iter().any(|a| matches!(a, Action::Exit(_)));
         if let (Phase::Down, Some(group), false) = (self.phase, self.last_group, exits) {
             acts.extend(self.stop_leftovers(group, AfterStop::Nothing, now));
+        }
+        acts
+    }
+
+    /// Count a run that ended by itself: a long enough run resets the
+    /// backoff, a success ends it, a failure adds to it and to the
+    /// breaker's window.
+    fn count_run(&mut self, failed: bool, uptime: Duration, now: Instant) {
+        self.last_exit_failed = failed;
+        if !failed || uptime >= self.policy.restart.reset_after {
+            self.failures = 0;
+        }
+        if failed {
+            self.failures = self.failures.saturating_add(1);
+            self.failures_total += 1;
+            self.failure_times.push_back(now);
+            let keep = self.policy.restart.limit.map_or(0, |(count, _)| count as usize);
+            while self.failure_times.len() > keep {
+                self.failure_times.pop_front();
+            }
+        }
+    }
+
+    /// Add an exit to the history (newest first, [`HISTORY`] kept).
+    fn remember(&mut self, pid: Option<Pid>, uptime: Duration, how: ExitHow, reason: String, now: Instant) {
+        self.history.push_front(ExitRecord {
+            at: now,
+            pid,
+            uptime,
+            how,
+            reason,
+        });
+        self.history.truncate(HISTORY);
+    }
+
+    /// The breaker's verdict on the failures so far.
+    fn breaker(&self, now: Instant) -> Option<Failure> {
+        let (count, within) = self.policy.restart.limit?;
+        let recent = self
+            .failure_times
+            .iter()
+            .filter(|&&t| now.saturating_duration_since(t) <= within)
+            .count();
+        (recent >= count as usize).then_some(Failure::Breaker { count, within })
+    }
+
+    /// An operator starts it: the backoff and the breaker begin anew.
+    fn reset_backoff(&mut self) {
+        self.failures = 0;
+        self.failure_times.clear();
+        self.backoff = None;
+        self.down_note = None;
+    }
+
+    /// Failed for good. What the last group left goes first; then the
+    /// phase says `failed`, and an essential service's supervisor exits.
+    fn fail(&mut self, why: Failure, now: Instant) -> Actions {
+        if let Some(group) = self.last_group {
+            self.set_phase(Phase::Asked(Ask::Leftovers(AfterStop::Fail(why))), now);
+            return vec![Action::ProbeGroup(group)];
+        }
+        self.set_phase(Phase::Failed { why }, now);
+        if let Failure::Retries(_) = why {
+            self.want = Want::Down;
+        }
+        let mut acts = Vec::new();
+        if self.policy.essential && self.policy.role == Role::Service {
+            self.want = Want::Exit;
+            acts.push(Action::Note(format!(
+                "essential service failed: the supervisor exits {EXIT_ESSENTIAL_FAILED}"
+            )));
+            acts.push(Action::Exit(EXIT_ESSENTIAL_FAILED));
+        } else if let (Failure::Retries(_), true) = (why, self.policy.may_exit) {
+            // A command that never ran at all is a failure.
+            acts.push(Action::Exit(if self.ever_ran { 0 } else { 1 }));
         }
         acts
     }
@@ -998,7 +1233,45 @@ impl State {
     }
 
     fn schedule_start(&mut self, now: Instant) -> Actions {
+        self.backoff = None;
         let at = self.start_at(now);
+        self.start_or_wait(at, now)
+    }
+
+    /// After a failure, with backoff on (`max_delay` above `delay`): from
+    /// the second consecutive failure on, wait delay × factor^(n−1) after
+    /// the exit, at most `max_delay`, ±10 % so that many services failing
+    /// together do not restart together.
+    fn schedule_restart(&mut self, now: Instant) -> Actions {
+        let restart = self.policy.restart;
+        let base = self.policy.throttle;
+        let mut at = self.start_at(now);
+        self.backoff = None;
+        if let Some(max) = restart.max_delay.filter(|&m| m > base) {
+            if self.last_exit_failed && self.failures >= 2 {
+                let exponent = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
+                let wait = (base.as_secs_f64() * restart.factor.powi(exponent)).min(max.as_secs_f64());
+                let wait = wait * (0.9 + 0.2 * self.random());
+                let wait = Duration::try_from_secs_f64(wait).unwrap_or(max);
+                self.backoff = Some(wait);
+                at = at.max(later(now, wait));
+            }
+        }
+        self.start_or_wait(at, now)
+    }
+
+    /// A number in [0, 1) from the state's own generator (xorshift64*).
+    fn random(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn start_or_wait(&mut self, at: Instant, now: Instant) -> Actions {
+        self.down_note = None;
         if at <= now {
             self.begin_start(now)
         } else {
@@ -1042,7 +1315,7 @@ impl State {
         self.last_group = None;
         match then {
             AfterStop::Start => self.check_leftovers_then_spawn(now),
-            AfterStop::Nothing | AfterStop::ExitSupervisor => self.stopped(then, now),
+            AfterStop::Nothing | AfterStop::ExitSupervisor | AfterStop::Fail(_) => self.stopped(then, now),
         }
     }
 
@@ -1127,19 +1400,25 @@ impl State {
             Command::Up => {
                 self.set_want(Want::Up);
                 match self.phase {
-                    P::Down if self.want == Want::Up => self.schedule_start(now),
-                    P::Down => Vec::new(),
+                    // An operator's start: backoff and breaker begin anew.
+                    P::Down | P::Failed { .. } | P::Waiting { .. } if self.want == Want::Up => {
+                        self.reset_backoff();
+                        self.schedule_start(now)
+                    }
+                    P::Down | P::Failed { .. } | P::Waiting { .. } => Vec::new(),
                     P::Stopping { .. } | P::Finishing { .. } => {
+                        self.reset_backoff();
                         self.redirect_stop(AfterStop::Start);
                         Vec::new()
                     }
-                    P::Running { .. } | P::Waiting { .. } | P::Asked(_) => Vec::new(),
+                    P::Running { .. } | P::Asked(_) => Vec::new(),
                 }
             }
             Command::Once => match self.phase {
-                P::Down => {
+                P::Down | P::Failed { .. } => {
                     self.set_want(Want::Once);
                     if self.want == Want::Once {
+                        self.reset_backoff();
                         self.schedule_start(now)
                     } else {
                         Vec::new()
@@ -1163,7 +1442,7 @@ impl State {
                     self.set_phase(P::Down, now);
                     Vec::new()
                 }
-                P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } => {
+                P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. } => {
                     if self.want == Want::Up {
                         self.want = Want::Once;
                     }
@@ -1194,18 +1473,27 @@ impl State {
                 match self.phase {
                     P::Running { .. } => acts.extend(self.stop(AfterStop::Start, now)),
                     P::Stopping { .. } | P::Finishing { .. } => self.redirect_stop(AfterStop::Start),
-                    P::Down | P::Waiting { .. } if self.want == Want::Up => acts.extend(self.begin_start(now)),
-                    P::Down | P::Waiting { .. } => {}
+                    P::Down | P::Waiting { .. } | P::Failed { .. } if self.want == Want::Up => {
+                        self.reset_backoff();
+                        acts.extend(self.begin_start(now))
+                    }
+                    P::Down | P::Waiting { .. } | P::Failed { .. } => {}
                     P::Asked(_) => acts.push(Action::Refuse(BUSY.into())),
                 }
                 acts
             }
             Command::RestartSignal => match self.phase {
-                P::Running { main, .. } => {
+                P::Running { mut main, .. } => {
+                    let acts = self.stop_signals(&mut main);
                     self.phase = P::Running { main, term_sent: true };
-                    self.stop_signals(main)
+                    acts
                 }
-                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } => Vec::new(),
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. } => Vec::new(),
             },
             Command::Pause => self.signal_main(Signal::SIGSTOP, Some(true)),
             Command::Continue => self.signal_main(Signal::SIGCONT, Some(false)),
@@ -1218,6 +1506,7 @@ impl State {
             if let Some(p) = paused {
                 main.paused = p;
             }
+            main.mark_signalled(sig);
             main.pid
         };
         let pid = match &mut self.phase {
@@ -1232,14 +1521,17 @@ impl State {
             | Phase::Waiting { .. }
             | Phase::Asked(_)
             | Phase::Stopping { main: None, .. }
-            | Phase::Finishing { .. } => return vec![Action::Refuse(NOT_RUNNING.into())],
+            | Phase::Finishing { .. }
+            | Phase::Failed { .. } => return vec![Action::Refuse(NOT_RUNNING.into())],
         };
         vec![Action::Kill(Target::Pid(pid), sig)]
     }
 
     /// The stop signal then CONT (so a paused process sees it), to the
     /// group or to the main process as configured.
-    fn stop_signals(&self, main: Proc) -> Actions {
+    fn stop_signals(&self, main: &mut Proc) -> Actions {
+        main.mark_signalled(self.policy.stop.signal);
+        main.mark_signalled(Signal::SIGCONT);
         let target = if self.policy.stop.group {
             Target::Group(main.group.pgid)
         } else {
@@ -1253,8 +1545,8 @@ impl State {
 
     fn stop(&mut self, then: AfterStop, now: Instant) -> Actions {
         match self.phase {
-            Phase::Running { main, .. } => {
-                let acts = self.stop_signals(main);
+            Phase::Running { mut main, .. } => {
+                let acts = self.stop_signals(&mut main);
                 self.phase = Phase::Stopping {
                     main: Some(Proc { paused: false, ..main }),
                     group: main.group,
@@ -1269,8 +1561,9 @@ impl State {
                 self.redirect_stop(then);
                 Vec::new()
             }
-            Phase::Waiting { .. } | Phase::Down => {
+            Phase::Waiting { .. } | Phase::Down | Phase::Failed { .. } => {
                 self.set_phase(Phase::Down, now);
+                self.backoff = None;
                 match self.last_group {
                     // What the last run left behind goes before "down".
                     Some(group) => {
@@ -1292,6 +1585,7 @@ impl State {
             Phase::Finishing { next: then, .. } if *then != Next::Stop(AfterStop::ExitSupervisor) => {
                 *then = Next::Stop(next)
             }
+            Phase::Asked(Ask::Leftovers(then)) if *then != AfterStop::ExitSupervisor => *then = next,
             _ => {}
         }
     }
@@ -1303,6 +1597,7 @@ impl State {
             AfterStop::Nothing => Vec::new(),
             AfterStop::Start => self.schedule_start(now),
             AfterStop::ExitSupervisor => vec![Action::Exit(0)],
+            AfterStop::Fail(why) => self.fail(why, now),
         }
     }
 
@@ -1312,26 +1607,67 @@ impl State {
             Want::Down | Want::Exit => Vec::new(),
             Want::Once => {
                 self.want = Want::Down;
+                self.down_note = Some("ran once");
                 Vec::new()
             }
             Want::Up => {
+                let restart = self.policy.restart;
+                let no_restart = match restart.when {
+                    RestartWhen::Never => Some("restart: never"),
+                    RestartWhen::OnFailure if !self.last_exit_failed => Some("a success (restart: on-failure)"),
+                    RestartWhen::OnFailure | RestartWhen::Always => None,
+                };
+                if let Some(note) = no_restart {
+                    self.want = Want::Down;
+                    self.down_note = Some(note);
+                    return vec![Action::Note(format!("not restarting: {note}"))];
+                }
+                if let Some(why) = self.breaker(now).filter(|_| self.last_exit_failed) {
+                    let mut acts = vec![Action::Note(format!(
+                        "{} failures within {}: failed, not restarting",
+                        self.failure_times.len(),
+                        seconds(restart.limit.map_or(Duration::ZERO, |(_, w)| w))
+                    ))];
+                    acts.extend(self.fail(why, now));
+                    return acts;
+                }
                 let retries = self.policy.retries;
                 if retries >= 0 && self.count > retries as u64 {
-                    self.want = Want::Down;
                     let mut acts = vec![Action::Note(format!(
                         "started {} times, retries ({retries}) exhausted: not restarting",
                         self.count
                     ))];
-                    if self.policy.may_exit {
-                        // A command that never ran at all is a failure.
-                        acts.push(Action::Exit(if self.ever_ran { 0 } else { 1 }));
-                    }
+                    acts.extend(self.fail(Failure::Retries(retries), now));
                     acts
                 } else {
-                    self.schedule_start(now)
+                    self.schedule_restart(now)
                 }
             }
         }
+    }
+}
+
+/// `exec failed: No such file or directory`.
+fn exec_failed(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    format!("exec failed: {}", text.split(" (os error").next().unwrap_or_default())
+}
+
+/// `exit 1`, `killed by SIGSEGV`: how reasons and history tell an exit.
+pub fn describe_exit(how: ExitHow) -> String {
+    match how {
+        ExitHow::Code(c) => format!("exit {c}"),
+        ExitHow::Signal(s) => format!("killed by SIG{}", crate::signal::name_of(s)),
+    }
+}
+
+/// `60s`, `0.5s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s}s")
     }
 }
 
