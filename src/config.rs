@@ -131,7 +131,10 @@ impl RestartYml {
         if !["always", "on-failure", "never"].contains(&self.policy.as_str()) {
             return Err((
                 "policy",
-                format!("restart.policy must be always, on-failure or never, not '{}'", self.policy),
+                format!(
+                    "restart.policy must be always, on-failure or never, not '{}'",
+                    self.policy
+                ),
             ));
         }
         let seconds = |key: &'static str, v: Option<f64>| match v {
@@ -144,7 +147,10 @@ impl RestartYml {
         seconds("max_delay", self.max_delay)?;
         seconds("reset_after", self.reset_after)?;
         if !(self.factor.is_finite() && self.factor >= 1.0) {
-            return Err(("factor", format!("restart.factor must be 1 or more, not {}", self.factor)));
+            return Err((
+                "factor",
+                format!("restart.factor must be 1 or more, not {}", self.factor),
+            ));
         }
         if let (Some(max), delay) = (self.max_delay, self.delay.unwrap_or(1.0)) {
             if max < delay {
@@ -161,7 +167,10 @@ impl RestartYml {
             if !(limit.within.is_finite() && limit.within > 0.0) {
                 return Err((
                     "within",
-                    format!("restart.limit.within must be a number of seconds > 0, not {}", limit.within),
+                    format!(
+                        "restart.limit.within must be a number of seconds > 0, not {}",
+                        limit.within
+                    ),
                 ));
             }
         }

@@ -486,11 +486,9 @@ impl State {
         match self.phase {
             Phase::Running { main, .. } => Some(main),
             Phase::Stopping { main, .. } => main,
-            Phase::Down
-            | Phase::Waiting { .. }
-            | Phase::Asked(_)
-            | Phase::Finishing { .. }
-            | Phase::Failed { .. } => None,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } | Phase::Failed { .. } => {
+                None
+            }
         }
     }
 
@@ -575,11 +573,9 @@ impl State {
         let term_sent = match self.phase {
             Phase::Running { term_sent, .. } => term_sent,
             Phase::Stopping { .. } => true,
-            Phase::Down
-            | Phase::Waiting { .. }
-            | Phase::Asked(_)
-            | Phase::Finishing { .. }
-            | Phase::Failed { .. } => false,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } | Phase::Failed { .. } => {
+                false
+            }
         };
         crate::status::Status {
             since,
@@ -925,7 +921,13 @@ impl State {
                 let group = self.main().map_or(group, |m| m.group);
                 self.last_exit = Some(how);
                 self.last_exit_failed = false;
-                self.remember(Some(pid), now.saturating_duration_since(main.since), how, "stopped".into(), now);
+                self.remember(
+                    Some(pid),
+                    now.saturating_duration_since(main.since),
+                    how,
+                    "stopped".into(),
+                    now,
+                );
                 let mut acts = vec![Action::PostExit(how.code())];
                 if group_alive {
                     // The main process is gone but its group is not: those

@@ -16,6 +16,9 @@ fn policy() -> Policy {
         role: Role::Service,
         service_dir: false,
         follows_pidfile: false,
+        restart: crate::service::RestartSpec::default(),
+        essential: false,
+        jitter_seed: 42,
     }
 }
 
@@ -30,6 +33,7 @@ fn proc_(origin: Origin, since: Instant) -> Proc {
         origin,
         since,
         paused: false,
+        signalled: 0,
     }
 }
 
@@ -261,7 +265,20 @@ fn retries_exhausted_keeps_config_supervisor_up() {
         !acts.iter().any(|a| matches!(a, Action::Exit(_) | Action::Spawn)),
         "{acts:?}"
     );
-    assert_eq!((s.want, s.phase), (Want::Down, Phase::Down));
+    // Failed for good (SPEC §12): only an operator starts it again.
+    assert_eq!(
+        (s.want, s.phase),
+        (
+            Want::Down,
+            Phase::Failed {
+                why: Failure::Retries(0)
+            }
+        )
+    );
+    assert_eq!(
+        s.reason(t0 + secs(3.0)).as_deref(),
+        Some("failed: retries (0) exhausted; last: exit 0")
+    );
     // `up` starts it again.
     assert_eq!(
         s.apply(Event::Command(Command::Up), t0 + secs(4.0)),
@@ -275,7 +292,10 @@ fn spawn_failure_counts_and_throttles() {
     let mut s = State::new(policy(), Want::Up, t0);
     s.apply(Event::Start, t0);
     assert_eq!(s.apply(Event::SpawnFailed { errno: libc::ENOENT }, t0), vec![]);
-    assert_eq!(s.reason().as_deref(), Some("exec failed: No such file or directory"));
+    assert_eq!(
+        s.reason(t0).as_deref(),
+        Some("exec failed: No such file or directory; restarting in 1.0s")
+    );
     assert_eq!(s.count, 1);
     assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
 }
@@ -1104,6 +1124,20 @@ fn every_cell_is_decided() {
     let mut s = running(t0);
     s.apply(exit_of(P, ExitHow::Code(0), false), t0 + secs(0.1));
     phases.push(s);
+    let mut s = State::new(
+        Policy {
+            retries: 0,
+            may_exit: false,
+            ..policy()
+        },
+        Want::Up,
+        t0,
+    );
+    s.apply(Event::Start, t0);
+    s.apply(Event::Spawned { pid: pid(P) }, t0);
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(2.0));
+    assert!(matches!(s.phase, Phase::Failed { .. }), "{:?}", s.phase);
+    phases.push(s);
     let events = vec![
         Event::Start,
         Event::Adopted {
@@ -1169,5 +1203,5 @@ fn every_cell_is_decided() {
             }
         }
     }
-    assert_eq!(seen.len(), 6, "every phase is covered");
+    assert_eq!(seen.len(), 7, "every phase is covered");
 }
