@@ -24,6 +24,8 @@ pub const MAX_CLIENTS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Status,
+    /// `GET /history`: the last exits, newest first.
+    History,
     Signal(String),
     NotFound(String),
 }
@@ -73,6 +75,9 @@ fn route(method: &str, path: &str, host: Option<&str>) -> Route {
     let readonly = method == "GET" || method == "HEAD";
     if readonly && (path == "/" || path == "/status") {
         return Route::Status;
+    }
+    if readonly && path == "/history" {
+        return Route::History;
     }
     if readonly || method == "POST" {
         if let Some(name) = path.strip_prefix("/signal/") {
@@ -128,6 +133,20 @@ pub struct StatusJson {
     /// (`exec failed: No such file or directory`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// One entry of `GET /history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryJson {
+    /// When it exited, RFC 3339.
+    pub time: String,
+    /// 0: the command never started.
+    pub pid: i32,
+    /// How long it ran, seconds.
+    pub uptime: f64,
+    #[serde(flatten)]
+    pub how: ExitJson,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -282,6 +301,11 @@ mod tests {
         assert_eq!(p("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Parsed::Request(Route::Status));
         assert_eq!(p("GET /status HTTP/1.1\r\n\r\n"), Parsed::Request(Route::Status));
         assert_eq!(p("GET /status?x=1 HTTP/1.0\r\n\r\n"), Parsed::Request(Route::Status));
+        assert_eq!(p("GET /history HTTP/1.1\r\n\r\n"), Parsed::Request(Route::History));
+        assert_eq!(
+            p("POST /history HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::NotFound("/history".into()))
+        );
         assert_eq!(
             p("GET /signal/hup HTTP/1.1\r\n\r\n"),
             Parsed::Request(Route::Signal("hup".into()))

@@ -970,6 +970,10 @@ impl Supervisor {
                 let body = serde_json::to_string(&self.status_json()).unwrap_or_default();
                 (200, body + "\n")
             }
+            Route::History => {
+                let body = serde_json::to_string(&self.history_json()).unwrap_or_default();
+                (200, body + "\n")
+            }
             Route::Signal(name) => {
                 let errors = match control::from_word(&name) {
                     Some(cmd) => {
@@ -996,6 +1000,23 @@ impl Supervisor {
                 i += 1;
             }
         }
+    }
+
+    /// `GET /history`: the main unit's last exits, newest first.
+    pub fn history_json(&self) -> Vec<api::HistoryJson> {
+        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+        self.units[0]
+            .state
+            .history
+            .iter()
+            .map(|e| api::HistoryJson {
+                time: crate::timefmt::rfc3339(wall.checked_sub(now.saturating_duration_since(e.at)).unwrap_or(wall)),
+                pid: e.pid.map_or(0, |p| p.as_raw()),
+                uptime: (e.uptime.as_secs_f64() * 1000.0).round() / 1000.0,
+                how: exit_json(e.how),
+                reason: e.reason.clone(),
+            })
+            .collect()
     }
 
     pub fn status_json(&self) -> api::StatusJson {
@@ -1040,12 +1061,7 @@ impl Supervisor {
             },
             paused: s.main().is_some_and(|m| m.paused),
             reason: s.reason(now),
-            exit: s.last_exit.map(|how| match how {
-                ExitHow::Code(code) => api::ExitJson::Code { code },
-                ExitHow::Signal(sig) => api::ExitJson::Signal {
-                    signal: crate::signal::name_of(sig),
-                },
-            }),
+            exit: s.last_exit.map(exit_json),
         }
     }
 
@@ -1096,4 +1112,13 @@ fn probe(g: Group) -> bool {
 fn is_executable(path: &std::path::Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn exit_json(how: ExitHow) -> api::ExitJson {
+    match how {
+        ExitHow::Code(code) => api::ExitJson::Code { code },
+        ExitHow::Signal(sig) => api::ExitJson::Signal {
+            signal: crate::signal::name_of(sig),
+        },
+    }
 }

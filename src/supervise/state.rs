@@ -1107,7 +1107,11 @@ impl State {
         };
         let uptime = now.saturating_duration_since(main.since);
         self.count_run(failed, uptime, now);
-        let verdict = if failed { "failure" } else { "success" };
+        let verdict = match how {
+            _ if failed => "failure",
+            ExitHow::Signal(_) => "signalled by the supervisor",
+            ExitHow::Code(_) => "success",
+        };
         self.remember(Some(main.pid), uptime, how, verdict.into(), now);
         if !group_alive {
             self.last_group = None;

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod discover;
+pub mod history;
 pub mod table;
 
 use crate::api;
@@ -161,7 +162,7 @@ fn fifo_commands(verb: Verb) -> &'static [Command] {
 /// The `/signal/WORD` that asks for `action` (`None`: nothing to send).
 fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
     let cmd = match action {
-        Action::Status => return Ok(None),
+        Action::Status | Action::History => return Ok(None),
         Action::Verb(v) => socket_command(*v),
         Action::Signal(sig) => control::from_word(sig).ok_or_else(|| format!("{sig}: no such signal"))?,
     };
@@ -174,7 +175,7 @@ fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
 /// to send).
 fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
     let commands = match action {
-        Action::Status => return Ok(None),
+        Action::Status | Action::History => return Ok(None),
         Action::Verb(v) => fifo_commands(*v).to_vec(),
         Action::Signal(sig) => match control::from_word(sig) {
             // runit's `p` sends STOP (and marks the service paused).
@@ -198,7 +199,7 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
 fn act(f: &Found, action: &Action) -> Option<String> {
     match &f.channel {
         Channel::Orphan { pid, .. } => match action {
-            Action::Status => None,
+            Action::Status | Action::History => None,
             _ => Some(orphaned(*pid)),
         },
         Channel::Socket(sock) => {
@@ -276,6 +277,9 @@ pub fn run(req: &Request) -> i32 {
             }
         },
     };
+    if req.action == Action::History {
+        return history::show(&services, req.json);
+    }
     let mut code = 0;
     // Act on every service first, then wait for all of them: `down '*'`
     // takes as long as the slowest stop, not the sum.
