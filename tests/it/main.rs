@@ -21,6 +21,7 @@ mod immortallog;
 mod logging;
 mod operator_tools;
 mod real_programs;
+mod restart;
 mod security;
 mod service_dir;
 mod supervise;

@@ -333,6 +333,45 @@ fn as_pid_1_it_reaps_orphans_and_shuts_down_cleanly() {
     assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
 }
 
+#[test]
+fn an_essential_service_failed_for_good_ends_immortalsvc_as_pid_1_with_1() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("needs root for unshare --pid");
+    }
+    let sb = Sandbox::new();
+    // `core` fails when the test writes a line into its FIFO; one failure
+    // trips its breaker, and it is essential.
+    let fifo = sb.path("fail-now");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let script = sb.script(
+        "core.sh",
+        &format!("#!/bin/sh\nread line < {}\nexit 1\n", fifo.display()),
+    );
+    sb.write(
+        "services/core.yml",
+        &format!(
+            "cmd: {}\nessential: true\nrestart:\n  limit:\n    count: 1\n    within: 60\n",
+            script.display()
+        ),
+    );
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    let mut sc = Scanner::start(&sb, &["unshare", "--pid", "--fork", "--mount-proc"]);
+    wait_running(&sb, &sc, "web", 0);
+    wait_running(&sb, &sc, "core", 0);
+    fs::write(&fifo, "fail\n").unwrap();
+    assert_eq!(sc.wait_exit(20), Some(1), "{}", sc.log());
+    let log = sc.log();
+    assert!(
+        log.contains("core: essential service failed (its supervisor exited 3): stopping every service"),
+        "{log}"
+    );
+    assert!(log.contains("web: supervisor ended"), "{log}");
+    assert!(
+        log.contains("every service stopped: exiting 1 (core, essential, failed)"),
+        "{log}"
+    );
+}
+
 /// Write `rel` atomically (a dot-file renamed into place): a scan never
 /// sees it half-written.
 fn put(sb: &Sandbox, rel: &str, text: &str) {

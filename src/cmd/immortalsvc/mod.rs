@@ -36,6 +36,8 @@ pub mod listing;
 
 use crate::error::{Context, Result};
 use crate::layout;
+use crate::supervise::state::EXIT_ESSENTIAL_FAILED;
+use crate::sys::process::ExitHow;
 use crate::sys::{self, signalfd::Signals};
 use listing::{Entry, Listing};
 use nix::errno::Errno;
@@ -77,6 +79,9 @@ pub struct Scanner {
     /// [`RESCAN`] after the last read; else never.
     next_scan: Option<Instant>,
     stopping: bool,
+    /// An essential service failed for good (its supervisor exited 3):
+    /// everything is stopped and immortalsvc exits 1.
+    essential_failed: Option<String>,
 }
 
 fn say(msg: &str) {
@@ -139,6 +144,7 @@ impl Scanner {
             inotify,
             next_scan: Some(Instant::now()),
             stopping: false,
+            essential_failed: None,
         })
     }
 
@@ -157,6 +163,10 @@ impl Scanner {
             if self.stopping && self.children.values().all(|c| c.pid.is_none()) {
                 for name in self.errors.keys() {
                     self.remove_config_error(name);
+                }
+                if let Some(name) = &self.essential_failed {
+                    say(&format!("every service stopped: exiting 1 ({name}, essential, failed)"));
+                    return 1;
                 }
                 say("every service stopped: exiting");
                 return 0;
@@ -306,6 +316,9 @@ impl Scanner {
             }
         }
         self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
+        if self.essential_failed.is_some() && !self.stopping {
+            self.stop_all();
+        }
     }
 
     /// Report each invalid `NAME.yml` once per change of its error, and
@@ -430,7 +443,12 @@ impl Scanner {
                 continue; // an orphan we inherited (as PID 1 or subreaper): reaped
             };
             child.pid = None;
-            if self.errors.contains_key(name) && !child.removed && !self.stopping {
+            if how == ExitHow::Code(EXIT_ESSENTIAL_FAILED) && !self.stopping {
+                say(&format!(
+                    "{name}: essential service failed (its supervisor exited {EXIT_ESSENTIAL_FAILED}): stopping every service"
+                ));
+                self.essential_failed = Some(name.clone());
+            } else if self.errors.contains_key(name) && !child.removed && !self.stopping {
                 say(&format!(
                     "{name}: supervisor ended ({how}); not started again until {name}.yml is valid"
                 ));
@@ -439,6 +457,9 @@ impl Scanner {
             }
         }
         self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
+        if self.essential_failed.is_some() && !self.stopping {
+            self.stop_all();
+        }
     }
 
     fn stop_all(&mut self) {
