@@ -133,6 +133,21 @@ pub struct StatusJson {
     /// (`exec failed: No such file or directory`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Running and ready (readiness: notification fd, sd_notify, a probe;
+    /// without a method, running is ready).
+    pub ready: bool,
+    /// How long the running process took to become ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_in: Option<String>,
+    /// With `health:`: whether the last probe passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// The last failed health probe's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// sd_notify's `STATUS=`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One entry of `GET /history`.
@@ -356,12 +371,18 @@ mod tests {
             paused: false,
             exit: Some(ExitJson::Signal { signal: "TERM".into() }),
             reason: None,
+            ready: true,
+            ready_in: Some("0.2s".into()),
+            healthy: None,
+            health: None,
+            note: Some("serving".into()),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"pid":6940,"up":"7.9s","cmd":"./stdout","fpid":false,"count":4,
-                "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"}})
+                "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"},
+                "ready":true,"ready_in":"0.2s","note":"serving"})
         );
         let none = StatusJson { exit: None, ..s };
         assert_eq!(serde_json::to_value(&none).unwrap()["exit"], serde_json::Value::Null);

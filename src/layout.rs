@@ -101,6 +101,11 @@ pub const TIMEOUT_KILL: &str = "timeout-kill";
 /// Present: the service is essential (`essential: true`): once it has
 /// failed for good, its supervisor exits 3.
 pub const ESSENTIAL: &str = "essential";
+/// s6's readiness file in a service directory: the descriptor number the
+/// service writes a line to once it is ready.
+pub const NOTIFICATION_FD: &str = "notification-fd";
+/// The sd_notify socket in a supervise directory (`NOTIFY_SOCKET`).
+pub const NOTIFY_SOCKET: &str = "notify";
 
 // The services directory (`immortalsvc`).
 

@@ -142,6 +142,149 @@ impl Default for RestartSpec {
     }
 }
 
+/// A check run by the supervisor: a command exiting 0, a TCP connect, an
+/// HTTP GET answered 2xx or 3xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Run by `sh -c`, as the service's user, in its directory.
+    Cmd(String),
+    /// `HOST:PORT` (an IP address: no resolver runs in the loop).
+    Tcp(std::net::SocketAddr),
+    Http {
+        addr: std::net::SocketAddr,
+        /// The `Host:` header (as written in the URL).
+        host: String,
+        path: String,
+    },
+}
+
+impl Probe {
+    /// `127.0.0.1:6379`, `[::1]:80`; `localhost:N` is 127.0.0.1.
+    pub fn tcp(addr: &str) -> std::result::Result<std::net::SocketAddr, String> {
+        let fixed = match addr.strip_prefix("localhost:") {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => addr.to_string(),
+        };
+        fixed
+            .parse()
+            .map_err(|_| format!("'{addr}' is not IP:PORT (an address, not a name: no resolver runs in the loop)"))
+    }
+
+    /// `http://127.0.0.1:8080/healthz` (plain HTTP; port 80 by default).
+    pub fn http(url: &str) -> std::result::Result<Probe, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("'{url}' is not an http:// URL"))?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let has_port = match host.strip_prefix('[') {
+            Some(v6) => v6.contains("]:"),
+            None => host.contains(':'),
+        };
+        let with_port = if has_port {
+            host.to_string()
+        } else {
+            format!("{host}:80")
+        };
+        let addr = Probe::tcp(&with_port).map_err(|e| format!("{url}: {e}"))?;
+        Ok(Probe::Http {
+            addr,
+            host: host.to_string(),
+            path: path.to_string(),
+        })
+    }
+
+    fn from_yml(cmd: &Option<String>, tcp: &Option<String>, http: &Option<String>) -> Option<Probe> {
+        if let Some(c) = cmd {
+            return Some(Probe::Cmd(c.clone()));
+        }
+        if let Some(addr) = tcp.as_deref().and_then(|a| Probe::tcp(a).ok()) {
+            return Some(Probe::Tcp(addr));
+        }
+        http.as_deref().and_then(|u| Probe::http(u).ok())
+    }
+}
+
+/// How a service says it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyMethod {
+    /// Ready as soon as it runs (today's rule).
+    Up,
+    /// s6: a line written to this descriptor.
+    Fd(i32),
+    /// sd_notify `READY=1` on `$NOTIFY_SOCKET`.
+    Notify,
+    /// The first probe that succeeds.
+    Probe(Probe),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadySpec {
+    pub method: ReadyMethod,
+    /// Not ready this long after the start: a failed start.
+    pub timeout: Option<Duration>,
+    /// Between readiness probes.
+    pub interval: Duration,
+    /// One readiness probe's limit.
+    pub probe_timeout: Duration,
+}
+
+impl Default for ReadySpec {
+    fn default() -> Self {
+        ReadySpec {
+            method: ReadyMethod::Up,
+            timeout: None,
+            interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `health:` — a liveness probe once the service is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures that restart the service.
+    pub failures: u32,
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+}
+
+impl ReadySpec {
+    fn from_yml(y: &config::ReadyYml) -> ReadySpec {
+        let default = ReadySpec::default();
+        let method = match (y.fd, y.notify, Probe::from_yml(&y.cmd, &y.tcp, &y.http)) {
+            (Some(fd), _, _) => ReadyMethod::Fd(fd),
+            (None, true, _) => ReadyMethod::Notify,
+            (None, false, Some(p)) => ReadyMethod::Probe(p),
+            (None, false, None) => ReadyMethod::Up,
+        };
+        ReadySpec {
+            method,
+            timeout: y.timeout.filter(|t| *t > 0.0).map(seconds),
+            interval: y.interval.map_or(default.interval, seconds),
+            probe_timeout: y.probe_timeout.map_or(default.probe_timeout, seconds),
+        }
+    }
+}
+
+impl HealthSpec {
+    fn from_yml(y: &config::HealthYml) -> Option<HealthSpec> {
+        Some(HealthSpec {
+            probe: Probe::from_yml(&y.cmd, &y.tcp, &y.http)?,
+            interval: y.interval.map_or(Duration::from_secs(10), seconds),
+            timeout: y.timeout.map_or(Duration::from_secs(2), seconds),
+            failures: y.failures.unwrap_or(3),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     /// `-name`, if given.
@@ -168,6 +311,10 @@ pub struct Service {
     pub restart: RestartSpec,
     /// Once the service is failed, the supervisor stops and exits 3.
     pub essential: bool,
+    pub ready: ReadySpec,
+    pub health: Option<HealthSpec>,
+    /// sd_notify `WATCHDOG=1` expected at least this often.
+    pub watchdog: Option<Duration>,
     /// The `-c` file, re-read on `restart`.
     pub config_file: Option<PathBuf>,
     /// Started from the command line (not `-c`): the supervisor exits when
@@ -227,8 +374,30 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
         stop,
         // s6's `essential`-style marker file: failed for good ends the supervisor.
         essential: dir.join(layout::ESSENTIAL).exists(),
+        ready: ReadySpec {
+            method: match notification_fd(dir)? {
+                Some(fd) => ReadyMethod::Fd(fd),
+                None => ReadyMethod::Up,
+            },
+            ..ReadySpec::default()
+        },
         ..Service::program(vec![format!("./{}", layout::RUN)], Some(dir.to_path_buf()))
     })
+}
+
+/// s6's `notification-fd`: a descriptor number, 3 or more.
+fn notification_fd(dir: &Path) -> Result<Option<i32>> {
+    let path = dir.join(layout::NOTIFICATION_FD);
+    let Some(text) = read_setting(&path)? else {
+        return Ok(None);
+    };
+    match text.parse::<i32>() {
+        Ok(fd) if (3..=1023).contains(&fd) => Ok(Some(fd)),
+        _ => Err(Error::invalid(format!(
+            "{}: not a descriptor number from 3 to 1023: '{text}'",
+            path.display()
+        ))),
+    }
 }
 
 impl Service {
@@ -255,6 +424,9 @@ impl Service {
             stop: StopSpec::default(),
             restart: RestartSpec::default(),
             essential: false,
+            ready: ReadySpec::default(),
+            health: None,
+            watchdog: None,
             config_file: None,
             cli: false,
         }
@@ -345,6 +517,9 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         stop: StopSpec::default(),
         restart: RestartSpec::default(),
         essential: false,
+        ready: ReadySpec::default(),
+        health: None,
+        watchdog: None,
         config_file: None,
         cli: true,
     })
@@ -388,6 +563,9 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         },
         restart: yml.restart.spec(),
         essential: yml.essential,
+        ready: yml.ready.as_ref().map(ReadySpec::from_yml).unwrap_or_default(),
+        health: yml.health.as_ref().and_then(HealthSpec::from_yml),
+        watchdog: yml.watchdog.map(seconds),
         config_file: Some(path.to_path_buf()),
         cli: false,
     })

@@ -20,14 +20,17 @@
 pub mod adopt;
 pub mod files;
 pub mod follow;
+pub mod notify;
 pub mod output;
 pub mod poll;
+pub mod probe;
 pub mod spawn;
 pub mod state;
 
 use crate::api::{self, Client, Progress, Route};
 use crate::control::{self, Command};
 use crate::notice::Log;
+use crate::service::ReadyMethod;
 use crate::service::Service;
 use crate::sys::{self, signalfd::Signals};
 use files::Files;
@@ -35,7 +38,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use poll::{PollSet, Source};
 use spawn::{Io, Sink};
-use state::{Action, Candidate, Event, ExitHow, Group, Phase, Policy, Role, State, Want};
+use state::{Action, Candidate, Event, ExitHow, Group, Phase, Policy, ReadyKind, Role, State, Want};
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
@@ -75,6 +78,12 @@ pub struct Unit {
     /// The main process last written to the supervise directory's
     /// `started` record.
     recorded: Option<Pid>,
+    /// The readiness or health probe in flight.
+    probe: Option<probe::ProbeRun>,
+    /// s6's notification pipe of the current run, until a line arrives.
+    ready_pipe: Option<notify::ReadyPipe>,
+    /// sd_notify `STATUS=` of the current run (the API's `note`).
+    pub status_note: Option<String>,
 }
 
 impl Unit {
@@ -101,6 +110,9 @@ impl Unit {
             handover_pending: None,
             output: None,
             recorded: None,
+            probe: None,
+            ready_pipe: None,
+            status_note: None,
         }
     }
 
@@ -143,6 +155,15 @@ pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
         restart: svc.restart,
         essential: svc.essential,
         jitter_seed: jitter_seed(),
+        ready: match svc.ready.method {
+            ReadyMethod::Up => ReadyKind::Up,
+            ReadyMethod::Fd(_) | ReadyMethod::Notify => ReadyKind::Told,
+            ReadyMethod::Probe(_) => ReadyKind::Probe,
+        },
+        ready_timeout: svc.ready.timeout,
+        ready_interval: svc.ready.interval,
+        health: svc.health.as_ref().map(|h| (h.interval, h.failures)),
+        watchdog: svc.watchdog,
     }
 }
 
@@ -187,6 +208,10 @@ pub struct Supervisor {
     epoch: (Instant, SystemTime),
     /// When to give back the pages touched since the last quiet moment.
     release_at: Option<Instant>,
+    /// `$NOTIFY_SOCKET` of the service (unit 0), once one needs it.
+    notify: Option<notify::NotifySocket>,
+    /// A datagram from outside the service was ignored (logged once).
+    notify_refused: bool,
 }
 
 impl Supervisor {
@@ -206,6 +231,8 @@ impl Supervisor {
             exit_code: None,
             epoch: (Instant::now(), SystemTime::now()),
             release_at: Some(Instant::now()),
+            notify: None,
+            notify_refused: false,
         }
     }
 
@@ -321,7 +348,13 @@ impl Supervisor {
         let units = self
             .units
             .iter()
-            .flat_map(|u| [u.state.deadline(), u.output.as_ref().and_then(|o| o.deadline())])
+            .flat_map(|u| {
+                [
+                    u.state.deadline(),
+                    u.output.as_ref().and_then(|o| o.deadline()),
+                    u.probe.as_ref().map(|p| p.deadline),
+                ]
+            })
             .flatten();
         let clients = self.clients.iter().map(|c| c.deadline);
         units.chain(clients).min()
@@ -354,6 +387,15 @@ impl Supervisor {
                         set.add(fd, write, Source::Output(i, which));
                     }
                 }
+                if let Some((fd, write)) = u.probe.as_ref().and_then(|p| p.poll_fd()) {
+                    set.add(fd, write, Source::Probe(i));
+                }
+                if let Some(pipe) = &u.ready_pipe {
+                    set.add(pipe.as_fd(), false, Source::ReadyPipe(i));
+                }
+            }
+            if let Some(n) = &self.notify {
+                set.add(n.as_fd(), false, Source::Notify);
             }
             for (k, c) in self.clients.iter().enumerate() {
                 set.add(c.stream.as_fd(), c.wants_write(), Source::Client(k));
@@ -391,6 +433,9 @@ impl Supervisor {
                     }
                 }
                 Source::Output(i, which) => self.on_output(i, which),
+                Source::Probe(i) => self.on_probe(i),
+                Source::ReadyPipe(i) => self.on_ready_pipe(i),
+                Source::Notify => self.on_notify(),
                 Source::Client(k) => clients.push(k),
                 Source::Listener => accept = true,
             }
@@ -407,6 +452,12 @@ impl Supervisor {
         for i in 0..self.units.len() {
             if self.units[i].state.deadline().is_some_and(|at| at <= now) {
                 self.queue.push_back((i, Event::Timer));
+            }
+            let unit = &mut self.units[i];
+            if let Some(p) = unit.probe.as_mut().filter(|p| p.deadline <= now) {
+                let (ok, output) = p.expire();
+                unit.probe = None;
+                self.queue.push_back((i, Event::Probed { ok, output }));
             }
             let unit = &mut self.units[i];
             if let Some(o) = &mut unit.output {
@@ -464,6 +515,15 @@ impl Supervisor {
             }
             if let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) {
                 self.exited(i, pid, how, pgid);
+            } else if let Some(i) = self
+                .units
+                .iter()
+                .position(|u| u.probe.as_ref().and_then(|p| p.pid()) == Some(pid))
+            {
+                if let Some((ok, output)) = self.units[i].probe.as_mut().and_then(|p| p.on_exit(how)) {
+                    self.units[i].probe = None;
+                    self.queue.push_back((i, Event::Probed { ok, output }));
+                }
             }
             // Anything else: a hook, or an orphan reparented to us.
         }
@@ -593,6 +653,12 @@ impl Supervisor {
     /// hand-over is awaited.
     fn reconcile(&mut self, i: usize) {
         let unit = &mut self.units[i];
+        if !matches!(unit.state.phase, Phase::Running { .. }) {
+            // The service stopped: a probe of it goes too (a command's
+            // group is killed on drop), and so does its notification pipe.
+            unit.probe = None;
+            unit.ready_pipe = None;
+        }
         if unit.state.awaits_hand_over() {
             if unit.handover.is_none() {
                 unit.handover = unit.handover_pending.take();
@@ -728,8 +794,113 @@ impl Supervisor {
             Action::Refuse(msg) => self.refusals.push(msg),
             Action::Note(msg) => self.note(self.units[i].label, &msg),
             Action::Exit(code) => self.unit_exit(i, code),
+            Action::Probe(kind) => return self.start_probe(i, kind),
         }
         None
+    }
+
+    /// Start unit `i`'s readiness or health probe; one that cannot start
+    /// is answered at once as failed.
+    fn start_probe(&mut self, i: usize, kind: state::ProbeFor) -> Option<Event> {
+        let unit = &mut self.units[i];
+        let spec = match kind {
+            state::ProbeFor::Ready => match &unit.svc.ready.method {
+                ReadyMethod::Probe(p) => Some((p.clone(), unit.svc.ready.probe_timeout)),
+                _ => None,
+            },
+            state::ProbeFor::Health => unit.svc.health.as_ref().map(|h| (h.probe.clone(), h.timeout)),
+        };
+        let Some((spec, timeout)) = spec else {
+            return Some(Event::Probed {
+                ok: false,
+                output: "no probe configured".into(),
+            });
+        };
+        match probe::ProbeRun::start(&spec, &unit.svc, timeout, kind) {
+            Ok(run) => {
+                unit.probe = Some(run);
+                None
+            }
+            Err((ok, output)) => Some(Event::Probed { ok, output }),
+        }
+    }
+
+    fn on_probe(&mut self, i: usize) {
+        let Some(p) = self.units[i].probe.as_mut() else {
+            return;
+        };
+        if let Some((ok, output)) = p.on_ready() {
+            self.units[i].probe = None;
+            self.queue.push_back((i, Event::Probed { ok, output }));
+        }
+    }
+
+    fn on_ready_pipe(&mut self, i: usize) {
+        let Some(pipe) = self.units[i].ready_pipe.as_mut() else {
+            return;
+        };
+        match pipe.on_readable() {
+            Some(true) => {
+                self.units[i].ready_pipe = None;
+                self.queue.push_back((i, Event::Notified(state::Notice::Ready)));
+            }
+            Some(false) => {
+                self.units[i].ready_pipe = None;
+                self.note(
+                    self.units[i].label,
+                    "the notification fd was closed without a line: not ready",
+                );
+            }
+            None => {}
+        }
+    }
+
+    /// sd_notify datagrams: only from a process of the service (its main
+    /// process, its process group, a descendant; a sender already gone is
+    /// accepted when its uid is the service's).
+    fn on_notify(&mut self) {
+        let Some(sock) = &self.notify else {
+            return;
+        };
+        let datagrams = sock.receive();
+        for (sender, data) in datagrams {
+            let main = self.units[0].state.main();
+            let accepted = match (sender, main) {
+                (Some(from), Some(main)) => {
+                    let alive = sys::process::ProcStat::read(from.pid).is_some();
+                    from.pid == main.pid
+                        || nix::unistd::getpgid(Some(from.pid)).ok() == Some(main.group.pgid)
+                        || notify::descends_from(from.pid, main.pid)
+                        || (!alive && from.uid == self.service_uid(0))
+                }
+                _ => false,
+            };
+            if !accepted {
+                if !self.notify_refused {
+                    self.notify_refused = true;
+                    let who = sender.map_or("an unknown sender".to_string(), |s| {
+                        format!("pid {} (uid {})", s.pid, s.uid)
+                    });
+                    self.log.warn(&format!(
+                        "ignored a notify datagram from {who}: not a process of the service (logged once)"
+                    ));
+                }
+                continue;
+            }
+            let msg = notify::parse(&data);
+            if let Some(text) = msg.status {
+                self.units[0].status_note = Some(text).filter(|t| !t.is_empty());
+            }
+            if let Some(pid) = msg.main_pid {
+                self.note(
+                    "",
+                    &format!("MAINPID={pid}: ignored (the main process is the one started)"),
+                );
+            }
+            for n in msg.notices {
+                self.queue.push_back((0, Event::Notified(n)));
+            }
+        }
     }
 
     fn spawn(&mut self, i: usize) -> Event {
@@ -737,7 +908,42 @@ impl Supervisor {
         if let Some(svc) = unit.pending.take() {
             unit.svc = svc;
         }
-        match spawn::service(&unit.svc, &unit.io) {
+        unit.status_note = None;
+        unit.ready_pipe = None;
+        let mut extra_env = Vec::new();
+        let mut pass = None;
+        if let ReadyMethod::Fd(number) = unit.svc.ready.method {
+            match notify::ReadyPipe::new() {
+                Ok((pipe, write)) => {
+                    unit.ready_pipe = Some(pipe);
+                    pass = Some((write, number));
+                }
+                Err(e) => self.log.warn(&format!("unable to create the notification pipe: {e}")),
+            }
+        }
+        let wants_notify = i == 0 && (unit.svc.ready.method == ReadyMethod::Notify || unit.svc.watchdog.is_some());
+        if wants_notify && self.notify.is_none() {
+            match notify::NotifySocket::bind(&self.dir.join(crate::layout::NOTIFY_SOCKET)) {
+                Ok(sock) => self.notify = Some(sock),
+                Err(e) => self.log.warn(&format!("unable to create the notify socket: {e}")),
+            }
+        }
+        let unit = &mut self.units[i];
+        if let (true, Some(sock)) = (wants_notify, &self.notify) {
+            extra_env.push(("NOTIFY_SOCKET".to_string(), sock.address.clone()));
+            if let Some(w) = unit.svc.watchdog {
+                extra_env.push(("WATCHDOG_USEC".to_string(), w.as_micros().to_string()));
+            }
+        }
+        let extra = spawn::Extra {
+            fd: pass.as_ref().map(|(fd, n)| (fd.as_fd(), *n)),
+            env: extra_env,
+        };
+        let spawned = spawn::service_with(&unit.svc, &unit.io, &extra);
+        // Our copy of the write end closes: EOF once the service's copies do.
+        drop(extra);
+        drop(pass);
+        match spawned {
             Ok(pid) => {
                 let msg = format!("pid {pid} started: {}", unit.svc.command.join(" "));
                 if let Some(path) = &unit.svc.child_pidfile {
@@ -1062,6 +1268,16 @@ impl Supervisor {
             paused: s.main().is_some_and(|m| m.paused),
             reason: s.reason(now),
             exit: s.last_exit.map(exit_json),
+            ready: s.is_ready(),
+            ready_in: s.ready_in().map(api::since),
+            healthy: unit
+                .svc
+                .health
+                .as_ref()
+                .filter(|_| s.is_ready())
+                .map(|_| s.health_text.is_none()),
+            health: s.health_text.clone(),
+            note: unit.status_note.clone(),
         }
     }
 

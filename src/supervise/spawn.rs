@@ -59,8 +59,21 @@ impl Io {
     }
 }
 
+/// What a start adds for readiness: a descriptor passed at a number (s6's
+/// notification fd) and variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+#[derive(Default)]
+pub struct Extra<'a> {
+    pub fd: Option<(std::os::fd::BorrowedFd<'a>, i32)>,
+    pub env: Vec<(String, String)>,
+}
+
 /// Start the service; returns its pid (also its process group id).
 pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
+    service_with(svc, io, &Extra::default())
+}
+
+/// [`service`] with what readiness needs.
+pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
     let (program, args) = svc
         .command
         .split_first()
@@ -86,6 +99,12 @@ pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
             user.gid.as_raw(),
             user.groups.iter().map(|g| g.as_raw()).collect(),
         );
+    }
+    for (name, value) in &extra.env {
+        cmd.env(name, value);
+    }
+    if let Some((fd, number)) = extra.fd {
+        crate::sys::exec::pass_fd(&mut cmd, std::os::fd::AsRawFd::as_raw_fd(&fd), number);
     }
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);

@@ -176,6 +176,10 @@ pub enum AfterStop {
     ExitSupervisor,
     /// The service failed for good: what it left is gone, now say so.
     Fail(Failure),
+    /// Stopped because it failed while running (not ready in time, a
+    /// failed health check, a missed watchdog): the exit is a failure and
+    /// the restart policy decides what follows.
+    Unhealthy,
 }
 
 /// What follows a `./finish` run.
@@ -265,6 +269,62 @@ pub struct Policy {
     pub essential: bool,
     /// Seeds the backoff's jitter (the loop gives each supervisor its own).
     pub jitter_seed: u64,
+    /// How readiness is told; `ready.timeout`; between readiness probes.
+    pub ready: ReadyKind,
+    pub ready_timeout: Option<Duration>,
+    pub ready_interval: Duration,
+    /// `health:` interval and consecutive failures that restart.
+    pub health: Option<(Duration, u32)>,
+    /// sd_notify `WATCHDOG=1` at least this often.
+    pub watchdog: Option<Duration>,
+}
+
+/// How the service tells it is ready (the table's view of `ready:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyKind {
+    /// Ready when it runs.
+    Up,
+    /// It says so: a line on the notification fd, or `READY=1`.
+    Told,
+    /// A readiness probe succeeds.
+    Probe,
+}
+
+/// A message from the service (sd_notify, the notification fd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// `READY=1`, or a line on the notification fd.
+    Ready,
+    /// `RELOADING=1`: not ready until the next `READY=1`.
+    Reloading,
+    /// `STOPPING=1`.
+    Stopping,
+    /// `WATCHDOG=1`.
+    Watchdog,
+}
+
+/// Which probe the loop is asked to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeFor {
+    Ready,
+    Health,
+}
+
+/// Readiness and health of the running process (reset at each start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Live {
+    /// When it became ready (None: not yet).
+    pub ready_at: Option<Instant>,
+    /// The next probe (readiness until ready, then health).
+    pub probe_at: Option<Instant>,
+    /// A probe runs: its answer is [`Event::Probed`].
+    pub probing: bool,
+    /// `ready.timeout`: not ready by then is a failure.
+    pub ready_by: Option<Instant>,
+    /// The watchdog's deadline for the next `WATCHDOG=1`.
+    pub watchdog_by: Option<Instant>,
+    /// Consecutive failed health probes.
+    pub health_failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -339,6 +399,13 @@ pub enum Event {
     /// The supervisor exits once this logger has read everything and
     /// ended (runsv's `x` with a `log/`): no restart, no signal.
     Drain,
+    /// The service said something (sd_notify, the notification fd).
+    Notified(Notice),
+    /// The answer to [`Action::Probe`]: passed or not, with what it said.
+    Probed {
+        ok: bool,
+        output: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -375,6 +442,8 @@ pub enum Action {
     Note(String),
     /// The supervisor exits with this status.
     Exit(i32),
+    /// Run the readiness or health probe (answer: `Probed`).
+    Probe(ProbeFor),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -424,6 +493,13 @@ pub struct State {
     pub down_note: Option<&'static str>,
     /// The last [`HISTORY`] exits, newest first.
     pub history: VecDeque<ExitRecord>,
+    /// Readiness and health of the running process.
+    pub live: Live,
+    /// The last failed health probe's output, until one passes.
+    pub health_text: Option<String>,
+    /// Why the running service was stopped as failed (not ready in time,
+    /// health, watchdog), until the next start.
+    pub unhealthy: Option<String>,
     /// xorshift state for the jitter.
     rng: u64,
 }
@@ -461,6 +537,9 @@ impl State {
             backoff: None,
             down_note: None,
             history: VecDeque::new(),
+            live: Live::default(),
+            health_text: None,
+            unhealthy: None,
         }
     }
 
@@ -477,8 +556,25 @@ impl State {
         match self.phase {
             Phase::Waiting { at } => Some(at),
             Phase::Stopping { kill_at, .. } | Phase::Finishing { kill_at, .. } => kill_at,
-            Phase::Down | Phase::Asked(_) | Phase::Running { .. } | Phase::Failed { .. } => None,
+            Phase::Running { .. } => {
+                let live = self.live;
+                let ready_by = live.ready_by.filter(|_| live.ready_at.is_none());
+                let probe = live.probe_at.filter(|_| !live.probing);
+                [ready_by, live.watchdog_by, probe].into_iter().flatten().min()
+            }
+            Phase::Down | Phase::Asked(_) | Phase::Failed { .. } => None,
         }
+    }
+
+    /// Running and ready (what `require` and `-w … up` wait for).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Running { .. }) && self.live.ready_at.is_some()
+    }
+
+    /// How long the running process took to become ready.
+    pub fn ready_in(&self) -> Option<Duration> {
+        let main = self.main()?;
+        Some(self.live.ready_at?.saturating_duration_since(main.since))
     }
 
     /// The main process, while there is one.
@@ -593,10 +689,11 @@ impl State {
 
     /// Why the service is not running (None while it runs).
     pub fn reason(&self, now: Instant) -> Option<String> {
-        let last = || match (self.spawn_error, self.last_exit) {
-            (Some(errno), _) => Some(exec_failed(errno)),
-            (None, Some(how)) => Some(describe_exit(how)),
-            (None, None) => None,
+        let last = || match (self.spawn_error, &self.unhealthy, self.last_exit) {
+            (Some(errno), _, _) => Some(exec_failed(errno)),
+            (None, Some(why), _) => Some(why.clone()),
+            (None, None, Some(how)) => Some(describe_exit(how)),
+            (None, None, None) => None,
         };
         match self.phase {
             Phase::Running { .. } | Phase::Stopping { .. } | Phase::Asked(Ask::HandOver { .. }) => None,
@@ -680,9 +777,11 @@ impl State {
                     term_sent: false,
                 };
                 self.changed = since.min(now);
-                vec![Action::Note(format!(
+                let mut acts = vec![Action::Note(format!(
                     "pid {pid}, started by an earlier supervisor, is still running: adopting it"
-                ))]
+                ))];
+                acts.extend(self.begin_live_running(now));
+                acts
             }
             (
                 P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
@@ -760,10 +859,26 @@ impl State {
                     Action::Kill(Target::Group(pid), Signal::SIGKILL),
                 ]
             }
+            (P::Running { main, .. }, E::Timer) => self.live_timer(main, now),
+            (P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. }, E::Timer) => {
+                Vec::new()
+            }
+
+            (P::Running { main, .. }, E::Notified(notice)) => self.notified(main, notice, now),
             (
-                P::Down | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
-                E::Timer,
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Notified(_),
             ) => Vec::new(),
+
+            (P::Running { main, .. }, E::Probed { ok, output }) => self.probed(main, ok, output, now),
+            (
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Probed { .. },
+            ) => {
+                // A probe that was running when the service stopped.
+                self.live.probing = false;
+                Vec::new()
+            }
 
             (P::Asked(Ask::Spawn), E::Spawned { pid }) => {
                 let group = Group {
@@ -777,6 +892,7 @@ impl State {
                 self.last_group = Some(group);
                 self.spawned_pgid = Some(pid);
                 self.spawn_error = None;
+                self.unhealthy = None;
                 self.ever_ran = true;
                 let main = Proc {
                     pid,
@@ -787,7 +903,7 @@ impl State {
                     signalled: 0,
                 };
                 self.set_phase(P::Running { main, term_sent: false }, now);
-                Vec::new()
+                self.begin_live(now)
             }
             (P::Asked(Ask::Spawn), E::SpawnFailed { errno }) => {
                 // A start that could not exec counts as a start that exited
@@ -815,9 +931,11 @@ impl State {
             (P::Asked(Ask::PidFile) | P::Waiting { .. }, E::PidFile { found: Ok(c), .. }) => {
                 let pid = c.pid;
                 self.follow(c, now, now);
-                vec![Action::Note(format!(
+                let mut acts = vec![Action::Note(format!(
                     "following pid {pid} from the pid file instead of starting"
-                ))]
+                ))];
+                acts.extend(self.begin_live_running(now));
+                acts
             }
             (P::Asked(Ask::PidFile), E::PidFile { found: Err(_), .. }) => self.check_leftovers_then_spawn(now),
             (P::Asked(Ask::HandOver { main, .. }), E::PidFile { found: Ok(c), .. }) => {
@@ -920,14 +1038,17 @@ impl State {
                 self.regroup_seen(pid, seen_pgid);
                 let group = self.main().map_or(group, |m| m.group);
                 self.last_exit = Some(how);
-                self.last_exit_failed = false;
-                self.remember(
-                    Some(pid),
-                    now.saturating_duration_since(main.since),
-                    how,
-                    "stopped".into(),
-                    now,
-                );
+                let uptime = now.saturating_duration_since(main.since);
+                match (then, self.unhealthy.clone()) {
+                    (AfterStop::Unhealthy, Some(why)) => {
+                        self.count_run(true, uptime, now);
+                        self.remember(Some(pid), uptime, how, why, now);
+                    }
+                    _ => {
+                        self.last_exit_failed = false;
+                        self.remember(Some(pid), uptime, how, "stopped".into(), now);
+                    }
+                }
                 let mut acts = vec![Action::PostExit(how.code())];
                 if group_alive {
                     // The main process is gone but its group is not: those
@@ -1321,7 +1442,9 @@ impl State {
         self.last_group = None;
         match then {
             AfterStop::Start => self.check_leftovers_then_spawn(now),
-            AfterStop::Nothing | AfterStop::ExitSupervisor | AfterStop::Fail(_) => self.stopped(then, now),
+            AfterStop::Nothing | AfterStop::ExitSupervisor | AfterStop::Fail(_) | AfterStop::Unhealthy => {
+                self.stopped(then, now)
+            }
         }
     }
 
@@ -1549,6 +1672,148 @@ impl State {
         ]
     }
 
+    /// A process we started runs: readiness and health begin. Ready at
+    /// once without a method; a readiness probe runs at once; the health
+    /// probes and the watchdog start with readiness.
+    fn begin_live(&mut self, now: Instant) -> Actions {
+        self.health_text = None;
+        self.live = Live {
+            ready_by: self.policy.ready_timeout.map(|t| later(now, t)),
+            ..Live::default()
+        };
+        match self.policy.ready {
+            ReadyKind::Up => self.become_ready(now, false),
+            ReadyKind::Probe => {
+                self.live.probe_at = Some(now);
+                Vec::new()
+            }
+            ReadyKind::Told => Vec::new(),
+        }
+    }
+
+    /// A process already running when we took it over (adopted after our
+    /// own restart, or a daemon the pid file names): it told an earlier
+    /// supervisor, or nobody, that it was ready. A readiness probe asks
+    /// again; otherwise it is taken as ready.
+    fn begin_live_running(&mut self, now: Instant) -> Actions {
+        self.health_text = None;
+        self.live = Live::default();
+        match self.policy.ready {
+            ReadyKind::Probe => {
+                self.live.probe_at = Some(now);
+                Vec::new()
+            }
+            ReadyKind::Up | ReadyKind::Told => self.become_ready(now, false),
+        }
+    }
+
+    fn become_ready(&mut self, now: Instant, told: bool) -> Actions {
+        self.live.ready_at = Some(now);
+        self.live.ready_by = None;
+        self.live.probe_at = self.policy.health.map(|(interval, _)| later(now, interval));
+        self.live.watchdog_by = self.policy.watchdog.map(|w| later(now, w));
+        match (told, self.ready_in()) {
+            (true, Some(took)) => vec![Action::Note(format!("ready after {:.3}s", took.as_secs_f64()))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A deadline of the running service passed: `ready.timeout`, the
+    /// watchdog, or the next probe.
+    fn live_timer(&mut self, main: Proc, now: Instant) -> Actions {
+        let live = self.live;
+        if live.ready_at.is_none() && live.ready_by.is_some_and(|at| at <= now) {
+            let took = now.saturating_duration_since(main.since);
+            return self.fail_running(format!("not ready within {}", seconds(took)), now);
+        }
+        if live.watchdog_by.is_some_and(|at| at <= now) {
+            let every = self.policy.watchdog.unwrap_or_default();
+            return self.fail_running(format!("watchdog: no WATCHDOG=1 within {}", seconds(every)), now);
+        }
+        if !live.probing && live.probe_at.is_some_and(|at| at <= now) {
+            self.live.probing = true;
+            self.live.probe_at = None;
+            let which = if live.ready_at.is_some() {
+                ProbeFor::Health
+            } else {
+                ProbeFor::Ready
+            };
+            return vec![Action::Probe(which)];
+        }
+        Vec::new()
+    }
+
+    fn notified(&mut self, main: Proc, notice: Notice, now: Instant) -> Actions {
+        match notice {
+            Notice::Ready if self.policy.ready == ReadyKind::Told && self.live.ready_at.is_none() => {
+                self.become_ready(now, true)
+            }
+            Notice::Ready => Vec::new(),
+            Notice::Reloading if self.live.ready_at.is_some() && self.policy.ready == ReadyKind::Told => {
+                self.live.ready_at = None;
+                vec![Action::Note("reloading: not ready until READY=1".into())]
+            }
+            Notice::Reloading => Vec::new(),
+            Notice::Stopping => vec![Action::Note(format!("pid {} says it is stopping", main.pid))],
+            Notice::Watchdog => {
+                if let Some(w) = self.policy.watchdog {
+                    self.live.watchdog_by = Some(later(now, w));
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn probed(&mut self, main: Proc, ok: bool, output: String, now: Instant) -> Actions {
+        self.live.probing = false;
+        if self.live.ready_at.is_none() {
+            // A readiness probe: the first success makes it ready.
+            if ok {
+                return self.become_ready(now, true);
+            }
+            self.live.probe_at = Some(later(now, self.policy.ready_interval));
+            return Vec::new();
+        }
+        let Some((interval, limit)) = self.policy.health else {
+            return Vec::new();
+        };
+        self.live.probe_at = Some(later(now, interval));
+        if ok {
+            self.live.health_failures = 0;
+            self.health_text = None;
+            return Vec::new();
+        }
+        self.live.health_failures += 1;
+        let n = self.live.health_failures;
+        let text = if output.is_empty() {
+            "failed".to_string()
+        } else {
+            output
+        };
+        self.health_text = Some(text.clone());
+        if n >= limit {
+            self.live.probe_at = None;
+            return self.fail_running(format!("health check failed {n} times: {text}"), now);
+        }
+        vec![Action::Note(format!(
+            "pid {}: health check failed ({n} of {limit}): {text}",
+            main.pid
+        ))]
+    }
+
+    /// The running service failed (not ready in time, unhealthy, watchdog):
+    /// stopped as for `down`, then the exit counts as a failure and the
+    /// restart policy decides.
+    fn fail_running(&mut self, why: String, now: Instant) -> Actions {
+        self.live.probe_at = None;
+        self.live.watchdog_by = None;
+        self.live.ready_by = None;
+        let mut acts = vec![Action::Note(format!("{why}: restarting the service"))];
+        self.unhealthy = Some(why);
+        acts.extend(self.stop(AfterStop::Unhealthy, now));
+        acts
+    }
+
     fn stop(&mut self, then: AfterStop, now: Instant) -> Actions {
         match self.phase {
             Phase::Running { mut main, .. } => {
@@ -1604,6 +1869,7 @@ impl State {
             AfterStop::Start => self.schedule_start(now),
             AfterStop::ExitSupervisor => vec![Action::Exit(0)],
             AfterStop::Fail(why) => self.fail(why, now),
+            AfterStop::Unhealthy => self.after_exit(now),
         }
     }
 

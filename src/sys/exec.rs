@@ -36,3 +36,23 @@ pub fn drop_privileges(cmd: &mut Command, uid: libc::uid_t, gid: libc::gid_t, gr
         });
     }
 }
+
+/// Give the child descriptor `from` as number `to` (s6's notification fd),
+/// without close-on-exec.
+pub fn pass_fd(cmd: &mut Command, from: std::os::fd::RawFd, to: std::os::fd::RawFd) {
+    // SAFETY: dup2 and fcntl are async-signal-safe; `from` is a descriptor
+    // the parent keeps open until after the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if from == to {
+                // dup2 onto itself keeps close-on-exec: clear it.
+                if libc::fcntl(to, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(from, to) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

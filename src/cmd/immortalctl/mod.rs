@@ -130,7 +130,28 @@ fn row(v: &Value) -> Row {
         reason: v.get("reason").and_then(Value::as_str).map(String::from),
         error: v.get("error").and_then(Value::as_str).map(String::from),
         config_error: v.get("config_error").and_then(Value::as_str).map(String::from),
+        live: live_notes(v),
     }
+}
+
+/// What the row says of a running service: ` - not ready`, ` - unhealthy:
+/// …`, and its sd_notify `STATUS=` text.
+fn live_notes(v: &Value) -> Vec<String> {
+    let mut notes = Vec::new();
+    if v.get("state").and_then(Value::as_str) != Some("run") {
+        return notes;
+    }
+    if v.get("ready").and_then(Value::as_bool) == Some(false) {
+        notes.push("not ready".to_string());
+    }
+    if v.get("healthy").and_then(Value::as_bool) == Some(false) {
+        let why = v.get("health").and_then(Value::as_str).unwrap_or("failed");
+        notes.push(format!("unhealthy: {why}"));
+    }
+    if let Some(note) = v.get("note").and_then(Value::as_str) {
+        notes.push(note.to_string());
+    }
+    notes
 }
 
 /// What a verb asks of one of our supervisors, through its socket.
@@ -253,7 +274,9 @@ fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
     let pid = v.get("pid").and_then(Value::as_i64).unwrap_or(0);
     let old_pid = before.and_then(|b| b.get("pid")).and_then(Value::as_i64).unwrap_or(0);
     match verb {
-        Verb::Up | Verb::Once => state == "run" && pid > 0,
+        // Up means ready (no `ready` field: a runit supervisor, or an older
+        // one: running is ready).
+        Verb::Up | Verb::Once => state == "run" && pid > 0 && v.get("ready").and_then(Value::as_bool) != Some(false),
         Verb::Down => state == "down",
         Verb::Restart => state == "run" && pid > 0 && pid != old_pid,
         Verb::Halt | Verb::Exit => true,

@@ -26,6 +26,8 @@ pub struct Row {
     pub error: Option<String>,
     /// Why its `NAME.yml` was not applied (immortalsvc's `config-error`).
     pub config_error: Option<String>,
+    /// Of a running service: `not ready`, `unhealthy: …`, its STATUS text.
+    pub live: Vec<String>,
 }
 
 const RED: &str = "\x1b[0;31m";
@@ -75,7 +77,7 @@ pub fn render(rows: &[Row], color: bool) -> String {
             );
         }
         let reason = r.reason.as_deref().and_then(|why| row_reason(why, r.waiting.is_some()));
-        for note in [&reason, &r.error].into_iter().flatten() {
+        for note in r.live.iter().chain([&reason, &r.error].into_iter().flatten()) {
             out += &paint(&format!(" - {note}"), YELLOW, color);
         }
         if let Some(e) = &r.config_error {
