@@ -653,7 +653,10 @@ impl Supervisor {
     /// hand-over is awaited.
     fn reconcile(&mut self, i: usize) {
         let unit = &mut self.units[i];
-        if !matches!(unit.state.phase, Phase::Running { .. }) {
+        if !matches!(
+            unit.state.phase,
+            Phase::Running { .. } | Phase::Asked(state::Ask::Spawn)
+        ) {
             // The service stopped: a probe of it goes too (a command's
             // group is killed on drop), and so does its notification pipe.
             unit.probe = None;

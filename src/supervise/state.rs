@@ -859,7 +859,7 @@ impl State {
                     Action::Kill(Target::Group(pid), Signal::SIGKILL),
                 ]
             }
-            (P::Running { main, .. }, E::Timer) => self.live_timer(main, now),
+            (P::Running { .. }, E::Timer) => self.live_timer(now),
             (P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. }, E::Timer) => {
                 Vec::new()
             }
@@ -1720,11 +1720,11 @@ impl State {
 
     /// A deadline of the running service passed: `ready.timeout`, the
     /// watchdog, or the next probe.
-    fn live_timer(&mut self, main: Proc, now: Instant) -> Actions {
+    fn live_timer(&mut self, now: Instant) -> Actions {
         let live = self.live;
         if live.ready_at.is_none() && live.ready_by.is_some_and(|at| at <= now) {
-            let took = now.saturating_duration_since(main.since);
-            return self.fail_running(format!("not ready within {}", seconds(took)), now);
+            let limit = self.policy.ready_timeout.unwrap_or_default();
+            return self.fail_running(format!("not ready within {}", seconds(limit)), now);
         }
         if live.watchdog_by.is_some_and(|at| at <= now) {
             let every = self.policy.watchdog.unwrap_or_default();

@@ -20,6 +20,7 @@ mod follow;
 mod immortallog;
 mod logging;
 mod operator_tools;
+mod readiness;
 mod real_programs;
 mod restart;
 mod security;
