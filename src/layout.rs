@@ -104,6 +104,9 @@ pub const ESSENTIAL: &str = "essential";
 /// s6's readiness file in a service directory: the descriptor number the
 /// service writes a line to once it is ready.
 pub const NOTIFICATION_FD: &str = "notification-fd";
+/// Present in a supervise directory while its service is ready: what
+/// `immortalsvc` watches (inotify) to start the services requiring it.
+pub const READY: &str = "ready";
 /// The sd_notify socket in a supervise directory (`NOTIFY_SOCKET`).
 pub const NOTIFY_SOCKET: &str = "notify";
 

@@ -84,6 +84,8 @@ pub struct Unit {
     ready_pipe: Option<notify::ReadyPipe>,
     /// sd_notify `STATUS=` of the current run (the API's `note`).
     pub status_note: Option<String>,
+    /// Whether the `ready` file was last written present (None: not yet).
+    ready_recorded: Option<bool>,
 }
 
 impl Unit {
@@ -113,6 +115,7 @@ impl Unit {
             probe: None,
             ready_pipe: None,
             status_note: None,
+            ready_recorded: None,
         }
     }
 
@@ -1084,6 +1087,22 @@ impl Supervisor {
         };
         if let Err(e) = files.update(unit.state.record(changed)) {
             self.log.warn(&e.to_string());
+        }
+        let ready = unit.state.is_ready();
+        if unit.state.policy.role == Role::Service && unit.ready_recorded != Some(ready) {
+            let path = files.dir.join(crate::layout::READY);
+            let result = if ready {
+                std::fs::write(&path, b"")
+            } else {
+                std::fs::remove_file(&path).or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+            };
+            match result {
+                Ok(()) => unit.ready_recorded = Some(ready),
+                Err(e) => self.log.warn(&format!("unable to update {}: {e}", path.display())),
+            }
         }
     }
 

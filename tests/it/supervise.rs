@@ -201,7 +201,7 @@ fn require_refuses_until_the_required_service_is_up() {
     let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr_of(&out).contains("required services not up: db, cache"),
+        stderr_of(&out).contains("require not ready: db, cache"),
         "{}",
         stderr_of(&out)
     );
@@ -215,7 +215,7 @@ fn require_refuses_until_the_required_service_is_up() {
     db.wait_running(None);
     let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
     assert!(
-        stderr_of(&out).contains("required services not up: cache"),
+        stderr_of(&out).contains("require not ready: cache"),
         "{}",
         stderr_of(&out)
     );

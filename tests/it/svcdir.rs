@@ -219,13 +219,23 @@ fn scopeguard(pids: [i32; 4]) -> impl Drop {
 }
 
 #[test]
-fn require_is_retried_until_met_and_a_newly_executable_run_is_seen_on_hup() {
+fn require_waits_for_ready_stops_dependents_first_and_hup_sees_a_new_run() {
     let sb = Sandbox::new();
-    sb.write("services/app.yml", "cmd: sleep 1000\nrequire: [base]\n");
+    let flag = sb.path("base-serves");
+    // app takes half a second to stop: base, stopped at the same time,
+    // would end first.
+    let app = sb.script(
+        "app.sh",
+        "#!/bin/sh\ntrap 'sleep 0.5; exit 0' TERM\nwhile :; do sleep 1 & wait $!; done\n",
+    );
+    sb.write(
+        "services/app.yml",
+        &format!("cmd: {}\nrequire: [base]\n", app.display()),
+    );
     sb.write("services/lazy/run", "#!/bin/sh\nexec sleep 1000\n");
-    let sc = Scanner::start(&sb, &[]);
-    wait_for(10.0, "app refused", || {
-        sc.log().contains("required services not up: base")
+    let mut sc = Scanner::start(&sb, &[]);
+    wait_for(10.0, "app waits", || {
+        sc.log().contains("app: waiting for base to be ready")
     });
     // A chmod inside lazy/ is not an event on the directory: SIGHUP rescans.
     std::fs::set_permissions(
@@ -235,10 +245,28 @@ fn require_is_retried_until_met_and_a_newly_executable_run_is_seen_on_hup() {
     .unwrap();
     kill(Pid::from_raw(sc.pid()), Signal::SIGHUP).unwrap();
     wait_running(&sb, &sc, "lazy", 0);
-    // The requirement appears: app comes up on a retry.
-    sb.write("services/base.yml", "cmd: sleep 1000\n");
+    // The requirement appears, runs, but is not ready: app still waits.
+    sb.write(
+        "services/base.yml",
+        &format!(
+            "cmd: sleep 1000\nready:\n  cmd: test -e {}\n  interval: 0.1\n",
+            flag.display()
+        ),
+    );
     wait_running(&sb, &sc, "base", 0);
+    assert_eq!(status(&sb, "base")["ready"], false);
+    assert_eq!(running_pid(&sb, "app"), 0, "{}", sc.log());
+    assert!(!sc.log().contains("app: supervisor started"), "{}", sc.log());
+    // Ready: app starts at once (a `ready` file appearing is the event).
+    fs::write(&flag, "").unwrap();
     wait_running(&sb, &sc, "app", 0);
+    // SIGTERM: app (which requires base) is stopped before base.
+    kill(Pid::from_raw(sc.pid()), Signal::SIGTERM).unwrap();
+    assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
+    let log = sc.log();
+    let app = log.find("app: supervisor ended").expect("app ended");
+    let base = log.find("base: supervisor ended").expect("base ended");
+    assert!(app < base, "dependents first:\n{log}");
 }
 
 #[test]
