@@ -18,6 +18,7 @@
 //! at all: the supervisor sleeps until something happens.
 
 pub mod adopt;
+pub mod fifodir;
 pub mod files;
 pub mod follow;
 pub mod notify;
@@ -86,6 +87,10 @@ pub struct Unit {
     pub status_note: Option<String>,
     /// Whether the `ready` file was last written present (None: not yet).
     ready_recorded: Option<bool>,
+    /// s6's event fifodir of a service directory, and what it last told
+    /// (running, ready).
+    fifodir: Option<fifodir::Fifodir>,
+    told: (bool, bool),
 }
 
 impl Unit {
@@ -99,6 +104,8 @@ impl Unit {
         role: Role,
     ) -> Unit {
         let state = State::new(policy(&svc, role, service_dir.is_some()), want, Instant::now());
+        // A read-only service directory simply has no s6 events.
+        let fifodir = service_dir.as_deref().and_then(|d| fifodir::Fifodir::create(d).ok());
         Unit {
             label,
             svc,
@@ -116,6 +123,8 @@ impl Unit {
             ready_pipe: None,
             status_note: None,
             ready_recorded: None,
+            fifodir,
+            told: (false, false),
         }
     }
 
@@ -929,7 +938,8 @@ impl Supervisor {
         }
         let wants_notify = i == 0 && (unit.svc.ready.method == ReadyMethod::Notify || unit.svc.watchdog.is_some());
         if wants_notify && self.notify.is_none() {
-            match notify::NotifySocket::bind(&self.dir.join(crate::layout::NOTIFY_SOCKET)) {
+            let owner = unit.svc.user.as_ref().map(|u| (u.uid.as_raw(), u.gid.as_raw()));
+            match notify::NotifySocket::bind(&self.dir.join(crate::layout::NOTIFY_SOCKET), owner) {
                 Ok(sock) => self.notify = Some(sock),
                 Err(e) => self.log.warn(&format!("unable to create the notify socket: {e}")),
             }
@@ -1052,7 +1062,7 @@ impl Supervisor {
                 svc.name.clone_from(&unit.svc.name);
                 let policy = policy(&svc, unit.state.policy.role, unit.service_dir.is_some());
                 unit.pending = Some(svc);
-                Some(Event::Reconfigured(policy))
+                Some(Event::Reconfigured(Box::new(policy)))
             }
             Err(e) => {
                 let msg = format!("restart keeps the previous configuration: {e}");
@@ -1089,6 +1099,20 @@ impl Supervisor {
             self.log.warn(&e.to_string());
         }
         let ready = unit.state.is_ready();
+        let running = unit.state.visible() == crate::status::RunState::Run;
+        if let Some(events) = &unit.fifodir {
+            // s6-supervise's events: u up, U ready, d down.
+            if running && !unit.told.0 {
+                events.send(b'u');
+            }
+            if ready && !unit.told.1 {
+                events.send(b'U');
+            }
+            if !running && unit.told.0 {
+                events.send(b'd');
+            }
+            unit.told = (running, ready);
+        }
         if unit.state.policy.role == Role::Service && unit.ready_recorded != Some(ready) {
             let path = files.dir.join(crate::layout::READY);
             let result = if ready {

@@ -56,10 +56,15 @@ pub struct NotifySocket {
 }
 
 impl NotifySocket {
-    pub fn bind(path: &Path) -> std::io::Result<NotifySocket> {
+    /// Bind at `path`; `owner`: the service's user, who must be able to
+    /// send to it (a socket file needs write permission).
+    pub fn bind(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<NotifySocket> {
         let (sock, address, kept) = if path.as_os_str().len() < 100 {
             let _ = std::fs::remove_file(path);
             let sock = UnixDatagram::bind(path)?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+            }
             (sock, path.display().to_string(), Some(path.to_path_buf()))
         } else {
             use std::os::linux::net::SocketAddrExt;
@@ -210,7 +215,7 @@ mod tests {
     fn a_datagram_comes_with_the_senders_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
-        let sock = NotifySocket::bind(&path).unwrap();
+        let sock = NotifySocket::bind(&path, None).unwrap();
         let client = UnixDatagram::unbound().unwrap();
         client.send_to(b"READY=1", &path).unwrap();
         let got = sock.receive();

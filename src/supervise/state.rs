@@ -395,7 +395,7 @@ pub enum Event {
     /// No `./finish`, or it could not start.
     FinishFailed,
     /// `restart` re-read the configuration: it applies at the next start.
-    Reconfigured(Policy),
+    Reconfigured(Box<Policy>),
     /// The supervisor exits once this logger has read everything and
     /// ended (runsv's `x` with a `log/`): no restart, no signal.
     Drain,
@@ -1123,7 +1123,7 @@ impl State {
             ) => Vec::new(),
 
             (_, E::Reconfigured(policy)) => {
-                self.next_policy = Some(policy);
+                self.next_policy = Some(*policy);
                 Vec::new()
             }
 

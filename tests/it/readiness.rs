@@ -235,3 +235,200 @@ fn a_missed_watchdog_restarts_it() {
     sup.wait_running(Some(first));
     assert_eq!(history(&sup)[0]["reason"], "watchdog: no WATCHDOG=1 within 0.5s");
 }
+
+// ------------------------------------------------------------ real programs
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Debian's PostgreSQL binaries (`/usr/lib/postgresql/N/bin`).
+fn pg_bin() -> std::path::PathBuf {
+    let found = fs::read_dir("/usr/lib/postgresql")
+        .expect("postgresql is installed by scripts/install-peers")
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .find(|b| b.join("postgres").exists());
+    found.expect("postgresql's bin directory")
+}
+
+/// `immortalsvc DIR` in the sandbox, stopped (SIGTERM, then KILL) on drop.
+struct Svc(Option<std::process::Child>, std::path::PathBuf);
+
+impl Svc {
+    fn start(sb: &Sandbox) -> Svc {
+        let log = sb.path("immortalsvc.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_immortalsvc"))
+            .arg(sb.path("services"))
+            .env("IMMORTAL_SDIR", sb.path("sdir"))
+            .env("HOME", sb.path("home"))
+            .stdin(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Svc(Some(child), log)
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.1).unwrap_or_default()
+    }
+
+    fn status(&self, sb: &Sandbox, name: &str) -> Value {
+        immortal::client::status(&sb.path(&format!("sdir/{name}/immortal.sock"))).unwrap_or_default()
+    }
+
+    fn wait(&self, sb: &Sandbox, name: &str, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            last = self.status(sb, name);
+            if cond(&last) {
+                return last;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("{name}: timed out waiting for {what}: {last}\n{}", self.log());
+    }
+}
+
+impl Drop for Svc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while std::time::Instant::now() < deadline && c.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn postgres_is_ready_by_sd_notify_only_once_it_accepts_and_its_dependent_starts_after() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("needs root: postgres runs as the postgres user");
+    }
+    let sb = Sandbox::new();
+    let bin = pg_bin();
+    // The sandbox must be reachable by the postgres user.
+    std::os::unix::fs::chown(sb.path(""), None, None).unwrap();
+    fs::set_permissions(sb.path(""), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let data = sb.path("pgdata");
+    fs::create_dir(&data).unwrap();
+    std::os::unix::fs::chown(&data, Some(101), Some(104)).ok();
+    let (uid, gid) = {
+        let out = Command::new("id").args(["-u", "postgres"]).output().unwrap();
+        let uid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let out = Command::new("id").args(["-g", "postgres"]).output().unwrap();
+        let gid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        (uid, gid)
+    };
+    std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
+    let init = Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .arg(bin.join("initdb"))
+        .args(["-D", data.to_str().unwrap(), "-A", "trust", "--no-sync"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let port = free_port();
+    let isready = format!("{} -h 127.0.0.1 -p {port}", bin.join("pg_isready").display());
+    sb.write(
+        "services/db.yml",
+        &format!(
+            "cmd: {} -D {} -p {port} -k {} -c listen_addresses=127.0.0.1\nuser: postgres\nready: notify\n",
+            bin.join("postgres").display(),
+            data.display(),
+            data.display()
+        ),
+    );
+    // What the dependent sees at its start: postgres accepting.
+    let seen = sb.path("seen");
+    let app = sb.script(
+        "app.sh",
+        &format!(
+            "#!/bin/sh\n{isready} > {s} 2>&1\necho \"exit $?\" >> {s}\nexec sleep 1000\n",
+            s = seen.display()
+        ),
+    );
+    sb.write("services/app.yml", &format!("cmd: {}\nrequire: [db]\n", app.display()));
+    // pg_isready as a probe gives the same answer.
+    sb.write(
+        "services/probe.yml",
+        &format!("cmd: sleep 1000\nready:\n  cmd: {isready} -q\n  interval: 0.1\n"),
+    );
+    let svc = Svc::start(&sb);
+    let db = svc.wait(&sb, "db", "ready", |st| st["ready"] == true);
+    assert!(db["ready_in"].as_str().is_some(), "{db}");
+    svc.wait(&sb, "app", "running", |st| st["state"] == "run");
+    let mut text = String::new();
+    wait_for(20.0, "the dependent's pg_isready", || {
+        text = fs::read_to_string(&seen).unwrap_or_default();
+        text.contains("exit")
+    });
+    assert!(
+        text.contains("accepting connections") && text.contains("exit 0"),
+        "{text}\n{}",
+        svc.log()
+    );
+    svc.wait(&sb, "probe", "ready by pg_isready", |st| st["ready"] == true);
+    drop(svc);
+}
+
+#[test]
+fn redis_under_sd_notify_restarted_when_its_health_check_stops_answering() {
+    let sb = Sandbox::new();
+    let port = free_port();
+    let mut sup = supervise(
+        &sb,
+        "redis",
+        &format!(
+            "cmd: redis-server --port {port} --bind 127.0.0.1 --supervised systemd --save '' --appendonly no\n\
+             ready: notify\n\
+             health:\n  cmd: redis-cli -p {port} ping\n  interval: 0.2\n  timeout: 0.5\n  failures: 2\n\
+             restart:\n  delay: 0.1\n"
+        ),
+    );
+    let first = sup.wait_running(None);
+    let st = wait_ready(&sup);
+    assert!(st["ready_in"].as_str().is_some(), "{st}");
+    sup.wait_for(10.0, "healthy", || sup.status()["healthy"] == true);
+    // Paused: alive, but no longer answering.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let second = sup.wait_running(Some(first));
+    assert_ne!(first, second);
+    let why = history(&sup)[0]["reason"].as_str().unwrap_or("").to_string();
+    assert!(
+        why.starts_with("health check failed 2 times: timed out after 0.5s"),
+        "{why}"
+    );
+    wait_ready(&sup);
+}
+
+#[test]
+fn s6_notifyoncheck_reports_through_the_notification_fd() {
+    let sb = Sandbox::new();
+    let flag = sb.path("serving");
+    sb.script("svc/run", "#!/bin/sh\nexec s6-notifyoncheck -w 50 -n 0 sleep 1000\n");
+    sb.script("svc/data/check", &format!("#!/bin/sh\ntest -e {}\n", flag.display()));
+    sb.write("svc/notification-fd", "3\n");
+    let mut sup = supervise_dir(&sb, &sb.path("svc"));
+    sup.wait_running(None);
+    assert_eq!(sup.status()["ready"], false);
+    fs::write(&flag, "").unwrap();
+    wait_ready(&sup);
+}

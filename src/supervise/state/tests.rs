@@ -1175,7 +1175,7 @@ fn every_cell_is_decided() {
             pid: pid(P),
             pgid: pid(P),
         },
-        Event::Reconfigured(policy()),
+        Event::Reconfigured(Box::new(policy())),
         Event::Drain,
         Event::ControlDone { how: None },
         Event::Notified(Notice::Ready),
