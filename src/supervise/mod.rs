@@ -870,6 +870,27 @@ impl Supervisor {
         }
     }
 
+    /// `MAINPID=N`: followed if N is a live process of the service (its
+    /// group or a descendant of the main process), as a pid file's would.
+    fn main_pid_notified(&mut self, pid: Pid) {
+        let Some(main) = self.units[0].state.main() else {
+            return;
+        };
+        let Some(stat) = sys::process::ProcStat::read(pid).filter(|s| !s.is_zombie()) else {
+            self.log.warn(&format!("MAINPID={pid}: no such process, ignored"));
+            return;
+        };
+        let pgid = Pid::from_raw(stat.pgrp().unwrap_or(0));
+        if pgid != main.group.pgid && !notify::descends_from(pid, main.pid) {
+            self.log
+                .warn(&format!("MAINPID={pid}: not a process of the service, ignored"));
+            return;
+        }
+        let our_child = stat.ppid() == Some(std::process::id() as i32);
+        self.queue
+            .push_back((0, Event::MainPid(Candidate { pid, pgid, our_child })));
+    }
+
     /// sd_notify datagrams: only from a process of the service (its main
     /// process, its process group, a descendant; a sender already gone is
     /// accepted when its uid is the service's).
@@ -907,10 +928,7 @@ impl Supervisor {
                 self.units[0].status_note = Some(text).filter(|t| !t.is_empty());
             }
             if let Some(pid) = msg.main_pid {
-                self.note(
-                    "",
-                    &format!("MAINPID={pid}: ignored (the main process is the one started)"),
-                );
+                self.main_pid_notified(pid);
             }
             for n in msg.notices {
                 self.queue.push_back((0, Event::Notified(n)));

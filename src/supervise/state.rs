@@ -401,6 +401,9 @@ pub enum Event {
     Drain,
     /// The service said something (sd_notify, the notification fd).
     Notified(Notice),
+    /// sd_notify `MAINPID=`: the service's main process is now this one (a
+    /// process of the service, checked by the loop).
+    MainPid(Candidate),
     /// The answer to [`Action::Probe`]: passed or not, with what it said.
     Probed {
         ok: bool,
@@ -868,6 +871,28 @@ impl State {
             (
                 P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
                 E::Notified(_),
+            ) => Vec::new(),
+
+            (P::Running { main, .. }, E::MainPid(c)) if c.pid != main.pid => {
+                // As a pid file names it: follow it, keeping the start
+                // time and the readiness of this run.
+                let live = self.live;
+                self.follow(c, main.since, now);
+                self.live = live;
+                vec![Action::Note(format!(
+                    "MAINPID={}: following it instead of pid {}",
+                    c.pid, main.pid
+                ))]
+            }
+            (
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. },
+                E::MainPid(_),
             ) => Vec::new(),
 
             (P::Running { main, .. }, E::Probed { ok, output }) => self.probed(main, ok, output, now),

@@ -432,3 +432,35 @@ fn s6_notifyoncheck_reports_through_the_notification_fd() {
     fs::write(&flag, "").unwrap();
     wait_ready(&sup);
 }
+
+#[test]
+fn mainpid_from_sd_notify_is_followed() {
+    let sb = Sandbox::new();
+    let script = sb.script(
+        "mp.sh",
+        "#!/bin/sh\nsleep 1000 &\nsystemd-notify --ready --pid=$!\nwait\n",
+    );
+    let mut sup = supervise(&sb, "mp", &format!("cmd: {}\nready: notify\n", script.display()));
+    let shell = sup.wait_running(None);
+    let mut st = Value::Null;
+    sup.wait_for(15.0, "the MAINPID followed", || {
+        st = sup.status();
+        st["pid"].as_i64().is_some_and(|p| p != shell) && st["ready"] == true
+    });
+    let main = st["pid"].as_i64().unwrap();
+    sup.pids.push(main as i32);
+    assert_eq!(st["fpid"], true, "{st}");
+    // The shell that started it ending is not the service ending.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shell as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    sup.wait_for(10.0, "the shell gone", || !alive(shell));
+    let st = sup.status();
+    assert_eq!(
+        (st["state"].as_str(), st["pid"].as_i64()),
+        (Some("run"), Some(main)),
+        "{st}"
+    );
+}

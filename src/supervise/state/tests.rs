@@ -1182,6 +1182,11 @@ fn every_cell_is_decided() {
         Event::Notified(Notice::Reloading),
         Event::Notified(Notice::Stopping),
         Event::Notified(Notice::Watchdog),
+        Event::MainPid(Candidate {
+            pid: pid(900),
+            pgid: pid(P),
+            our_child: false,
+        }),
         Event::Probed {
             ok: true,
             output: String::new(),
@@ -1429,4 +1434,32 @@ fn an_adopted_service_told_ready_before_is_ready_a_probe_asks_again() {
     s.apply(adopted, t0);
     assert!(!s.is_ready());
     assert_eq!(s.apply(Event::Timer, t0), vec![Action::Probe(ProbeFor::Ready)]);
+}
+
+#[test]
+fn mainpid_is_followed_keeping_start_time_and_readiness() {
+    let t0 = Instant::now();
+    let mut s = live(
+        Policy {
+            ready: ReadyKind::Told,
+            ..policy()
+        },
+        t0,
+    );
+    s.apply(Event::Notified(Notice::Ready), t0 + secs(1.0));
+    let c = Candidate {
+        pid: pid(900),
+        pgid: pid(P),
+        our_child: false,
+    };
+    assert!(matches!(
+        s.apply(Event::MainPid(c), t0 + secs(2.0))[..],
+        [Action::Note(_)]
+    ));
+    let main = s.main().unwrap();
+    assert_eq!((main.pid, main.origin, main.since), (pid(900), Origin::Followed, t0));
+    assert!(s.is_ready());
+    // The old main process's exit is not the service's any more.
+    assert_eq!(s.apply(exit_of(P, ExitHow::Code(0), true), t0 + secs(3.0)), vec![]);
+    assert_eq!(s.main_pid(), Some(pid(900)));
 }
