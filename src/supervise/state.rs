@@ -1066,7 +1066,7 @@ impl State {
                 let uptime = now.saturating_duration_since(main.since);
                 match (then, self.unhealthy.clone()) {
                     (AfterStop::Unhealthy, Some(why)) => {
-                        self.count_run(true, uptime, now);
+                        self.count_run(true, self.ready_uptime(now), now);
                         self.remember(Some(pid), uptime, how, why, now);
                     }
                     _ => {
@@ -1252,7 +1252,7 @@ impl State {
             ExitHow::Signal(sig) => !main.was_signalled(sig),
         };
         let uptime = now.saturating_duration_since(main.since);
-        self.count_run(failed, uptime, now);
+        self.count_run(failed, self.ready_uptime(now), now);
         let verdict = match how {
             _ if failed => "failure",
             ExitHow::Signal(_) => "signalled by the supervisor",
@@ -1273,12 +1273,21 @@ impl State {
         acts
     }
 
-    /// Count a run that ended by itself: a long enough run resets the
+    /// How long the run that is ending was ready (`restart.reset_after`
+    /// counts ready uptime: a service that never became ready keeps its
+    /// backoff however long it ran).
+    fn ready_uptime(&self, now: Instant) -> Duration {
+        self.live
+            .ready_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+    }
+
+    /// Count a run that ended by itself: `ready_for` long enough resets the
     /// backoff, a success ends it, a failure adds to it and to the
     /// breaker's window.
-    fn count_run(&mut self, failed: bool, uptime: Duration, now: Instant) {
+    fn count_run(&mut self, failed: bool, ready_for: Duration, now: Instant) {
         self.last_exit_failed = failed;
-        if !failed || uptime >= self.policy.restart.reset_after {
+        if !failed || ready_for >= self.policy.restart.reset_after {
             self.failures = 0;
         }
         if failed {

@@ -1463,3 +1463,25 @@ fn mainpid_is_followed_keeping_start_time_and_readiness() {
     assert_eq!(s.apply(exit_of(P, ExitHow::Code(0), true), t0 + secs(3.0)), vec![]);
     assert_eq!(s.main_pid(), Some(pid(900)));
 }
+
+#[test]
+fn reset_after_counts_ready_uptime_only() {
+    let t0 = Instant::now();
+    let told = Policy {
+        ready: ReadyKind::Told,
+        ..policy()
+    };
+    // 100 s up but never ready, twice: the failures add up.
+    let mut s = live(told, t0);
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(100.0));
+    s.apply(Event::Timer, t0 + secs(101.0));
+    s.apply(Event::Spawned { pid: pid(P) }, t0 + secs(101.0));
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(201.0));
+    assert_eq!(s.failures, 2);
+    // Ready for 60 s: forgotten.
+    s.apply(Event::Timer, t0 + secs(202.0));
+    s.apply(Event::Spawned { pid: pid(P) }, t0 + secs(202.0));
+    s.apply(Event::Notified(Notice::Ready), t0 + secs(203.0));
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(263.0));
+    assert_eq!(s.failures, 1);
+}
