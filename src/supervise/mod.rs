@@ -971,6 +971,7 @@ impl Supervisor {
         }
         let extra = spawn::Extra {
             fd: pass.as_ref().map(|(fd, n)| (fd.as_fd(), *n)),
+            own_pid_var: (wants_notify && unit.svc.watchdog.is_some()).then_some("WATCHDOG_PID"),
             env: extra_env,
         };
         let spawned = spawn::service_with(&unit.svc, &unit.io, &extra);

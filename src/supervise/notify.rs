@@ -90,7 +90,10 @@ impl NotifySocket {
         let mut out = Vec::new();
         loop {
             let mut buf = vec![0u8; DATAGRAM_MAX];
-            let mut space = nix::cmsg_space!(UnixCredentials);
+            // Credentials, and room for descriptors sent along (systemd's
+            // BARRIER=1 passes one, FDSTORE=1 some): they are closed, which
+            // is the barrier's answer.
+            let mut space = nix::cmsg_space!(UnixCredentials, [std::os::fd::RawFd; 16]);
             let (len, sender) = {
                 let mut iov = [IoSliceMut::new(&mut buf)];
                 let msg = match socket::recvmsg::<()>(

@@ -65,6 +65,8 @@ impl Io {
 pub struct Extra<'a> {
     pub fd: Option<(std::os::fd::BorrowedFd<'a>, i32)>,
     pub env: Vec<(String, String)>,
+    /// A variable set to the service's own pid (`WATCHDOG_PID`).
+    pub own_pid_var: Option<&'static str>,
 }
 
 /// Start the service; returns its pid (also its process group id).
@@ -108,6 +110,10 @@ pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
     }
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
+    if let Some(var) = extra.own_pid_var {
+        // Last: it executes the program itself.
+        crate::sys::exec::exec_with_own_pid(&mut cmd, var)?;
+    }
     Ok(cmd.spawn()?.id())
 }
 

@@ -224,7 +224,7 @@ fn a_missed_watchdog_restarts_it() {
     // Pings twice (the supervisor waits), then stops pinging.
     let script = sb.script(
         "wd.sh",
-        "#!/bin/sh\ntest -n \"$WATCHDOG_USEC\" || exit 9\nsystemd-notify WATCHDOG=1\nexec sleep 1000\n",
+        "#!/bin/sh\ntest \"$WATCHDOG_USEC\" = 500000 || exit 9\ntest \"$WATCHDOG_PID\" = $$ || exit 8\nsystemd-notify WATCHDOG=1\nexec sleep 1000\n",
     );
     let mut sup = supervise(
         &sb,
@@ -233,6 +233,7 @@ fn a_missed_watchdog_restarts_it() {
     );
     let first = sup.wait_running(None);
     sup.wait_running(Some(first));
+    // Restarted by the watchdog, not by an exit 8 or 9 of the checks.
     assert_eq!(history(&sup)[0]["reason"], "watchdog: no WATCHDOG=1 within 0.5s");
 }
 
@@ -438,18 +439,38 @@ fn mainpid_from_sd_notify_is_followed() {
     let sb = Sandbox::new();
     let script = sb.script(
         "mp.sh",
-        "#!/bin/sh\nsleep 1000 &\nsystemd-notify --ready --pid=$!\nwait\n",
+        &format!(
+            "#!/bin/sh\necho $$ > {}\nsleep 1000 &\nsystemd-notify --ready --pid=$!\nwait\n",
+            sb.path("shell").display()
+        ),
     );
     let mut sup = supervise(&sb, "mp", &format!("cmd: {}\nready: notify\n", script.display()));
-    let shell = sup.wait_running(None);
-    let mut st = Value::Null;
-    sup.wait_for(15.0, "the MAINPID followed", || {
-        st = sup.status();
-        st["pid"].as_i64().is_some_and(|p| p != shell) && st["ready"] == true
+    sup.wait_running(None);
+    let mut shell = 0;
+    wait_for(10.0, "the shell's pid", || {
+        shell = fs::read_to_string(sb.path("shell"))
+            .unwrap_or_default()
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        shell > 0
     });
+    sup.pids.push(shell as i32);
+    let mut st = Value::Null;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !(st["pid"].as_i64().is_some_and(|p| p != shell) && st["ready"] == true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "MAINPID not followed: {st}\n{}",
+            sup.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        st = sup.status();
+    }
     let main = st["pid"].as_i64().unwrap();
     sup.pids.push(main as i32);
     assert_eq!(st["fpid"], true, "{st}");
+    assert!(!sup.log().contains("ignored a notify datagram"), "{}", sup.log());
     // The shell that started it ending is not the service ending.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(shell as i32),
