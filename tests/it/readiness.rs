@@ -35,15 +35,6 @@ fn ctl(sb: &Sandbox, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-fn history(sup: &Supervisor) -> Vec<Value> {
-    let (_, body) = immortal::client::get(&sup.sock(), "/history").unwrap();
-    serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// Running, and not ready: the API and the row say so.
 fn assert_not_ready(sb: &Sandbox, sup: &Supervisor, name: &str) {
     let st = sup.status();
@@ -185,7 +176,7 @@ fn not_ready_in_time_is_restarted_and_counted_as_a_failure() {
     );
     let first = sup.wait_running(None);
     sup.wait_running(Some(first));
-    let exits = history(&sup);
+    let exits = sup.history();
     assert_eq!(exits[0]["reason"], "not ready within 0.5s", "{exits:?}");
     assert_eq!(exits[0]["signal"], "TERM");
     assert!(
@@ -214,7 +205,7 @@ fn a_failing_health_check_restarts_it_with_the_probes_output() {
     let second = sup.wait_running(Some(first));
     assert_ne!(first, second);
     let why = format!("health check failed 2 times: exit code 1: no {}", ok.display());
-    assert_eq!(history(&sup)[0]["reason"], why.as_str());
+    assert_eq!(sup.history()[0]["reason"], why.as_str());
     assert!(sup.log().contains(&why), "{}", sup.log());
 }
 
@@ -234,7 +225,7 @@ fn a_missed_watchdog_restarts_it() {
     let first = sup.wait_running(None);
     sup.wait_running(Some(first));
     // Restarted by the watchdog, not by an exit 8 or 9 of the checks.
-    assert_eq!(history(&sup)[0]["reason"], "watchdog: no WATCHDOG=1 within 0.5s");
+    assert_eq!(sup.history()[0]["reason"], "watchdog: no WATCHDOG=1 within 0.5s");
 }
 
 // ------------------------------------------------------------ real programs
@@ -412,7 +403,7 @@ fn redis_under_sd_notify_restarted_when_its_health_check_stops_answering() {
     .unwrap();
     let second = sup.wait_running(Some(first));
     assert_ne!(first, second);
-    let why = history(&sup)[0]["reason"].as_str().unwrap_or("").to_string();
+    let why = sup.history()[0]["reason"].as_str().unwrap_or("").to_string();
     assert!(
         why.starts_with("health check failed 2 times: timed out after 0.5s"),
         "{why}"

@@ -9,17 +9,6 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// `GET /history`.
-fn history(sup: &Supervisor) -> Vec<Value> {
-    let (code, body) = immortal::client::get(&sup.sock(), "/history").unwrap();
-    assert_eq!(code, 200, "{body}");
-    serde_json::from_str::<Value>(&body)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// Seconds since the epoch of an RFC 3339 UTC time (`…T00:40:01.123456Z`).
 fn epoch(t: &str) -> f64 {
     let (date, time) = t.trim_end_matches('Z').split_once('T').unwrap();
@@ -71,8 +60,8 @@ fn backoff_grows_by_factor_to_the_cap_and_the_reason_says_so() {
     // immortalctl: the Go `Starting in`, then the exit and the backoff.
     let row = ctl(&sb, &["-A", "svc"]);
     assert!(row.contains("false - "), "{row}");
-    sup.wait_for(15.0, "seven exits", || history(&sup).len() >= 7);
-    let mut exits = history(&sup);
+    sup.wait_for(15.0, "seven exits", || sup.history().len() >= 7);
+    let mut exits = sup.history();
     exits.reverse(); // oldest first
     for e in &exits {
         assert_eq!(e["code"], 1, "{e}");
@@ -138,7 +127,7 @@ fn the_breaker_makes_it_failed_until_an_operator_says_up() {
         let st = sup.status();
         st["state"] == "failed" && st["count"] == 6
     });
-    assert_eq!(history(&sup).len(), 6);
+    assert_eq!(sup.history().len(), 6);
     // `down` makes it plain down.
     assert_eq!(sup.signal("down"), "");
     let st = sup.wait_state("down");
@@ -159,13 +148,13 @@ fn a_signal_the_supervisor_sent_is_no_failure_one_from_outside_is() {
         assert_eq!(sup.signal("restart"), "");
         pid = sup.wait_running(Some(pid));
     }
-    let exits = history(&sup);
+    let exits = sup.history();
     assert_eq!(exits.len(), 3, "{exits:?}");
     assert!(exits.iter().all(|e| e["signal"] == "TERM"), "{exits:?}");
     // A crash from outside is a failure; the second trips the breaker.
     kill(Pid::from_raw(pid as i32), Signal::SIGSEGV).unwrap();
     pid = sup.wait_running(Some(pid));
-    assert_eq!(history(&sup)[0]["reason"], "failure");
+    assert_eq!(sup.history()[0]["reason"], "failure");
     kill(Pid::from_raw(pid as i32), Signal::SIGSEGV).unwrap();
     let st = sup.wait_state("failed");
     assert_eq!(
@@ -201,7 +190,7 @@ fn on_failure_stops_after_a_success_and_never_after_any_exit() {
     let st = sup.status();
     assert_eq!(st["reason"], "exit 3; a success (restart: on-failure)", "{st}");
     assert_eq!(st["want"], "down", "{st}");
-    let exits = history(&sup);
+    let exits = sup.history();
     assert_eq!(
         (exits[0]["code"].as_i64(), exits[1]["code"].as_i64()),
         (Some(3), Some(1))
