@@ -24,6 +24,8 @@ pub const MAX_CLIENTS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Status,
+    /// `GET /history`: the last exits, newest first.
+    History,
     Signal(String),
     NotFound(String),
 }
@@ -73,6 +75,9 @@ fn route(method: &str, path: &str, host: Option<&str>) -> Route {
     let readonly = method == "GET" || method == "HEAD";
     if readonly && (path == "/" || path == "/status") {
         return Route::Status;
+    }
+    if readonly && path == "/history" {
+        return Route::History;
     }
     if readonly || method == "POST" {
         if let Some(name) = path.strip_prefix("/signal/") {
@@ -128,6 +133,35 @@ pub struct StatusJson {
     /// (`exec failed: No such file or directory`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Running and ready (readiness: notification fd, sd_notify, a probe;
+    /// without a method, running is ready).
+    pub ready: bool,
+    /// How long the running process took to become ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_in: Option<String>,
+    /// With `health:`: whether the last probe passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// The last failed health probe's output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// sd_notify's `STATUS=`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// One entry of `GET /history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryJson {
+    /// When it exited, RFC 3339.
+    pub time: String,
+    /// 0: the command never started.
+    pub pid: i32,
+    /// How long it ran, seconds.
+    pub uptime: f64,
+    #[serde(flatten)]
+    pub how: ExitJson,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -282,6 +316,11 @@ mod tests {
         assert_eq!(p("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Parsed::Request(Route::Status));
         assert_eq!(p("GET /status HTTP/1.1\r\n\r\n"), Parsed::Request(Route::Status));
         assert_eq!(p("GET /status?x=1 HTTP/1.0\r\n\r\n"), Parsed::Request(Route::Status));
+        assert_eq!(p("GET /history HTTP/1.1\r\n\r\n"), Parsed::Request(Route::History));
+        assert_eq!(
+            p("POST /history HTTP/1.1\r\n\r\n"),
+            Parsed::Request(Route::NotFound("/history".into()))
+        );
         assert_eq!(
             p("GET /signal/hup HTTP/1.1\r\n\r\n"),
             Parsed::Request(Route::Signal("hup".into()))
@@ -332,12 +371,18 @@ mod tests {
             paused: false,
             exit: Some(ExitJson::Signal { signal: "TERM".into() }),
             reason: None,
+            ready: true,
+            ready_in: Some("0.2s".into()),
+            healthy: None,
+            health: None,
+            note: Some("serving".into()),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"pid":6940,"up":"7.9s","cmd":"./stdout","fpid":false,"count":4,
-                "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"}})
+                "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"},
+                "ready":true,"ready_in":"0.2s","note":"serving"})
         );
         let none = StatusJson { exit: None, ..s };
         assert_eq!(serde_json::to_value(&none).unwrap()["exit"], serde_json::Value::Null);

@@ -44,6 +44,18 @@ pub struct RunYml {
     pub post_exit: Option<String>,
     #[serde(default)]
     pub stop: StopYml,
+    #[serde(default, skip_serializing_if = "RestartYml::is_default")]
+    pub restart: RestartYml,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub essential: bool,
+    /// How the service says it can serve (`notify`, `{fd: 3}`, a probe).
+    #[serde(default, deserialize_with = "ready_block", skip_serializing_if = "Option::is_none")]
+    pub ready: Option<ReadyYml>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthYml>,
+    /// sd_notify `WATCHDOG=1` expected at least this often (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<f64>,
     /// rlimits by `prlimit(1)` name: `N`, `unlimited`, `SOFT:HARD`.
     #[serde(default, deserialize_with = "limit_map", skip_serializing_if = "BTreeMap::is_empty")]
     pub limits: BTreeMap<String, String>,
@@ -52,10 +64,290 @@ pub struct RunYml {
     /// Octal digits, kept as written (`"027"`).
     #[serde(default, deserialize_with = "umask_text", skip_serializing_if = "Option::is_none")]
     pub umask: Option<String>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_privs: bool,
     #[serde(default, skip_serializing_if = "CgroupYml::is_empty")]
     pub cgroup: CgroupYml,
+}
+
+/// `ready:` as written: `ready: notify`, or a mapping with one method
+/// (`fd`, `notify`, `cmd`, `tcp`, `http`) and its timings (seconds).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyYml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// Between two probes until one succeeds (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<f64>,
+    /// Not ready this long after the start: a failed start (default 0: wait forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    /// One probe's limit (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_timeout: Option<f64>,
+}
+
+/// `health:` as written: one probe (`cmd`, `tcp`, `http`) and its timings.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthYml {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<String>,
+    /// Seconds between probes once the service is ready (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<f64>,
+    /// One probe's limit (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
+    /// Consecutive failed probes before the service is restarted (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+}
+
+/// `ready: notify` (the short form) or the mapping.
+fn ready_block<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<ReadyYml>, D::Error> {
+    use serde::de::Error as _;
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::Null => Ok(None),
+        serde_yaml::Value::String(s) if s == "notify" => Ok(Some(ReadyYml {
+            notify: true,
+            ..ReadyYml::default()
+        })),
+        serde_yaml::Value::String(s) => Err(D::Error::custom(format!(
+            "ready: 'notify' or a mapping (fd, notify, cmd, tcp, http), not '{s}'"
+        ))),
+        v => ReadyYml::deserialize(v)
+            .map(Some)
+            .map_err(|e| D::Error::custom(e.to_string())),
+    }
+}
+
+/// A number of seconds as written: finite and ≥ 0 (`> 0` when `positive`).
+fn check_seconds(what: &str, v: Option<f64>, positive: bool) -> std::result::Result<(), String> {
+    match v {
+        Some(s) if !s.is_finite() || s < 0.0 || (positive && s == 0.0) => {
+            let bound = if positive { "> 0" } else { "≥ 0" };
+            Err(format!("{what} must be a number of seconds {bound}, not {s}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The probe named in a block: exactly one of `cmd`, `tcp`, `http`.
+fn check_probe(
+    block: &str,
+    cmd: &Option<String>,
+    tcp: &Option<String>,
+    http: &Option<String>,
+) -> std::result::Result<(), (&'static str, String)> {
+    if let Some(addr) = tcp {
+        crate::service::Probe::tcp(addr).map_err(|e| ("tcp", format!("{block}.tcp: {e}")))?;
+    }
+    if let Some(url) = http {
+        crate::service::Probe::http(url).map_err(|e| ("http", format!("{block}.http: {e}")))?;
+    }
+    if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(("cmd", format!("{block}.cmd is empty")));
+    }
+    Ok(())
+}
+
+impl ReadyYml {
+    /// One method, timings in range.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        let methods = [
+            self.fd.is_some(),
+            self.notify,
+            self.cmd.is_some(),
+            self.tcp.is_some(),
+            self.http.is_some(),
+        ];
+        match methods.iter().filter(|m| **m).count() {
+            0 => return Err(("ready", "ready: name one method: fd, notify, cmd, tcp or http".into())),
+            1 => {}
+            _ => return Err(("ready", "ready: one method only (fd, notify, cmd, tcp, http)".into())),
+        }
+        if let Some(fd) = self.fd {
+            if !(3..=1023).contains(&fd) {
+                return Err(("fd", format!("ready.fd must be 3 to 1023 (0-2 are stdio), not {fd}")));
+            }
+        }
+        check_probe("ready", &self.cmd, &self.tcp, &self.http)?;
+        check_seconds("ready.interval", self.interval, true).map_err(|e| ("interval", e))?;
+        check_seconds("ready.timeout", self.timeout, false).map_err(|e| ("timeout", e))?;
+        check_seconds("ready.probe_timeout", self.probe_timeout, true).map_err(|e| ("probe_timeout", e))?;
+        let is_probe = self.cmd.is_some() || self.tcp.is_some() || self.http.is_some();
+        if !is_probe && (self.interval.is_some() || self.probe_timeout.is_some()) {
+            let key = if self.interval.is_some() {
+                "interval"
+            } else {
+                "probe_timeout"
+            };
+            return Err((key, format!("ready.{key} is for a probe (cmd, tcp, http)")));
+        }
+        Ok(())
+    }
+}
+
+impl HealthYml {
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        if [&self.cmd, &self.tcp, &self.http]
+            .iter()
+            .filter(|p| p.is_some())
+            .count()
+            != 1
+        {
+            return Err(("health", "health: name one probe: cmd, tcp or http".into()));
+        }
+        check_probe("health", &self.cmd, &self.tcp, &self.http)?;
+        check_seconds("health.interval", self.interval, true).map_err(|e| ("interval", e))?;
+        check_seconds("health.timeout", self.timeout, true).map_err(|e| ("timeout", e))?;
+        if self.failures == Some(0) {
+            return Err(("failures", "health.failures must be 1 or more".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `restart:` as written. Times are seconds (fractions allowed).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartYml {
+    #[serde(default = "default_restart_policy")]
+    pub policy: String,
+    #[serde(default = "default_success")]
+    pub success: Vec<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay: Option<f64>,
+    #[serde(default = "default_factor")]
+    pub factor: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_after: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitYml>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitYml {
+    pub count: u32,
+    pub within: f64,
+}
+
+impl Default for RestartYml {
+    fn default() -> Self {
+        RestartYml {
+            policy: default_restart_policy(),
+            success: default_success(),
+            delay: None,
+            max_delay: None,
+            factor: default_factor(),
+            reset_after: None,
+            limit: None,
+        }
+    }
+}
+
+fn default_restart_policy() -> String {
+    "always".into()
+}
+fn default_success() -> Vec<u8> {
+    vec![0]
+}
+fn default_factor() -> f64 {
+    2.0
+}
+
+impl RestartYml {
+    fn is_default(&self) -> bool {
+        *self == RestartYml::default()
+    }
+
+    /// The checked block as the supervisor uses it ([`parse`] has
+    /// validated every value).
+    pub fn spec(&self) -> crate::service::RestartSpec {
+        use crate::service::{ExitCodes, RestartSpec, RestartWhen, DEFAULT_RESET_AFTER};
+        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or(std::time::Duration::MAX);
+        RestartSpec {
+            when: match self.policy.as_str() {
+                "on-failure" => RestartWhen::OnFailure,
+                "never" => RestartWhen::Never,
+                _ => RestartWhen::Always,
+            },
+            success: ExitCodes::of(&self.success),
+            delay: self.delay.map(secs),
+            max_delay: self.max_delay.map(secs),
+            factor: self.factor,
+            reset_after: self.reset_after.map_or(DEFAULT_RESET_AFTER, secs),
+            limit: self.limit.as_ref().map(|l| (l.count, secs(l.within))),
+        }
+    }
+
+    /// Every value in range, or what is wrong with which key.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        if !["always", "on-failure", "never"].contains(&self.policy.as_str()) {
+            return Err((
+                "policy",
+                format!(
+                    "restart.policy must be always, on-failure or never, not '{}'",
+                    self.policy
+                ),
+            ));
+        }
+        let seconds = |key: &'static str, v: Option<f64>| match v {
+            Some(s) if !(s.is_finite() && s >= 0.0) => {
+                Err((key, format!("restart.{key} must be a number of seconds ≥ 0, not {s}")))
+            }
+            _ => Ok(()),
+        };
+        seconds("delay", self.delay)?;
+        seconds("max_delay", self.max_delay)?;
+        seconds("reset_after", self.reset_after)?;
+        if !(self.factor.is_finite() && self.factor >= 1.0) {
+            return Err((
+                "factor",
+                format!("restart.factor must be 1 or more, not {}", self.factor),
+            ));
+        }
+        if let (Some(max), delay) = (self.max_delay, self.delay.unwrap_or(1.0)) {
+            if max < delay {
+                return Err((
+                    "max_delay",
+                    format!("restart.max_delay ({max}) is below restart.delay ({delay})"),
+                ));
+            }
+        }
+        if let Some(limit) = &self.limit {
+            if limit.count == 0 {
+                return Err(("count", "restart.limit.count must be 1 or more".into()));
+            }
+            if !(limit.within.is_finite() && limit.within > 0.0) {
+                return Err((
+                    "within",
+                    format!(
+                        "restart.limit.within must be a number of seconds > 0, not {}",
+                        limit.within
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `cgroup:` limits, as written; [`crate::limits`] says what they mean.
@@ -135,9 +427,6 @@ fn default_retries() -> i64 {
 }
 fn default_true() -> bool {
     true
-}
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 fn default_stop_signal() -> String {
     "TERM".into()
@@ -257,6 +546,27 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
             at("retries"),
             cfg.retries
         )));
+    }
+    if let Err((key, msg)) = cfg.restart.check() {
+        return Err(Error::invalid(format!("{}: {msg}", at(key))));
+    }
+    // A key of a block: the first line naming it at or after the block's.
+    let at_in = |block: &str, key: &str| {
+        let start = line_of(text, block).unwrap_or(1);
+        let rest: String = text.lines().skip(start - 1).map(|l| format!("{l}\n")).collect();
+        match line_of(&rest, key) {
+            Some(n) => format!("{shown}:{}", start + n - 1),
+            None => at(block),
+        }
+    };
+    if let Some(Err((key, msg))) = cfg.ready.as_ref().map(ReadyYml::check) {
+        return Err(Error::invalid(format!("{}: {msg}", at_in("ready", key))));
+    }
+    if let Some(Err((key, msg))) = cfg.health.as_ref().map(HealthYml::check) {
+        return Err(Error::invalid(format!("{}: {msg}", at_in("health", key))));
+    }
+    if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
+        return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));
     }
     if crate::signal::parse(&cfg.stop.signal).is_none() {
         return Err(Error::invalid(format!(

@@ -101,6 +101,17 @@ pub const SUPERVISE: &str = "supervise";
 pub const DOWN_SIGNAL: &str = "down-signal";
 /// s6's kill-timeout file.
 pub const TIMEOUT_KILL: &str = "timeout-kill";
+/// Present: the service is essential (`essential: true`): once it has
+/// failed for good, its supervisor exits 3.
+pub const ESSENTIAL: &str = "essential";
+/// s6's readiness file in a service directory: the descriptor number the
+/// service writes a line to once it is ready.
+pub const NOTIFICATION_FD: &str = "notification-fd";
+/// Present in a supervise directory while its service is ready: what
+/// `immortalsvc` watches (inotify) to start the services requiring it.
+pub const READY: &str = "ready";
+/// The sd_notify socket in a supervise directory (`NOTIFY_SOCKET`).
+pub const NOTIFY_SOCKET: &str = "notify";
 
 // The services directory (`immortalsvc`).
 

@@ -77,6 +77,215 @@ impl Default for StopSpec {
     }
 }
 
+/// When an exit of the service is followed by a new start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartWhen {
+    Always,
+    OnFailure,
+    Never,
+}
+
+/// Exit codes 0–255 as a set (`restart.success`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCodes([u64; 4]);
+
+impl ExitCodes {
+    pub fn of(codes: &[u8]) -> ExitCodes {
+        let mut set = ExitCodes([0; 4]);
+        for &c in codes {
+            set.0[c as usize / 64] |= 1 << (c % 64);
+        }
+        set
+    }
+
+    pub fn contains(&self, code: i32) -> bool {
+        u8::try_from(code).is_ok_and(|c| self.0[c as usize / 64] & (1 << (c % 64)) != 0)
+    }
+
+    pub fn list(&self) -> Vec<u8> {
+        (0..=255u8).filter(|&c| self.contains(c as i32)).collect()
+    }
+}
+
+/// `restart:` — when to start again, how long to wait, when to give up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RestartSpec {
+    pub when: RestartWhen,
+    pub success: ExitCodes,
+    /// The least time between two starts; `None`: the supervisor's
+    /// throttle (1 s).
+    pub delay: Option<Duration>,
+    /// Backoff cap; `None` (or not above `delay`): no backoff.
+    pub max_delay: Option<Duration>,
+    pub factor: f64,
+    /// A run this long resets the count of consecutive failures.
+    pub reset_after: Duration,
+    /// The circuit breaker: this many failures within this window.
+    pub limit: Option<(u32, Duration)>,
+}
+
+/// Seconds of uptime that reset the backoff when `restart.reset_after` is
+/// not given.
+pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(60);
+
+impl Default for RestartSpec {
+    /// Today's rule: restart every exit, at most one start a second.
+    fn default() -> Self {
+        RestartSpec {
+            when: RestartWhen::Always,
+            success: ExitCodes::of(&[0]),
+            delay: None,
+            max_delay: None,
+            factor: 2.0,
+            reset_after: DEFAULT_RESET_AFTER,
+            limit: None,
+        }
+    }
+}
+
+/// A check run by the supervisor: a command exiting 0, a TCP connect, an
+/// HTTP GET answered 2xx or 3xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Run by `sh -c`, as the service's user, in its directory.
+    Cmd(String),
+    /// `HOST:PORT` (an IP address: no resolver runs in the loop).
+    Tcp(std::net::SocketAddr),
+    Http {
+        addr: std::net::SocketAddr,
+        /// The `Host:` header (as written in the URL).
+        host: String,
+        path: String,
+    },
+}
+
+impl Probe {
+    /// `127.0.0.1:6379`, `[::1]:80`; `localhost:N` is 127.0.0.1.
+    pub fn tcp(addr: &str) -> std::result::Result<std::net::SocketAddr, String> {
+        let fixed = match addr.strip_prefix("localhost:") {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => addr.to_string(),
+        };
+        fixed
+            .parse()
+            .map_err(|_| format!("'{addr}' is not IP:PORT (an address, not a name: no resolver runs in the loop)"))
+    }
+
+    /// `http://127.0.0.1:8080/healthz` (plain HTTP; port 80 by default).
+    pub fn http(url: &str) -> std::result::Result<Probe, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("'{url}' is not an http:// URL"))?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let has_port = match host.strip_prefix('[') {
+            Some(v6) => v6.contains("]:"),
+            None => host.contains(':'),
+        };
+        let with_port = if has_port {
+            host.to_string()
+        } else {
+            format!("{host}:80")
+        };
+        let addr = Probe::tcp(&with_port).map_err(|e| format!("{url}: {e}"))?;
+        Ok(Probe::Http {
+            addr,
+            host: host.to_string(),
+            path: path.to_string(),
+        })
+    }
+
+    fn from_yml(cmd: &Option<String>, tcp: &Option<String>, http: &Option<String>) -> Option<Probe> {
+        if let Some(c) = cmd {
+            return Some(Probe::Cmd(c.clone()));
+        }
+        if let Some(addr) = tcp.as_deref().and_then(|a| Probe::tcp(a).ok()) {
+            return Some(Probe::Tcp(addr));
+        }
+        http.as_deref().and_then(|u| Probe::http(u).ok())
+    }
+}
+
+/// How a service says it is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyMethod {
+    /// Ready as soon as it runs (today's rule).
+    Up,
+    /// s6: a line written to this descriptor.
+    Fd(i32),
+    /// sd_notify `READY=1` on `$NOTIFY_SOCKET`.
+    Notify,
+    /// The first probe that succeeds.
+    Probe(Probe),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadySpec {
+    pub method: ReadyMethod,
+    /// Not ready this long after the start: a failed start.
+    pub timeout: Option<Duration>,
+    /// Between readiness probes.
+    pub interval: Duration,
+    /// One readiness probe's limit.
+    pub probe_timeout: Duration,
+}
+
+impl Default for ReadySpec {
+    fn default() -> Self {
+        ReadySpec {
+            method: ReadyMethod::Up,
+            timeout: None,
+            interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `health:` — a liveness probe once the service is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive failures that restart the service.
+    pub failures: u32,
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
+}
+
+impl ReadySpec {
+    fn from_yml(y: &config::ReadyYml) -> ReadySpec {
+        let default = ReadySpec::default();
+        let method = match (y.fd, y.notify, Probe::from_yml(&y.cmd, &y.tcp, &y.http)) {
+            (Some(fd), _, _) => ReadyMethod::Fd(fd),
+            (None, true, _) => ReadyMethod::Notify,
+            (None, false, Some(p)) => ReadyMethod::Probe(p),
+            (None, false, None) => ReadyMethod::Up,
+        };
+        ReadySpec {
+            method,
+            timeout: y.timeout.filter(|t| *t > 0.0).map(seconds),
+            interval: y.interval.map_or(default.interval, seconds),
+            probe_timeout: y.probe_timeout.map_or(default.probe_timeout, seconds),
+        }
+    }
+}
+
+impl HealthSpec {
+    fn from_yml(y: &config::HealthYml) -> Option<HealthSpec> {
+        Some(HealthSpec {
+            probe: Probe::from_yml(&y.cmd, &y.tcp, &y.http)?,
+            interval: y.interval.map_or(Duration::from_secs(10), seconds),
+            timeout: y.timeout.map_or(Duration::from_secs(2), seconds),
+            failures: y.failures.unwrap_or(3),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     /// `-name`, if given.
@@ -100,6 +309,13 @@ pub struct Service {
     pub require_cmd: Option<String>,
     pub post_exit: Option<String>,
     pub stop: StopSpec,
+    pub restart: RestartSpec,
+    /// Once the service is failed, the supervisor stops and exits 3.
+    pub essential: bool,
+    pub ready: ReadySpec,
+    pub health: Option<HealthSpec>,
+    /// sd_notify `WATCHDOG=1` expected at least this often.
+    pub watchdog: Option<Duration>,
     /// rlimits, nice, umask, no_new_privs, cgroup limits (the service's
     /// only: never its logger or helpers).
     pub confine: Confinement,
@@ -160,8 +376,32 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
     }
     Ok(Service {
         stop,
+        // s6's `essential`-style marker file: failed for good ends the supervisor.
+        essential: dir.join(layout::ESSENTIAL).exists(),
+        ready: ReadySpec {
+            method: match notification_fd(dir)? {
+                Some(fd) => ReadyMethod::Fd(fd),
+                None => ReadyMethod::Up,
+            },
+            ..ReadySpec::default()
+        },
         ..Service::program(vec![format!("./{}", layout::RUN)], Some(dir.to_path_buf()))
     })
+}
+
+/// s6's `notification-fd`: a descriptor number, 3 or more.
+fn notification_fd(dir: &Path) -> Result<Option<i32>> {
+    let path = dir.join(layout::NOTIFICATION_FD);
+    let Some(text) = read_setting(&path)? else {
+        return Ok(None);
+    };
+    match text.parse::<i32>() {
+        Ok(fd) if (3..=1023).contains(&fd) => Ok(Some(fd)),
+        _ => Err(Error::invalid(format!(
+            "{}: not a descriptor number from 3 to 1023: '{text}'",
+            path.display()
+        ))),
+    }
 }
 
 impl Service {
@@ -186,6 +426,11 @@ impl Service {
             require_cmd: None,
             post_exit: None,
             stop: StopSpec::default(),
+            restart: RestartSpec::default(),
+            essential: false,
+            ready: ReadySpec::default(),
+            health: None,
+            watchdog: None,
             confine: Confinement::default(),
             config_file: None,
             cli: false,
@@ -279,6 +524,11 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         require_cmd: None,
         post_exit: None,
         stop: StopSpec::default(),
+        restart: RestartSpec::default(),
+        essential: false,
+        ready: ReadySpec::default(),
+        health: None,
+        watchdog: None,
         confine: Confinement::default(),
         config_file: None,
         cli: true,
@@ -333,6 +583,11 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
             group: yml.stop.group,
             timeout: (yml.stop.timeout > 0).then(|| Duration::from_secs(yml.stop.timeout)),
         },
+        restart: yml.restart.spec(),
+        essential: yml.essential,
+        ready: yml.ready.as_ref().map(ReadySpec::from_yml).unwrap_or_default(),
+        health: yml.health.as_ref().and_then(HealthSpec::from_yml),
+        watchdog: yml.watchdog.map(seconds),
         confine,
         config_file: Some(path.to_path_buf()),
         cli: false,

@@ -12,7 +12,7 @@ function __immortalctl_needs_verb
     set -e words[1]
     for w in $words
         switch $w
-            case status start up stop down once restart halt exit
+            case status start up stop down once restart halt exit history
                 return 1
             case -1 -2 -a -c -h -i -in -k -ou -q -s -t
                 return 1
@@ -29,6 +29,7 @@ complete -c immortalctl -n __immortalctl_needs_verb -a once -d 'Start it if not 
 complete -c immortalctl -n __immortalctl_needs_verb -a restart -d 'Stop, re-read the configuration, start'
 complete -c immortalctl -n __immortalctl_needs_verb -a halt -d 'Stop it and make its supervisor exit'
 complete -c immortalctl -n __immortalctl_needs_verb -a exit -d 'Make the supervisor exit, leaving the service'
+complete -c immortalctl -n __immortalctl_needs_verb -a history -d 'Its last 32 exits, newest first'
 complete -c immortalctl -a '(__immortalctl_services)' -d 'Service'
 complete -c immortalctl -a "'*'" -d 'Every service'
 

@@ -22,6 +22,7 @@ usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'
     restart   Stop it, re-read its configuration, start it.
     halt      Stop it and make its supervisor exit.
     exit      Make the supervisor exit, leaving the service running.
+    history   Its last 32 exits, newest first: when, pid, uptime, how, why.
   Signals:
     -1 USR1   -2 USR2   -a ALRM   -c CONT   -h HUP    -i INT    -in TTIN
     -k KILL   -ou TTOU  -q QUIT   -s STOP   -t TERM   -w WINCH

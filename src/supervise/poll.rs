@@ -26,6 +26,12 @@ pub enum Source {
     Output(usize, Option<usize>),
     /// API client `n`.
     Client(usize),
+    /// Unit `n`'s probe in flight.
+    Probe(usize),
+    /// Unit `n`'s s6 notification pipe.
+    ReadyPipe(usize),
+    /// The sd_notify socket.
+    Notify,
 }
 
 #[derive(Default)]

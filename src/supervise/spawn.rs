@@ -60,9 +60,25 @@ impl Io {
     }
 }
 
+/// What a start adds for readiness: a descriptor passed at a number (s6's
+/// notification fd) and variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+#[derive(Default)]
+pub struct Extra<'a> {
+    pub fd: Option<(std::os::fd::BorrowedFd<'a>, i32)>,
+    pub env: Vec<(String, String)>,
+    /// A variable set to the service's own pid (`WATCHDOG_PID`).
+    pub own_pid_var: Option<&'static str>,
+    /// The `cgroup.procs` files it joins before exec.
+    pub cgroups: Vec<OwnedFd>,
+}
+
 /// Start the service; returns its pid (also its process group id).
-/// `cgroups`: the `cgroup.procs` files it joins before exec.
-pub fn service(svc: &Service, io: &Io, cgroups: Vec<OwnedFd>) -> io::Result<u32> {
+pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
+    service_with(svc, io, &Extra::default())
+}
+
+/// [`service`] with what readiness needs.
+pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
     let (program, args) = svc
         .command
         .split_first()
@@ -84,7 +100,11 @@ pub fn service(svc: &Service, io: &Io, cgroups: Vec<OwnedFd>) -> io::Result<u32>
     confine::apply(
         &mut cmd,
         confine::Prepared {
-            cgroups,
+            cgroups: extra
+                .cgroups
+                .iter()
+                .map(OwnedFd::try_clone)
+                .collect::<io::Result<_>>()?,
             rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft, r.hard)).collect(),
             nice: c.nice,
             umask: c.umask,
@@ -102,8 +122,18 @@ pub fn service(svc: &Service, io: &Io, cgroups: Vec<OwnedFd>) -> io::Result<u32>
             user.groups.iter().map(|g| g.as_raw()).collect(),
         );
     }
+    for (name, value) in &extra.env {
+        cmd.env(name, value);
+    }
+    if let Some((fd, number)) = extra.fd {
+        crate::sys::exec::pass_fd(&mut cmd, std::os::fd::AsRawFd::as_raw_fd(&fd), number);
+    }
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
+    if let Some(var) = extra.own_pid_var {
+        // Last: it executes the program itself.
+        crate::sys::exec::exec_with_own_pid(&mut cmd, var)?;
+    }
     Ok(cmd.spawn()?.id())
 }
 

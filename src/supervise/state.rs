@@ -11,13 +11,19 @@
 //! loop answers a question: spawn, pid file, leftovers) → `Running` →
 //! (`Stopping` while the stop signal, then KILL at the deadline, empties the
 //! process group) → (`Finishing` while runit's `./finish` runs) → `Down`.
-//! The supervisor says `down` only once the whole group is gone.
+//! The supervisor says `down` only once the whole group is gone. `Failed`
+//! is down for good (the circuit breaker, retries used up, `./finish`
+//! exiting 125) until an operator's `up`, `once` or `restart`.
+//!
+//! The restart policy lives here too: which exits are failures, the backoff
+//! after consecutive failures (with jitter), the breaker, and the reason
+//! the service is not running.
 //!
 //! The same machine runs the service, runit's `log/run`, and the `logger:`
 //! command ([`Role`]).
 
 use crate::control::Command;
-use crate::service::StopSpec;
+use crate::service::{RestartSpec, RestartWhen, StopSpec};
 pub use crate::sys::process::{ExitHow, Target};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -35,6 +41,13 @@ pub const HAND_OVER_GRACE: Duration = Duration::from_secs(3);
 /// Control letters whose signal a `control/<letter>` script exiting 0
 /// replaces (runsv's rule).
 pub const OVERRIDABLE: &[u8] = b"tkpcahiq12";
+/// Exits kept for `GET /history`.
+pub const HISTORY: usize = 32;
+/// s6's rule: `./finish` exiting with this code means the service failed
+/// for good.
+pub const FINISH_PERMANENT_FAILURE: i32 = 125;
+/// The supervisor's exit status once an essential service has failed.
+pub const EXIT_ESSENTIAL_FAILED: i32 = 3;
 
 /// `at + d`, for durations that come from configuration: one too long for
 /// the clock (`wait: 18446744073709551615`) means "not in this lifetime",
@@ -107,6 +120,42 @@ pub struct Proc {
     pub origin: Origin,
     pub since: Instant,
     pub paused: bool,
+    /// The signals the supervisor sent it (bit n: signal n): an exit by one
+    /// of them is not a failure.
+    pub signalled: u64,
+}
+
+impl Proc {
+    fn mark_signalled(&mut self, sig: Signal) {
+        self.signalled |= 1u64.checked_shl(sig as u32).unwrap_or(0);
+    }
+
+    fn was_signalled(&self, signo: i32) -> bool {
+        u32::try_from(signo).is_ok_and(|n| self.signalled & 1u64.checked_shl(n).unwrap_or(0) != 0)
+    }
+}
+
+/// Why a service is failed: nothing restarts it but an operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// `restart.limit`: this many failures within this window.
+    Breaker { count: u32, within: Duration },
+    /// All `retries` starts used.
+    Retries(i64),
+    /// `./finish` exited 125.
+    Finish,
+}
+
+/// One exit, for `GET /history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub at: Instant,
+    /// None: the command never started (exec failed).
+    pub pid: Option<Pid>,
+    pub uptime: Duration,
+    pub how: ExitHow,
+    /// `failure`, `success`, `stopped`, or `exec failed: …`.
+    pub reason: String,
 }
 
 /// A live process the pid file names, as the loop found it.
@@ -125,6 +174,12 @@ pub enum AfterStop {
     Nothing,
     Start,
     ExitSupervisor,
+    /// The service failed for good: what it left is gone, now say so.
+    Fail(Failure),
+    /// Stopped because it failed while running (not ready in time, a
+    /// failed health check, a missed watchdog): the exit is a failure and
+    /// the restart policy decides what follows.
+    Unhealthy,
 }
 
 /// What follows a `./finish` run.
@@ -184,6 +239,10 @@ pub enum Phase {
         kill_at: Option<Instant>,
         next: Next,
     },
+    /// Down for good until an operator starts it again.
+    Failed {
+        why: Failure,
+    },
 }
 
 /// The parts of the configuration the state machine decides with.
@@ -204,6 +263,68 @@ pub struct Policy {
     pub service_dir: bool,
     /// `-f`/`pid.follow`: exits and restarts look at the pid file first.
     pub follows_pidfile: bool,
+    /// `restart:`; its `delay` is already in `throttle`.
+    pub restart: RestartSpec,
+    /// Failed for good → the supervisor stops what is left and exits 3.
+    pub essential: bool,
+    /// Seeds the backoff's jitter (the loop gives each supervisor its own).
+    pub jitter_seed: u64,
+    /// How readiness is told; `ready.timeout`; between readiness probes.
+    pub ready: ReadyKind,
+    pub ready_timeout: Option<Duration>,
+    pub ready_interval: Duration,
+    /// `health:` interval and consecutive failures that restart.
+    pub health: Option<(Duration, u32)>,
+    /// sd_notify `WATCHDOG=1` at least this often.
+    pub watchdog: Option<Duration>,
+}
+
+/// How the service tells it is ready (the table's view of `ready:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyKind {
+    /// Ready when it runs.
+    Up,
+    /// It says so: a line on the notification fd, or `READY=1`.
+    Told,
+    /// A readiness probe succeeds.
+    Probe,
+}
+
+/// A message from the service (sd_notify, the notification fd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// `READY=1`, or a line on the notification fd.
+    Ready,
+    /// `RELOADING=1`: not ready until the next `READY=1`.
+    Reloading,
+    /// `STOPPING=1`.
+    Stopping,
+    /// `WATCHDOG=1`.
+    Watchdog,
+}
+
+/// Which probe the loop is asked to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeFor {
+    Ready,
+    Health,
+}
+
+/// Readiness and health of the running process (reset at each start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Live {
+    /// When it became ready (None: not yet).
+    pub ready_at: Option<Instant>,
+    /// The next probe (readiness until ready, then health).
+    pub probe_at: Option<Instant>,
+    /// A probe runs: its answer is [`Event::Probed`].
+    pub probing: bool,
+    /// `ready.timeout`: not ready by then is a failure.
+    pub ready_by: Option<Instant>,
+    /// The watchdog's deadline for the next `WATCHDOG=1`.
+    pub watchdog_by: Option<Instant>,
+    /// Consecutive failed health probes.
+    pub health_failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,10 +395,20 @@ pub enum Event {
     /// No `./finish`, or it could not start.
     FinishFailed,
     /// `restart` re-read the configuration: it applies at the next start.
-    Reconfigured(Policy),
+    Reconfigured(Box<Policy>),
     /// The supervisor exits once this logger has read everything and
     /// ended (runsv's `x` with a `log/`): no restart, no signal.
     Drain,
+    /// The service said something (sd_notify, the notification fd).
+    Notified(Notice),
+    /// sd_notify `MAINPID=`: the service's main process is now this one (a
+    /// process of the service, checked by the loop).
+    MainPid(Candidate),
+    /// The answer to [`Action::Probe`]: passed or not, with what it said.
+    Probed {
+        ok: bool,
+        output: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +445,8 @@ pub enum Action {
     Note(String),
     /// The supervisor exits with this status.
     Exit(i32),
+    /// Run the readiness or health probe (answer: `Probed`).
+    Probe(ProbeFor),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -347,6 +480,31 @@ pub struct State {
     pub policy: Policy,
     /// A configuration re-read by `restart`, applied at the next start.
     pub next_policy: Option<Policy>,
+    /// The last exit was a failure (by `restart.success` and the signals
+    /// the supervisor sent).
+    pub last_exit_failed: bool,
+    /// Consecutive failures (reset by a run of `restart.reset_after`, a
+    /// success, or an operator's start): the backoff's exponent.
+    pub failures: u32,
+    /// When the recent failures happened, for the breaker's window.
+    pub failure_times: VecDeque<Instant>,
+    /// Every failure so far (for metrics).
+    pub failures_total: u64,
+    /// The backoff wait chosen for the pending restart, if any.
+    pub backoff: Option<Duration>,
+    /// Why an exit was not followed by a start (`restart: never` …).
+    pub down_note: Option<&'static str>,
+    /// The last [`HISTORY`] exits, newest first.
+    pub history: VecDeque<ExitRecord>,
+    /// Readiness and health of the running process.
+    pub live: Live,
+    /// The last failed health probe's output, until one passes.
+    pub health_text: Option<String>,
+    /// Why the running service was stopped as failed (not ready in time,
+    /// health, watchdog), until the next start.
+    pub unhealthy: Option<String>,
+    /// xorshift state for the jitter.
+    rng: u64,
 }
 
 pub type Actions = Vec<Action>;
@@ -372,8 +530,19 @@ impl State {
             ever_ran: false,
             control: None,
             queued: VecDeque::new(),
+            rng: policy.jitter_seed | 1,
             policy,
             next_policy: None,
+            last_exit_failed: false,
+            failures: 0,
+            failure_times: VecDeque::new(),
+            failures_total: 0,
+            backoff: None,
+            down_note: None,
+            history: VecDeque::new(),
+            live: Live::default(),
+            health_text: None,
+            unhealthy: None,
         }
     }
 
@@ -390,8 +559,25 @@ impl State {
         match self.phase {
             Phase::Waiting { at } => Some(at),
             Phase::Stopping { kill_at, .. } | Phase::Finishing { kill_at, .. } => kill_at,
-            Phase::Down | Phase::Asked(_) | Phase::Running { .. } => None,
+            Phase::Running { .. } => {
+                let live = self.live;
+                let ready_by = live.ready_by.filter(|_| live.ready_at.is_none());
+                let probe = live.probe_at.filter(|_| !live.probing);
+                [ready_by, live.watchdog_by, probe].into_iter().flatten().min()
+            }
+            Phase::Down | Phase::Asked(_) | Phase::Failed { .. } => None,
         }
+    }
+
+    /// Running and ready (what `require` and `-w … up` wait for).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Running { .. }) && self.live.ready_at.is_some()
+    }
+
+    /// How long the running process took to become ready.
+    pub fn ready_in(&self) -> Option<Duration> {
+        let main = self.main()?;
+        Some(self.live.ready_at?.saturating_duration_since(main.since))
     }
 
     /// The main process, while there is one.
@@ -399,7 +585,9 @@ impl State {
         match self.phase {
             Phase::Running { main, .. } => Some(main),
             Phase::Stopping { main, .. } => main,
-            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } => None,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } | Phase::Failed { .. } => {
+                None
+            }
         }
     }
 
@@ -474,7 +662,7 @@ impl State {
         match self.phase {
             Phase::Running { .. } | Phase::Stopping { .. } | Phase::Asked(Ask::HandOver { .. }) => RunState::Run,
             Phase::Finishing { .. } => RunState::Finish,
-            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) => RunState::Down,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Failed { .. } => RunState::Down,
         }
     }
 
@@ -484,7 +672,9 @@ impl State {
         let term_sent = match self.phase {
             Phase::Running { term_sent, .. } => term_sent,
             Phase::Stopping { .. } => true,
-            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } => false,
+            Phase::Down | Phase::Waiting { .. } | Phase::Asked(_) | Phase::Finishing { .. } | Phase::Failed { .. } => {
+                false
+            }
         };
         crate::status::Status {
             since,
@@ -500,19 +690,44 @@ impl State {
         }
     }
 
-    /// Why the service is not running, when that is not simply what was
-    /// asked for.
-    pub fn reason(&self) -> Option<String> {
-        match (self.phase, self.spawn_error) {
-            (Phase::Down | Phase::Waiting { .. }, Some(errno)) => Some(format!(
-                "exec failed: {}",
-                std::io::Error::from_raw_os_error(errno)
-                    .to_string()
-                    .split(" (os error")
-                    .next()
-                    .unwrap_or_default()
-            )),
-            _ => None,
+    /// Why the service is not running (None while it runs).
+    pub fn reason(&self, now: Instant) -> Option<String> {
+        let last = || match (self.spawn_error, &self.unhealthy, self.last_exit) {
+            (Some(errno), _, _) => Some(exec_failed(errno)),
+            (None, Some(why), _) => Some(why.clone()),
+            (None, None, Some(how)) => Some(describe_exit(how)),
+            (None, None, None) => None,
+        };
+        match self.phase {
+            Phase::Running { .. } | Phase::Stopping { .. } | Phase::Asked(Ask::HandOver { .. }) => None,
+            Phase::Asked(_) => Some("starting".into()),
+            Phase::Finishing { .. } => Some("./finish is running".into()),
+            Phase::Waiting { at } => {
+                let secs = at.saturating_duration_since(now).as_secs_f64();
+                let backoff = match self.backoff {
+                    Some(_) => format!(" (backoff, {} failures)", self.failures),
+                    None => String::new(),
+                };
+                Some(match last() {
+                    Some(last) => format!("{last}; restarting in {secs:.1}s{backoff}"),
+                    None => format!("starting in {secs:.1}s"),
+                })
+            }
+            Phase::Failed { why } => {
+                let last = last().map(|l| format!("; last: {l}")).unwrap_or_default();
+                Some(match why {
+                    Failure::Breaker { count, within } => {
+                        format!("failed: {count} failures within {}{last}", seconds(within))
+                    }
+                    Failure::Retries(n) => format!("failed: retries ({n}) exhausted{last}"),
+                    Failure::Finish => format!("failed: ./finish exited {FINISH_PERMANENT_FAILURE}{last}"),
+                })
+            }
+            Phase::Down => match (self.want, self.down_note, last()) {
+                (Want::Down | Want::Exit, None, _) | (_, _, None) => Some("wanted down".into()),
+                (_, Some(note), Some(last)) => Some(format!("{last}; {note}")),
+                (Want::Up | Want::Once, None, Some(last)) => Some(last),
+            },
         }
     }
 
@@ -527,7 +742,12 @@ impl State {
                 Want::Down | Want::Exit => Vec::new(),
             },
             (
-                P::Waiting { .. } | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. },
+                P::Waiting { .. }
+                | P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::Start,
             ) => Vec::new(),
 
@@ -555,17 +775,21 @@ impl State {
                         origin: Origin::Adopted,
                         since,
                         paused: false,
+                        signalled: 0,
                     },
                     term_sent: false,
                 };
                 self.changed = since.min(now);
-                vec![Action::Note(format!(
+                let mut acts = vec![Action::Note(format!(
                     "pid {pid}, started by an earlier supervisor, is still running: adopting it"
-                ))]
+                ))];
+                acts.extend(self.begin_live_running(now));
+                acts
             }
-            (P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Adopted { .. }) => {
-                Vec::new()
-            }
+            (
+                P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Adopted { .. },
+            ) => Vec::new(),
 
             (_, E::Command(cmd)) => self.command(cmd, now),
             (_, E::Control { byte, cmd }) => self.control_byte(byte, cmd, now),
@@ -575,7 +799,10 @@ impl State {
                 self.regroup(pid, pgid);
                 Vec::new()
             }
-            (P::Down | P::Waiting { .. } | P::Asked(_) | P::Finishing { .. }, E::Regrouped { .. }) => Vec::new(),
+            (
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Finishing { .. } | P::Failed { .. },
+                E::Regrouped { .. },
+            ) => Vec::new(),
 
             (P::Waiting { at }, E::Timer) => {
                 if at <= now {
@@ -635,7 +862,46 @@ impl State {
                     Action::Kill(Target::Group(pid), Signal::SIGKILL),
                 ]
             }
-            (P::Down | P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. }, E::Timer) => {
+            (P::Running { .. }, E::Timer) => self.live_timer(now),
+            (P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. }, E::Timer) => {
+                Vec::new()
+            }
+
+            (P::Running { main, .. }, E::Notified(notice)) => self.notified(main, notice, now),
+            (
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Notified(_),
+            ) => Vec::new(),
+
+            (P::Running { main, .. }, E::MainPid(c)) if c.pid != main.pid => {
+                // As a pid file names it: follow it, keeping the start
+                // time and the readiness of this run.
+                let live = self.live;
+                self.follow(c, main.since, now);
+                self.live = live;
+                vec![Action::Note(format!(
+                    "MAINPID={}: following it instead of pid {}",
+                    c.pid, main.pid
+                ))]
+            }
+            (
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. },
+                E::MainPid(_),
+            ) => Vec::new(),
+
+            (P::Running { main, .. }, E::Probed { ok, output }) => self.probed(main, ok, output, now),
+            (
+                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                E::Probed { .. },
+            ) => {
+                // A probe that was running when the service stopped.
+                self.live.probing = false;
                 Vec::new()
             }
 
@@ -651,6 +917,7 @@ impl State {
                 self.last_group = Some(group);
                 self.spawned_pgid = Some(pid);
                 self.spawn_error = None;
+                self.unhealthy = None;
                 self.ever_ran = true;
                 let main = Proc {
                     pid,
@@ -658,9 +925,10 @@ impl State {
                     origin: Origin::Spawned,
                     since: now,
                     paused: false,
+                    signalled: 0,
                 };
                 self.set_phase(P::Running { main, term_sent: false }, now);
-                Vec::new()
+                self.begin_live(now)
             }
             (P::Asked(Ask::Spawn), E::SpawnFailed { errno }) => {
                 // A start that could not exec counts as a start that exited
@@ -670,6 +938,8 @@ impl State {
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_exit = Some(ExitHow::Code(127));
+                self.count_run(true, Duration::ZERO, now);
+                self.remember(None, Duration::ZERO, ExitHow::Code(127), exec_failed(errno), now);
                 self.ended(Next::Policy, now)
             }
             (
@@ -678,16 +948,19 @@ impl State {
                 | P::Asked(Ask::PidFile | Ask::Leftovers(_) | Ask::HandOver { .. })
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::Spawned { .. } | E::SpawnFailed { .. },
             ) => Vec::new(),
 
             (P::Asked(Ask::PidFile) | P::Waiting { .. }, E::PidFile { found: Ok(c), .. }) => {
                 let pid = c.pid;
                 self.follow(c, now, now);
-                vec![Action::Note(format!(
+                let mut acts = vec![Action::Note(format!(
                     "following pid {pid} from the pid file instead of starting"
-                ))]
+                ))];
+                acts.extend(self.begin_live_running(now));
+                acts
             }
             (P::Asked(Ask::PidFile), E::PidFile { found: Err(_), .. }) => self.check_leftovers_then_spawn(now),
             (P::Asked(Ask::HandOver { main, .. }), E::PidFile { found: Ok(c), .. }) => {
@@ -700,7 +973,7 @@ impl State {
                 ))]
             }
             (
-                P::Asked(Ask::HandOver { how, group_alive, .. }),
+                P::Asked(Ask::HandOver { main, how, group_alive }),
                 E::PidFile {
                     found: Err(why),
                     descendants,
@@ -716,7 +989,7 @@ impl State {
                         "a descendant lives on: waiting up to {HAND_OVER_GRACE:?} for the pid file to name it"
                     )));
                 }
-                acts.extend(self.main_ended(how, group_alive, now));
+                acts.extend(self.main_ended(main, how, group_alive, now));
                 acts
             }
             (P::Waiting { .. }, E::PidFile { found: Err(_), .. }) => Vec::new(),
@@ -725,7 +998,8 @@ impl State {
                 | P::Asked(Ask::Spawn | Ask::Leftovers(_))
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::PidFile { .. },
             ) => Vec::new(),
 
@@ -745,7 +1019,8 @@ impl State {
                 | P::Asked(Ask::Spawn | Ask::PidFile | Ask::HandOver { .. })
                 | P::Running { .. }
                 | P::Stopping { main: Some(_), .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::GroupProbed { .. },
             ) => Vec::new(),
 
@@ -767,7 +1042,7 @@ impl State {
                         watch: true,
                     }];
                 }
-                self.main_ended(how, group_alive, now)
+                self.main_ended(main, how, group_alive, now)
             }
             (
                 P::Stopping {
@@ -788,6 +1063,17 @@ impl State {
                 self.regroup_seen(pid, seen_pgid);
                 let group = self.main().map_or(group, |m| m.group);
                 self.last_exit = Some(how);
+                let uptime = now.saturating_duration_since(main.since);
+                match (then, self.unhealthy.clone()) {
+                    (AfterStop::Unhealthy, Some(why)) => {
+                        self.count_run(true, self.ready_uptime(now), now);
+                        self.remember(Some(pid), uptime, how, why, now);
+                    }
+                    _ => {
+                        self.last_exit_failed = false;
+                        self.remember(Some(pid), uptime, how, "stopped".into(), now);
+                    }
+                }
                 let mut acts = vec![Action::PostExit(how.code())];
                 if group_alive {
                     // The main process is gone but its group is not: those
@@ -816,15 +1102,27 @@ impl State {
                     next,
                     ..
                 },
-                E::Exited { pid, .. },
-            ) if finish == pid => self.finished(next, now),
+                E::Exited { pid, how, .. },
+            ) if finish == pid => {
+                if next == Next::Policy && how == ExitHow::Code(FINISH_PERMANENT_FAILURE) {
+                    // s6: the service failed for good; no restart.
+                    self.set_phase(P::Down, now);
+                    let mut acts = vec![Action::Note(format!(
+                        "./finish exited {FINISH_PERMANENT_FAILURE}: the service failed for good"
+                    ))];
+                    acts.extend(self.fail(Failure::Finish, now));
+                    return acts;
+                }
+                self.finished(next, now)
+            }
             (
                 P::Down
                 | P::Waiting { .. }
                 | P::Asked(_)
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { .. },
+                | P::Finishing { .. }
+                | P::Failed { .. },
                 E::Exited { .. },
             ) => Vec::new(),
 
@@ -844,16 +1142,17 @@ impl State {
                 | P::Asked(_)
                 | P::Running { .. }
                 | P::Stopping { .. }
-                | P::Finishing { pid: Some(_), .. },
+                | P::Finishing { pid: Some(_), .. }
+                | P::Failed { .. },
                 E::FinishSpawned { .. } | E::FinishFailed,
             ) => Vec::new(),
 
             (_, E::Reconfigured(policy)) => {
-                self.next_policy = Some(policy);
+                self.next_policy = Some(*policy);
                 Vec::new()
             }
 
-            (P::Waiting { .. }, E::Drain) => {
+            (P::Waiting { .. } | P::Failed { .. }, E::Drain) => {
                 self.want = Want::Exit;
                 self.set_phase(P::Down, now);
                 Vec::new()
@@ -900,6 +1199,7 @@ impl State {
             origin: Origin::Followed,
             since,
             paused: false,
+            signalled: 0,
         };
         self.set_phase(Phase::Running { main, term_sent: false }, now);
     }
@@ -945,8 +1245,20 @@ impl State {
 
     /// The main process ended by itself (no hand-over): post_exit, then
     /// `./finish`, then restart or not.
-    fn main_ended(&mut self, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
+    fn main_ended(&mut self, main: Proc, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
         self.last_exit = Some(how);
+        let failed = match how {
+            ExitHow::Code(code) => !self.policy.restart.success.contains(code),
+            ExitHow::Signal(sig) => !main.was_signalled(sig),
+        };
+        let uptime = now.saturating_duration_since(main.since);
+        self.count_run(failed, self.ready_uptime(now), now);
+        let verdict = match how {
+            _ if failed => "failure",
+            ExitHow::Signal(_) => "signalled by the supervisor",
+            ExitHow::Code(_) => "success",
+        };
+        self.remember(Some(main.pid), uptime, how, verdict.into(), now);
         if !group_alive {
             self.last_group = None;
         }
@@ -957,6 +1269,90 @@ impl State {
         let exits = acts.iter().any(|a| matches!(a, Action::Exit(_)));
         if let (Phase::Down, Some(group), false) = (self.phase, self.last_group, exits) {
             acts.extend(self.stop_leftovers(group, AfterStop::Nothing, now));
+        }
+        acts
+    }
+
+    /// How long the run that is ending was ready (`restart.reset_after`
+    /// counts ready uptime: a service that never became ready keeps its
+    /// backoff however long it ran).
+    fn ready_uptime(&self, now: Instant) -> Duration {
+        self.live
+            .ready_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+    }
+
+    /// Count a run that ended by itself: `ready_for` long enough resets the
+    /// backoff, a success ends it, a failure adds to it and to the
+    /// breaker's window.
+    fn count_run(&mut self, failed: bool, ready_for: Duration, now: Instant) {
+        self.last_exit_failed = failed;
+        if !failed || ready_for >= self.policy.restart.reset_after {
+            self.failures = 0;
+        }
+        if failed {
+            self.failures = self.failures.saturating_add(1);
+            self.failures_total += 1;
+            self.failure_times.push_back(now);
+            let keep = self.policy.restart.limit.map_or(0, |(count, _)| count as usize);
+            while self.failure_times.len() > keep {
+                self.failure_times.pop_front();
+            }
+        }
+    }
+
+    /// Add an exit to the history (newest first, [`HISTORY`] kept).
+    fn remember(&mut self, pid: Option<Pid>, uptime: Duration, how: ExitHow, reason: String, now: Instant) {
+        self.history.push_front(ExitRecord {
+            at: now,
+            pid,
+            uptime,
+            how,
+            reason,
+        });
+        self.history.truncate(HISTORY);
+    }
+
+    /// The breaker's verdict on the failures so far.
+    fn breaker(&self, now: Instant) -> Option<Failure> {
+        let (count, within) = self.policy.restart.limit?;
+        let recent = self
+            .failure_times
+            .iter()
+            .filter(|&&t| now.saturating_duration_since(t) <= within)
+            .count();
+        (recent >= count as usize).then_some(Failure::Breaker { count, within })
+    }
+
+    /// An operator starts it: the backoff and the breaker begin anew.
+    fn reset_backoff(&mut self) {
+        self.failures = 0;
+        self.failure_times.clear();
+        self.backoff = None;
+        self.down_note = None;
+    }
+
+    /// Failed for good. What the last group left goes first; then the
+    /// phase says `failed`, and an essential service's supervisor exits.
+    fn fail(&mut self, why: Failure, now: Instant) -> Actions {
+        if let Some(group) = self.last_group {
+            self.set_phase(Phase::Asked(Ask::Leftovers(AfterStop::Fail(why))), now);
+            return vec![Action::ProbeGroup(group)];
+        }
+        self.set_phase(Phase::Failed { why }, now);
+        if let Failure::Retries(_) = why {
+            self.want = Want::Down;
+        }
+        let mut acts = Vec::new();
+        if self.policy.essential && self.policy.role == Role::Service {
+            self.want = Want::Exit;
+            acts.push(Action::Note(format!(
+                "essential service failed: the supervisor exits {EXIT_ESSENTIAL_FAILED}"
+            )));
+            acts.push(Action::Exit(EXIT_ESSENTIAL_FAILED));
+        } else if let (Failure::Retries(_), true) = (why, self.policy.may_exit) {
+            // A command that never ran at all is a failure.
+            acts.push(Action::Exit(if self.ever_ran { 0 } else { 1 }));
         }
         acts
     }
@@ -998,7 +1394,45 @@ impl State {
     }
 
     fn schedule_start(&mut self, now: Instant) -> Actions {
+        self.backoff = None;
         let at = self.start_at(now);
+        self.start_or_wait(at, now)
+    }
+
+    /// After a failure, with backoff on (`max_delay` above `delay`): from
+    /// the second consecutive failure on, wait delay × factor^(n−1) after
+    /// the exit, at most `max_delay`, ±10 % so that many services failing
+    /// together do not restart together.
+    fn schedule_restart(&mut self, now: Instant) -> Actions {
+        let restart = self.policy.restart;
+        let base = self.policy.throttle;
+        let mut at = self.start_at(now);
+        self.backoff = None;
+        if let Some(max) = restart.max_delay.filter(|&m| m > base) {
+            if self.last_exit_failed && self.failures >= 2 {
+                let exponent = i32::try_from(self.failures - 1).unwrap_or(i32::MAX);
+                let wait = (base.as_secs_f64() * restart.factor.powi(exponent)).min(max.as_secs_f64());
+                let wait = wait * (0.9 + 0.2 * self.random());
+                let wait = Duration::try_from_secs_f64(wait).unwrap_or(max);
+                self.backoff = Some(wait);
+                at = at.max(later(now, wait));
+            }
+        }
+        self.start_or_wait(at, now)
+    }
+
+    /// A number in [0, 1) from the state's own generator (xorshift64*).
+    fn random(&mut self) -> f64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn start_or_wait(&mut self, at: Instant, now: Instant) -> Actions {
+        self.down_note = None;
         if at <= now {
             self.begin_start(now)
         } else {
@@ -1042,7 +1476,9 @@ impl State {
         self.last_group = None;
         match then {
             AfterStop::Start => self.check_leftovers_then_spawn(now),
-            AfterStop::Nothing | AfterStop::ExitSupervisor => self.stopped(then, now),
+            AfterStop::Nothing | AfterStop::ExitSupervisor | AfterStop::Fail(_) | AfterStop::Unhealthy => {
+                self.stopped(then, now)
+            }
         }
     }
 
@@ -1127,19 +1563,25 @@ impl State {
             Command::Up => {
                 self.set_want(Want::Up);
                 match self.phase {
-                    P::Down if self.want == Want::Up => self.schedule_start(now),
-                    P::Down => Vec::new(),
+                    // An operator's start: backoff and breaker begin anew.
+                    P::Down | P::Failed { .. } | P::Waiting { .. } if self.want == Want::Up => {
+                        self.reset_backoff();
+                        self.schedule_start(now)
+                    }
+                    P::Down | P::Failed { .. } | P::Waiting { .. } => Vec::new(),
                     P::Stopping { .. } | P::Finishing { .. } => {
+                        self.reset_backoff();
                         self.redirect_stop(AfterStop::Start);
                         Vec::new()
                     }
-                    P::Running { .. } | P::Waiting { .. } | P::Asked(_) => Vec::new(),
+                    P::Running { .. } | P::Asked(_) => Vec::new(),
                 }
             }
             Command::Once => match self.phase {
-                P::Down => {
+                P::Down | P::Failed { .. } => {
                     self.set_want(Want::Once);
                     if self.want == Want::Once {
+                        self.reset_backoff();
                         self.schedule_start(now)
                     } else {
                         Vec::new()
@@ -1163,7 +1605,7 @@ impl State {
                     self.set_phase(P::Down, now);
                     Vec::new()
                 }
-                P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } => {
+                P::Down | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. } => {
                     if self.want == Want::Up {
                         self.want = Want::Once;
                     }
@@ -1194,18 +1636,27 @@ impl State {
                 match self.phase {
                     P::Running { .. } => acts.extend(self.stop(AfterStop::Start, now)),
                     P::Stopping { .. } | P::Finishing { .. } => self.redirect_stop(AfterStop::Start),
-                    P::Down | P::Waiting { .. } if self.want == Want::Up => acts.extend(self.begin_start(now)),
-                    P::Down | P::Waiting { .. } => {}
+                    P::Down | P::Waiting { .. } | P::Failed { .. } if self.want == Want::Up => {
+                        self.reset_backoff();
+                        acts.extend(self.begin_start(now))
+                    }
+                    P::Down | P::Waiting { .. } | P::Failed { .. } => {}
                     P::Asked(_) => acts.push(Action::Refuse(BUSY.into())),
                 }
                 acts
             }
             Command::RestartSignal => match self.phase {
-                P::Running { main, .. } => {
+                P::Running { mut main, .. } => {
+                    let acts = self.stop_signals(&mut main);
                     self.phase = P::Running { main, term_sent: true };
-                    self.stop_signals(main)
+                    acts
                 }
-                P::Down | P::Waiting { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } => Vec::new(),
+                P::Down
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. } => Vec::new(),
             },
             Command::Pause => self.signal_main(Signal::SIGSTOP, Some(true)),
             Command::Continue => self.signal_main(Signal::SIGCONT, Some(false)),
@@ -1218,6 +1669,7 @@ impl State {
             if let Some(p) = paused {
                 main.paused = p;
             }
+            main.mark_signalled(sig);
             main.pid
         };
         let pid = match &mut self.phase {
@@ -1232,14 +1684,17 @@ impl State {
             | Phase::Waiting { .. }
             | Phase::Asked(_)
             | Phase::Stopping { main: None, .. }
-            | Phase::Finishing { .. } => return vec![Action::Refuse(NOT_RUNNING.into())],
+            | Phase::Finishing { .. }
+            | Phase::Failed { .. } => return vec![Action::Refuse(NOT_RUNNING.into())],
         };
         vec![Action::Kill(Target::Pid(pid), sig)]
     }
 
     /// The stop signal then CONT (so a paused process sees it), to the
     /// group or to the main process as configured.
-    fn stop_signals(&self, main: Proc) -> Actions {
+    fn stop_signals(&self, main: &mut Proc) -> Actions {
+        main.mark_signalled(self.policy.stop.signal);
+        main.mark_signalled(Signal::SIGCONT);
         let target = if self.policy.stop.group {
             Target::Group(main.group.pgid)
         } else {
@@ -1251,10 +1706,152 @@ impl State {
         ]
     }
 
+    /// A process we started runs: readiness and health begin. Ready at
+    /// once without a method; a readiness probe runs at once; the health
+    /// probes and the watchdog start with readiness.
+    fn begin_live(&mut self, now: Instant) -> Actions {
+        self.health_text = None;
+        self.live = Live {
+            ready_by: self.policy.ready_timeout.map(|t| later(now, t)),
+            ..Live::default()
+        };
+        match self.policy.ready {
+            ReadyKind::Up => self.become_ready(now, false),
+            ReadyKind::Probe => {
+                self.live.probe_at = Some(now);
+                Vec::new()
+            }
+            ReadyKind::Told => Vec::new(),
+        }
+    }
+
+    /// A process already running when we took it over (adopted after our
+    /// own restart, or a daemon the pid file names): it told an earlier
+    /// supervisor, or nobody, that it was ready. A readiness probe asks
+    /// again; otherwise it is taken as ready.
+    fn begin_live_running(&mut self, now: Instant) -> Actions {
+        self.health_text = None;
+        self.live = Live::default();
+        match self.policy.ready {
+            ReadyKind::Probe => {
+                self.live.probe_at = Some(now);
+                Vec::new()
+            }
+            ReadyKind::Up | ReadyKind::Told => self.become_ready(now, false),
+        }
+    }
+
+    fn become_ready(&mut self, now: Instant, told: bool) -> Actions {
+        self.live.ready_at = Some(now);
+        self.live.ready_by = None;
+        self.live.probe_at = self.policy.health.map(|(interval, _)| later(now, interval));
+        self.live.watchdog_by = self.policy.watchdog.map(|w| later(now, w));
+        match (told, self.ready_in()) {
+            (true, Some(took)) => vec![Action::Note(format!("ready after {:.3}s", took.as_secs_f64()))],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A deadline of the running service passed: `ready.timeout`, the
+    /// watchdog, or the next probe.
+    fn live_timer(&mut self, now: Instant) -> Actions {
+        let live = self.live;
+        if live.ready_at.is_none() && live.ready_by.is_some_and(|at| at <= now) {
+            let limit = self.policy.ready_timeout.unwrap_or_default();
+            return self.fail_running(format!("not ready within {}", seconds(limit)), now);
+        }
+        if live.watchdog_by.is_some_and(|at| at <= now) {
+            let every = self.policy.watchdog.unwrap_or_default();
+            return self.fail_running(format!("watchdog: no WATCHDOG=1 within {}", seconds(every)), now);
+        }
+        if !live.probing && live.probe_at.is_some_and(|at| at <= now) {
+            self.live.probing = true;
+            self.live.probe_at = None;
+            let which = if live.ready_at.is_some() {
+                ProbeFor::Health
+            } else {
+                ProbeFor::Ready
+            };
+            return vec![Action::Probe(which)];
+        }
+        Vec::new()
+    }
+
+    fn notified(&mut self, main: Proc, notice: Notice, now: Instant) -> Actions {
+        match notice {
+            Notice::Ready if self.policy.ready == ReadyKind::Told && self.live.ready_at.is_none() => {
+                self.become_ready(now, true)
+            }
+            Notice::Ready => Vec::new(),
+            Notice::Reloading if self.live.ready_at.is_some() && self.policy.ready == ReadyKind::Told => {
+                self.live.ready_at = None;
+                vec![Action::Note("reloading: not ready until READY=1".into())]
+            }
+            Notice::Reloading => Vec::new(),
+            Notice::Stopping => vec![Action::Note(format!("pid {} says it is stopping", main.pid))],
+            Notice::Watchdog => {
+                if let Some(w) = self.policy.watchdog {
+                    self.live.watchdog_by = Some(later(now, w));
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn probed(&mut self, main: Proc, ok: bool, output: String, now: Instant) -> Actions {
+        self.live.probing = false;
+        if self.live.ready_at.is_none() {
+            // A readiness probe: the first success makes it ready.
+            if ok {
+                return self.become_ready(now, true);
+            }
+            self.live.probe_at = Some(later(now, self.policy.ready_interval));
+            return Vec::new();
+        }
+        let Some((interval, limit)) = self.policy.health else {
+            return Vec::new();
+        };
+        self.live.probe_at = Some(later(now, interval));
+        if ok {
+            self.live.health_failures = 0;
+            self.health_text = None;
+            return Vec::new();
+        }
+        self.live.health_failures += 1;
+        let n = self.live.health_failures;
+        let text = if output.is_empty() {
+            "failed".to_string()
+        } else {
+            output
+        };
+        self.health_text = Some(text.clone());
+        if n >= limit {
+            self.live.probe_at = None;
+            return self.fail_running(format!("health check failed {n} times: {text}"), now);
+        }
+        vec![Action::Note(format!(
+            "pid {}: health check failed ({n} of {limit}): {text}",
+            main.pid
+        ))]
+    }
+
+    /// The running service failed (not ready in time, unhealthy, watchdog):
+    /// stopped as for `down`, then the exit counts as a failure and the
+    /// restart policy decides.
+    fn fail_running(&mut self, why: String, now: Instant) -> Actions {
+        self.live.probe_at = None;
+        self.live.watchdog_by = None;
+        self.live.ready_by = None;
+        let mut acts = vec![Action::Note(format!("{why}: restarting the service"))];
+        self.unhealthy = Some(why);
+        acts.extend(self.stop(AfterStop::Unhealthy, now));
+        acts
+    }
+
     fn stop(&mut self, then: AfterStop, now: Instant) -> Actions {
         match self.phase {
-            Phase::Running { main, .. } => {
-                let acts = self.stop_signals(main);
+            Phase::Running { mut main, .. } => {
+                let acts = self.stop_signals(&mut main);
                 self.phase = Phase::Stopping {
                     main: Some(Proc { paused: false, ..main }),
                     group: main.group,
@@ -1269,8 +1866,9 @@ impl State {
                 self.redirect_stop(then);
                 Vec::new()
             }
-            Phase::Waiting { .. } | Phase::Down => {
+            Phase::Waiting { .. } | Phase::Down | Phase::Failed { .. } => {
                 self.set_phase(Phase::Down, now);
+                self.backoff = None;
                 match self.last_group {
                     // What the last run left behind goes before "down".
                     Some(group) => {
@@ -1292,6 +1890,7 @@ impl State {
             Phase::Finishing { next: then, .. } if *then != Next::Stop(AfterStop::ExitSupervisor) => {
                 *then = Next::Stop(next)
             }
+            Phase::Asked(Ask::Leftovers(then)) if *then != AfterStop::ExitSupervisor => *then = next,
             _ => {}
         }
     }
@@ -1303,6 +1902,8 @@ impl State {
             AfterStop::Nothing => Vec::new(),
             AfterStop::Start => self.schedule_start(now),
             AfterStop::ExitSupervisor => vec![Action::Exit(0)],
+            AfterStop::Fail(why) => self.fail(why, now),
+            AfterStop::Unhealthy => self.after_exit(now),
         }
     }
 
@@ -1312,26 +1913,67 @@ impl State {
             Want::Down | Want::Exit => Vec::new(),
             Want::Once => {
                 self.want = Want::Down;
+                self.down_note = Some("ran once");
                 Vec::new()
             }
             Want::Up => {
+                let restart = self.policy.restart;
+                let no_restart = match restart.when {
+                    RestartWhen::Never => Some("restart: never"),
+                    RestartWhen::OnFailure if !self.last_exit_failed => Some("a success (restart: on-failure)"),
+                    RestartWhen::OnFailure | RestartWhen::Always => None,
+                };
+                if let Some(note) = no_restart {
+                    self.want = Want::Down;
+                    self.down_note = Some(note);
+                    return vec![Action::Note(format!("not restarting: {note}"))];
+                }
+                if let Some(why) = self.breaker(now).filter(|_| self.last_exit_failed) {
+                    let mut acts = vec![Action::Note(format!(
+                        "{} failures within {}: failed, not restarting",
+                        self.failure_times.len(),
+                        seconds(restart.limit.map_or(Duration::ZERO, |(_, w)| w))
+                    ))];
+                    acts.extend(self.fail(why, now));
+                    return acts;
+                }
                 let retries = self.policy.retries;
                 if retries >= 0 && self.count > retries as u64 {
-                    self.want = Want::Down;
                     let mut acts = vec![Action::Note(format!(
                         "started {} times, retries ({retries}) exhausted: not restarting",
                         self.count
                     ))];
-                    if self.policy.may_exit {
-                        // A command that never ran at all is a failure.
-                        acts.push(Action::Exit(if self.ever_ran { 0 } else { 1 }));
-                    }
+                    acts.extend(self.fail(Failure::Retries(retries), now));
                     acts
                 } else {
-                    self.schedule_start(now)
+                    self.schedule_restart(now)
                 }
             }
         }
+    }
+}
+
+/// `exec failed: No such file or directory`.
+fn exec_failed(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    format!("exec failed: {}", text.split(" (os error").next().unwrap_or_default())
+}
+
+/// `exit 1`, `killed by SIGSEGV`: how reasons and history tell an exit.
+pub fn describe_exit(how: ExitHow) -> String {
+    match how {
+        ExitHow::Code(c) => format!("exit {c}"),
+        ExitHow::Signal(s) => format!("killed by SIG{}", crate::signal::name_of(s)),
+    }
+}
+
+/// `60s`, `0.5s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0}s")
+    } else {
+        format!("{s}s")
     }
 }
 

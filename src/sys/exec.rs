@@ -36,3 +36,132 @@ pub fn drop_privileges(cmd: &mut Command, uid: libc::uid_t, gid: libc::gid_t, gr
         });
     }
 }
+
+/// Give the child descriptor `from` as number `to` (s6's notification fd),
+/// without close-on-exec.
+pub fn pass_fd(cmd: &mut Command, from: std::os::fd::RawFd, to: std::os::fd::RawFd) {
+    // SAFETY: dup2 and fcntl are async-signal-safe; `from` is a descriptor
+    // the parent keeps open until after the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if from == to {
+                // dup2 onto itself keeps close-on-exec: clear it.
+                if libc::fcntl(to, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(from, to) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Everything `execvp` needs, prepared before the fork: the child only
+/// writes its pid into `slot` and executes (no allocation after the fork).
+struct Prepared {
+    program: std::ffi::CString,
+    _argv: Vec<std::ffi::CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    _envs: Vec<std::ffi::CString>,
+    _slot: Vec<u8>,
+    /// Where the digits go: just after `VAR=` in `_slot`.
+    digits_at: *mut u8,
+    env_ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers only point into the buffers `Prepared` owns, which
+// never move or change after construction; the child (one thread) is the
+// only one to use them.
+unsafe impl Send for Prepared {}
+// SAFETY: as for Send: nothing is shared with another thread.
+unsafe impl Sync for Prepared {}
+
+extern "C" {
+    static mut environ: *const *const libc::c_char;
+}
+
+/// Run `cmd` with `VAR=<its own pid>` in its environment (systemd's
+/// `WATCHDOG_PID`): std builds the environment before the fork, when the
+/// pid is not known, so this last `pre_exec` step executes the program
+/// itself with an environment prepared here, the pid filled in after the
+/// fork. Must be registered after every other `pre_exec` hook.
+pub fn exec_with_own_pid(cmd: &mut Command, var: &str) -> io::Result<()> {
+    use std::collections::BTreeMap;
+    use std::ffi::{CString, OsString};
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let nul = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a NUL byte in the command or its environment",
+        )
+    };
+    let program = CString::new(cmd.get_program().as_bytes()).map_err(|_| nul())?;
+    let mut argv = vec![program.clone()];
+    for a in cmd.get_args() {
+        argv.push(CString::new(a.as_bytes()).map_err(|_| nul())?);
+    }
+    let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => env.insert(k.to_os_string(), v.to_os_string()),
+            None => env.remove(k),
+        };
+    }
+    env.remove(std::ffi::OsStr::new(var));
+    let mut envs = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        let mut kv = k.into_vec();
+        kv.push(b'=');
+        kv.extend(v.into_vec());
+        envs.push(CString::new(kv).map_err(|_| nul())?);
+    }
+    // `VAR=` then room for any pid's digits and the NUL.
+    let mut slot = format!("{var}=").into_bytes();
+    let prefix = slot.len();
+    slot.resize(prefix + 24, 0);
+    let base = slot.as_mut_ptr();
+    let mut env_ptrs: Vec<*const libc::c_char> = envs.iter().map(|c| c.as_ptr()).collect();
+    env_ptrs.push(base as *const libc::c_char);
+    env_ptrs.push(std::ptr::null());
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let p = Prepared {
+        program,
+        _argv: argv,
+        argv_ptrs,
+        _envs: envs,
+        _slot: slot,
+        // SAFETY: `prefix` is within the 24 + prefix bytes just allocated.
+        digits_at: unsafe { base.add(prefix) },
+        env_ptrs,
+    };
+    // SAFETY: after the fork the closure calls only getpid, writes into
+    // memory prepared above (at most 20 digits and a NUL, within the
+    // slot), sets `environ` and calls execvp: all async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The whole of `p` is moved in (not its fields one by one: they
+            // are raw pointers, only `Prepared` is Send).
+            let p = &p;
+            let mut n = libc::getpid() as u64;
+            let mut digits = [0u8; 20];
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            let len = digits.len() - i;
+            std::ptr::copy_nonoverlapping(digits[i..].as_ptr(), p.digits_at, len);
+            *p.digits_at.add(len) = 0;
+            environ = p.env_ptrs.as_ptr();
+            libc::execvp(p.program.as_ptr(), p.argv_ptrs.as_ptr());
+            Err(io::Error::last_os_error())
+        });
+    }
+    Ok(())
+}

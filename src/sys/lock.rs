@@ -42,8 +42,20 @@ impl Lock {
         }
     }
 
-    /// Record `pid` as the holder (after a daemonizing fork, the new pid).
+    /// Record `pid` as the holder (after a daemonizing fork, the new pid),
+    /// and take s6's lock too: s6 tools (`s6-notifyoncheck`, `s6-svok`)
+    /// ask whether a supervisor runs with `fcntl(F_GETLK)`, which sees
+    /// POSIX locks, not `flock`. A POSIX lock belongs to the process (not
+    /// inherited by a fork), hence taken here, by the process that stays.
     pub fn record_holder(&mut self, pid: u32) -> Result<()> {
+        let whole_file = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        nix::fcntl::fcntl(&*self.file, nix::fcntl::FcntlArg::F_SETLK(&whole_file)).ctx("lock (fcntl)", "lock")?;
         let f: &mut File = &mut self.file;
         f.set_len(0).ctx("truncate", "lock")?;
         f.rewind().ctx("seek", "lock")?;

@@ -172,6 +172,16 @@ impl Supervisor {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
+    /// `GET /history`: the last exits, newest first.
+    pub fn history(&self) -> Vec<Value> {
+        let (code, body) = immortal::client::get(&self.sock(), "/history").unwrap();
+        assert_eq!(code, 200, "{body}");
+        match serde_json::from_str::<Value>(&body) {
+            Ok(Value::Array(entries)) => entries,
+            other => panic!("/history: {other:?}"),
+        }
+    }
+
     /// Wait for the service to run (with a new pid if `not` is given).
     pub fn wait_running(&mut self, not: Option<i64>) -> i64 {
         let mut pid = 0;

@@ -253,7 +253,7 @@ fn a_detached_supervisor_that_cannot_exec_says_why_in_its_row_and_its_log_file()
     assert!(row.contains(" - exec failed: No such file or directory"), "{row}");
     let json = stdout(&ctl(&sb, &["--json", "status", "x"]));
     assert!(
-        json.contains("\"reason\": \"exec failed: No such file or directory\""),
+        json.contains("\"reason\": \"exec failed: No such file or directory; restarting in "),
         "{json}"
     );
 }

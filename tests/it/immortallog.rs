@@ -164,11 +164,13 @@ fn stamps_signals_and_lock() {
     );
     // SIGALRM: rotate now.
     kill(Pid::from_raw(child.id() as i32), Signal::SIGALRM).unwrap();
+    // Rotated: the old file renamed, then a new `current` (two steps).
     wait_for(5.0, "rotated", || {
         fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with('@'))
+            && dir.join("current").exists()
     });
     // SIGHUP: reopen (after an external move of current).
     fs::rename(dir.join("current"), dir.join("moved")).unwrap();

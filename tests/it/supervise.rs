@@ -85,13 +85,15 @@ fn retries_exhausted_keeps_config_supervisor_up_unless_immortal_exit() {
     );
     fs::write(&yml, format!("cmd: {}\nretries: 0\n", script.display())).unwrap();
     let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
-    let st = sup.wait_state("down");
+    // Retries used up: `failed` (not restarted until an operator's `up`).
+    let st = sup.wait_state("failed");
     assert_eq!(
         (st["count"].as_u64(), st["want"].as_str()),
         (Some(1), Some("down")),
         "{st}"
     );
     assert_eq!(st["exit"], serde_json::json!({"code": 2}));
+    assert_eq!(st["reason"], "failed: retries (0) exhausted; last: exit 2", "{st}");
     assert_eq!(sup.signal("x"), "set environment variable IMMORTAL_EXIT to exit");
     assert!(sup.status().is_object(), "still up after the refused exit");
     drop(sup);
@@ -199,7 +201,7 @@ fn require_refuses_until_the_required_service_is_up() {
     let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr_of(&out).contains("required services not up: db, cache"),
+        stderr_of(&out).contains("require not ready: db, cache"),
         "{}",
         stderr_of(&out)
     );
@@ -213,7 +215,7 @@ fn require_refuses_until_the_required_service_is_up() {
     db.wait_running(None);
     let out = sb.run(&["-n", "-c", yml.to_str().unwrap()]);
     assert!(
-        stderr_of(&out).contains("required services not up: cache"),
+        stderr_of(&out).contains("require not ready: cache"),
         "{}",
         stderr_of(&out)
     );

@@ -219,13 +219,23 @@ fn scopeguard(pids: [i32; 4]) -> impl Drop {
 }
 
 #[test]
-fn require_is_retried_until_met_and_a_newly_executable_run_is_seen_on_hup() {
+fn require_waits_for_ready_stops_dependents_first_and_hup_sees_a_new_run() {
     let sb = Sandbox::new();
-    sb.write("services/app.yml", "cmd: sleep 1000\nrequire: [base]\n");
+    let flag = sb.path("base-serves");
+    // app takes half a second to stop: base, stopped at the same time,
+    // would end first.
+    let app = sb.script(
+        "app.sh",
+        "#!/bin/sh\ntrap 'sleep 0.5; exit 0' TERM\nwhile :; do sleep 1 & wait $!; done\n",
+    );
+    sb.write(
+        "services/app.yml",
+        &format!("cmd: {}\nrequire: [base]\n", app.display()),
+    );
     sb.write("services/lazy/run", "#!/bin/sh\nexec sleep 1000\n");
-    let sc = Scanner::start(&sb, &[]);
-    wait_for(10.0, "app refused", || {
-        sc.log().contains("required services not up: base")
+    let mut sc = Scanner::start(&sb, &[]);
+    wait_for(10.0, "app waits", || {
+        sc.log().contains("app: waiting for base to be ready")
     });
     // A chmod inside lazy/ is not an event on the directory: SIGHUP rescans.
     std::fs::set_permissions(
@@ -235,10 +245,28 @@ fn require_is_retried_until_met_and_a_newly_executable_run_is_seen_on_hup() {
     .unwrap();
     kill(Pid::from_raw(sc.pid()), Signal::SIGHUP).unwrap();
     wait_running(&sb, &sc, "lazy", 0);
-    // The requirement appears: app comes up on a retry.
-    sb.write("services/base.yml", "cmd: sleep 1000\n");
+    // The requirement appears, runs, but is not ready: app still waits.
+    sb.write(
+        "services/base.yml",
+        &format!(
+            "cmd: sleep 1000\nready:\n  cmd: test -e {}\n  interval: 0.1\n",
+            flag.display()
+        ),
+    );
     wait_running(&sb, &sc, "base", 0);
+    assert_eq!(status(&sb, "base")["ready"], false);
+    assert_eq!(running_pid(&sb, "app"), 0, "{}", sc.log());
+    assert!(!sc.log().contains("app: supervisor started"), "{}", sc.log());
+    // Ready: app starts at once (a `ready` file appearing is the event).
+    fs::write(&flag, "").unwrap();
     wait_running(&sb, &sc, "app", 0);
+    // SIGTERM: app (which requires base) is stopped before base.
+    kill(Pid::from_raw(sc.pid()), Signal::SIGTERM).unwrap();
+    assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
+    let log = sc.log();
+    let app = log.find("app: supervisor ended").expect("app ended");
+    let base = log.find("base: supervisor ended").expect("base ended");
+    assert!(app < base, "dependents first:\n{log}");
 }
 
 #[test]
@@ -331,6 +359,45 @@ fn as_pid_1_it_reaps_orphans_and_shuts_down_cleanly() {
     // SIGTERM to PID 1 (from outside the namespace): clean shutdown.
     kill(Pid::from_raw(init), Signal::SIGTERM).unwrap();
     assert_eq!(sc.wait_exit(20), Some(0), "{}", sc.log());
+}
+
+#[test]
+fn an_essential_service_failed_for_good_ends_immortalsvc_as_pid_1_with_1() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("needs root for unshare --pid");
+    }
+    let sb = Sandbox::new();
+    // `core` fails when the test writes a line into its FIFO; one failure
+    // trips its breaker, and it is essential.
+    let fifo = sb.path("fail-now");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let script = sb.script(
+        "core.sh",
+        &format!("#!/bin/sh\nread line < {}\nexit 1\n", fifo.display()),
+    );
+    sb.write(
+        "services/core.yml",
+        &format!(
+            "cmd: {}\nessential: true\nrestart:\n  limit:\n    count: 1\n    within: 60\n",
+            script.display()
+        ),
+    );
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    let mut sc = Scanner::start(&sb, &["unshare", "--pid", "--fork", "--mount-proc"]);
+    wait_running(&sb, &sc, "web", 0);
+    wait_running(&sb, &sc, "core", 0);
+    fs::write(&fifo, "fail\n").unwrap();
+    assert_eq!(sc.wait_exit(20), Some(1), "{}", sc.log());
+    let log = sc.log();
+    assert!(
+        log.contains("core: essential service failed (its supervisor exited 3): stopping every service"),
+        "{log}"
+    );
+    assert!(log.contains("web: supervisor ended"), "{log}");
+    assert!(
+        log.contains("every service stopped: exiting 1 (core, essential, failed)"),
+        "{log}"
+    );
 }
 
 /// Write `rel` atomically (a dot-file renamed into place): a scan never

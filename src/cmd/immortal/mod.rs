@@ -86,7 +86,7 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
         .map(String::as_str)
         .collect();
     if !down.is_empty() {
-        return Err(Error::invalid(format!("required services not up: {}", down.join(", "))));
+        return Err(Error::invalid(format!("require not ready: {}", down.join(", "))));
     }
     if let Some(cmd) = &svc.require_cmd {
         let shell = crate::supervise::spawn::shell();
@@ -110,13 +110,14 @@ pub fn check_requirements(svc: &Service) -> Result<()> {
     Ok(())
 }
 
-/// Whether the service NAME is up: its supervisor, found in
-/// `$IMMORTAL_SDIR/NAME` then `~/.immortal/NAME`, reports it running.
+/// Whether the service NAME is ready: its supervisor, found in
+/// `$IMMORTAL_SDIR/NAME` then `~/.immortal/NAME`, reports it running and
+/// ready (a supervisor without readiness fields: running).
 pub fn is_up(name: &str) -> bool {
     [layout::base(), layout::user_base()].iter().any(|base| {
         let sock = base.join(name).join(layout::SOCKET);
         match crate::client::status(&sock) {
-            Ok(st) => st.get("up").is_some(),
+            Ok(st) => st.get("up").is_some() && st.get("ready").and_then(serde_json::Value::as_bool) != Some(false),
             Err(_) => false,
         }
     })

@@ -12,6 +12,8 @@ use crate::control::Command;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Status,
+    /// The last exits (`GET /history`).
+    History,
     /// A verb: start up stop down once restart halt exit.
     Verb(Verb),
     /// A signal by the Go tool's name (`HUP`, `USR1`, `TTIN`…).
@@ -66,6 +68,7 @@ fn signal_flag(flag: &str) -> Option<&'static str> {
 fn verb(word: &str) -> Option<Action> {
     Some(match word {
         "status" => Action::Status,
+        "history" => Action::History,
         "start" | "up" => Action::Verb(Verb::Up),
         "stop" | "down" => Action::Verb(Verb::Down),
         "once" => Action::Verb(Verb::Once),

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod discover;
+pub mod history;
 pub mod table;
 
 use crate::api;
@@ -129,7 +130,28 @@ fn row(v: &Value) -> Row {
         reason: v.get("reason").and_then(Value::as_str).map(String::from),
         error: v.get("error").and_then(Value::as_str).map(String::from),
         config_error: v.get("config_error").and_then(Value::as_str).map(String::from),
+        live: live_notes(v),
     }
+}
+
+/// What the row says of a running service: ` - not ready`, ` - unhealthy:
+/// …`, and its sd_notify `STATUS=` text.
+fn live_notes(v: &Value) -> Vec<String> {
+    let mut notes = Vec::new();
+    if v.get("state").and_then(Value::as_str) != Some("run") {
+        return notes;
+    }
+    if v.get("ready").and_then(Value::as_bool) == Some(false) {
+        notes.push("not ready".to_string());
+    }
+    if v.get("healthy").and_then(Value::as_bool) == Some(false) {
+        let why = v.get("health").and_then(Value::as_str).unwrap_or("failed");
+        notes.push(format!("unhealthy: {why}"));
+    }
+    if let Some(note) = v.get("note").and_then(Value::as_str) {
+        notes.push(note.to_string());
+    }
+    notes
 }
 
 /// What a verb asks of one of our supervisors, through its socket.
@@ -161,7 +183,7 @@ fn fifo_commands(verb: Verb) -> &'static [Command] {
 /// The `/signal/WORD` that asks for `action` (`None`: nothing to send).
 fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
     let cmd = match action {
-        Action::Status => return Ok(None),
+        Action::Status | Action::History => return Ok(None),
         Action::Verb(v) => socket_command(*v),
         Action::Signal(sig) => control::from_word(sig).ok_or_else(|| format!("{sig}: no such signal"))?,
     };
@@ -174,7 +196,7 @@ fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
 /// to send).
 fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
     let commands = match action {
-        Action::Status => return Ok(None),
+        Action::Status | Action::History => return Ok(None),
         Action::Verb(v) => fifo_commands(*v).to_vec(),
         Action::Signal(sig) => match control::from_word(sig) {
             // runit's `p` sends STOP (and marks the service paused).
@@ -198,7 +220,7 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
 fn act(f: &Found, action: &Action) -> Option<String> {
     match &f.channel {
         Channel::Orphan { pid, .. } => match action {
-            Action::Status => None,
+            Action::Status | Action::History => None,
             _ => Some(orphaned(*pid)),
         },
         Channel::Socket(sock) => {
@@ -252,7 +274,9 @@ fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
     let pid = v.get("pid").and_then(Value::as_i64).unwrap_or(0);
     let old_pid = before.and_then(|b| b.get("pid")).and_then(Value::as_i64).unwrap_or(0);
     match verb {
-        Verb::Up | Verb::Once => state == "run" && pid > 0,
+        // Up means ready (no `ready` field: a runit supervisor, or an older
+        // one: running is ready).
+        Verb::Up | Verb::Once => state == "run" && pid > 0 && v.get("ready").and_then(Value::as_bool) != Some(false),
         Verb::Down => state == "down",
         Verb::Restart => state == "run" && pid > 0 && pid != old_pid,
         Verb::Halt | Verb::Exit => true,
@@ -276,6 +300,9 @@ pub fn run(req: &Request) -> i32 {
             }
         },
     };
+    if req.action == Action::History {
+        return history::show(&services, req.json);
+    }
     let mut code = 0;
     // Act on every service first, then wait for all of them: `down '*'`
     // takes as long as the slowest stop, not the sum.

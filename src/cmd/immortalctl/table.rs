@@ -26,6 +26,8 @@ pub struct Row {
     pub error: Option<String>,
     /// Why its `NAME.yml` was not applied (immortalsvc's `config-error`).
     pub config_error: Option<String>,
+    /// Of a running service: `not ready`, `unhealthy: …`, its STATUS text.
+    pub live: Vec<String>,
 }
 
 const RED: &str = "\x1b[0;31m";
@@ -74,7 +76,8 @@ pub fn render(rows: &[Row], color: bool) -> String {
                 r.cmd
             );
         }
-        for note in [&r.reason, &r.error].into_iter().flatten() {
+        let reason = r.reason.as_deref().and_then(|why| row_reason(why, r.waiting.is_some()));
+        for note in r.live.iter().chain([&reason, &r.error].into_iter().flatten()) {
             out += &paint(&format!(" - {note}"), YELLOW, color);
         }
         if let Some(e) = &r.config_error {
@@ -83,6 +86,26 @@ pub fn render(rows: &[Row], color: bool) -> String {
         out.push('\n');
     }
     out
+}
+
+/// What the row adds from the API's `reason`: nothing where the row
+/// already says it (a red down row needs no `wanted down`, a waiting row
+/// shows the Go `Starting in N seconds`), else why it is not running, with
+/// the restart time left out of a waiting row (it is in `Starting in`).
+fn row_reason(reason: &str, waiting: bool) -> Option<String> {
+    if reason == "wanted down" || reason.starts_with("starting in ") {
+        return None;
+    }
+    if !waiting {
+        return Some(reason.to_string());
+    }
+    match reason.split_once("; restarting in ") {
+        Some((last, when)) => match when.find(" (") {
+            Some(at) => Some(format!("{last}{}", &when[at..])),
+            None => Some(last.to_string()),
+        },
+        None => Some(reason.to_string()),
+    }
 }
 
 /// The first line of the `config-error` file immortalsvc keeps in a
@@ -187,6 +210,28 @@ mod tests {
         );
         std::fs::write(&file, "\n").unwrap();
         assert_eq!(config_error(d.path()), None);
+    }
+
+    #[test]
+    fn the_reason_follows_the_row_unless_the_row_says_it() {
+        assert_eq!(row_reason("wanted down", false), None);
+        assert_eq!(row_reason("starting in 2.0s", true), None);
+        assert_eq!(
+            row_reason("exit 1; restarting in 4.0s (backoff, 3 failures)", true).as_deref(),
+            Some("exit 1 (backoff, 3 failures)")
+        );
+        assert_eq!(
+            row_reason("exec failed: No such file or directory; restarting in 0.9s", true).as_deref(),
+            Some("exec failed: No such file or directory")
+        );
+        let failed = "failed: 5 failures within 60s; last: killed by SIGSEGV";
+        assert_eq!(row_reason(failed, false).as_deref(), Some(failed));
+        let mut rows = rows();
+        rows[1].reason = Some(failed.into());
+        rows[3].reason = Some("exit 1; restarting in 2.0s".into());
+        let text = render(&rows, false);
+        assert!(text.contains("postgres -D /x - failed: 5 failures"), "{text}");
+        assert!(text.contains("sleep 1 - Starting in 2.0 seconds - exit 1\n"), "{text}");
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub mod listing;
 
 use crate::error::{Context, Result};
 use crate::layout;
+use crate::supervise::state::EXIT_ESSENTIAL_FAILED;
+use crate::sys::process::ExitHow;
 use crate::sys::{self, signalfd::Signals};
 use listing::{Entry, Listing};
 use nix::errno::Errno;
@@ -62,6 +64,20 @@ struct Child {
     last_start: Option<Instant>,
     /// Gone from the directory: halted, then forgotten.
     removed: bool,
+    /// Its `require:` list (services that must be ready before it starts).
+    requires: Vec<String>,
+    /// What it was last said to wait for (logged once per change).
+    waiting_for: Vec<String>,
+}
+
+/// The `require:` of a valid `NAME.yml`'s effective configuration.
+fn requires_of(entry: &Entry) -> Vec<String> {
+    match entry {
+        Entry::Yml(yaml) => serde_yaml::from_str::<crate::config::RunYml>(yaml)
+            .map(|c| c.require)
+            .unwrap_or_default(),
+        Entry::Invalid(_) | Entry::Dir => Vec::new(),
+    }
 }
 
 pub struct Scanner {
@@ -77,6 +93,12 @@ pub struct Scanner {
     /// [`RESCAN`] after the last read; else never.
     next_scan: Option<Instant>,
     stopping: bool,
+    /// An essential service failed for good (its supervisor exited 3):
+    /// everything is stopped and immortalsvc exits 1.
+    essential_failed: Option<String>,
+    /// Watches `$IMMORTAL_SDIR` and the supervise directories of services
+    /// others require: a `ready` file appearing starts those waiting.
+    ready_watch: Option<Inotify>,
 }
 
 fn say(msg: &str) {
@@ -139,6 +161,8 @@ impl Scanner {
             inotify,
             next_scan: Some(Instant::now()),
             stopping: false,
+            essential_failed: None,
+            ready_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
         })
     }
 
@@ -154,9 +178,14 @@ impl Scanner {
                 self.scan();
             }
             self.start_due();
+            self.watch_requirements();
             if self.stopping && self.children.values().all(|c| c.pid.is_none()) {
                 for name in self.errors.keys() {
                     self.remove_config_error(name);
+                }
+                if let Some(name) = &self.essential_failed {
+                    say(&format!("every service stopped: exiting 1 ({name}, essential, failed)"));
+                    return 1;
                 }
                 say("every service stopped: exiting");
                 return 0;
@@ -169,7 +198,69 @@ impl Scanner {
     /// [`MIN_RESTART`]): not running, still wanted, and its file valid (a
     /// supervisor reading an invalid file would only fail every second).
     fn wants_start(&self, name: &str, c: &Child) -> bool {
-        !self.stopping && c.pid.is_none() && !c.removed && !self.errors.contains_key(name)
+        !self.stopping
+            && c.pid.is_none()
+            && !c.removed
+            && !self.errors.contains_key(name)
+            && self.not_ready(&c.requires).is_empty()
+    }
+
+    /// Those of `names` that are not ready: no `ready` file in their
+    /// supervise directory, or (ours) no supervisor running.
+    fn not_ready(&self, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .filter(|r| {
+                let ours_down = self.children.get(*r).is_some_and(|c| c.pid.is_none());
+                ours_down || !self.sdir.join(r).join(layout::READY).exists()
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Say once what each service waits for, and watch where its
+    /// requirements' readiness will show (their supervise directories, and
+    /// `$IMMORTAL_SDIR` for those not there yet). No timer: a `ready` file
+    /// appearing is the event.
+    fn watch_requirements(&mut self) {
+        let mut waits = Vec::new();
+        for (name, c) in &self.children {
+            if self.stopping || c.pid.is_some() || c.removed || self.errors.contains_key(name) {
+                continue;
+            }
+            waits.push((name.clone(), self.not_ready(&c.requires)));
+        }
+        for (name, missing) in waits {
+            if missing.is_empty() {
+                continue;
+            }
+            if let Some(ino) = &self.ready_watch {
+                // Cheap and idempotent: a directory created since is
+                // watched from now on.
+                let dirs = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_TO;
+                let _ = ino.add_watch(&self.sdir, dirs);
+                for r in &missing {
+                    let _ = ino.add_watch(&self.sdir.join(r), dirs);
+                }
+            }
+            if let Some(c) = self.children.get_mut(&name) {
+                if c.waiting_for != missing {
+                    say(&format!("{name}: waiting for {} to be ready", missing.join(", ")));
+                    c.waiting_for = missing;
+                }
+            }
+        }
+    }
+
+    /// Drain the readiness watch; the loop then looks at what may start.
+    fn read_ready_events(&mut self) {
+        if let Some(ino) = &self.ready_watch {
+            while let Ok(events) = ino.read_events() {
+                if events.is_empty() {
+                    break;
+                }
+            }
+        }
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -189,6 +280,10 @@ impl Scanner {
         let timeout = sys::timeout_until(self.deadline());
         let (sig, changed) = {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            if let Some(ino) = &self.ready_watch {
+                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
+            }
+            let dir_at = fds.len();
             if let Some(ino) = &self.inotify {
                 fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
             }
@@ -196,8 +291,10 @@ impl Scanner {
                 return;
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), fds.get(1).is_some_and(ready))
+            let deps = self.ready_watch.is_some() && ready(&fds[1]);
+            (ready(&fds[0]) || deps, fds.get(dir_at).is_some_and(ready))
         };
+        self.read_ready_events();
         if changed {
             self.read_events();
         }
@@ -280,16 +377,19 @@ impl Scanner {
             self.children.insert(
                 name,
                 Child {
+                    requires: requires_of(&entry),
                     entry,
                     pid: None,
                     last_start: None,
                     removed: false,
+                    waiting_for: Vec::new(),
                 },
             );
         }
         for name in plan.restart {
             if let (Some(c), Some(entry)) = (self.children.get_mut(&name), listed.get(&name)) {
                 c.entry = entry.clone();
+                c.requires = requires_of(entry);
                 if c.pid.is_some() {
                     say(&format!("{name}: changed: restarting"));
                 }
@@ -430,7 +530,12 @@ impl Scanner {
                 continue; // an orphan we inherited (as PID 1 or subreaper): reaped
             };
             child.pid = None;
-            if self.errors.contains_key(name) && !child.removed && !self.stopping {
+            if how == ExitHow::Code(EXIT_ESSENTIAL_FAILED) && !self.stopping {
+                say(&format!(
+                    "{name}: essential service failed (its supervisor exited {EXIT_ESSENTIAL_FAILED}): stopping every service"
+                ));
+                self.essential_failed = Some(name.clone());
+            } else if self.errors.contains_key(name) && !child.removed && !self.stopping {
                 say(&format!(
                     "{name}: supervisor ended ({how}); not started again until {name}.yml is valid"
                 ));
@@ -439,15 +544,33 @@ impl Scanner {
             }
         }
         self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
+        if self.stopping || self.essential_failed.is_some() {
+            // Those whose dependents have now stopped go next.
+            self.stop_all();
+        }
     }
 
+    /// Stop every service, dependents before what they require: a
+    /// supervisor is told to stop once nothing running requires its
+    /// service ([`Scanner::reap`] calls this again as each one ends).
     fn stop_all(&mut self) {
         if !self.stopping {
             say("stopping every service");
         }
         self.stopping = true;
-        for c in self.children.values() {
-            terminate(c.pid);
+        let running: Vec<&String> = self
+            .children
+            .iter()
+            .filter(|(_, c)| c.pid.is_some())
+            .map(|(n, _)| n)
+            .collect();
+        for (name, c) in &self.children {
+            let required = running
+                .iter()
+                .any(|other| *other != name && self.children[*other].requires.contains(name));
+            if !required {
+                terminate(c.pid);
+            }
         }
     }
 }

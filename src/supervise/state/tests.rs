@@ -16,6 +16,14 @@ fn policy() -> Policy {
         role: Role::Service,
         service_dir: false,
         follows_pidfile: false,
+        restart: crate::service::RestartSpec::default(),
+        essential: false,
+        jitter_seed: 42,
+        ready: ReadyKind::Up,
+        ready_timeout: None,
+        ready_interval: secs(1.0),
+        health: None,
+        watchdog: None,
     }
 }
 
@@ -30,6 +38,7 @@ fn proc_(origin: Origin, since: Instant) -> Proc {
         origin,
         since,
         paused: false,
+        signalled: 0,
     }
 }
 
@@ -261,7 +270,20 @@ fn retries_exhausted_keeps_config_supervisor_up() {
         !acts.iter().any(|a| matches!(a, Action::Exit(_) | Action::Spawn)),
         "{acts:?}"
     );
-    assert_eq!((s.want, s.phase), (Want::Down, Phase::Down));
+    // Failed for good (SPEC §12): only an operator starts it again.
+    assert_eq!(
+        (s.want, s.phase),
+        (
+            Want::Down,
+            Phase::Failed {
+                why: Failure::Retries(0)
+            }
+        )
+    );
+    assert_eq!(
+        s.reason(t0 + secs(3.0)).as_deref(),
+        Some("failed: retries (0) exhausted; last: exit 0")
+    );
     // `up` starts it again.
     assert_eq!(
         s.apply(Event::Command(Command::Up), t0 + secs(4.0)),
@@ -275,7 +297,10 @@ fn spawn_failure_counts_and_throttles() {
     let mut s = State::new(policy(), Want::Up, t0);
     s.apply(Event::Start, t0);
     assert_eq!(s.apply(Event::SpawnFailed { errno: libc::ENOENT }, t0), vec![]);
-    assert_eq!(s.reason().as_deref(), Some("exec failed: No such file or directory"));
+    assert_eq!(
+        s.reason(t0).as_deref(),
+        Some("exec failed: No such file or directory; restarting in 1.0s")
+    );
     assert_eq!(s.count, 1);
     assert_eq!(s.phase, Phase::Waiting { at: t0 + MIN_RUN });
 }
@@ -1104,6 +1129,26 @@ fn every_cell_is_decided() {
     let mut s = running(t0);
     s.apply(exit_of(P, ExitHow::Code(0), false), t0 + secs(0.1));
     phases.push(s);
+    let mut s = State::new(
+        Policy {
+            retries: 0,
+            may_exit: false,
+            ..policy()
+        },
+        Want::Up,
+        t0,
+    );
+    s.apply(Event::Start, t0);
+    s.apply(Event::Spawned { pid: pid(P) }, t0);
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(2.0));
+    assert!(matches!(s.phase, Phase::Failed { .. }), "{:?}", s.phase);
+    phases.push(s);
+    // Running, not ready yet, a probe in flight; and ready with health.
+    let mut s = live(probing_policy(), t0);
+    s.apply(Event::Timer, t0);
+    phases.push(s.clone());
+    s.apply(ok_probe(), t0);
+    phases.push(s);
     let events = vec![
         Event::Start,
         Event::Adopted {
@@ -1130,9 +1175,26 @@ fn every_cell_is_decided() {
             pid: pid(P),
             pgid: pid(P),
         },
-        Event::Reconfigured(policy()),
+        Event::Reconfigured(Box::new(policy())),
         Event::Drain,
         Event::ControlDone { how: None },
+        Event::Notified(Notice::Ready),
+        Event::Notified(Notice::Reloading),
+        Event::Notified(Notice::Stopping),
+        Event::Notified(Notice::Watchdog),
+        Event::MainPid(Candidate {
+            pid: pid(900),
+            pgid: pid(P),
+            our_child: false,
+        }),
+        Event::Probed {
+            ok: true,
+            output: String::new(),
+        },
+        Event::Probed {
+            ok: false,
+            output: "refused".into(),
+        },
     ]
     .into_iter()
     .chain(b"udoOpcrxhaiq12tkbyUD".iter().map(|&b| ctl(b)))
@@ -1169,5 +1231,257 @@ fn every_cell_is_decided() {
             }
         }
     }
-    assert_eq!(seen.len(), 6, "every phase is covered");
+    assert_eq!(seen.len(), 7, "every phase is covered");
+}
+
+// ---------------------------------------------------------------- readiness
+
+/// Readiness by a probe every second, a 2 s `ready.timeout`, health every
+/// 10 s restarting at the 3rd failure in a row.
+fn probing_policy() -> Policy {
+    Policy {
+        ready: ReadyKind::Probe,
+        ready_timeout: Some(secs(2.0)),
+        health: Some((secs(10.0), 3)),
+        ..policy()
+    }
+}
+
+/// Started at `t0` under `p`.
+fn live(p: Policy, t0: Instant) -> State {
+    let mut s = State::new(p, Want::Up, t0);
+    assert_eq!(s.apply(Event::Start, t0), vec![Action::Spawn]);
+    s.apply(Event::Spawned { pid: pid(P) }, t0);
+    s
+}
+
+fn ok_probe() -> Event {
+    Event::Probed {
+        ok: true,
+        output: String::new(),
+    }
+}
+
+fn failed_probe(why: &str) -> Event {
+    Event::Probed {
+        ok: false,
+        output: why.into(),
+    }
+}
+
+#[test]
+fn without_a_method_running_is_ready_and_nothing_wakes_it() {
+    let t0 = Instant::now();
+    let s = running(t0);
+    assert!(s.is_ready());
+    assert_eq!(s.ready_in(), Some(Duration::ZERO));
+    assert_eq!(s.deadline(), None, "no probe, no timer: 0 wake-ups");
+}
+
+#[test]
+fn told_ready_by_a_notice_and_reloading_takes_it_back() {
+    let t0 = Instant::now();
+    let mut s = live(
+        Policy {
+            ready: ReadyKind::Told,
+            ..policy()
+        },
+        t0,
+    );
+    assert!(!s.is_ready());
+    assert_eq!(s.deadline(), None, "waiting to be told: no timer");
+    let acts = s.apply(Event::Notified(Notice::Ready), t0 + secs(0.25));
+    assert_eq!(acts, vec![Action::Note("ready after 0.250s".into())]);
+    assert_eq!(s.ready_in(), Some(secs(0.25)));
+    assert!(matches!(
+        s.apply(Event::Notified(Notice::Reloading), t0 + secs(5.0))[..],
+        [Action::Note(_)]
+    ));
+    assert!(!s.is_ready());
+    s.apply(Event::Notified(Notice::Ready), t0 + secs(6.0));
+    assert!(s.is_ready());
+    // A notice is not a probe's business and vice versa.
+    let mut up = running(t0);
+    assert_eq!(up.apply(Event::Notified(Notice::Reloading), t0), vec![]);
+    assert!(up.is_ready());
+}
+
+#[test]
+fn a_probe_runs_at_start_then_every_interval_until_one_passes() {
+    let t0 = Instant::now();
+    let mut s = live(probing_policy(), t0);
+    assert!(!s.is_ready());
+    assert_eq!(s.deadline(), Some(t0), "the first probe at once");
+    assert_eq!(s.apply(Event::Timer, t0), vec![Action::Probe(ProbeFor::Ready)]);
+    // While it runs, only ready.timeout is a deadline.
+    assert_eq!(s.deadline(), Some(t0 + secs(2.0)));
+    assert_eq!(s.apply(failed_probe("refused"), t0 + secs(0.1)), vec![]);
+    assert_eq!(s.deadline(), Some(t0 + secs(1.1)));
+    assert_eq!(s.apply(Event::Timer, t0 + secs(0.5)), vec![], "not due yet");
+    assert_eq!(
+        s.apply(Event::Timer, t0 + secs(1.1)),
+        vec![Action::Probe(ProbeFor::Ready)]
+    );
+    assert!(matches!(s.apply(ok_probe(), t0 + secs(1.2))[..], [Action::Note(_)]));
+    assert!(s.is_ready());
+    // Now the health probe, 10 s later; ready.timeout no longer applies.
+    assert_eq!(s.deadline(), Some(t0 + secs(11.2)));
+}
+
+#[test]
+fn not_ready_in_time_is_a_failure_stopped_as_for_down_then_restarted() {
+    let t0 = Instant::now();
+    let mut s = live(
+        Policy {
+            ready: ReadyKind::Told,
+            ready_timeout: Some(secs(2.0)),
+            ..policy()
+        },
+        t0,
+    );
+    assert_eq!(s.deadline(), Some(t0 + secs(2.0)));
+    let acts = s.apply(Event::Timer, t0 + secs(2.0));
+    assert_eq!(
+        acts[0],
+        Action::Note("not ready within 2s: restarting the service".into())
+    );
+    assert_eq!(acts[1..], term_cont_group()[..]);
+    let acts = s.apply(exit_of(P, ExitHow::Signal(libc::SIGTERM), false), t0 + secs(2.1));
+    assert_eq!(acts, vec![Action::PostExit(128 + libc::SIGTERM), Action::Spawn]);
+    assert_eq!(s.failures, 1, "counted as a failure");
+    assert_eq!(s.history[0].reason, "not ready within 2s");
+    s.apply(Event::Spawned { pid: pid(P + 1) }, t0 + secs(2.1));
+    assert_eq!(s.unhealthy, None, "a new run starts clean");
+}
+
+#[test]
+fn health_failures_in_a_row_restart_it_a_pass_resets_the_count() {
+    let t0 = Instant::now();
+    let mut s = live(probing_policy(), t0);
+    s.apply(Event::Timer, t0);
+    s.apply(ok_probe(), t0);
+    let mut t = t0;
+    let mut probe = |s: &mut State, ok: bool| {
+        t += secs(10.0);
+        assert_eq!(s.apply(Event::Timer, t), vec![Action::Probe(ProbeFor::Health)]);
+        s.apply(if ok { ok_probe() } else { failed_probe("PONG missing") }, t)
+    };
+    assert!(matches!(probe(&mut s, false)[..], [Action::Note(_)]));
+    assert_eq!(s.health_text.as_deref(), Some("PONG missing"));
+    probe(&mut s, false);
+    assert_eq!(probe(&mut s, true), vec![]);
+    assert_eq!((s.live.health_failures, s.health_text.as_deref()), (0, None));
+    probe(&mut s, false);
+    probe(&mut s, false);
+    let acts = probe(&mut s, false);
+    assert_eq!(
+        acts[0],
+        Action::Note("health check failed 3 times: PONG missing: restarting the service".into())
+    );
+    assert_eq!(acts[1..], term_cont_group()[..]);
+    assert!(matches!(
+        s.phase,
+        Phase::Stopping {
+            then: AfterStop::Unhealthy,
+            ..
+        }
+    ));
+    assert_eq!(
+        s.deadline(),
+        s.policy.stop.timeout.map(|d| t + d),
+        "no probe while stopping"
+    );
+}
+
+#[test]
+fn a_missed_watchdog_restarts_it_each_ping_moves_the_deadline() {
+    let t0 = Instant::now();
+    let mut s = live(
+        Policy {
+            watchdog: Some(secs(30.0)),
+            ..policy()
+        },
+        t0,
+    );
+    assert_eq!(s.deadline(), Some(t0 + secs(30.0)));
+    s.apply(Event::Notified(Notice::Watchdog), t0 + secs(20.0));
+    assert_eq!(s.deadline(), Some(t0 + secs(50.0)));
+    assert_eq!(s.apply(Event::Timer, t0 + secs(30.0)), vec![]);
+    let acts = s.apply(Event::Timer, t0 + secs(50.0));
+    assert_eq!(
+        acts[0],
+        Action::Note("watchdog: no WATCHDOG=1 within 30s: restarting the service".into())
+    );
+}
+
+#[test]
+fn an_adopted_service_told_ready_before_is_ready_a_probe_asks_again() {
+    let t0 = Instant::now();
+    let adopted = Event::Adopted {
+        pid: pid(P),
+        pgid: pid(P),
+        spawned_pgid: pid(P),
+        since: t0,
+    };
+    let told = Policy {
+        ready: ReadyKind::Told,
+        ..policy()
+    };
+    let mut s = State::new(told, Want::Up, t0);
+    s.apply(adopted.clone(), t0);
+    assert!(s.is_ready());
+    let mut s = State::new(probing_policy(), Want::Up, t0);
+    s.apply(adopted, t0);
+    assert!(!s.is_ready());
+    assert_eq!(s.apply(Event::Timer, t0), vec![Action::Probe(ProbeFor::Ready)]);
+}
+
+#[test]
+fn mainpid_is_followed_keeping_start_time_and_readiness() {
+    let t0 = Instant::now();
+    let mut s = live(
+        Policy {
+            ready: ReadyKind::Told,
+            ..policy()
+        },
+        t0,
+    );
+    s.apply(Event::Notified(Notice::Ready), t0 + secs(1.0));
+    let c = Candidate {
+        pid: pid(900),
+        pgid: pid(P),
+        our_child: false,
+    };
+    assert!(matches!(
+        s.apply(Event::MainPid(c), t0 + secs(2.0))[..],
+        [Action::Note(_)]
+    ));
+    let main = s.main().unwrap();
+    assert_eq!((main.pid, main.origin, main.since), (pid(900), Origin::Followed, t0));
+    assert!(s.is_ready());
+    // The old main process's exit is not the service's any more.
+    assert_eq!(s.apply(exit_of(P, ExitHow::Code(0), true), t0 + secs(3.0)), vec![]);
+    assert_eq!(s.main_pid(), Some(pid(900)));
+}
+
+#[test]
+fn reset_after_counts_ready_uptime_only() {
+    let t0 = Instant::now();
+    let told = Policy {
+        ready: ReadyKind::Told,
+        ..policy()
+    };
+    // 100 s up but never ready, twice: the failures add up.
+    let mut s = live(told, t0);
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(100.0));
+    s.apply(Event::Timer, t0 + secs(101.0));
+    s.apply(Event::Spawned { pid: pid(P) }, t0 + secs(101.0));
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(201.0));
+    assert_eq!(s.failures, 2);
+    // Ready for 60 s: forgotten.
+    s.apply(Event::Timer, t0 + secs(202.0));
+    s.apply(Event::Spawned { pid: pid(P) }, t0 + secs(202.0));
+    s.apply(Event::Notified(Notice::Ready), t0 + secs(203.0));
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(263.0));
+    assert_eq!(s.failures, 1);
 }
