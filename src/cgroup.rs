@@ -25,10 +25,15 @@
 //! supervise directories) never share one: a name taken by a directory not
 //! recorded here gets a suffix (`web.2`). The supervisor removes them when
 //! it exits with the service gone; restarts reuse them, so nothing
-//! accumulates.
+//! accumulates. A supervisor holds an `flock` on its v2 cgroup for its whole
+//! life: one that nobody holds and nothing runs in was left by a supervisor
+//! killed for good, and the next supervisor to make a cgroup there removes
+//! it (a killed supervisor's running service keeps its cgroup populated,
+//! so it waits for adoption).
 
 use crate::error::{Context, Error, Result};
 use crate::limits::CgroupLimits;
+use nix::fcntl::{Flock, FlockArg};
 use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -150,6 +155,8 @@ pub struct Cgroup {
     record: PathBuf,
     /// The leaf name, shared by every hierarchy.
     leaf: String,
+    /// The claim on the v2 cgroup, held while the supervisor lives.
+    _claim: Option<Flock<std::fs::File>>,
 }
 
 impl Cgroup {
@@ -170,15 +177,40 @@ impl Cgroup {
             hier: hier.clone(),
             record,
             leaf: String::new(),
+            _claim: None,
         };
         // The leaf name: the recorded one (adoption), else the first free
         // one of NAME, NAME.2, … in the v2 hierarchy.
         if let Some(base) = &hier.v2 {
-            let old = recorded.iter().find(|(k, _)| k == "unified").map(|(_, p)| p.clone());
-            let dir = match old.filter(|p| p.is_dir() && p.starts_with(base)) {
-                Some(p) => p,
-                None => make_leaf(&base.join(PARENT), &sanitize(name))?,
+            let parent = base.join(PARENT);
+            let mut old = recorded
+                .iter()
+                .find(|(k, _)| k == "unified")
+                .map(|(_, p)| p.clone())
+                .filter(|p| p.is_dir() && p.starts_with(base));
+            // A new cgroup may be taken for abandoned by another supervisor
+            // between its mkdir and its flock: then make another.
+            let mut claimed = None;
+            for _ in 0..5 {
+                let dir = match old.take() {
+                    Some(p) => p,
+                    None => {
+                        remove_abandoned(&parent, hier);
+                        make_leaf(&parent, &sanitize(name))?
+                    }
+                };
+                if let Some(lock) = claim(&dir) {
+                    claimed = Some((dir, lock));
+                    break;
+                }
+            }
+            let Some((dir, lock)) = claimed else {
+                return Err(Error::invalid(format!(
+                    "unable to claim a cgroup for {name} in {}",
+                    parent.display()
+                )));
             };
+            cg._claim = Some(lock);
             cg.leaf = leaf_name(&dir);
             cg.v2 = Some(dir);
             cg.save()?;
@@ -412,6 +444,39 @@ fn make_leaf(parent: &Path, name: &str) -> Result<PathBuf> {
         "unable to create a cgroup for {name} in {}: every name is taken",
         parent.display()
     )))
+}
+
+/// `flock` cgroup `dir` for this supervisor; `None` when another holds it
+/// or it is gone (removed as abandoned before we held it).
+fn claim(dir: &Path) -> Option<Flock<std::fs::File>> {
+    use std::os::unix::fs::MetadataExt;
+    let f = std::fs::File::open(dir).ok()?;
+    let lock = Flock::lock(f, FlockArg::LockExclusiveNonblock).ok()?;
+    // Still the directory that was opened (not removed, not made again).
+    let same = std::fs::metadata(dir).ok()?.ino() == lock.metadata().ok()?.ino();
+    same.then_some(lock)
+}
+
+/// Remove the cgroups in `parent` that no supervisor holds and nothing runs
+/// in, with their v1 twins: what supervisors killed for good left behind.
+fn remove_abandoned(parent: &Path, hier: &Hierarchies) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Some(_held) = claim(&dir) else { continue };
+        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        if keyed(&events, "populated") != Some(0) {
+            continue;
+        }
+        if std::fs::remove_dir(&dir).is_ok() {
+            for (_, base) in &hier.v1 {
+                let _ = std::fs::remove_dir(base.join(PARENT).join(entry.file_name()));
+            }
+        }
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -652,14 +717,19 @@ mod tests {
         std::fs::create_dir_all(&one).unwrap();
         std::fs::create_dir_all(&two).unwrap();
         let none = CgroupLimits::default();
+        // Directories in a tempdir stand for cgroups (removing abandoned
+        // ones needs cgroupfs: tests/it/confinement.rs).
         let a = Cgroup::setup(&hier, &one, "web", &none).unwrap().unwrap();
         assert_eq!(a.v2.as_deref(), Some(base.join("immortal/web").as_path()));
         // Another supervise directory, the same name: a cgroup of its own.
         let b = Cgroup::setup(&hier, &two, "web", &none).unwrap().unwrap();
         assert_eq!(b.v2.as_deref(), Some(base.join("immortal/web.2").as_path()));
-        // A later supervisor of the first directory finds its cgroup again.
+        // A later supervisor of the first directory (the first one gone)
+        // finds its cgroup again.
+        let first = a.v2.clone();
+        drop(a);
         let again = Cgroup::setup(&hier, &one, "web", &none).unwrap().unwrap();
-        assert_eq!(again.v2, a.v2);
+        assert_eq!(again.v2, first);
         assert!(!again.populated());
         assert!(again.remove().unwrap());
         assert!(!base.join("immortal/web").exists() && !one.join(crate::layout::CGROUP).exists());

@@ -44,6 +44,13 @@ fn cgroup_of(sup: &Supervisor) -> PathBuf {
     PathBuf::from(line)
 }
 
+/// The inode of a cgroup directory: parallel tests reuse a freed name, so
+/// "removed" is "no longer this directory".
+fn inode(dir: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(dir).ok().map(|m| m.ino())
+}
+
 fn procs(cgroup: &Path) -> Vec<i64> {
     fs::read_to_string(cgroup.join("cgroup.procs"))
         .unwrap_or_default()
@@ -175,6 +182,7 @@ fn a_new_supervisor_finds_the_cgroup_again_after_kill_9() {
     let escaped = pid_in(&sb, &first, "escaped");
     first.pids.push(escaped as i32);
     let cgroup = cgroup_of(&first);
+    let made = inode(&cgroup);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(first.pid()),
         nix::sys::signal::Signal::SIGKILL,
@@ -194,7 +202,7 @@ fn a_new_supervisor_finds_the_cgroup_again_after_kill_9() {
     assert!(!alive(main));
     assert_eq!(second.signal("halt"), "");
     assert_eq!(second.wait_exit(10.0), 0);
-    assert!(!cgroup.exists(), "the cgroup outlived the supervisor");
+    assert_ne!(inode(&cgroup), made, "the cgroup outlived the supervisor");
     assert!(!second.dir.join("cgroup").exists());
 }
 
@@ -344,6 +352,7 @@ fn thousands_of_restarts_leave_one_cgroup_and_exit_leaves_none() {
     cmd.env("IMMORTAL_THROTTLE_MS", "0");
     let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
     let cgroup = cgroup_of(&sup);
+    let made = inode(&cgroup);
     let parent = cgroup.parent().unwrap().to_path_buf();
     // Other tests' services share the parent: a bound, not an exact count.
     let cgroups = |dir: &Path| -> usize {
@@ -366,11 +375,15 @@ fn thousands_of_restarts_leave_one_cgroup_and_exit_leaves_none() {
         count >= 10_000
     });
     assert_eq!(sup.signal("halt"), "");
+    let v1: Vec<(PathBuf, Option<u64>)> =
+        h.v1.iter()
+            .map(|(_, dir)| dir.join("immortal").join(cgroup.file_name().unwrap()))
+            .map(|d| (d.clone(), inode(&d)))
+            .collect();
     assert_eq!(sup.wait_exit(20.0), 0);
-    assert!(!cgroup.exists(), "the cgroup outlived the supervisor");
-    for (_, dir) in &h.v1 {
-        let leftover = dir.join("immortal").join(cgroup.file_name().unwrap());
-        assert!(!leftover.exists(), "{} outlived the supervisor", leftover.display());
+    assert_ne!(inode(&cgroup), made, "the cgroup outlived the supervisor");
+    for (dir, made) in v1.iter().filter(|(_, made)| made.is_some()) {
+        assert_ne!(inode(dir), *made, "{} outlived the supervisor", dir.display());
     }
 }
 
@@ -410,4 +423,33 @@ fn restart_applies_changed_limits() {
             .any(|l| l.starts_with("Max open files") && l.split_whitespace().nth(3) == Some("200")),
         "{limits}"
     );
+}
+
+#[test]
+fn a_cgroup_abandoned_by_a_supervisor_killed_for_good_is_removed() {
+    let Some(h) = hierarchies("abandoned", true, &[]) else {
+        return;
+    };
+    let parent = h.v2.unwrap().join("immortal");
+    fs::create_dir_all(&parent).unwrap();
+    // Left by a supervisor killed with its service: empty, claimed by none.
+    let abandoned = parent.join(format!("abandoned-{}", std::process::id()));
+    fs::create_dir(&abandoned).unwrap();
+    // One still running a service (its supervisor gone) is kept.
+    let kept = parent.join(format!("orphaned-{}", std::process::id()));
+    fs::create_dir(&kept).unwrap();
+    let mut sleeper = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+    fs::write(kept.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let sb = Sandbox::new();
+    let yml = sb.write("run.yml", "cmd: sleep 1000\n");
+    let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_running(None);
+    let abandoned_gone = !abandoned.exists();
+    let kept_there = kept.exists();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let _ = fs::remove_dir(&kept);
+    let _ = fs::remove_dir(&abandoned);
+    assert!(abandoned_gone, "the abandoned cgroup is still there");
+    assert!(kept_there, "a populated cgroup was removed");
 }
