@@ -3,8 +3,15 @@
 //! | request                      | answer                                  |
 //! |------------------------------|-----------------------------------------|
 //! | `GET /`, `GET /status`       | 200, [`StatusJson`]                     |
-//! | `GET|POST /signal/NAME`      | 200, `{"Err":""}` or the error text      |
+//! | `GET /history`               | 200, the last exits, newest first       |
+//! | `GET /metrics`               | 200, Prometheus text ([`crate::metrics`]) |
+//! | `GET /events`                | 200, NDJSON stream ([`crate::events`])  |
+//! | `GET|POST /signal/NAME`      | 200, `{"Err":""}` or the error text; 403 unless [`may_control`] |
 //! | anything else                | 404, `{"Err":"not found: PATH"}`         |
+//!
+//! Who asks is read from the connection (`SO_PEERCRED`): reads are for
+//! anyone who can connect (the socket's mode decides), control is for
+//! root, the supervisor's own uid and the members of `socket: group:`.
 //!
 //! Robustness: a request must be complete within [`CLIENT_TIMEOUT`] and fit
 //! in [`MAX_REQUEST`] bytes, and at most [`MAX_CLIENTS`] are served at once;
@@ -26,6 +33,8 @@ pub enum Route {
     Status,
     /// `GET /history`: the last exits, newest first.
     History,
+    Metrics,
+    Events,
     Signal(String),
     NotFound(String),
 }
@@ -79,6 +88,12 @@ fn route(method: &str, path: &str, host: Option<&str>) -> Route {
     if readonly && path == "/history" {
         return Route::History;
     }
+    if readonly && path == "/metrics" {
+        return Route::Metrics;
+    }
+    if readonly && path == "/events" {
+        return Route::Events;
+    }
     if readonly || method == "POST" {
         if let Some(name) = path.strip_prefix("/signal/") {
             if !name.is_empty() && !name.contains('/') {
@@ -91,16 +106,22 @@ fn route(method: &str, path: &str, host: Option<&str>) -> Route {
 
 /// A complete HTTP response that closes the connection.
 pub fn response(code: u16, body: &str) -> Vec<u8> {
+    response_typed(code, "application/json", body)
+}
+
+/// [`response`] with another `Content-Type`.
+pub fn response_typed(code: u16, content_type: &str, body: &str) -> Vec<u8> {
     let reason = match code {
         200 => "OK",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         408 => "Request Timeout",
         503 => "Service Unavailable",
         _ => "Error",
     };
     format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -192,9 +213,58 @@ pub fn since(d: Duration) -> String {
     out + &format!("{secs}.{frac}s")
 }
 
+/// Who is at the other end of a connection (`SO_PEERCRED`: as it was when
+/// it connected).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Peer {
+    pub fn of(stream: &UnixStream) -> Option<Peer> {
+        let c = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+        Some(Peer {
+            pid: c.pid(),
+            uid: c.uid(),
+            gid: c.gid(),
+        })
+    }
+
+    /// `uid 1000 (pid 4242)`, for the log.
+    pub fn describe(peer: Option<Peer>) -> String {
+        match peer {
+            Some(p) => format!("uid {} (pid {})", p.uid, p.pid),
+            None => "an unknown peer".into(),
+        }
+    }
+
+    /// Its supplementary groups, from `/proc/PID/status` (empty if it has
+    /// gone: then only its primary group counts).
+    pub fn groups(&self) -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Groups:"))
+                    .map(|g| g.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Whether `peer` may send commands: root, the supervisor's own uid, or a
+/// member (primary or supplementary, `groups`) of the socket's `group`.
+pub fn may_control(peer: Option<Peer>, own_uid: u32, group: Option<u32>, groups: &[u32]) -> bool {
+    let Some(p) = peer else { return false };
+    p.uid == 0 || p.uid == own_uid || group.is_some_and(|g| p.gid == g || groups.contains(&g))
+}
+
 /// One connection on the socket.
 pub struct Client {
     pub stream: UnixStream,
+    pub peer: Option<Peer>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
     sent: usize,
@@ -215,6 +285,7 @@ pub enum Progress {
 impl Client {
     pub fn new(stream: UnixStream, now: Instant) -> Client {
         Client {
+            peer: Peer::of(&stream),
             stream,
             inbuf: Vec::new(),
             out: Vec::new(),
@@ -267,7 +338,12 @@ impl Client {
 
     /// Queue a response and send as much as the socket takes.
     pub fn reply(&mut self, code: u16, body: &str) -> Progress {
-        self.out = response(code, body);
+        self.reply_raw(response(code, body))
+    }
+
+    /// Queue a complete response.
+    pub fn reply_raw(&mut self, out: Vec<u8>) -> Progress {
+        self.out = out;
         self.sent = 0;
         self.on_writable()
     }
@@ -321,6 +397,8 @@ mod tests {
             p("POST /history HTTP/1.1\r\n\r\n"),
             Parsed::Request(Route::NotFound("/history".into()))
         );
+        assert_eq!(p("GET /metrics HTTP/1.1\r\n\r\n"), Parsed::Request(Route::Metrics));
+        assert_eq!(p("GET /events HTTP/1.1\r\n\r\n"), Parsed::Request(Route::Events));
         assert_eq!(
             p("GET /signal/hup HTTP/1.1\r\n\r\n"),
             Parsed::Request(Route::Signal("hup".into()))
@@ -386,6 +464,18 @@ mod tests {
         );
         let none = StatusJson { exit: None, ..s };
         assert_eq!(serde_json::to_value(&none).unwrap()["exit"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn control_is_for_root_the_owner_and_the_group() {
+        let peer = |uid, gid| Some(Peer { pid: 1, uid, gid });
+        assert!(may_control(peer(0, 0), 1000, None, &[]));
+        assert!(may_control(peer(1000, 1000), 1000, None, &[]));
+        assert!(!may_control(peer(1001, 1001), 1000, None, &[]));
+        assert!(!may_control(peer(1001, 1001), 1000, Some(50), &[20, 30]));
+        assert!(may_control(peer(1001, 50), 1000, Some(50), &[]));
+        assert!(may_control(peer(1001, 1001), 1000, Some(50), &[20, 50]));
+        assert!(!may_control(None, 1000, Some(50), &[50]));
     }
 
     #[test]

@@ -68,6 +68,26 @@ pub struct RunYml {
     pub no_new_privs: bool,
     #[serde(default, skip_serializing_if = "CgroupYml::is_empty")]
     pub cgroup: CgroupYml,
+    /// The API socket's mode and group (who may connect, who may control).
+    #[serde(default, skip_serializing_if = "SocketYml::is_empty")]
+    pub socket: SocketYml,
+}
+
+/// `socket: {mode: 0660, group: ops}`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketYml {
+    /// Octal digits, kept as written (`"0666"`).
+    #[serde(default, deserialize_with = "mode_text", skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl SocketYml {
+    fn is_empty(&self) -> bool {
+        self.mode.is_none() && self.group.is_none()
+    }
 }
 
 /// `ready:` as written: `ready: notify`, or a mapping with one method
@@ -474,6 +494,19 @@ fn scalar_text(v: serde_yaml::Value) -> Option<String> {
 /// digits are what counts).
 fn umask_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
     one_text(d, "umask")
+}
+
+/// `mode: "0660"` or `mode: 0660` (the digits count, as for `umask`).
+fn mode_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    one_text(d, "mode")
+}
+
+/// `socket: mode:` as a file mode: octal, at most 0777.
+pub fn parse_socket_mode(text: &str) -> std::result::Result<u32, String> {
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("socket: mode must be octal permissions like 0660, not '{text}'"))
 }
 
 /// `memory: 512M` or `memory: 1048576`.

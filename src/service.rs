@@ -286,6 +286,33 @@ impl HealthSpec {
     }
 }
 
+/// `socket:`: who may connect (the socket's mode) and who, besides root
+/// and the supervisor's own uid, may control (`group`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketSpec {
+    /// Default 0660.
+    pub mode: Option<u32>,
+    pub group: Option<nix::unistd::Gid>,
+}
+
+impl SocketSpec {
+    pub const DEFAULT_MODE: u32 = 0o660;
+
+    pub fn from_yml(yml: &config::SocketYml) -> Result<SocketSpec> {
+        let mode = yml
+            .mode
+            .as_deref()
+            .map(config::parse_socket_mode)
+            .transpose()
+            .map_err(Error::invalid)?;
+        let group = match &yml.group {
+            Some(g) => Some(user::group_id(g).map_err(|e| Error::invalid(format!("socket: group: {e}")))?),
+            None => None,
+        };
+        Ok(SocketSpec { mode, group })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     /// `-name`, if given.
@@ -319,6 +346,8 @@ pub struct Service {
     /// rlimits, nice, umask, no_new_privs, cgroup limits (the service's
     /// only: never its logger or helpers).
     pub confine: Confinement,
+    /// The API socket's mode and group.
+    pub socket: SocketSpec,
     /// The `-c` file, re-read on `restart`.
     pub config_file: Option<PathBuf>,
     /// Started from the command line (not `-c`): the supervisor exits when
@@ -432,6 +461,7 @@ impl Service {
             health: None,
             watchdog: None,
             confine: Confinement::default(),
+            socket: SocketSpec::default(),
             config_file: None,
             cli: false,
         }
@@ -530,6 +560,7 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         health: None,
         watchdog: None,
         confine: Confinement::default(),
+        socket: SocketSpec::default(),
         config_file: None,
         cli: true,
     })
@@ -561,6 +592,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     if !problems.is_empty() {
         return Err(Error::invalid(format!("{shown}: {}", problems.join("; "))));
     }
+    let socket = SocketSpec::from_yml(&yml.socket).map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
     Ok(Service {
         name: None,
         command,
@@ -589,6 +621,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         health: yml.health.as_ref().and_then(HealthSpec::from_yml),
         watchdog: yml.watchdog.map(seconds),
         confine,
+        socket,
         config_file: Some(path.to_path_buf()),
         cli: false,
     })

@@ -18,6 +18,7 @@
 //! at all: the supervisor sleeps until something happens.
 
 pub mod adopt;
+pub mod changes;
 pub mod fifodir;
 pub mod files;
 pub mod follow;
@@ -261,6 +262,11 @@ pub struct Supervisor {
     notify: Option<notify::NotifySocket>,
     /// A datagram from outside the service was ignored (logged once).
     notify_refused: bool,
+    /// `GET /events` readers.
+    watchers: Vec<crate::events::Watcher>,
+    /// Who asked for the command being handled (`uid 1000 (pid 4242)`),
+    /// named in the events it causes.
+    caller: Option<String>,
 }
 
 impl Supervisor {
@@ -282,6 +288,8 @@ impl Supervisor {
             release_at: Some(Instant::now()),
             notify: None,
             notify_refused: false,
+            watchers: Vec::new(),
+            caller: None,
         }
     }
 
@@ -320,7 +328,14 @@ impl Supervisor {
             return;
         }
         while let Some((i, event)) = self.queue.pop_front() {
-            let (state, actions) = self.units[i].state.step(event, Instant::now());
+            let now = Instant::now();
+            let (state, actions) = self.units[i].state.step(event, now);
+            if !self.watchers.is_empty() {
+                for change in changes::between(&self.units[i].state, &state, now) {
+                    let (name, fields) = changes::fields(&change);
+                    self.tell(i, name, fields);
+                }
+            }
             self.units[i].state = state;
             let answers: Vec<Event> = actions.into_iter().filter_map(|a| self.perform(i, a)).collect();
             for answer in answers.into_iter().rev() {
@@ -331,6 +346,16 @@ impl Supervisor {
         for i in 0..self.units.len() {
             self.write_status(i);
         }
+    }
+
+    /// Send an event of unit `i` to every `/events` reader.
+    fn tell(&mut self, i: usize, event: &str, fields: serde_json::Value) {
+        if self.watchers.is_empty() {
+            return;
+        }
+        let role = self.units[i].state.policy.role;
+        let line = changes::line(&self.service_name(), role, event, fields, self.caller.as_deref());
+        crate::events::broadcast(&mut self.watchers, &line);
     }
 
     /// A process that an earlier supervisor of this directory started is
@@ -406,7 +431,8 @@ impl Supervisor {
             })
             .flatten();
         let clients = self.clients.iter().map(|c| c.deadline);
-        units.chain(clients).min()
+        let farewells = self.watchers.iter().filter_map(|w| w.closing);
+        units.chain(clients).chain(farewells).min()
     }
 
     fn wait_and_handle(&mut self) {
@@ -452,6 +478,9 @@ impl Supervisor {
             for (k, c) in self.clients.iter().enumerate() {
                 set.add(c.stream.as_fd(), c.wants_write(), Source::Client(k));
             }
+            for (k, w) in self.watchers.iter().enumerate() {
+                set.add(w.stream.as_fd(), w.wants_write(), Source::Watcher(k));
+            }
             match set.wait(sys::timeout_until(deadline)) {
                 Ok(ready) => ready,
                 Err(e) => {
@@ -468,6 +497,7 @@ impl Supervisor {
             self.release_at = Some(Instant::now() + RELEASE_AFTER);
         }
         let mut clients = Vec::new();
+        let mut watchers = Vec::new();
         let mut accept = false;
         for source in ready {
             match source {
@@ -495,6 +525,7 @@ impl Supervisor {
                 Source::ReadyPipe(i) => self.on_ready_pipe(i),
                 Source::Notify => self.on_notify(),
                 Source::Client(k) => clients.push(k),
+                Source::Watcher(k) => watchers.push(k),
                 Source::Listener => accept = true,
             }
             self.run_queue();
@@ -502,6 +533,13 @@ impl Supervisor {
         // Clients are answered from the last so removals keep indices valid.
         for k in clients.into_iter().rev() {
             self.on_client(k);
+        }
+        for k in watchers.into_iter().rev() {
+            let w = &mut self.watchers[k];
+            let fate = if w.wants_write() { w.flush() } else { w.on_readable() };
+            if fate == crate::events::Fate::Gone {
+                self.watchers.swap_remove(k);
+            }
         }
         if accept {
             self.accept_clients();
@@ -843,6 +881,16 @@ impl Supervisor {
                 })
             }
             Action::Kill(target, sig) => {
+                let pid = match target {
+                    state::Target::Group(p) | state::Target::Pid(p) => p.as_raw(),
+                };
+                let whom = if matches!(target, state::Target::Group(_)) {
+                    "group"
+                } else {
+                    "process"
+                };
+                let fields = serde_json::json!({ "pid": pid, "signal": crate::signal::short_name(sig), "to": whom });
+                self.tell(i, "signal", fields);
                 if self.units[i].signal_cgroup(&target, sig).is_some_and(|n| n > 0) {
                     return None;
                 }
@@ -1330,8 +1378,25 @@ impl Supervisor {
             self.clients[i].on_readable()
         };
         let progress = match progress {
+            Progress::Request(Route::Events) => {
+                if self.watchers.len() >= crate::events::MAX_WATCHERS {
+                    self.clients[i].reply(503, &api::error_body("too many event readers"))
+                } else {
+                    let c = self.clients.swap_remove(i);
+                    let mut w = crate::events::Watcher::new(c.stream, &self.service_name());
+                    if w.flush() == crate::events::Fate::Keep {
+                        self.watchers.push(w);
+                    }
+                    return;
+                }
+            }
+            Progress::Request(Route::Metrics) => {
+                let text = self.metrics_text();
+                self.clients[i].reply_raw(api::response_typed(200, crate::metrics::CONTENT_TYPE, &text))
+            }
             Progress::Request(route) => {
-                let (code, body) = self.answer(route);
+                let peer = self.clients[i].peer;
+                let (code, body) = self.answer(route, peer);
                 self.clients[i].reply(code, &body)
             }
             other => other,
@@ -1341,7 +1406,19 @@ impl Supervisor {
         }
     }
 
-    fn answer(&mut self, route: Route) -> (u16, String) {
+    /// Whether `peer` may control this supervisor (see [`api::may_control`]).
+    fn may_control(&self, peer: Option<api::Peer>) -> bool {
+        let group = self.units[0].svc.socket.group.map(|g| g.as_raw());
+        let own = nix::unistd::geteuid().as_raw();
+        // The groups are read only when they could matter.
+        let groups = match (peer, group) {
+            (Some(p), Some(_)) if p.uid != 0 && p.uid != own => p.groups(),
+            _ => Vec::new(),
+        };
+        api::may_control(peer, own, group, &groups)
+    }
+
+    fn answer(&mut self, route: Route, peer: Option<api::Peer>) -> (u16, String) {
         match route {
             Route::Status => {
                 let body = serde_json::to_string(&self.status_json()).unwrap_or_default();
@@ -1352,20 +1429,32 @@ impl Supervisor {
                 (200, body + "\n")
             }
             Route::Signal(name) => {
+                let who = api::Peer::describe(peer);
+                if !self.may_control(peer) {
+                    self.log
+                        .warn(&format!("refused '{name}' from {who}: permission denied"));
+                    return (403, api::error_body("permission denied"));
+                }
                 let errors = match control::from_word(&name) {
                     Some(cmd) => {
-                        self.log.info(&format!("signal '{name}' from the socket"));
-                        self.command(0, cmd)
+                        self.log.info(&format!("{name} by {who}"));
+                        self.caller = Some(who);
+                        let errors = self.command(0, cmd);
+                        self.caller = None;
+                        errors
                     }
                     None => vec![format!("unknown signal: {name}")],
                 };
                 (200, api::error_body(&errors.join("; ")))
             }
+            // Answered by on_client (they are not JSON).
+            Route::Metrics | Route::Events => (404, api::error_body("not found")),
             Route::NotFound(path) => (404, api::error_body(&format!("not found: {path}"))),
         }
     }
 
     fn expire_clients(&mut self, now: Instant) {
+        self.watchers.retain(|w| !w.expired(now));
         let mut i = 0;
         while i < self.clients.len() {
             if self.clients[i].deadline <= now {
@@ -1420,7 +1509,6 @@ impl Supervisor {
             Phase::Down | Phase::Asked(_) => ("down", None, down_since, None),
             Phase::Failed { .. } => ("failed", None, down_since, None),
         };
-        let dir_name = || self.dir_name();
         api::StatusJson {
             pid: s.tracked_pid().or(s.last_pid).map_or(0, |p| p.as_raw()),
             up,
@@ -1429,7 +1517,7 @@ impl Supervisor {
             fpid: s.following(),
             count: s.count,
             status,
-            name: unit.svc.name.clone().unwrap_or_else(dir_name),
+            name: self.service_name(),
             state,
             want: match s.want {
                 Want::Up => "up",
@@ -1450,6 +1538,136 @@ impl Supervisor {
             health: s.health_text.clone(),
             note: unit.status_note.clone(),
         }
+    }
+
+    /// The name events and metrics carry.
+    fn service_name(&self) -> String {
+        self.units[0].svc.name.clone().unwrap_or_else(|| self.dir_name())
+    }
+
+    /// `GET /metrics`: the service's series and the supervisor's own.
+    pub fn metrics_text(&self) -> String {
+        use crate::metrics::{labels, Exposition, Kind};
+        let name = self.service_name();
+        let service = labels(&[("service", &name)]);
+        let now = Instant::now();
+        let unit = &self.units[0];
+        let s = &unit.state;
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let running = s.visible() == crate::status::RunState::Run;
+        let healthy = s.is_ready() && s.health_text.is_none();
+        let mut e = Exposition::default();
+        e.add(
+            "immortal_up",
+            Kind::Gauge,
+            "Whether the service is running (1) or not (0).",
+            &service,
+            flag(running),
+        );
+        e.add(
+            "immortal_ready",
+            Kind::Gauge,
+            "Whether the service is running and ready.",
+            &service,
+            flag(s.is_ready()),
+        );
+        e.add(
+            "immortal_healthy",
+            Kind::Gauge,
+            "Whether the service is ready and its last health check passed (no health check: ready).",
+            &service,
+            flag(healthy),
+        );
+        e.add(
+            "immortal_starts_total",
+            Kind::Counter,
+            "Starts of the service's command.",
+            &service,
+            s.count as f64,
+        );
+        e.add(
+            "immortal_failures_total",
+            Kind::Counter,
+            "Exits counted as failures by the restart policy.",
+            &service,
+            s.failures_total as f64,
+        );
+        for (how, n) in [("code", s.code_exits), ("signal", s.signal_exits)] {
+            let l = labels(&[("service", &name), ("how", how)]);
+            e.add(
+                "immortal_exits_total",
+                Kind::Counter,
+                "Exits of the service's main process, by exit code or by signal.",
+                &l,
+                n as f64,
+            );
+        }
+        if let Some(how) = s.last_exit {
+            let code = match how {
+                ExitHow::Code(c) => c,
+                ExitHow::Signal(sig) => 128 + sig,
+            };
+            e.add(
+                "immortal_last_exit_code",
+                Kind::Gauge,
+                "The last exit's code (128 + the signal's number when killed by one).",
+                &service,
+                f64::from(code),
+            );
+        }
+        let uptime = s
+            .main()
+            .map_or(Duration::ZERO, |m| now.saturating_duration_since(m.since));
+        e.add(
+            "immortal_uptime_seconds",
+            Kind::Gauge,
+            "How long the running process has run (0: not running).",
+            &service,
+            uptime.as_secs_f64(),
+        );
+        let backoff = match s.phase {
+            Phase::Waiting { at } => at.saturating_duration_since(now),
+            _ => Duration::ZERO,
+        };
+        e.add(
+            "immortal_backoff_seconds",
+            Kind::Gauge,
+            "Time left before the next start (0: none pending).",
+            &service,
+            backoff.as_secs_f64(),
+        );
+        let counts = unit.output.as_ref().map(|o| o.counts).unwrap_or_default();
+        e.add(
+            "immortal_log_lines_total",
+            Kind::Counter,
+            "Lines of output the supervisor read from the service.",
+            &service,
+            counts.lines as f64,
+        );
+        e.add(
+            "immortal_log_bytes_total",
+            Kind::Counter,
+            "Bytes of output the supervisor read from the service.",
+            &service,
+            counts.bytes as f64,
+        );
+        e.add(
+            "immortal_log_dropped_lines_total",
+            Kind::Counter,
+            "Lines of output not delivered to every destination (a logger too slow or gone).",
+            &service,
+            counts.dropped_lines as f64,
+        );
+        let logger_restarts: u64 = self.units[1..].iter().map(|u| u.state.count.saturating_sub(1)).sum();
+        e.add(
+            "immortal_logger_restarts_total",
+            Kind::Counter,
+            "Restarts of the service's logger (logger: or log/run).",
+            &service,
+            logger_restarts as f64,
+        );
+        crate::metrics::add_process(&mut e, &service);
+        e.render()
     }
 
     /// The service's name: its service directory's, else its supervise

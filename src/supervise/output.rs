@@ -59,6 +59,22 @@ impl Stream {
 pub struct Output {
     pub streams: Vec<Stream>,
     pub logger: Option<Logger>,
+    pub counts: Counts,
+}
+
+/// What went through, for the metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Read from the service (lines: newlines seen).
+    pub lines: u64,
+    pub bytes: u64,
+    /// Lines a destination never got (the logger's backlog overflowed, or
+    /// it did not take its last lines at exit).
+    pub dropped_lines: u64,
+}
+
+fn newlines<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
+    bytes.into_iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 fn pipe() -> std::io::Result<(File, OwnedFd)> {
@@ -125,7 +141,11 @@ impl Output {
             }
             None => None,
         };
-        Ok(Some(Output { streams, logger }))
+        Ok(Some(Output {
+            streams,
+            logger,
+            counts: Counts::default(),
+        }))
     }
 
     /// Stream `i` takes over another pipe (an adopted service's): its read
@@ -196,6 +216,8 @@ impl Output {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => break, // WouldBlock
             };
+            self.counts.bytes += n as u64;
+            self.counts.lines += newlines(&buf[..n]);
             let s = &mut self.streams[i];
             if let Some(w) = &mut s.writer {
                 w.push(&buf[..n]);
@@ -253,7 +275,10 @@ impl Output {
                 .skip(excess)
                 .position(|&b| b == b'\n')
                 .map_or(excess, |p| excess + p + 1);
-            l.backlog.drain(..cut.min(l.backlog.len()));
+            let cut = cut.min(l.backlog.len());
+            // A line cut in two counts as dropped.
+            self.counts.dropped_lines += newlines(l.backlog.range(..cut)).max(1);
+            l.backlog.drain(..cut);
         }
         while !l.backlog.is_empty() {
             let (front, _) = l.backlog.as_slices();
@@ -315,6 +340,7 @@ impl Output {
             let stdin = &l.stdin;
             if l.backlog.is_empty() || Instant::now() >= deadline {
                 if !l.backlog.is_empty() {
+                    self.counts.dropped_lines += newlines(&l.backlog).max(1);
                     errors.push(format!(
                         "the logger did not take the last {} bytes in time",
                         l.backlog.len()

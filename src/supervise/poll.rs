@@ -26,6 +26,8 @@ pub enum Source {
     Output(usize, Option<usize>),
     /// API client `n`.
     Client(usize),
+    /// `/events` reader `n`.
+    Watcher(usize),
     /// Unit `n`'s probe in flight.
     Probe(usize),
     /// Unit `n`'s s6 notification pipe.

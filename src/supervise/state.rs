@@ -496,6 +496,11 @@ pub struct State {
     pub down_note: Option<&'static str>,
     /// The last [`HISTORY`] exits, newest first.
     pub history: VecDeque<ExitRecord>,
+    /// Entries ever added to the history (an event each).
+    pub remembered: u64,
+    /// Exits of a main process so far, by exit code and by signal.
+    pub code_exits: u64,
+    pub signal_exits: u64,
     /// Readiness and health of the running process.
     pub live: Live,
     /// The last failed health probe's output, until one passes.
@@ -540,6 +545,9 @@ impl State {
             backoff: None,
             down_note: None,
             history: VecDeque::new(),
+            remembered: 0,
+            code_exits: 0,
+            signal_exits: 0,
             live: Live::default(),
             health_text: None,
             unhealthy: None,
@@ -1303,6 +1311,13 @@ impl State {
 
     /// Add an exit to the history (newest first, [`HISTORY`] kept).
     fn remember(&mut self, pid: Option<Pid>, uptime: Duration, how: ExitHow, reason: String, now: Instant) {
+        self.remembered += 1;
+        if pid.is_some() {
+            match how {
+                ExitHow::Code(_) => self.code_exits += 1,
+                ExitHow::Signal(_) => self.signal_exits += 1,
+            }
+        }
         self.history.push_front(ExitRecord {
             at: now,
             pid,
@@ -1978,4 +1993,4 @@ fn seconds(d: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -134,7 +134,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     }
     let signals = start_supervising(&dir)?;
     // Last: a start refused by anything above leaves no dead socket.
-    let listener = listen(&dir.join(layout::SOCKET))?;
+    let listener = listen(&dir.join(layout::SOCKET), svc.socket)?;
     let prefix = dir.display().to_string();
     let log = if detached {
         Log::syslog(prefix, dir.join(layout::FALLBACK_LOG))
@@ -191,7 +191,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         Some(_) => Some(Files::open(&files::of_service_dir(&log_dir)?)?),
         None => None,
     };
-    let listener = listen(&sdir.join(layout::SOCKET))?;
+    let listener = listen(&sdir.join(layout::SOCKET), svc.socket)?;
     let signals = start_supervising(&sdir)?;
     let want = |d: &Path| {
         if d.join(layout::DOWN).exists() {
@@ -272,9 +272,10 @@ fn start_supervising(dir: &Path) -> Result<Signals> {
     Signals::block(supervise::HANDLED)
 }
 
-/// Bind the API socket (mode 0660). We hold the lock, so an existing
-/// socket file is a dead supervisor's leftover.
-fn listen(path: &Path) -> Result<UnixListener> {
+/// Bind the API socket (mode 0660 unless `socket: mode:` says otherwise,
+/// in `socket: group:` if given). We hold the lock, so an existing socket
+/// file is a dead supervisor's leftover.
+fn listen(path: &Path, spec: crate::service::SocketSpec) -> Result<UnixListener> {
     sys::fs::check_owner(path)?;
     match std::fs::remove_file(path) {
         Ok(()) => {}
@@ -283,6 +284,11 @@ fn listen(path: &Path) -> Result<UnixListener> {
     }
     let listener = UnixListener::bind(path).ctx("bind", path)?;
     listener.set_nonblocking(true).ctx("configure", path)?;
-    sys::fs::set_mode(path, 0o660)?;
+    sys::fs::set_mode(path, spec.mode.unwrap_or(crate::service::SocketSpec::DEFAULT_MODE))?;
+    if let Some(gid) = spec.group {
+        nix::unistd::chown(path, None, Some(gid))
+            .map_err(std::io::Error::from)
+            .ctx("chgrp", path)?;
+    }
     Ok(listener)
 }

@@ -6,7 +6,7 @@ fn pid(n: i32) -> Pid {
     Pid::from_raw(n)
 }
 
-fn policy() -> Policy {
+pub(crate) fn policy() -> Policy {
     Policy {
         wait: Duration::ZERO,
         retries: -1,
