@@ -43,3 +43,79 @@ pub fn status(sock: &Path) -> Result<serde_json::Value> {
     }
     serde_json::from_str(&body).map_err(|e| Error::invalid(format!("{}: bad status JSON: {e}", sock.display())))
 }
+
+/// An open `GET /events` stream: one JSON object per line.
+pub struct EventStream {
+    reader: std::io::BufReader<UnixStream>,
+    partial: String,
+}
+
+impl EventStream {
+    /// Connect and read the response head; a supervisor that refuses
+    /// (503: too many readers) is an error naming it.
+    pub fn open(sock: &Path) -> Result<EventStream> {
+        use std::io::BufRead;
+        let mut stream = UnixStream::connect(sock).ctx("connect to", sock)?;
+        stream.set_write_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
+        stream
+            .write_all(b"GET /events HTTP/1.1\r\nHost: immortal\r\nConnection: close\r\n\r\n")
+            .ctx("write to", sock)?;
+        stream.set_read_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
+        let mut reader = std::io::BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).ctx("read from", sock)?;
+        let code = status.split_whitespace().nth(1).unwrap_or("");
+        if code != "200" {
+            let mut rest = String::new();
+            let _ = reader.take(MAX_RESPONSE).read_to_string(&mut rest);
+            let why = rest.split_once("\r\n\r\n").map_or("", |(_, b)| b.trim());
+            return Err(Error::invalid(format!(
+                "{}: /events answered {} {why}",
+                sock.display(),
+                status.trim()
+            )));
+        }
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).ctx("read from", sock)? == 0 {
+                return Err(Error::invalid(format!("{}: incomplete HTTP response", sock.display())));
+            }
+            if line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        reader.get_ref().set_read_timeout(None).ctx("configure", sock)?;
+        Ok(EventStream {
+            reader,
+            partial: String::new(),
+        })
+    }
+
+    /// The descriptor, to poll several streams at once.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.reader.get_ref().as_fd()
+    }
+
+    /// Wait at most `timeout` (`None`: forever) for the next line; `Ok(None)`
+    /// at the timeout; an error once the stream has ended.
+    pub fn next_line(&mut self, timeout: Option<Duration>) -> std::io::Result<Option<String>> {
+        use std::io::BufRead;
+        if self.reader.buffer().is_empty() {
+            // A zero timeout would mean "block forever" to the socket.
+            let t = timeout.map(|t| t.max(Duration::from_millis(1)));
+            self.reader.get_ref().set_read_timeout(t)?;
+        }
+        // A line cut by the timeout is kept, and completed by the next call.
+        match self.reader.read_line(&mut self.partial) {
+            Ok(0) => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the event stream ended",
+            )),
+            Ok(_) if self.partial.ends_with('\n') => Ok(Some(std::mem::take(&mut self.partial).trim_end().to_string())),
+            Ok(_) => Ok(None),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

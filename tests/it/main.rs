@@ -20,6 +20,7 @@ mod faults;
 mod follow;
 mod immortallog;
 mod logging;
+mod observe;
 mod operator_tools;
 mod readiness;
 mod real_programs;
