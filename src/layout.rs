@@ -60,6 +60,8 @@ use std::path::{Path, PathBuf};
 pub const LOCK: &str = "lock";
 /// The HTTP/JSON API.
 pub const SOCKET: &str = "immortal.sock";
+/// `immortalsvc`'s own socket, in `$IMMORTAL_SDIR`.
+pub const IMMORTALSVC_SOCKET: &str = "immortalsvc.sock";
 /// runit's control FIFO.
 pub const CONTROL: &str = "control";
 /// runit's liveness FIFO.

@@ -377,3 +377,124 @@ fn a_bad_socket_block_is_an_error_that_says_where() {
     let out = sb.run(&["-c", sb.path("run.yml").to_str().unwrap(), "-cc"]);
     assert!(stderr_of(&out).contains("run.yml:3"), "{}", stderr_of(&out));
 }
+
+fn ctl_cmd(sb: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = Command::new(CTL);
+    cmd.args(args)
+        .env("HOME", sb.path("home"))
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A supervisor on `$IMMORTAL_SDIR/NAME` running `run.yml` text `yml`.
+fn named(sb: &Sandbox, name: &str, yml: &str) -> Supervisor {
+    let file = sb.write(&format!("{name}.yml"), yml);
+    Supervisor::spawn(
+        sb.command(&["-n", "-ctl", name, "-c", file.to_str().unwrap()]),
+        sb.path(&format!("sdir/{name}")),
+        sb.path(&format!("{name}.err")),
+    )
+}
+
+#[test]
+fn immortalctl_wait_ends_when_the_state_is_reached_or_at_the_timeout() {
+    let sb = Sandbox::new();
+    let flag = sb.path("serving");
+    let mut sup = named(
+        &sb,
+        "slow",
+        &format!(
+            "cmd: sleep 60\nready:\n  cmd: test -f {}\n  interval: 0.05\n",
+            flag.display()
+        ),
+    );
+    sup.wait_running(None);
+    // Not ready: the timeout, exit 1, and a message.
+    let t = Instant::now();
+    let out = ctl_cmd(&sb, &["wait", "-t", "0.5", "ready", "slow"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(t.elapsed() >= Duration::from_millis(500) && t.elapsed() < Duration::from_secs(5));
+    assert!(
+        stderr_of(&out).contains("timeout: slow is not ready after 0.5s"),
+        "{}",
+        stderr_of(&out)
+    );
+    // `up` is reached already.
+    let out = ctl_cmd(&sb, &["wait", "-t", "5", "up", "slow"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    // A waiter started before the service is ready returns once it is.
+    let mut waiter = ctl_cmd(&sb, &["wait", "-t", "20", "ready", "slow"]).spawn().unwrap();
+    assert!(waiter.try_wait().unwrap().is_none(), "returned before ready");
+    std::fs::write(&flag, "").unwrap();
+    let t = Instant::now();
+    let code = loop {
+        if let Some(st) = waiter.try_wait().unwrap() {
+            break st.code();
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "wait did not return");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(code, Some(0));
+    assert_eq!(sup.status()["ready"], true);
+    // down, through another client: the waiter sees it.
+    let mut waiter = ctl_cmd(&sb, &["wait", "down", "slow"]).spawn().unwrap();
+    assert_eq!(sup.signal("down"), "");
+    wait_for(10.0, "wait down returns", || waiter.try_wait().unwrap().is_some());
+    assert_eq!(waiter.wait().unwrap().code(), Some(0));
+    assert_eq!(sup.status()["state"], "down");
+}
+
+#[test]
+fn immortalctl_events_follows_a_service() {
+    let sb = Sandbox::new();
+    let mut sup = named(&sb, "ev", "cmd: sleep 60\n");
+    sup.wait_running(None);
+    let mut child = ctl_cmd(&sb, &["events", "ev", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut human = ctl_cmd(&sb, &["events", "ev"]).stdout(Stdio::piped()).spawn().unwrap();
+    let lines_of = |out: std::process::ChildStdout| {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let json = lines_of(child.stdout.take().unwrap());
+    let people = lines_of(human.stdout.take().unwrap());
+    // Both have subscribed once each has seen a signal (WINCH: sleep
+    // ignores it).
+    let (mut json_seen, mut people_seen) = (false, false);
+    let t0 = Instant::now();
+    while !(json_seen && people_seen) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "immortalctl events saw nothing");
+        assert_eq!(sup.signal("WINCH"), "");
+        json_seen |= json.recv_timeout(Duration::from_millis(50)).is_ok();
+        if let Ok(line) = people.recv_timeout(Duration::from_millis(50)) {
+            assert!(line.contains(" ev signal ") && line.contains("signal=WINCH"), "{line}");
+            people_seen = true;
+        }
+    }
+    assert_eq!(sup.signal("down"), "");
+    let mut names = Vec::new();
+    while names.last().map(String::as_str) != Some("down") {
+        let line = json.recv_timeout(Duration::from_secs(10)).expect("events ended");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["service"], "ev");
+        names.push(v["event"].as_str().unwrap().to_string());
+        if v["signal"] == "WINCH" {
+            names.clear(); // a late echo of the subscription's WINCH
+        }
+    }
+    assert_eq!(names, ["signal", "signal", "exit", "down"]);
+    // The supervisor goes: the stream ends, and so does immortalctl.
+    assert_eq!(sup.signal("halt"), "");
+    sup.wait_exit(10.0);
+    wait_for(10.0, "immortalctl events ends", || child.try_wait().unwrap().is_some());
+    wait_for(10.0, "immortalctl events ends", || human.try_wait().unwrap().is_some());
+}

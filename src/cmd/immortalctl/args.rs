@@ -18,6 +18,77 @@ pub enum Action {
     Verb(Verb),
     /// A signal by the Go tool's name (`HUP`, `USR1`, `TTIN`…).
     Signal(&'static str),
+    /// Follow `GET /events`.
+    Events,
+    /// Wait until the state is reached (at most this long).
+    Wait {
+        until: Until,
+        timeout: Option<std::time::Duration>,
+    },
+}
+
+/// What `wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    Up,
+    Ready,
+    Down,
+}
+
+impl Until {
+    pub fn word(self) -> &'static str {
+        match self {
+            Until::Up => "up",
+            Until::Ready => "ready",
+            Until::Down => "down",
+        }
+    }
+}
+
+/// `wait [-t SECONDS] up|ready|down NAME` (options may also come first:
+/// `-A`, `--json` are accepted and ignored).
+fn parse_wait(args: &[String]) -> Result<Parsed, String> {
+    let (mut until, mut timeout, mut target) = (None, None, None);
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        i += 1;
+        match arg {
+            "-t" => {
+                let secs = args
+                    .get(i)
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or("wait: -t needs a number of seconds")?;
+                timeout = Some(std::time::Duration::from_secs_f64(secs.min(1e9)));
+                i += 1;
+            }
+            "-A" | "--json" | "-json" => {}
+            "up" | "ready" | "down" if until.is_none() => {
+                until = Some(match arg {
+                    "up" => Until::Up,
+                    "ready" => Until::Ready,
+                    _ => Until::Down,
+                });
+            }
+            _ if arg.starts_with('-') => return Err(format!("wait: unknown option: {arg}")),
+            _ if until.is_none() => return Err(format!("wait: up, ready or down, not '{arg}'")),
+            _ if target.is_none() => target = Some(arg.to_string()),
+            _ => return Err(format!("unexpected argument: {arg}")),
+        }
+    }
+    let until = until.ok_or("wait: up, ready or down, then a NAME")?;
+    let target = target.ok_or("missing service: give a NAME or a PATH")?;
+    if target == "*" {
+        return Err("wait: one service at a time".into());
+    }
+    Ok(Parsed::Run(Request {
+        action: Action::Wait { until, timeout },
+        target: Some(target),
+        color: false,
+        json: false,
+        wait: None,
+    }))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +140,7 @@ fn verb(word: &str) -> Option<Action> {
     Some(match word {
         "status" => Action::Status,
         "history" => Action::History,
+        "events" => Action::Events,
         "start" | "up" => Action::Verb(Verb::Up),
         "stop" | "down" => Action::Verb(Verb::Down),
         "once" => Action::Verb(Verb::Once),
@@ -93,6 +165,14 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     if args == ["-h"] {
         // `-h NAME` is HUP (the Go tool's); `-h` alone asks for help.
         return Ok(Parsed::Help);
+    }
+    // `wait` has options of its own (`-t` is not TERM there).
+    if let Some(at) = args.iter().position(|a| a == "wait") {
+        if args[..at].iter().all(|a| a.starts_with('-')) {
+            let mut rest = args[..at].to_vec();
+            rest.extend_from_slice(&args[at + 1..]);
+            return parse_wait(&rest);
+        }
     }
     let mut i = 0;
     while i < args.len() {
@@ -217,6 +297,44 @@ mod tests {
         assert_eq!(p(&["-help"]), Ok(Parsed::Help));
         assert_eq!(p(&["-h"]), Ok(Parsed::Help));
         assert_eq!(req(&["-h", "web"]).action, Action::Signal("HUP"));
+    }
+
+    #[test]
+    fn wait_and_events() {
+        let r = req(&["wait", "-t", "2.5", "ready", "web"]);
+        let t = Some(std::time::Duration::from_millis(2500));
+        assert_eq!(
+            r.action,
+            Action::Wait {
+                until: Until::Ready,
+                timeout: t
+            }
+        );
+        assert_eq!(r.target.as_deref(), Some("web"));
+        let r = req(&["wait", "down", "/x/y"]);
+        assert_eq!(
+            r.action,
+            Action::Wait {
+                until: Until::Down,
+                timeout: None
+            }
+        );
+        assert_eq!(
+            req(&["wait", "up", "web", "-t", "1"]).action,
+            Action::Wait {
+                until: Until::Up,
+                timeout: Some(std::time::Duration::from_secs(1))
+            }
+        );
+        assert!(p(&["wait", "web"]).unwrap_err().contains("up, ready or down"));
+        assert!(p(&["wait", "up"]).unwrap_err().contains("missing service"));
+        assert!(p(&["wait", "-t", "x", "up", "web"]).unwrap_err().contains("-t needs"));
+        assert!(p(&["wait", "up", "*"]).unwrap_err().contains("one service"));
+        // A service named `wait`: its status.
+        assert_eq!(req(&["status", "wait"]).target.as_deref(), Some("wait"));
+        let r = req(&["events", "*"]);
+        assert_eq!((r.action, r.target.as_deref()), (Action::Events, Some("*")));
+        assert!(p(&["events"]).unwrap_err().contains("missing service"));
     }
 
     #[test]

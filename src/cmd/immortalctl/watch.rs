@@ -1,0 +1,265 @@
+//! `immortalctl events NAME|'*'` and `immortalctl wait [-t S] up|ready|down
+//! NAME`: both follow the supervisors' `GET /events`, so a wait ends the
+//! moment the state is reached, with no polling. A runit or daemontools
+//! service (no socket) is waited for through inotify on its `status` file.
+//!
+//! `events '*'` reads `immortalsvc`'s merged stream when one runs, else
+//! every supervisor's stream at once.
+
+use super::args::Until;
+use super::discover::{Channel, Found};
+use crate::client::{self, EventStream};
+use crate::layout;
+use nix::poll::{poll, PollFd, PollFlags};
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Whether status `v` is the state waited for.
+pub fn reached(until: Until, v: &Value) -> bool {
+    let state = v.get("state").and_then(Value::as_str).unwrap_or("");
+    let running = state == "run" && v.get("pid").and_then(Value::as_i64).unwrap_or(0) > 0;
+    match until {
+        Until::Up => running,
+        // No `ready` field (runit, an older supervisor): running is ready.
+        Until::Ready => running && v.get("ready").and_then(Value::as_bool) != Some(false),
+        Until::Down => matches!(state, "down" | "failed"),
+    }
+}
+
+/// One event as a line for people: `TIME SERVICE EVENT key=value…`.
+pub fn human(line: &str) -> String {
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(line) else {
+        return line.to_string();
+    };
+    let text = |k: &str| map.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let mut out = format!("{} {} {}", text("time"), text("service"), text("event"));
+    for (k, v) in &map {
+        if matches!(k.as_str(), "time" | "service" | "event") {
+            continue;
+        }
+        match v {
+            Value::String(s) if s.contains(' ') => out += &format!(" {k}={s:?}"),
+            Value::String(s) => out += &format!(" {k}={s}"),
+            other => out += &format!(" {k}={other}"),
+        }
+    }
+    out
+}
+
+fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "immortalctl: {msg}");
+}
+
+/// Follow the events of `services` (or of `immortalsvc`'s socket, `merged`)
+/// until every stream has ended; returns the exit status.
+pub fn events(services: &[Found], merged: Option<&Path>, json: bool) -> i32 {
+    let mut streams: Vec<(String, EventStream)> = Vec::new();
+    let mut code = 0;
+    if let Some(sock) = merged.filter(|s| s.exists()) {
+        match EventStream::open(sock) {
+            Ok(s) => streams.push(("immortalsvc".into(), s)),
+            Err(e) => say(&format!("{e}: reading each supervisor instead")),
+        }
+    }
+    if streams.is_empty() {
+        for f in services {
+            match &f.channel {
+                Channel::Socket(sock) => match EventStream::open(sock) {
+                    Ok(s) => streams.push((f.name.clone(), s)),
+                    Err(e) => {
+                        say(&format!("{}: {e}", f.name));
+                        code = 1;
+                    }
+                },
+                _ => {
+                    say(&format!("{}: no events: not an immortal supervisor", f.name));
+                    code = 1;
+                }
+            }
+        }
+    }
+    if streams.is_empty() {
+        if services.is_empty() {
+            say("no services");
+        }
+        return 1;
+    }
+    let mut out = std::io::stdout();
+    while !streams.is_empty() {
+        let ready: Vec<bool> = {
+            let mut fds: Vec<PollFd> = streams
+                .iter()
+                .map(|(_, s)| PollFd::new(s.fd(), PollFlags::POLLIN))
+                .collect();
+            if let Err(e) = poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                if e == nix::errno::Errno::EINTR {
+                    continue;
+                }
+                say(&format!("poll: {e}"));
+                return 1;
+            }
+            fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect()
+        };
+        let mut k = streams.len();
+        while k > 0 {
+            k -= 1;
+            if !ready[k] {
+                continue;
+            }
+            // Every complete line that has arrived, without blocking.
+            loop {
+                match streams[k].1.next_line(Some(Duration::from_millis(1))) {
+                    Ok(Some(line)) => {
+                        let shown = if json { line } else { human(&line) };
+                        if writeln!(out, "{shown}").is_err() {
+                            return 0; // the reader went away
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        streams.swap_remove(k);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    code
+}
+
+/// Wait until `f` reaches `until` (at most `timeout`); 0 when reached, 1
+/// at the timeout or when it cannot be known.
+pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
+    let deadline = timeout.map(|t| crate::supervise::state::later(Instant::now(), t));
+    let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    let timed_out = || {
+        let secs = timeout.map_or(0.0, |t| t.as_secs_f64());
+        say(&format!("timeout: {} is not {} after {secs}s", f.name, until.word()));
+        1
+    };
+    match &f.channel {
+        Channel::Socket(sock) => {
+            // Subscribe first, then look: no change can fall in between.
+            let mut events = match EventStream::open(sock) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    if until == Until::Down && !sock.exists() {
+                        return 0;
+                    }
+                    say(&format!("{}: {e}", f.name));
+                    return 1;
+                }
+            };
+            loop {
+                match client::status(sock) {
+                    Ok(v) if reached(until, &v) => return 0,
+                    Ok(_) => {}
+                    // The supervisor is gone: its service is down, unless
+                    // it left the process running (exit, kill -9).
+                    Err(_) => {
+                        let orphan = sock.parent().and_then(crate::supervise::adopt::survivor);
+                        if until == Until::Down && orphan.is_none() {
+                            return 0;
+                        }
+                        say(&format!("{}: the supervisor is gone", f.name));
+                        return 1;
+                    }
+                }
+                let Some(stream) = events.as_mut() else {
+                    return 1;
+                };
+                // Until the next event, or the deadline.
+                loop {
+                    if left().is_some_and(|l| l.is_zero()) {
+                        return timed_out();
+                    }
+                    match stream.next_line(left()) {
+                        Ok(Some(_)) => break,
+                        Ok(None) => continue,
+                        Err(_) => {
+                            events = None;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Channel::Fifo(dir) => wait_fifo(dir, until, deadline).unwrap_or_else(|| timed_out()),
+        Channel::Orphan { .. } => {
+            say(&format!("{}: the supervisor is gone", f.name));
+            1
+        }
+    }
+}
+
+/// runit or daemontools: the `status` file is rewritten at every change;
+/// inotify on its directory says when. `None` at the deadline.
+fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Option<i32> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+    if let Some(ino) = &ino {
+        let _ = ino.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO);
+    }
+    loop {
+        if let Ok(st) = crate::status::read(dir) {
+            let state = match st.state {
+                crate::status::RunState::Run => "run",
+                _ => "down",
+            };
+            let v = serde_json::json!({ "state": state, "pid": st.pid });
+            if reached(until, &v) {
+                return Some(0);
+            }
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return None;
+        }
+        match &ino {
+            Some(ino) => {
+                use std::os::fd::AsFd;
+                let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, crate::sys::timeout_until(deadline));
+                let _ = ino.read_events();
+            }
+            // No inotify: look again in a while.
+            None => std::thread::sleep(left.unwrap_or(Duration::from_secs(1)).min(Duration::from_millis(100))),
+        }
+    }
+}
+
+/// `immortalsvc`'s socket in the usual place.
+pub fn immortalsvc_socket() -> std::path::PathBuf {
+    layout::base().join(layout::IMMORTALSVC_SOCKET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn what_each_wait_accepts() {
+        let run = json!({"state": "run", "pid": 5, "ready": false});
+        let ready = json!({"state": "run", "pid": 5, "ready": true});
+        let runit = json!({"state": "run", "pid": 5});
+        let down = json!({"state": "down", "pid": 0});
+        let failed = json!({"state": "failed", "pid": 7});
+        assert!(reached(Until::Up, &run) && !reached(Until::Ready, &run));
+        assert!(reached(Until::Ready, &ready) && reached(Until::Ready, &runit));
+        assert!(reached(Until::Down, &down) && reached(Until::Down, &failed) && !reached(Until::Down, &run));
+        assert!(!reached(Until::Up, &down));
+    }
+
+    #[test]
+    fn events_for_people() {
+        let line = r#"{"time":"2026-12-04T06:30:43.861672Z","service":"web","event":"exit","pid":12,"code":1,"reason":"exit status 1"}"#;
+        assert_eq!(
+            human(line),
+            "2026-12-04T06:30:43.861672Z web exit code=1 pid=12 reason=\"exit status 1\""
+        );
+        assert_eq!(human("not json"), "not json");
+    }
+}
