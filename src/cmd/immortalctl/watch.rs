@@ -186,7 +186,7 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
                 }
             }
         }
-        Channel::Fifo(dir) => wait_fifo(dir, until, deadline).unwrap_or_else(|| timed_out()),
+        Channel::Fifo(dir) => wait_fifo(dir, until, deadline).unwrap_or_else(timed_out),
         Channel::Orphan { .. } => {
             say(&format!("{}: the supervisor is gone", f.name));
             1
