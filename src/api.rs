@@ -261,9 +261,9 @@ pub fn may_control(peer: Option<Peer>, own_uid: u32, group: Option<u32>, groups:
     p.uid == 0 || p.uid == own_uid || group.is_some_and(|g| p.gid == g || groups.contains(&g))
 }
 
-/// One connection on the socket.
-pub struct Client {
-    pub stream: UnixStream,
+/// One connection on the socket (or, for `immortalsvc -metrics`, TCP).
+pub struct Client<S = UnixStream> {
+    pub stream: S,
     pub peer: Option<Peer>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
@@ -283,9 +283,21 @@ pub enum Progress {
 }
 
 impl Client {
+    /// A client of a Unix socket: who it is comes with it.
     pub fn new(stream: UnixStream, now: Instant) -> Client {
+        let peer = Peer::of(&stream);
         Client {
-            peer: Peer::of(&stream),
+            peer,
+            ..Client::of(stream, now)
+        }
+    }
+}
+
+impl<S: Read + Write + HalfClose> Client<S> {
+    /// A client on any stream (no peer credentials).
+    pub fn of(stream: S, now: Instant) -> Client<S> {
+        Client {
+            peer: None,
             stream,
             inbuf: Vec::new(),
             out: Vec::new(),
@@ -358,14 +370,31 @@ impl Client {
                 Err(_) => return Progress::Close,
             }
         }
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        self.stream.close_write();
         Progress::Close
     }
 }
 
+/// Streams whose write side can be shut (the response is complete).
+pub trait HalfClose {
+    fn close_write(&self);
+}
+
+impl HalfClose for UnixStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl HalfClose for std::net::TcpStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
 /// Best effort, never blocking: tell a client we cannot serve it.
-pub fn turn_away(mut stream: UnixStream, code: u16, msg: &str) {
-    let _ = stream.set_nonblocking(true);
+pub fn turn_away(mut stream: impl Write, code: u16, msg: &str) {
+    // Our streams are non-blocking already (accepted so, or set so).
     let _ = stream.write(&response(code, &error_body(msg)));
 }
 

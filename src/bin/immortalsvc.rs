@@ -5,7 +5,7 @@
 
 use immortal::cmd::immortalsvc::Scanner;
 
-const USAGE: &str = "usage: immortalsvc [-v] DIR\n       immortalsvc -check DIR\n\n  DIR         services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n  -check DIR  check every service DIR holds, list every problem, exit (starts nothing)\n\nChanges to DIR's entries are seen at once; after a change inside NAME/\n(chmod +x NAME/run), send SIGHUP. SIGTERM stops every service.\n\nEnvironment:\n  IMMORTAL_SDIR     the services' supervise directories (default /var/run/immortal,\n                    else $XDG_RUNTIME_DIR/immortal, else ~/.immortal); passed on\n  XDG_RUNTIME_DIR, HOME   as above\n  Each supervisor also reads IMMORTAL_EXIT, IMMORTAL_SYSLOG, IMMORTAL_THROTTLE_MS, SHELL (see immortal -h).\n";
+const USAGE: &str = "usage: immortalsvc [-v] [-metrics ADDR:PORT] DIR\n       immortalsvc -check DIR\n\n  DIR         services: NAME.yml (run.yml format) and NAME/ (daemontools/runit service directories)\n  -check DIR  check every service DIR holds, list every problem, exit (starts nothing)\n  -metrics ADDR:PORT  also serve every service's /metrics over HTTP (for Prometheus)\n\n$IMMORTAL_SDIR/immortalsvc.sock answers GET / (every service's status), /metrics, /events.\n\nChanges to DIR's entries are seen at once; after a change inside NAME/\n(chmod +x NAME/run), send SIGHUP. SIGTERM stops every service.\n\nEnvironment:\n  IMMORTAL_SDIR     the services' supervise directories (default /var/run/immortal,\n                    else $XDG_RUNTIME_DIR/immortal, else ~/.immortal); passed on\n  XDG_RUNTIME_DIR, HOME   as above\n  Each supervisor also reads IMMORTAL_EXIT, IMMORTAL_SYSLOG, IMMORTAL_THROTTLE_MS, SHELL (see immortal -h).\n";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,15 +16,22 @@ fn main() {
         [flag] if flag.starts_with("-check=") || flag.starts_with("--check=") => {
             check(flag.split_once('=').map_or("", |(_, dir)| dir))
         }
-        [dir] if !dir.starts_with('-') => match Scanner::new(std::path::Path::new(dir)) {
-            Ok(scanner) => std::process::exit(scanner.run()),
-            Err(e) => {
-                eprintln!("immortalsvc: fatal: {e}");
-                std::process::exit(1);
-            }
-        },
+        [dir] if !dir.starts_with('-') => supervise(dir, None),
+        [flag, addr, dir] if (flag == "-metrics" || flag == "--metrics") && !dir.starts_with('-') => {
+            supervise(dir, Some(addr))
+        }
         _ => {
             eprint!("immortalsvc: bad arguments\n{USAGE}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn supervise(dir: &str, metrics: Option<&str>) {
+    match Scanner::new(std::path::Path::new(dir), metrics) {
+        Ok(scanner) => std::process::exit(scanner.run()),
+        Err(e) => {
+            eprintln!("immortalsvc: fatal: {e}");
             std::process::exit(1);
         }
     }

@@ -1333,7 +1333,8 @@ impl Supervisor {
                     }
                     if self.clients.len() >= api::MAX_CLIENTS {
                         // Every slot holds a complete request being answered.
-                        api::turn_away(stream, 503, "too many clients");
+                        let _ = stream.set_nonblocking(true);
+                        api::turn_away(&stream, 503, "too many clients");
                         continue;
                     }
                     if stream.set_nonblocking(true).is_err() {

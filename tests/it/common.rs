@@ -262,6 +262,12 @@ impl Drop for Supervisor {
     }
 }
 
+/// A TCP port on 127.0.0.1 that nobody listens on (as of now).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: i64) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {

@@ -230,11 +230,6 @@ fn a_missed_watchdog_restarts_it() {
 
 // ------------------------------------------------------------ real programs
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// Debian's PostgreSQL binaries (`/usr/lib/postgresql/N/bin`).
 fn pg_bin() -> std::path::PathBuf {
     let found = fs::read_dir("/usr/lib/postgresql")

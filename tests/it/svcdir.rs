@@ -17,10 +17,16 @@ struct Scanner {
 
 impl Scanner {
     fn start(sb: &Sandbox, prefix: &[&str]) -> Scanner {
+        Scanner::start_with(sb, prefix, &[])
+    }
+
+    /// With options for immortalsvc (`-metrics ADDR`).
+    fn start_with(sb: &Sandbox, prefix: &[&str], options: &[&str]) -> Scanner {
         fs::create_dir_all(sb.path("services")).unwrap();
         let log = sb.path("immortalsvc.log");
         let mut argv: Vec<&str> = prefix.to_vec();
         argv.push(SVC);
+        argv.extend_from_slice(options);
         let services = sb.path("services");
         argv.push(services.to_str().unwrap());
         let child = Command::new(argv[0])
@@ -617,4 +623,175 @@ fn a_yml_service_survives_a_kill_9_of_its_supervisor_without_a_second_copy() {
         sc.log()
     );
     assert_eq!(processes(&["sleep", "4321"]), vec![web as i32], "a second copy");
+}
+
+/// Series `name{labels}`'s value in an exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn its_socket_lists_every_service_merges_metrics_and_events_and_stays_idle() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    sb.script("services/db/run", "#!/bin/sh\nexec sleep 2000\n");
+    let sc = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &sc, "web", 0);
+    wait_running(&sb, &sc, "db", 0);
+    let hub = sb.path("sdir/immortalsvc.sock");
+    wait_for(10.0, "immortalsvc.sock", || hub.exists());
+
+    let (code, body) = immortal::client::get(&hub, "/").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = list.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(names, ["db", "web"], "{body}");
+    assert_eq!(list[1]["pid"].as_i64(), Some(web));
+
+    let (code, text) = immortal::client::get(&hub, "/metrics").unwrap();
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(text.matches("# HELP immortal_up ").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("# TYPE immortal_starts_total counter").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(sample(&text, "immortal_up{service=\"web\"}"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "immortal_up{service=\"db\"}"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "immortalsvc_services"), Some(2.0), "{text}");
+    assert_eq!(sample(&text, "immortalsvc_unreachable"), Some(0.0), "{text}");
+    crate::observe::promtool_check(&text);
+    let (code, _) = immortal::client::get(&hub, "/signal/down").unwrap();
+    assert_eq!(code, 404);
+    assert_eq!(running_pid(&sb, "web"), web);
+
+    // Between scrapes, neither immortalsvc nor a supervisor wakes up
+    // (a supervisor gives back the pages a burst of work touched once,
+    // a second after it: then nothing).
+    let web_sup = lock_holder(&sb, "sdir/web/lock");
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = (ctx_switches(sc.pid()), ctx_switches(web_sup));
+    // A measurement window, not a synchronisation.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        (ctx_switches(sc.pid()), ctx_switches(web_sup)),
+        before,
+        "woke up while idle"
+    );
+
+    // The merged stream: both services' events, each named.
+    let mut events = immortal::client::EventStream::open(&hub).unwrap();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    // The hub opens the supervisors' streams as it gets its reader: ask
+    // for a harmless WINCH until each one's shows.
+    while !(seen.contains(&"web".to_string()) && seen.contains(&"db".to_string())) {
+        assert!(Instant::now() < deadline, "merged events seen: {seen:?}\n{}", sc.log());
+        for name in ["web", "db"] {
+            if !seen.contains(&name.to_string()) {
+                let sock = sb.path(&format!("sdir/{name}/immortal.sock"));
+                immortal::client::get(&sock, "/signal/WINCH").unwrap();
+            }
+        }
+        while let Some(line) = events.next_line(Some(Duration::from_millis(100))).unwrap() {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v["event"], "signal", "{line}");
+            seen.push(v["service"].as_str().unwrap().to_string());
+        }
+    }
+    let sock = sb.path("sdir/web/immortal.sock");
+    immortal::client::get(&sock, "/signal/down").unwrap();
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(10), "no down event for web");
+        if let Some(line) = events.next_line(Some(Duration::from_secs(5))).unwrap() {
+            if line.contains("\"event\":\"down\"") && line.contains("\"service\":\"web\"") {
+                break;
+            }
+        }
+    }
+    let (_, text) = immortal::client::get(&hub, "/metrics").unwrap();
+    assert_eq!(sample(&text, "immortal_up{service=\"web\"}"), Some(0.0), "{text}");
+}
+
+/// `GET path` over TCP; the body.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+/// Ask Prometheus for `immortal_up{service="NAME"}`: the value, if it has one.
+fn prometheus_up(port: u16, name: &str) -> Option<String> {
+    let body = http_get(
+        port,
+        &format!("/api/v1/query?query=immortal_up%7Bservice%3D%22{name}%22%7D"),
+    )?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str().map(String::from)
+}
+
+#[test]
+fn a_real_prometheus_scrapes_immortalsvc_metrics_over_tcp() {
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let sc = Scanner::start_with(&sb, &[], &["-metrics", &addr]);
+    wait_running(&sb, &sc, "web", 0);
+    wait_for(10.0, "/metrics over TCP", || {
+        http_get(port, "/metrics").is_some_and(|b| b.contains("immortal_up"))
+    });
+    assert!(
+        http_get(port, "/").is_some_and(|b| b.contains("not found")),
+        "TCP serves /metrics only"
+    );
+
+    let prom_port = free_port();
+    sb.write(
+        "prometheus.yml",
+        &format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: immortal\n    static_configs:\n      - targets: ['{addr}']\n"),
+    );
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", sb.path("prometheus.yml").display()))
+        .arg(format!("--storage.tsdb.path={}", sb.path("tsdb").display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(sb.path("prometheus.log")).unwrap())
+        .spawn()
+        .expect("prometheus is not installed: run scripts/install-peers");
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prom = Reap(prom);
+    let plog = || fs::read_to_string(sb.path("prometheus.log")).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while prometheus_up(prom_port, "web").as_deref() != Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never read immortal_up 1\n{}",
+            plog()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    immortal::client::get(&sb.path("sdir/web/immortal.sock"), "/signal/down").unwrap();
+    while prometheus_up(prom_port, "web").as_deref() != Some("0") {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never read immortal_up 0\n{}",
+            plog()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

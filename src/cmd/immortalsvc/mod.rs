@@ -32,6 +32,7 @@
 //! timeout), then exit 0. Fit to be PID 1: every process that ends up as
 //! its child is reaped.
 
+pub mod hub;
 pub mod listing;
 
 use crate::error::{Context, Result};
@@ -99,6 +100,8 @@ pub struct Scanner {
     /// Watches `$IMMORTAL_SDIR` and the supervise directories of services
     /// others require: a `ready` file appearing starts those waiting.
     ready_watch: Option<Inotify>,
+    /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
+    hub: Option<hub::Hub>,
 }
 
 fn say(msg: &str) {
@@ -107,7 +110,8 @@ fn say(msg: &str) {
 
 impl Scanner {
     /// Set up (errors are fatal: bad directory, no `immortal` binary).
-    pub fn new(dir: &Path) -> Result<Scanner> {
+    /// `metrics`: `-metrics ADDR:PORT`, serving `/metrics` over TCP.
+    pub fn new(dir: &Path, metrics: Option<&str>) -> Result<Scanner> {
         let dir = layout::absolute(dir);
         std::fs::read_dir(&dir).ctx("read", &dir)?;
         let exe = std::env::current_exe().ctx("locate", "immortalsvc")?;
@@ -151,6 +155,21 @@ impl Scanner {
         if inotify.is_none() {
             say(&format!("changes are seen by a rescan every {} s", RESCAN.as_secs()));
         }
+        let hub = match hub::Hub::new(&sdir, metrics) {
+            Ok(h) => {
+                if let Some(addr) = h.metrics_addr() {
+                    say(&format!("serving /metrics on http://{addr}/metrics"));
+                }
+                Some(h)
+            }
+            // The services matter more than the socket; -metrics, asked
+            // for, does not fail silently.
+            Err(e) if metrics.is_some() => return Err(e),
+            Err(e) => {
+                say(&format!("no immortalsvc.sock: {e}"));
+                None
+            }
+        };
         Ok(Scanner {
             dir,
             sdir,
@@ -163,6 +182,7 @@ impl Scanner {
             stopping: false,
             essential_failed: None,
             ready_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+            hub,
         })
     }
 
@@ -263,9 +283,19 @@ impl Scanner {
         }
     }
 
+    /// The services whose supervisors run, for the hub to ask.
+    fn running(&self) -> Vec<String> {
+        self.children
+            .iter()
+            .filter(|(_, c)| c.pid.is_some())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     fn deadline(&self) -> Option<Instant> {
+        let hub = self.hub.as_ref().and_then(|h| h.deadline());
         if self.stopping {
-            return None;
+            return hub;
         }
         let now = Instant::now();
         let starts = self
@@ -273,12 +303,12 @@ impl Scanner {
             .iter()
             .filter(|(n, c)| self.wants_start(n, c))
             .map(|(_, c)| c.last_start.map_or(now, |t| t + MIN_RESTART));
-        starts.chain(self.next_scan).min()
+        starts.chain(self.next_scan).chain(hub).min()
     }
 
     fn wait(&mut self) {
         let timeout = sys::timeout_until(self.deadline());
-        let (sig, changed) = {
+        let (sig, changed, hub_ready) = {
             let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
             if let Some(ino) = &self.ready_watch {
                 fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
@@ -287,13 +317,30 @@ impl Scanner {
             if let Some(ino) = &self.inotify {
                 fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
             }
+            let hub_at = fds.len();
+            let hub_fds = self.hub.as_ref().map(|h| h.fds()).unwrap_or_default();
+            fds.extend(hub_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
             if poll(&mut fds, timeout).is_err() {
                 return;
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             let deps = self.ready_watch.is_some() && ready(&fds[1]);
-            (ready(&fds[0]) || deps, fds.get(dir_at).is_some_and(ready))
+            let hub_ready: Vec<hub::Tag> = hub_fds
+                .iter()
+                .zip(&fds[hub_at..])
+                .filter(|(_, f)| ready(f))
+                .map(|((_, _, tag), _)| *tag)
+                .collect();
+            (
+                ready(&fds[0]) || deps,
+                fds.get(dir_at).filter(|_| self.inotify.is_some()).is_some_and(ready),
+                hub_ready,
+            )
         };
+        let running = self.running();
+        if let Some(hub) = &mut self.hub {
+            hub.handle(&hub_ready, &running);
+        }
         self.read_ready_events();
         if changed {
             self.read_events();
