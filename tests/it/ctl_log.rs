@@ -324,3 +324,25 @@ fn no_log_file_and_unknown_service() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn a_runit_service_directory_with_svlogd_main() {
+    let sb = Sandbox::new();
+    let d = sb.path("svc");
+    sb.script("svc/run", "#!/bin/sh\nseq 1 5\nexec sleep 1000\n");
+    sb.script(
+        "svc/log/run",
+        &format!("#!/bin/sh\nexec {} ./main\n", env!("CARGO_BIN_EXE_immortallog")),
+    );
+    // An earlier rotated file, as svlogd names them.
+    sb.write("svc/log/main/@400000006554a1b22f3e1c04.s", "a\nb\n");
+    let mut sup = supervise_dir(&sb, &d);
+    sup.wait_running(None);
+    let current = d.join("log/main/current");
+    sup.wait_for(10.0, "5 lines logged", || lines(&current).len() == 5);
+    let out = ctl_run(&sb, &["log", d.to_str().unwrap(), "-n", "6"]);
+    assert_eq!(
+        (out.status.code(), text(&out), stderr_of(&out)),
+        (Some(0), format!("b\n{}", numbers(1, 5)), String::new())
+    );
+}
