@@ -169,6 +169,9 @@ pub struct StatusJson {
     /// sd_notify's `STATUS=`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The `log:` file, absolute (`immortalctl log` reads it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// One entry of `GET /history`.
@@ -483,13 +486,14 @@ mod tests {
             healthy: None,
             health: None,
             note: Some("serving".into()),
+            log: Some("/var/log/web.log".into()),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"pid":6940,"up":"7.9s","cmd":"./stdout","fpid":false,"count":4,
                 "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"},
-                "ready":true,"ready_in":"0.2s","note":"serving"})
+                "ready":true,"ready_in":"0.2s","note":"serving","log":"/var/log/web.log"})
         );
         let none = StatusJson { exit: None, ..s };
         assert_eq!(serde_json::to_value(&none).unwrap()["exit"], serde_json::Value::Null);

@@ -12,7 +12,7 @@ function __immortalctl_needs_verb
     set -e words[1]
     for w in $words
         switch $w
-            case status start up stop down once restart halt exit history
+            case status start up stop down once restart halt exit history log events wait
                 return 1
             case -1 -2 -a -c -h -i -in -k -ou -q -s -t
                 return 1
@@ -30,6 +30,11 @@ complete -c immortalctl -n __immortalctl_needs_verb -a restart -d 'Stop, re-read
 complete -c immortalctl -n __immortalctl_needs_verb -a halt -d 'Stop it and make its supervisor exit'
 complete -c immortalctl -n __immortalctl_needs_verb -a exit -d 'Make the supervisor exit, leaving the service'
 complete -c immortalctl -n __immortalctl_needs_verb -a history -d 'Its last 32 exits, newest first'
+complete -c immortalctl -n __immortalctl_needs_verb -a log -d 'The last lines of its log: file; -f: follow'
+complete -c immortalctl -n __immortalctl_needs_verb -a events -d 'Follow its events as they happen'
+complete -c immortalctl -n __immortalctl_needs_verb -a wait -d 'Wait until it is up, ready or down'
+complete -c immortalctl -n '__fish_seen_subcommand_from wait' -a 'up ready down' -d 'State to wait for'
+complete -c immortalctl -n '__fish_seen_subcommand_from wait' -o t -x -d 'Give up after SECONDS (exit 1)'
 complete -c immortalctl -a '(__immortalctl_services)' -d 'Service'
 complete -c immortalctl -a "'*'" -d 'Every service'
 
@@ -37,6 +42,8 @@ complete -c immortalctl -o A -d 'No colours'
 complete -c immortalctl -l json -d 'Print the status as JSON'
 complete -c immortalctl -o v -l version -d 'Print the version'
 complete -c immortalctl -o help -d 'Print the usage'
+complete -c immortalctl -n '__fish_seen_subcommand_from log' -s f -l follow -d 'Follow the log, across rotations'
+complete -c immortalctl -n '__fish_seen_subcommand_from log' -s n -x -d 'Lines to print first (10)'
 complete -c immortalctl -o 1 -d 'Send SIGUSR1'
 complete -c immortalctl -o 2 -d 'Send SIGUSR2'
 complete -c immortalctl -o a -d 'Send SIGALRM'

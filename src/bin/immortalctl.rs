@@ -14,6 +14,7 @@ use immortal::cmd::immortalctl::{self, args::Parsed};
 const USAGE: &str = "\
 usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'*']
        immortalctl wait [-t SECONDS] up|ready|down NAME|PATH
+       immortalctl log [-f] [-n N] NAME|PATH
 
   Verbs:
     status    Print the status table (the default).
@@ -24,10 +25,9 @@ usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'
     halt      Stop it and make its supervisor exit.
     exit      Make the supervisor exit, leaving the service running.
     history   Its last 32 exits, newest first: when, pid, uptime, how, why.
-    events    Follow its events (start, ready, exit, restart, down…) as they
-              happen; '*': every service's (immortalsvc's merged stream).
-              --json: one JSON object per line, as the socket sends them.
-    wait      Wait until it is up, ready or down; -t SECONDS: exit 1 then.
+    events    Follow its events as they happen (start, ready, exit, down…; --json: as sent).
+    wait      Wait until it is up, ready or down (-t SECONDS: exit 1 at the timeout).
+    log       The last lines of its log: file (-n N, default 10; -f: follow, across rotations).
   Signals:
     -1 USR1   -2 USR2   -a ALRM   -c CONT   -h HUP    -i INT    -in TTIN
     -k KILL   -ou TTOU  -q QUIT   -s STOP   -t TERM   -w WINCH

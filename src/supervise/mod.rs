@@ -1538,6 +1538,11 @@ impl Supervisor {
                 .map(|_| s.health_text.is_none()),
             health: s.health_text.clone(),
             note: unit.status_note.clone(),
+            log: unit
+                .svc
+                .log
+                .as_ref()
+                .map(|l| crate::layout::absolute(&l.file).display().to_string()),
         }
     }
 

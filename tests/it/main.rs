@@ -16,6 +16,7 @@ mod check;
 mod cli;
 mod confinement;
 mod ctl;
+mod ctl_log;
 mod faults;
 mod follow;
 mod immortallog;

@@ -1,7 +1,7 @@
 //! `immortalctl`'s command line, Go-compatible: a verb and a target
 //! (`immortalctl halt web`, `immortalctl '*'`), or one signal flag and a
 //! target (`immortalctl -2 web`), in any order; `-A` (no colour), `--json`,
-//! `-w SECONDS` (wait; before a verb) and `-v`.
+//! `-w SECONDS` (wait; before a verb) and `-v`; `log NAME [-f] [-n N]`.
 //!
 //! `-h` is HUP and `-w` WINCH, as in the Go tool; `-help` prints usage. A
 //! `-w` followed by a number and a verb is a wait instead.
@@ -14,6 +14,12 @@ pub enum Action {
     Status,
     /// The last exits (`GET /history`).
     History,
+    /// The last `lines` lines of the `log:` file set; with `follow`, then
+    /// every new line, across rotations (`tail -F`).
+    Log {
+        follow: bool,
+        lines: usize,
+    },
     /// A verb: start up stop down once restart halt exit.
     Verb(Verb),
     /// A signal by the Go tool's name (`HUP`, `USR1`, `TTIN`…).
@@ -121,6 +127,9 @@ pub enum Parsed {
 /// The signal flags (`-1`, `-in`…), the Go tool's: each is the socket's
 /// short word for its signal (see [`crate::control`]), whose written word
 /// is the name the action carries (`-1` → `USR1`, `-c` → `CONT`).
+/// `log` without `-n`: tail's default.
+pub const DEFAULT_LINES: usize = 10;
+
 const SIGNAL_FLAGS: &[&str] = &["1", "2", "a", "c", "h", "i", "in", "k", "ou", "q", "s", "t", "w"];
 
 /// The signal name a flag asks for.
@@ -141,6 +150,10 @@ fn verb(word: &str) -> Option<Action> {
         "status" => Action::Status,
         "history" => Action::History,
         "events" => Action::Events,
+        "log" => Action::Log {
+            follow: false,
+            lines: DEFAULT_LINES,
+        },
         "start" | "up" => Action::Verb(Verb::Up),
         "stop" | "down" => Action::Verb(Verb::Down),
         "once" => Action::Verb(Verb::Once),
@@ -155,6 +168,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut action: Option<Action> = None;
     let mut target: Option<String> = None;
     let (mut color, mut json, mut wait) = (true, false, None);
+    // `log`'s options, wherever they come.
+    let (mut follow, mut lines) = (false, None);
     let set_action = |a: Action, action: &mut Option<Action>| {
         if action.replace(a).is_some() {
             Err("give one verb or one signal flag".to_string())
@@ -187,6 +202,15 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             Some("json") => json = true,
             Some("v") | Some("version") => return Ok(Parsed::Version),
             Some("help") => return Ok(Parsed::Help),
+            Some("f") | Some("follow") => follow = true,
+            Some("n") => {
+                let n = args.get(i).and_then(|n| n.parse().ok());
+                lines = Some(n.ok_or("-n needs a number of lines")?);
+                i += 1;
+            }
+            Some(n) if n.strip_prefix('n').is_some_and(|n| n.parse::<usize>().is_ok()) => {
+                lines = n[1..].parse().ok();
+            }
             Some("w")
                 if args.get(i).is_some_and(|n| n.parse::<u64>().is_ok())
                     && args.get(i + 1).and_then(|v| verb(v)).is_some() =>
@@ -210,7 +234,19 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             },
         }
     }
-    let action = action.unwrap_or(Action::Status);
+    let action = match action.unwrap_or(Action::Status) {
+        Action::Log { .. } => {
+            if target.as_deref() == Some("*") {
+                return Err("log takes one service: a NAME or a PATH".into());
+            }
+            Action::Log {
+                follow,
+                lines: lines.unwrap_or(DEFAULT_LINES),
+            }
+        }
+        _ if follow || lines.is_some() => return Err("-f and -n N go with log".into()),
+        other => other,
+    };
     if action != Action::Status && target.is_none() {
         return Err("missing service: give a NAME, a PATH or '*'".into());
     }
@@ -344,5 +380,36 @@ mod tests {
         assert!(p(&["-1", "-2", "web"]).unwrap_err().contains("one verb or one signal"));
         assert!(p(&["stop", "a", "b"]).unwrap_err().contains("unexpected argument: b"));
         assert!(p(&["-w", "3", "halt", "web"]).unwrap_err().contains("-w SECONDS"));
+    }
+
+    #[test]
+    fn log_lines_and_follow() {
+        let log = |follow, lines| Action::Log { follow, lines };
+        let r = req(&["log", "web"]);
+        assert_eq!((r.action, r.target.as_deref()), (log(false, 10), Some("web")));
+        assert_eq!(req(&["log", "web", "-f"]).action, log(true, 10));
+        assert_eq!(req(&["log", "-f", "web"]).action, log(true, 10));
+        assert_eq!(req(&["log", "web", "-n", "3"]).action, log(false, 3));
+        assert_eq!(req(&["log", "-n3", "-f", "/x/web"]).action, log(true, 3));
+        assert_eq!(req(&["log", "web", "--follow", "-n", "0"]).action, log(true, 0));
+        assert_eq!(req(&["-f", "log", "web"]).action, log(true, 10));
+        // A service may be called `log`.
+        assert_eq!(req(&["log", "log"]).target.as_deref(), Some("log"));
+        assert_eq!(req(&["status", "log"]).action, Action::Status);
+    }
+
+    #[test]
+    fn log_usage_errors() {
+        assert!(p(&["log"]).unwrap_err().contains("missing service"));
+        assert!(p(&["log", "-f"]).unwrap_err().contains("missing service"));
+        assert!(p(&["log", "web", "-n"]).unwrap_err().contains("-n needs a number"));
+        assert!(p(&["log", "web", "-n", "x"]).unwrap_err().contains("-n needs a number"));
+        assert!(p(&["log", "web", "-n", "-3"])
+            .unwrap_err()
+            .contains("-n needs a number"));
+        assert!(p(&["log", "*"]).unwrap_err().contains("one service"));
+        assert!(p(&["stop", "web", "-f"]).unwrap_err().contains("go with log"));
+        assert!(p(&["web", "-n", "3"]).unwrap_err().contains("go with log"));
+        assert!(p(&["log", "a", "b"]).unwrap_err().contains("unexpected argument: b"));
     }
 }

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod discover;
 pub mod history;
+pub mod log;
 pub mod table;
 pub mod watch;
 
@@ -184,7 +185,9 @@ fn fifo_commands(verb: Verb) -> &'static [Command] {
 /// The `/signal/WORD` that asks for `action` (`None`: nothing to send).
 fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
     let cmd = match action {
-        Action::Status | Action::History | Action::Events | Action::Wait { .. } => return Ok(None),
+        Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => {
+            return Ok(None)
+        }
         Action::Verb(v) => socket_command(*v),
         Action::Signal(sig) => control::from_word(sig).ok_or_else(|| format!("{sig}: no such signal"))?,
     };
@@ -197,7 +200,9 @@ fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
 /// to send).
 fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
     let commands = match action {
-        Action::Status | Action::History | Action::Events | Action::Wait { .. } => return Ok(None),
+        Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => {
+            return Ok(None)
+        }
         Action::Verb(v) => fifo_commands(*v).to_vec(),
         Action::Signal(sig) => match control::from_word(sig) {
             // runit's `p` sends STOP (and marks the service paused).
@@ -221,7 +226,7 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
 fn act(f: &Found, action: &Action) -> Option<String> {
     match &f.channel {
         Channel::Orphan { pid, .. } => match action {
-            Action::Status | Action::History | Action::Events | Action::Wait { .. } => None,
+            Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
             _ => Some(orphaned(*pid)),
         },
         Channel::Socket(sock) => {
@@ -308,6 +313,7 @@ pub fn run(req: &Request) -> i32 {
             return watch::events(&services, merged.as_deref(), req.json);
         }
         Action::Wait { until, timeout } => return watch::wait(&services[0], until, timeout),
+        Action::Log { follow, lines } => return log::show(&services, follow, lines),
         _ => {}
     }
     let mut code = 0;
