@@ -210,3 +210,119 @@ fn gunicorn_usr2_upgrade_under_load_loses_no_request() {
     assert_eq!(sup.signal("down"), "");
     sup.wait_state("down");
 }
+
+/// A raw HTTP request over TCP; the whole response.
+fn http(port: u16, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn nginx_serves_the_status_read_only_from_the_example() {
+    let sb = Sandbox::new();
+    std::fs::set_permissions(sb.dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let example = |f: &str| std::fs::read_to_string(format!("{root}/examples/nginx-status/{f}")).unwrap();
+    // The example's service, with its socket block, as `web`.
+    let web_port = free_port();
+    let yml = example("web.yml").replace("8000", &web_port.to_string());
+    assert!(yml.contains("mode: 0666"));
+    let web_yml = sb.write("web.yml", &yml);
+    let sdir = sb.path("sdir");
+    let mut web = Supervisor::spawn(
+        sb.command(&["-n", "-ctl", "web", "-c", web_yml.to_str().unwrap()]),
+        sdir.join("web"),
+        sb.path("web.err"),
+    );
+    let pid = web.wait_running(None);
+    // The example's nginx.conf, pointed at this test's socket and ports.
+    let port = free_port();
+    let dir = sb.dir.path().display().to_string();
+    std::fs::create_dir_all(sb.path("tmp")).unwrap();
+    let conf = example("nginx.conf")
+        .replace(
+            "/var/run/immortal/web/immortal.sock",
+            sdir.join("web/immortal.sock").to_str().unwrap(),
+        )
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"))
+        .replace("/run/nginx-immortal-status.pid", &format!("{dir}/nginx.pid"))
+        .replace(
+            "access_log off;",
+            &format!(
+                "access_log off; client_body_temp_path {dir}/tmp; proxy_temp_path {dir}/tmp; \
+                 fastcgi_temp_path {dir}/tmp; uwsgi_temp_path {dir}/tmp; scgi_temp_path {dir}/tmp;"
+            ),
+        );
+    let conf_path = sb.write("nginx.conf", &conf);
+    // nginx itself under a supervisor (`daemon off;`).
+    let mut front = sb.supervise_in(
+        "front",
+        &[
+            &nginx(),
+            "-p",
+            &dir,
+            "-e",
+            sb.path("error.log").to_str().unwrap(),
+            "-c",
+            conf_path.to_str().unwrap(),
+        ],
+    );
+    front.wait_running(None);
+    let get = |path: &str| {
+        http(
+            port,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    let mut status = String::new();
+    front.wait_for(10.0, "nginx answers /status", || {
+        status = get("/status");
+        status.starts_with("HTTP/1.1 200")
+    });
+    let body = status.split_once("\r\n\r\n").unwrap().1;
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {status}"));
+    assert_eq!((v["pid"].as_i64(), v["name"].as_str()), (Some(pid), Some("web")));
+    let metrics = get("/metrics");
+    assert!(metrics.contains("immortal_up{service=\"web\"} 1"), "{metrics}");
+    assert!(get("/history").starts_with("HTTP/1.1 200"));
+    // Control is not passed on: not by path, not by method.
+    assert!(get("/signal/down").starts_with("HTTP/1.1 404"));
+    let post = http(
+        port,
+        "POST /status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 403"), "{post}");
+    assert_eq!(web.status()["pid"].as_i64(), Some(pid));
+    assert_eq!(web.status()["state"], "run");
+
+    // Events stream through nginx as they happen.
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    stream.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = String::new();
+    let mut buf = [0u8; 4096];
+    let t0 = std::time::Instant::now();
+    // WINCH (ignored by the service) until the stream shows it: nginx has
+    // connected upstream by then.
+    while !got.contains("\"signal\":\"WINCH\"") {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no events through nginx: {got}");
+        web.signal("WINCH");
+        if let Ok(n) = stream.read(&mut buf) {
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert_eq!(web.signal("down"), "");
+    while !got.contains("\"event\":\"down\"") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no down event through nginx: {got}"
+        );
+        if let Ok(n) = stream.read(&mut buf) {
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+}
