@@ -334,7 +334,14 @@ impl YmlFile {
 
 /// The checks of a parsed `run.yml`, in this order; each returns its
 /// problems. A check for a new key is one more function here.
-const YML_CHECKS: &[fn(&YmlFile) -> Vec<Problem>] = &[check_cmd, check_cwd, check_logs, check_pid_files, check_limits];
+const YML_CHECKS: &[fn(&YmlFile) -> Vec<Problem>] = &[
+    check_cmd,
+    check_cwd,
+    check_logs,
+    check_pid_files,
+    check_limits,
+    check_socket,
+];
 
 /// Read, parse and check one file; the parsed file (for `require`), unless
 /// it could not be read or its YAML is broken.
@@ -492,6 +499,22 @@ fn check_limits(yml: &YmlFile) -> Vec<Problem> {
     if !confine.cgroup.is_empty() {
         if let Some((controller, why)) = crate::cgroup::Hierarchies::discover().check(&confine.cgroup) {
             out.push(yml.problem(nested_line(&yml.text, "cgroup", controller), why));
+        }
+    }
+    out
+}
+
+/// `socket:`: an octal mode, a group that exists (the supervisor chgrps
+/// its socket to it at start).
+fn check_socket(yml: &YmlFile) -> Vec<Problem> {
+    let socket = &yml.cfg.socket;
+    let mut out = Vec::new();
+    if let Some(Err(why)) = socket.mode.as_deref().map(config::parse_socket_mode) {
+        out.push(yml.problem(nested_line(&yml.text, "socket", "mode"), why));
+    }
+    if let Some(group) = &socket.group {
+        if let Err(e) = crate::user::group_id(group) {
+            out.push(yml.problem(nested_line(&yml.text, "socket", "group"), format!("socket: group: {e}")));
         }
     }
     out

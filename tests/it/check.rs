@@ -345,3 +345,20 @@ fn limits_that_cannot_be_applied_are_named_with_their_line() {
         }
     }
 }
+
+#[test]
+fn a_socket_mode_or_group_that_cannot_be_applied_is_a_problem_at_its_line() {
+    let sb = Sandbox::new();
+    sb.write(
+        "web.yml",
+        "cmd: sleep 1\nsocket:\n  mode: 0999\n  group: no-such-group-xyz\n",
+    );
+    let c = check(&sb, "web.yml");
+    c.problem(
+        "web.yml:3: ",
+        "socket: mode must be octal permissions like 0660, not '0999'",
+    );
+    c.problem("web.yml:4: ", "socket: group: group 'no-such-group-xyz' does not exist");
+    sb.write("web.yml", "cmd: sleep 1\nsocket:\n  mode: 0666\n  group: daemon\n");
+    check(&sb, "web.yml").ok();
+}
