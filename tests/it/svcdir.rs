@@ -795,3 +795,56 @@ fn a_real_prometheus_scrapes_immortalsvc_metrics_over_tcp() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn immortalctl_events_star_reads_the_merged_stream() {
+    let sb = Sandbox::new();
+    sb.write("services/a.yml", "cmd: sleep 1000\n");
+    sb.write("services/b.yml", "cmd: sleep 1000\n");
+    let sc = Scanner::start(&sb, &[]);
+    wait_running(&sb, &sc, "a", 0);
+    wait_running(&sb, &sc, "b", 0);
+    wait_for(10.0, "immortalsvc.sock", || sb.path("sdir/immortalsvc.sock").exists());
+    let mut ctl = Command::new(CTL)
+        .args(["events", "--json", "*"])
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .env("HOME", sb.path("home"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = ctl.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    let t0 = Instant::now();
+    while seen.len() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "seen {seen:?}\n{}", sc.log());
+        for name in ["a", "b"] {
+            if !seen.contains(name) {
+                immortal::client::get(&sb.path(&format!("sdir/{name}/immortal.sock")), "/signal/WINCH").unwrap();
+            }
+        }
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            seen.insert(v["service"].as_str().unwrap().to_string());
+        }
+    }
+    // One connection, to immortalsvc: not one per supervisor.
+    let sockets: Vec<String> = fs::read_dir(format!("/proc/{}/fd", ctl.id()))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .map(|l| l.display().to_string())
+        .filter(|l| l.starts_with("socket:"))
+        .collect();
+    let _ = ctl.kill();
+    let _ = ctl.wait();
+    assert_eq!(sockets.len(), 1, "immortalctl holds {sockets:?}");
+}
