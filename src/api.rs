@@ -245,15 +245,19 @@ impl Peer {
 
     /// Its supplementary groups, from `/proc/PID/status` (empty if it has
     /// gone: then only its primary group counts).
+    /// The pid must still be the peer's user (a reused pid of another
+    /// user gives nothing).
     pub fn groups(&self) -> Vec<u32> {
-        std::fs::read_to_string(format!("/proc/{}/status", self.pid))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Groups:"))
-                    .map(|g| g.split_whitespace().filter_map(|n| n.parse().ok()).collect())
-            })
-            .unwrap_or_default()
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid)) else {
+            return Vec::new();
+        };
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("");
+        let ids = |text: &str| -> Vec<u32> { text.split_whitespace().filter_map(|n| n.parse().ok()).collect() };
+        // Uid: real, effective, saved, fs: SO_PEERCRED gave the effective.
+        if ids(field("Uid:")).get(1) != Some(&self.uid) {
+            return Vec::new();
+        }
+        ids(field("Groups:"))
     }
 }
 

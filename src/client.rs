@@ -47,7 +47,8 @@ pub fn status(sock: &Path) -> Result<serde_json::Value> {
 /// An open `GET /events` stream: one JSON object per line.
 pub struct EventStream {
     reader: std::io::BufReader<UnixStream>,
-    partial: String,
+    /// Bytes of a line cut by a timeout.
+    partial: Vec<u8>,
 }
 
 impl EventStream {
@@ -87,7 +88,7 @@ impl EventStream {
         reader.get_ref().set_read_timeout(None).ctx("configure", sock)?;
         Ok(EventStream {
             reader,
-            partial: String::new(),
+            partial: Vec::new(),
         })
     }
 
@@ -101,18 +102,20 @@ impl EventStream {
     /// at the timeout; an error once the stream has ended.
     pub fn next_line(&mut self, timeout: Option<Duration>) -> std::io::Result<Option<String>> {
         use std::io::BufRead;
-        if self.reader.buffer().is_empty() {
-            // A zero timeout would mean "block forever" to the socket.
-            let t = timeout.map(|t| t.max(Duration::from_millis(1)));
-            self.reader.get_ref().set_read_timeout(t)?;
-        }
-        // A line cut by the timeout is kept, and completed by the next call.
-        match self.reader.read_line(&mut self.partial) {
+        // A zero timeout would mean "block forever" to the socket.
+        let t = timeout.map(|t| t.max(Duration::from_millis(1)));
+        self.reader.get_ref().set_read_timeout(t)?;
+        // A line cut by the timeout (perhaps inside a character) is kept as
+        // bytes, and completed by the next call.
+        match self.reader.read_until(b'\n', &mut self.partial) {
             Ok(0) => Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "the event stream ended",
             )),
-            Ok(_) if self.partial.ends_with('\n') => Ok(Some(std::mem::take(&mut self.partial).trim_end().to_string())),
+            Ok(_) if self.partial.ends_with(b"\n") => {
+                let line = std::mem::take(&mut self.partial);
+                Ok(Some(String::from_utf8_lossy(&line).trim_end().to_string()))
+            }
             Ok(_) => Ok(None),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(None),
             Err(e) => Err(e),

@@ -123,12 +123,25 @@ pub fn add_process(exp: &mut Exposition, labels: &str) {
     );
 }
 
+/// `name{labels} value` or `name value`, the name a metric name.
+fn is_sample(line: &str) -> bool {
+    let name = line.split(['{', ' ']).next().unwrap_or("");
+    let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(valid)
+        && line
+            .rsplit(' ')
+            .next()
+            .is_some_and(|v| v.parse::<f64>().is_ok() || matches!(v, "NaN" | "+Inf" | "-Inf"))
+        && line.contains(' ')
+}
+
 /// Many expositions as one: each family once, with the `# HELP` and
 /// `# TYPE` its first appearance gave, then every sample of it, in order.
 /// Lines that belong to no declared family are kept under their own name.
 pub fn merge<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
     struct Merged<'a> {
-        name: &'a str,
         head: Vec<&'a str>,
         samples: Vec<&'a str>,
     }
@@ -138,14 +151,15 @@ pub fn merge<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
         for line in text.lines() {
             let (name, is_head) = if let Some(rest) = line.strip_prefix("# HELP ").or(line.strip_prefix("# TYPE ")) {
                 (rest.split(' ').next().unwrap_or(""), true)
-            } else if line.starts_with('#') || line.trim().is_empty() {
+            } else if line.starts_with('#') || !is_sample(line) {
+                // A comment, or what is no sample: one bad answer must not
+                // spoil the whole exposition.
                 continue;
             } else {
                 (line.split(['{', ' ']).next().unwrap_or(""), false)
             };
             let k = *index.entry(name).or_insert_with(|| {
                 families.push(Merged {
-                    name,
                     head: Vec::new(),
                     samples: Vec::new(),
                 });
@@ -164,7 +178,6 @@ pub fn merge<'a>(texts: impl IntoIterator<Item = &'a str>) -> String {
     }
     let mut out = String::new();
     for f in families {
-        debug_assert!(!f.name.is_empty() || f.samples.is_empty());
         for h in f.head {
             out.push_str(h);
             out.push('\n');
@@ -225,7 +238,7 @@ mod tests {
             "# HELP x X.\n# TYPE x gauge\nx{service=\"a\"} 1\nx{service=\"b\"} 0\n\
              # HELP y_total Y.\n# TYPE y_total counter\ny_total{service=\"a\"} 2\ny_total{service=\"b\"} 5\n"
         );
-        assert_eq!(merge(["", "garbage without value\n"]), "garbage without value\n");
+        assert_eq!(merge(["", "garbage without value\n{x} 1\n9a 1\n"]), "");
     }
 
     #[test]

@@ -77,8 +77,10 @@ pub fn between(before: &State, after: &State, now: Instant) -> Vec<Change> {
             pid: before.main_pid().or(after.last_pid),
         });
     }
-    if after.count > before.count {
-        if let Some(pid) = after.tracked_pid().or(after.last_pid) {
+    // A start that failed counts too, but started nothing: its exit
+    // (pid 0, `exec failed`) is the event.
+    if after.count > before.count && after.last_pid != before.last_pid && after.spawn_error.is_none() {
+        if let Some(pid) = after.last_pid {
             out.push(Change::Start { pid });
         }
     }
@@ -91,7 +93,9 @@ pub fn between(before: &State, after: &State, now: Instant) -> Vec<Change> {
             after: after.ready_in(),
         });
     }
-    if after.health_text != before.health_text {
+    // A verdict that changed, within one run (a new start forgets the
+    // last run's verdict: that is no probe passing).
+    if after.health_text.is_none() != before.health_text.is_none() && after.count == before.count {
         out.push(Change::Health {
             healthy: after.health_text.is_none(),
             output: after.health_text.clone(),
@@ -211,6 +215,36 @@ mod tests {
         );
         assert_eq!(v["by"].as_str(), Some("uid 0 (pid 1)"));
         assert!(line.ends_with("}\n") && v["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+
+    #[test]
+    fn a_start_that_failed_is_an_exit_not_a_start() {
+        let t0 = Instant::now();
+        let s0 = State::new(policy(), Want::Up, t0);
+        let (s1, _) = s0.step(Event::Start, t0);
+        let (s2, _) = s1.step(Event::SpawnFailed { errno: libc::ENOENT }, t0);
+        let c = between(&s1, &s2, t0);
+        assert!(!names(&c).contains(&"start"), "{c:?}");
+        assert_eq!(names(&c).first(), Some(&"exit"), "{c:?}");
+    }
+
+    #[test]
+    fn a_new_run_forgetting_the_last_verdict_is_no_health_event() {
+        let t0 = Instant::now();
+        let mut before = State::new(policy(), Want::Up, t0);
+        before.health_text = Some("PONG? no".into());
+        let mut after = before.clone();
+        after.health_text = None;
+        after.count += 1;
+        assert!(!names(&between(&before, &after, t0)).contains(&"health"));
+        // Within a run: the verdict changed.
+        let mut passed = before.clone();
+        passed.health_text = None;
+        assert!(names(&between(&before, &passed, t0)).contains(&"health"));
+        // Another failing output is no change of verdict.
+        let mut other = before.clone();
+        other.health_text = Some("timeout".into());
+        assert!(!names(&between(&before, &other, t0)).contains(&"health"));
     }
 
     #[test]

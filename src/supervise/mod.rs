@@ -534,8 +534,11 @@ impl Supervisor {
         for k in clients.into_iter().rev() {
             self.on_client(k);
         }
+        // Events sent since the poll may have dropped readers: an index
+        // may be past the end now, or name another reader (then the
+        // non-blocking flush or read does nothing harmful).
         for k in watchers.into_iter().rev() {
-            let w = &mut self.watchers[k];
+            let Some(w) = self.watchers.get_mut(k) else { continue };
             let fate = if w.wants_write() { w.flush() } else { w.on_readable() };
             if fate == crate::events::Fate::Gone {
                 self.watchers.swap_remove(k);

@@ -39,6 +39,38 @@ pub enum Target {
     Group(Pid),
 }
 
+/// The variable through which `immortalsvc` passes the descriptor limit
+/// it was started with to its supervisors (it raises its own).
+pub const NOFILE_ENV: &str = "IMMORTAL_NOFILE";
+
+/// Raise the soft descriptor limit to the hard one (at most 2^20); the
+/// limit as it was goes to [`NOFILE_ENV`], so that children put it back
+/// ([`restore_nofile`]) and services see the limit they would have seen.
+pub fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let want = hard.min(1 << 20);
+    if want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
+        std::env::set_var(NOFILE_ENV, soft.to_string());
+    }
+}
+
+/// A supervisor started by `immortalsvc` takes back the soft limit
+/// `immortalsvc` was started with.
+pub fn restore_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let Some(value) = std::env::var_os(NOFILE_ENV) else {
+        return;
+    };
+    std::env::remove_var(NOFILE_ENV);
+    let wanted = value.to_str().and_then(|v| v.parse::<u64>().ok());
+    if let (Some(soft), Ok((_, hard))) = (wanted, getrlimit(Resource::RLIMIT_NOFILE)) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, soft.min(hard), hard);
+    }
+}
+
 /// The exit status of `pid` if it is our child and has ended (reaping it).
 pub fn try_wait(pid: Pid) -> nix::Result<Option<ExitHow>> {
     waitpid(pid, Some(WaitPidFlag::WNOHANG)).map(ExitHow::of)

@@ -102,8 +102,11 @@ fn an_escaped_process_is_gone_when_down_completes() {
     let main = sup.wait_running(None);
     let escaped = pid_in(&sb, &sup, "escaped");
     sup.pids.push(escaped as i32);
-    // It left the service's session and process group.
-    assert_ne!(stat_field(escaped, 3), main.to_string(), "not escaped: session");
+    // It left the service's session and process group. `$!` is written
+    // before the child has run setsid, so wait until it leads a session.
+    sup.wait_for(10.0, "the escaped process leads its own session", || {
+        stat_field(escaped, 3) == escaped.to_string()
+    });
     assert_ne!(stat_field(escaped, 2), main.to_string(), "not escaped: group");
     let cgroup = cgroup_of(&sup);
     assert!(procs(&cgroup).contains(&escaped), "{:?}", procs(&cgroup));

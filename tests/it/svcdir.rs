@@ -848,3 +848,35 @@ fn immortalctl_events_star_reads_the_merged_stream() {
     let _ = ctl.wait();
     assert_eq!(sockets.len(), 1, "immortalctl holds {sockets:?}");
 }
+
+/// The soft and hard descriptor limits of a process.
+fn nofile(pid: i32) -> (String, String) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let v: Vec<&str> = line.split_whitespace().collect();
+    (v[3].to_string(), v[4].to_string())
+}
+
+#[test]
+fn immortalsvc_raises_its_descriptor_limit_and_services_keep_theirs() {
+    let sb = Sandbox::new();
+    let out = sb.path("ulimit");
+    sb.write(
+        "services/web.yml",
+        &format!("cmd: sh -c 'ulimit -n > {}; exec sleep 1000'\n", out.display()),
+    );
+    let sc = Scanner::start(&sb, &["prlimit", "--nofile=256:4096"]);
+    wait_running(&sb, &sc, "web", 0);
+    wait_for(10.0, "the service wrote its limit", || {
+        sb.read("ulimit").ends_with('\n')
+    });
+    assert_eq!(sb.read("ulimit").trim(), "256");
+    // prlimit executes immortalsvc: same pid.
+    assert_eq!(nofile(sc.pid()), ("4096".into(), "4096".into()));
+    let sup = lock_holder(&sb, "sdir/web/lock");
+    assert_eq!(nofile(sup), ("256".into(), "4096".into()));
+}

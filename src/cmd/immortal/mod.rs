@@ -18,6 +18,7 @@ pub fn run(flags: &Flags) -> i32 {
     // Startup's deep, wide frames (option and YAML handling) are gone from
     // the stack before the loop starts: the loop's stack stays shallow, and
     // what startup touched below it is given back (sys::mem).
+    crate::sys::process::restore_nofile();
     match start(flags) {
         Start::Exit(code) => code,
         Start::Supervise(supervisor) => supervisor.run(),

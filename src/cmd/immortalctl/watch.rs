@@ -112,6 +112,10 @@ pub fn events(services: &[Found], merged: Option<&Path>, json: bool) -> i32 {
             loop {
                 match streams[k].1.next_line(Some(Duration::from_millis(1))) {
                     Ok(Some(line)) => {
+                        if line.contains("\"event\":\"overflow\"") {
+                            // Cut off for falling behind: events were lost.
+                            code = 1;
+                        }
                         let shown = if json { line } else { human(&line) };
                         if writeln!(out, "{shown}").is_err() {
                             return 0; // the reader went away
@@ -168,6 +172,7 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
                     }
                 }
                 let Some(stream) = events.as_mut() else {
+                    say(&format!("{}: not {} when its events ended", f.name, until.word()));
                     return 1;
                 };
                 // Until the next event, or the deadline.
@@ -179,6 +184,8 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
                         Ok(Some(_)) => break,
                         Ok(None) => continue,
                         Err(_) => {
+                            // Ended (the supervisor exits) or cut off: look
+                            // once more, then say so.
                             events = None;
                             break;
                         }

@@ -31,6 +31,8 @@ pub const MAX_IN_FLIGHT: usize = 256;
 /// A supervisor whose event stream could not be opened yet (just started)
 /// is tried again this often, while there are readers.
 const UPSTREAM_RETRY: Duration = Duration::from_millis(250);
+/// How long a request waits for the supervisors' answers.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(4);
 /// Largest answer taken from one supervisor.
 const MAX_ANSWER: usize = 1 << 20;
 
@@ -119,17 +121,24 @@ impl Fetch {
             sent: 0,
             answer: Vec::new(),
         };
-        f.write();
-        Ok(f)
+        match f.write() {
+            Some(Err(e)) => Err(e),
+            _ => Ok(f),
+        }
     }
 
-    fn write(&mut self) {
+    /// Send what the socket takes; an error ends the fetch.
+    fn write(&mut self) -> Option<Answer> {
         while self.sent < self.out.len() {
             match self.stream.write(&self.out[self.sent..]) {
-                Ok(n) if n > 0 => self.sent += n,
-                _ => break,
+                Ok(0) => return Some(Err("the supervisor closed the connection".into())),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Some(Err(format!("asking: {e}"))),
             }
         }
+        None
     }
 
     fn wants_write(&self) -> bool {
@@ -139,8 +148,7 @@ impl Fetch {
     /// Progress; the answer once the supervisor has closed.
     fn on_ready(&mut self) -> Option<Answer> {
         if self.wants_write() {
-            self.write();
-            return None;
+            return self.write();
         }
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -221,6 +229,9 @@ pub struct Hub {
     /// When to try again to open the event streams of supervisors that
     /// had none yet.
     retry_at: Option<Instant>,
+    /// Out of descriptors (accept failed): the listeners are not polled
+    /// until then, rather than spin on them.
+    accept_paused: Option<Instant>,
 }
 
 impl Hub {
@@ -260,6 +271,7 @@ impl Hub {
             watchers: Vec::new(),
             upstreams: Vec::new(),
             retry_at: None,
+            accept_paused: None,
         })
     }
 
@@ -270,9 +282,12 @@ impl Hub {
 
     pub fn fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags, Tag)> {
         let (r, w) = (PollFlags::POLLIN, PollFlags::POLLOUT);
-        let mut v = vec![(self.listener.as_fd(), r, Tag::Listener)];
-        if let Some(l) = &self.tcp {
-            v.push((l.as_fd(), r, Tag::Tcp));
+        let mut v = Vec::new();
+        if self.accept_paused.is_none() {
+            v.push((self.listener.as_fd(), r, Tag::Listener));
+            if let Some(l) = &self.tcp {
+                v.push((l.as_fd(), r, Tag::Tcp));
+            }
         }
         for (k, c) in self.clients.iter().enumerate() {
             v.push((c.stream.as_fd(), if c.wants_write() { w } else { r }, Tag::Client(k)));
@@ -300,7 +315,12 @@ impl Hub {
         let clients = self.clients.iter().map(|c| c.deadline);
         let gathers = self.gathers.iter().map(|g| g.deadline);
         let farewells = self.watchers.iter().filter_map(|w| w.closing);
-        clients.chain(gathers).chain(farewells).chain(self.retry_at).min()
+        clients
+            .chain(gathers)
+            .chain(farewells)
+            .chain(self.retry_at)
+            .chain(self.accept_paused)
+            .min()
     }
 
     /// Handle what the poll reported; `services` are the names of the
@@ -325,8 +345,10 @@ impl Hub {
         for &k in upstreams.iter().rev() {
             self.on_upstream(k);
         }
+        // on_upstream's broadcasts may have dropped readers: an index may
+        // be past the end, or name another reader (harmless: non-blocking).
         for &k in watchers.iter().rev() {
-            let w = &mut self.watchers[k];
+            let Some(w) = self.watchers.get_mut(k) else { continue };
             let fate = if w.wants_write() { w.flush() } else { w.on_readable() };
             if fate == events::Fate::Gone {
                 self.watchers.swap_remove(k);
@@ -342,21 +364,37 @@ impl Hub {
         for &k in clients.iter().rev() {
             self.on_client(k, services);
         }
+        let mut failed = false;
         if accept.0 {
-            while let Ok((s, _)) = self.listener.accept() {
-                self.add_client(Conn::Unix(s));
+            loop {
+                match self.listener.accept() {
+                    Ok((s, _)) => self.add_client(Conn::Unix(s)),
+                    Err(e) => {
+                        failed |= !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted);
+                        break;
+                    }
+                }
             }
         }
         if accept.1 {
+            let mut accepted = Vec::new();
             if let Some(l) = &self.tcp {
-                let mut accepted = Vec::new();
-                while let Ok((s, _)) = l.accept() {
-                    accepted.push(s);
-                }
-                for s in accepted {
-                    self.add_client(Conn::Tcp(s));
+                loop {
+                    match l.accept() {
+                        Ok((s, _)) => accepted.push(s),
+                        Err(e) => {
+                            failed |= !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted);
+                            break;
+                        }
+                    }
                 }
             }
+            for s in accepted {
+                self.add_client(Conn::Tcp(s));
+            }
+        }
+        if failed {
+            self.accept_paused = Some(Instant::now() + Duration::from_millis(100));
         }
         self.tick(services);
     }
@@ -365,6 +403,9 @@ impl Hub {
     /// complete or overdue, keep the event streams open.
     pub fn tick(&mut self, services: &[String]) {
         let now = Instant::now();
+        if self.accept_paused.is_some_and(|at| at <= now) {
+            self.accept_paused = None;
+        }
         for g in (0..self.gathers.len()).rev() {
             self.launch(g);
             let gather = &mut self.gathers[g];
@@ -460,7 +501,7 @@ impl Hub {
             waiting: services.iter().rev().cloned().collect(),
             in_flight: Vec::new(),
             answers: Vec::new(),
-            deadline: Instant::now() + api::CLIENT_TIMEOUT,
+            deadline: Instant::now() + GATHER_TIMEOUT,
         });
         let g = self.gathers.len() - 1;
         self.launch(g);
@@ -536,6 +577,8 @@ impl Hub {
             }
         };
         let mut client = gather.client;
+        // Its time to take the answer starts now.
+        client.deadline = Instant::now() + api::CLIENT_TIMEOUT;
         if client.reply_raw(out) == Progress::Wait {
             self.clients.push(client);
         }

@@ -127,6 +127,9 @@ impl Scanner {
         // Every supervisor we start resolves `-ctl NAME` and `require` in
         // the same place (set before any thread or child exists).
         std::env::set_var("IMMORTAL_SDIR", &sdir);
+        // Asking 1000 supervisors at once, and following their events,
+        // takes a descriptor each: raised here, put back by each supervisor.
+        sys::process::raise_nofile();
         // Orphans of our services (a supervisor killed with -9 leaves its
         // service behind) stay in our tree and are reaped by us.
         let _ = sys::process::become_subreaper();
