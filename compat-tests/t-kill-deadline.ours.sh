@@ -11,6 +11,8 @@ exec sleep 1000')
 echo 300 > "$d/timeout-kill"
 start "$d"
 wait_lines "$d/ready" 1
+# The service can write ./ready before its supervisor has recorded the pid.
+wait_lines "$d/supervise/pid" 1
 pgid=$(cat "$d/supervise/pid")
 run sv down "$d"
 wait_status "$d" '^down:'
