@@ -11,8 +11,9 @@
 //! - the stop signal goes to every pid of `cgroup.procs`; KILL at the
 //!   deadline is one write of `1` to `cgroup.kill` (atomic against forks);
 //! - "the group is gone" is `populated 0` in `cgroup.events`, whose changes
-//!   the loop watches with inotify (no polling, and no wake-up while the
-//!   service runs: the file changes only when the cgroup empties or fills).
+//!   the loop's poll sees as `POLLPRI` on the open file (no timer, no
+//!   inotify instance, and no wake-up while the service runs: the file
+//!   changes only when the cgroup empties or fills).
 //!
 //! `cgroup:` limits use the v2 controllers when the supervisor's cgroup
 //! offers them, else the v1 `memory`, `pids`, `cpu` hierarchies (a cgroup
@@ -317,16 +318,18 @@ impl Cgroup {
         pids.iter().filter(|&&p| nix::sys::signal::kill(p, sig).is_ok()).count()
     }
 
-    /// An inotify watch on `cgroup.events`: readable when it changes.
-    pub fn watch(&self) -> Option<std::io::Result<nix::sys::inotify::Inotify>> {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    /// `cgroup.events`, open and read once: the kernel flags it (`POLLPRI`)
+    /// when it changes. No inotify instance per supervisor: those are
+    /// limited per user (128 by default), a thousand services are not.
+    pub fn watch(&self) -> Option<std::io::Result<EventsWatch>> {
         let dir = self.v2.as_ref()?;
-        let watch = || -> nix::Result<Inotify> {
-            let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-            ino.add_watch(&dir.join("cgroup.events"), AddWatchFlags::IN_MODIFY)?;
-            Ok(ino)
+        let open = || -> std::io::Result<EventsWatch> {
+            let file = std::fs::File::open(dir.join("cgroup.events"))?;
+            let watch = EventsWatch { file };
+            watch.rearm();
+            Ok(watch)
         };
-        Some(watch().map_err(std::io::Error::from))
+        Some(open())
     }
 
     /// OOM kills inside it so far: v2 `memory.events` `oom_kill` when the
@@ -655,6 +658,28 @@ fn own_cgroup(text: &str, controller: Option<&str>) -> Option<String> {
         };
         hit.then(|| path.to_string())
     })
+}
+
+/// An open `cgroup.events`, polled for `POLLPRI` (kernfs raises it, with
+/// `POLLERR`, when the file's content changes; it is always "readable", so
+/// never poll it for `POLLIN`).
+pub struct EventsWatch {
+    file: std::fs::File,
+}
+
+impl EventsWatch {
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.file.as_fd()
+    }
+
+    /// Read it from the start: that is what clears the pending change, so
+    /// the next poll waits for the next one.
+    pub fn rearm(&self) {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 256];
+        let _ = self.file.read_at(&mut buf, 0);
+    }
 }
 
 #[cfg(test)]

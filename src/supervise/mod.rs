@@ -92,10 +92,10 @@ pub struct Unit {
     /// (running, ready).
     fifodir: Option<fifodir::Fifodir>,
     told: (bool, bool),
-    /// The service's own cgroup (see [`crate::cgroup`]), and the inotify
-    /// watch on its `cgroup.events`, in the poll set.
+    /// The service's own cgroup (see [`crate::cgroup`]), and its open
+    /// `cgroup.events`, in the poll set.
     cgroup: Option<crate::cgroup::Cgroup>,
-    cgroup_watch: Option<nix::sys::inotify::Inotify>,
+    cgroup_watch: Option<crate::cgroup::EventsWatch>,
     /// OOM kills in the cgroup when the running process started.
     oom_before: Option<u64>,
     /// The last exit came with an OOM kill in the service's cgroup.
@@ -457,8 +457,8 @@ impl Supervisor {
                 if let Some(ino) = &u.handover {
                     set.add(ino.as_fd(), false, Source::HandOver(i));
                 }
-                if let Some(ino) = &u.cgroup_watch {
-                    set.add(ino.as_fd(), false, Source::Cgroup(i));
+                if let Some(events) = &u.cgroup_watch {
+                    set.add_priority(events.as_fd(), Source::Cgroup(i));
                 }
                 if let Some(o) = &u.output {
                     for (which, fd, write) in o.poll_fds() {
@@ -514,10 +514,10 @@ impl Supervisor {
                         self.pidfile_changed(i);
                     }
                 }
-                // Drained here; check_groups below reads cgroup.events.
+                // Rearmed here; check_groups below reads cgroup.events.
                 Source::Cgroup(i) => {
-                    if let Some(ino) = &self.units[i].cgroup_watch {
-                        let _ = ino.read_events();
+                    if let Some(events) = &self.units[i].cgroup_watch {
+                        events.rearm();
                     }
                 }
                 Source::Output(i, which) => self.on_output(i, which),

@@ -49,6 +49,13 @@ impl<'a> PollSet<'a> {
         self.tags.push(tag);
     }
 
+    /// `fd` for its urgent condition only (`POLLPRI`: a changed kernfs
+    /// file such as `cgroup.events`).
+    pub fn add_priority(&mut self, fd: BorrowedFd<'a>, tag: Source) {
+        self.fds.push(PollFd::new(fd, PollFlags::POLLPRI));
+        self.tags.push(tag);
+    }
+
     /// Wait until something is ready or `timeout` passes; the ready
     /// sources in the order they were added.
     pub fn wait(mut self, timeout: PollTimeout) -> nix::Result<Vec<Source>> {

@@ -110,6 +110,14 @@ fn an_escaped_process_is_gone_when_down_completes() {
     assert_ne!(stat_field(escaped, 2), main.to_string(), "not escaped: group");
     let cgroup = cgroup_of(&sup);
     assert!(procs(&cgroup).contains(&escaped), "{:?}", procs(&cgroup));
+    // cgroup.events is polled as an open file: inotify instances are
+    // limited per user (128), and a thousand supervisors each took one.
+    let inotify = fs::read_dir(format!("/proc/{}/fd", sup.pid()))
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().contains("inotify"))
+        .count();
+    assert_eq!(inotify, 0, "a confined supervisor holds an inotify instance");
     assert_eq!(sup.signal("down"), "");
     sup.wait_state("down");
     // Down means gone: no waiting after the state says so.
