@@ -200,6 +200,7 @@ mod tests {
                 how: ExitHow::Code(3),
                 group_alive: false,
                 seen_pgid: None,
+                oom_killed: false,
             },
             t1,
         );

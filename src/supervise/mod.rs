@@ -98,8 +98,6 @@ pub struct Unit {
     cgroup_watch: Option<crate::cgroup::EventsWatch>,
     /// OOM kills in the cgroup when the running process started.
     oom_before: Option<u64>,
-    /// The last exit came with an OOM kill in the service's cgroup.
-    pub oom_killed: bool,
 }
 
 impl Unit {
@@ -137,7 +135,6 @@ impl Unit {
             cgroup: None,
             cgroup_watch: None,
             oom_before: None,
-            oom_killed: false,
         }
     }
 
@@ -679,9 +676,6 @@ impl Supervisor {
         self.note(unit.label, &msg);
         let unit = &mut self.units[i];
         let group = unit.state.exit_group(pid, seen);
-        if is_main {
-            unit.oom_killed = oom_killed;
-        }
         if group.is_some() {
             // The main process: what it wrote is all in the pipes now.
             if let Some(o) = &mut unit.output {
@@ -701,6 +695,7 @@ impl Supervisor {
                 how,
                 group_alive,
                 seen_pgid: seen,
+                oom_killed,
             },
         ));
     }
@@ -1529,7 +1524,7 @@ impl Supervisor {
                 Want::Once => "once",
             },
             paused: s.main().is_some_and(|m| m.paused),
-            reason: oom_reason(s.reason(now), unit.oom_killed),
+            reason: s.reason(now),
             exit: s.last_exit.map(exit_json),
             ready: s.is_ready(),
             ready_in: s.ready_in().map(api::since),
@@ -1609,6 +1604,17 @@ impl Supervisor {
                 "Exits of the service's main process, by exit code or by signal.",
                 &l,
                 n as f64,
+            );
+        }
+        // Only where OOM kills can be told (a cgroup): elsewhere a constant
+        // 0 would claim a knowledge the supervisor lacks.
+        if unit.cgroup.is_some() {
+            e.add(
+                "immortal_oom_kills_total",
+                Kind::Counter,
+                "Exits of the service's main process that the kernel's OOM killer caused (in its cgroup).",
+                &service,
+                s.oom_exits as f64,
             );
         }
         if let Some(how) = s.last_exit {
@@ -1724,24 +1730,6 @@ impl Supervisor {
     }
 }
 
-/// The reason the state gives, told that the last exit came with an OOM
-/// kill in the service's cgroup: the KILL was the OOM killer's.
-// TODO: the exit record (history, events, metrics) should say so too: pass
-// `Unit::oom_killed` into `Event::Exited` and let the state describe it.
-fn oom_reason(reason: Option<String>, oom_killed: bool) -> Option<String> {
-    const OOM: &str = "killed by the OOM killer";
-    let reason = reason?;
-    if !oom_killed {
-        return Some(reason);
-    }
-    let kill = state::describe_exit(ExitHow::Signal(libc::SIGKILL));
-    Some(if reason.contains(&kill) {
-        reason.replace(&kill, OOM)
-    } else {
-        format!("{OOM}; {reason}")
-    })
-}
-
 /// Whether group `g` still has members. A foreign group's zombies are
 /// someone else's to reap: they do not count.
 fn probe(g: Group) -> bool {
@@ -1763,25 +1751,5 @@ fn exit_json(how: ExitHow) -> api::ExitJson {
         ExitHow::Signal(sig) => api::ExitJson::Signal {
             signal: crate::signal::name_of(sig),
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::oom_reason;
-
-    #[test]
-    fn an_oom_kill_is_the_reason() {
-        let r = |s: &str, oom| oom_reason(Some(s.to_string()), oom);
-        assert_eq!(
-            r("failed: retries (0) exhausted; last: killed by SIGKILL", true).as_deref(),
-            Some("failed: retries (0) exhausted; last: killed by the OOM killer")
-        );
-        assert_eq!(
-            r("exit 137; restarting in 1.0s", true).as_deref(),
-            Some("killed by the OOM killer; exit 137; restarting in 1.0s")
-        );
-        assert_eq!(r("killed by SIGKILL", false).as_deref(), Some("killed by SIGKILL"));
-        assert_eq!(oom_reason(None, true), None);
     }
 }

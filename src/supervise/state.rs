@@ -388,6 +388,9 @@ pub enum Event {
         how: ExitHow,
         group_alive: bool,
         seen_pgid: Option<Pid>,
+        /// The OOM killer killed a process of the service's cgroup since
+        /// this process started (the loop reads the cgroup's count).
+        oom_killed: bool,
     },
     FinishSpawned {
         pid: Pid,
@@ -458,6 +461,9 @@ pub struct State {
     pub last_start: Option<Instant>,
     pub last_pid: Option<Pid>,
     pub last_exit: Option<ExitHow>,
+    /// The last exit came with an OOM kill in the service's cgroup: its
+    /// reason is the OOM killer, whatever signal it shows.
+    pub last_exit_oom: bool,
     /// The last process group, while it may still have members (its main
     /// process ended and left some): stopped before the next start.
     pub last_group: Option<Group>,
@@ -501,6 +507,8 @@ pub struct State {
     /// Exits of a main process so far, by exit code and by signal.
     pub code_exits: u64,
     pub signal_exits: u64,
+    /// Of those, exits the OOM killer caused.
+    pub oom_exits: u64,
     /// Readiness and health of the running process.
     pub live: Live,
     /// The last failed health probe's output, until one passes.
@@ -527,6 +535,7 @@ impl State {
             last_start: None,
             last_pid: None,
             last_exit: None,
+            last_exit_oom: false,
             last_group: None,
             spawned_pgid: None,
             changed: now,
@@ -548,6 +557,7 @@ impl State {
             remembered: 0,
             code_exits: 0,
             signal_exits: 0,
+            oom_exits: 0,
             live: Live::default(),
             health_text: None,
             unhealthy: None,
@@ -703,6 +713,7 @@ impl State {
         let last = || match (self.spawn_error, &self.unhealthy, self.last_exit) {
             (Some(errno), _, _) => Some(exec_failed(errno)),
             (None, Some(why), _) => Some(why.clone()),
+            (None, None, Some(_)) if self.last_exit_oom => Some(OOM_KILLED.into()),
             (None, None, Some(how)) => Some(describe_exit(how)),
             (None, None, None) => None,
         };
@@ -946,6 +957,7 @@ impl State {
                 self.count += 1;
                 self.last_start = Some(now);
                 self.last_exit = Some(ExitHow::Code(127));
+                self.last_exit_oom = false;
                 self.count_run(true, Duration::ZERO, now);
                 self.remember(None, Duration::ZERO, ExitHow::Code(127), exec_failed(errno), now);
                 self.ended(Next::Policy, now)
@@ -1039,9 +1051,11 @@ impl State {
                     how,
                     group_alive,
                     seen_pgid,
+                    oom_killed,
                 },
             ) if main.pid == pid => {
                 self.regroup_seen(pid, seen_pgid);
+                self.last_exit_oom = oom_killed;
                 let main = self.main().unwrap_or(main);
                 if self.policy.follows_pidfile {
                     self.phase = P::Asked(Ask::HandOver { main, how, group_alive });
@@ -1066,16 +1080,23 @@ impl State {
                     how,
                     group_alive,
                     seen_pgid,
+                    oom_killed,
                 },
             ) if main.pid == pid => {
                 self.regroup_seen(pid, seen_pgid);
                 let group = self.main().map_or(group, |m| m.group);
                 self.last_exit = Some(how);
+                self.last_exit_oom = oom_killed;
                 let uptime = now.saturating_duration_since(main.since);
                 match (then, self.unhealthy.clone()) {
                     (AfterStop::Unhealthy, Some(why)) => {
                         self.count_run(true, self.ready_uptime(now), now);
                         self.remember(Some(pid), uptime, how, why, now);
+                    }
+                    // Stopped, but the OOM killer got there first.
+                    _ if oom_killed => {
+                        self.count_run(true, self.ready_uptime(now), now);
+                        self.remember(Some(pid), uptime, how, OOM_KILLED.into(), now);
                     }
                     _ => {
                         self.last_exit_failed = false;
@@ -1256,12 +1277,14 @@ impl State {
     fn main_ended(&mut self, main: Proc, how: ExitHow, group_alive: bool, now: Instant) -> Actions {
         self.last_exit = Some(how);
         let failed = match how {
+            _ if self.last_exit_oom => true,
             ExitHow::Code(code) => !self.policy.restart.success.contains(code),
             ExitHow::Signal(sig) => !main.was_signalled(sig),
         };
         let uptime = now.saturating_duration_since(main.since);
         self.count_run(failed, self.ready_uptime(now), now);
         let verdict = match how {
+            _ if self.last_exit_oom => OOM_KILLED,
             _ if failed => "failure",
             ExitHow::Signal(_) => "signalled by the supervisor",
             ExitHow::Code(_) => "success",
@@ -1316,6 +1339,9 @@ impl State {
             match how {
                 ExitHow::Code(_) => self.code_exits += 1,
                 ExitHow::Signal(_) => self.signal_exits += 1,
+            }
+            if self.last_exit_oom {
+                self.oom_exits += 1;
             }
         }
         self.history.push_front(ExitRecord {
@@ -1973,6 +1999,9 @@ fn exec_failed(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     format!("exec failed: {}", text.split(" (os error").next().unwrap_or_default())
 }
+
+/// The reason of an exit the kernel's OOM killer caused (SPEC §14).
+pub const OOM_KILLED: &str = "killed by the OOM killer";
 
 /// `exit 1`, `killed by SIGSEGV`: how reasons and history tell an exit.
 pub fn describe_exit(how: ExitHow) -> String {

@@ -250,14 +250,21 @@ fn memory_limit_oom_kill_is_the_reason() {
         return;
     }
     let sb = Sandbox::new();
+    let cwd = sb.dir.path().display();
+    // It allocates once ./go exists, so the event reader is there first.
     let yml = sb.write(
         "run.yml",
-        "cmd: [perl, -e, '$x = \"x\" x (100 * 1024 * 1024); sleep 1000']\ncgroup: {memory: 32M}\nretries: 0\n",
+        &format!(
+            "cmd: sh -c 'while [ ! -e go ]; do sleep 0.05; done; exec perl -e \"\\$x = q(x) x (100 * 1024 * 1024); sleep 1000\"'\ncwd: {cwd}\ncgroup: {{memory: 32M}}\nretries: 0\n"
+        ),
     );
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
-    sup.wait_for(15.0, "the OOM kill", || {
-        sup.log().contains("(killed by the OOM killer)")
-    });
+    sup.wait_running(None);
+    let mut events = immortal::client::EventStream::open(&sup.sock()).unwrap();
+    sb.write("go", "");
+    let seen = crate::observe::until(&mut events, 15.0, "exit", crate::observe::event_is("exit"));
+    let exit = seen.last().unwrap();
+    assert_eq!(exit["reason"], "killed by the OOM killer", "{exit}");
     assert!(
         sup.log().contains("ended: killed by KILL (killed by the OOM killer)"),
         "{}",
@@ -267,6 +274,13 @@ fn memory_limit_oom_kill_is_the_reason() {
     let st = sup.wait_state("failed");
     let reason = st["reason"].as_str().unwrap_or_default();
     assert!(reason.ends_with("last: killed by the OOM killer"), "{st}");
+    let history = sup.history();
+    assert_eq!(history[0]["reason"], "killed by the OOM killer", "{history:?}");
+    assert_eq!(history[0]["signal"], "KILL", "{history:?}");
+    let metrics = crate::observe::raw_get(&sup.sock(), "/metrics");
+    let name = st["name"].as_str().unwrap_or_default().to_string();
+    let series = format!("immortal_oom_kills_total{{service=\"{name}\"}}");
+    assert_eq!(crate::observe::sample(&metrics, &series), Some(1.0), "{metrics}");
     assert_eq!(sup.signal("halt"), "");
     sup.wait_exit(10.0);
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `GET path`, the whole response (head and body).
-fn raw_get(sock: &std::path::Path, path: &str) -> String {
+pub(crate) fn raw_get(sock: &std::path::Path, path: &str) -> String {
     let mut s = UnixStream::connect(sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
@@ -22,7 +22,7 @@ fn raw_get(sock: &std::path::Path, path: &str) -> String {
 }
 
 /// A metric's value in an exposition: `name{labels} value`.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
         .and_then(|v| v.parse().ok())
@@ -48,7 +48,7 @@ pub fn promtool_check(text: &str) {
 
 /// Read events until one satisfies `pred` (at most `secs`); returns it and
 /// every line before it.
-fn until(events: &mut EventStream, secs: f64, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+pub(crate) fn until(events: &mut EventStream, secs: f64, what: &str, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let mut seen = Vec::new();
     loop {
@@ -65,7 +65,7 @@ fn until(events: &mut EventStream, secs: f64, what: &str, pred: impl Fn(&Value) 
     }
 }
 
-fn event_is(name: &'static str) -> impl Fn(&Value) -> bool {
+pub(crate) fn event_is(name: &'static str) -> impl Fn(&Value) -> bool {
     move |v| v["event"] == name
 }
 

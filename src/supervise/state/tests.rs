@@ -99,6 +99,7 @@ fn adopts_a_survivor_then_stops_it_and_restarts_throttled() {
         how: ExitHow::Code(0),
         group_alive: false,
         seen_pgid: None,
+        oom_killed: false,
     };
     s.apply(exit, t0 + secs(0.1));
     assert_eq!(s.phase, Phase::Down);
@@ -176,6 +177,7 @@ fn wait_delays_every_start() {
         how: ExitHow::Code(0),
         group_alive: false,
         seen_pgid: None,
+        oom_killed: false,
     };
     assert_eq!(s.apply(exit, t0 + secs(10.0)), vec![Action::PostExit(0)]);
     assert_eq!(s.deadline(), Some(t0 + secs(12.0)));
@@ -190,6 +192,7 @@ fn restart_throttle_is_one_second_between_starts() {
         how: ExitHow::Code(1),
         group_alive: false,
         seen_pgid: None,
+        oom_killed: false,
     };
     // Crashed after 0.2 s: the next start waits until 1 s after the last.
     assert_eq!(s.apply(exit, t0 + secs(0.2)), vec![Action::PostExit(1)]);
@@ -202,6 +205,7 @@ fn restart_throttle_is_one_second_between_starts() {
         how: ExitHow::Signal(9),
         group_alive: false,
         seen_pgid: None,
+        oom_killed: false,
     };
     assert_eq!(
         s.apply(exit, t0 + secs(6.0)),
@@ -222,6 +226,7 @@ fn retries_then_exit_for_command_line() {
             how: ExitHow::Code(3),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.0),
     );
@@ -233,6 +238,7 @@ fn retries_then_exit_for_command_line() {
             how: ExitHow::Code(3),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(9.0),
     );
@@ -263,6 +269,7 @@ fn retries_exhausted_keeps_config_supervisor_up() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(3.0),
     );
@@ -324,6 +331,7 @@ fn down_sends_stop_signal_then_kill_at_timeout() {
         how: ExitHow::Signal(9),
         group_alive: false,
         seen_pgid: None,
+        oom_killed: false,
     };
     assert_eq!(s.apply(exit, t1 + secs(10.1)), vec![Action::PostExit(137)]);
     assert_eq!(s.phase, Phase::Down);
@@ -340,6 +348,7 @@ fn down_waits_for_the_whole_group() {
         how: ExitHow::Signal(15),
         group_alive: true,
         seen_pgid: None,
+        oom_killed: false,
     };
     let acts = s.apply(exit, t0 + secs(0.1));
     assert_eq!(acts[0], Action::PostExit(143));
@@ -390,6 +399,7 @@ fn killed_group_is_rechecked_until_gone() {
             how: ExitHow::Code(0),
             group_alive: true,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0,
     );
@@ -413,6 +423,7 @@ fn halt_stops_then_exits() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0,
     );
@@ -450,6 +461,7 @@ fn once_runs_without_restart() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.0),
     );
@@ -464,6 +476,7 @@ fn once_runs_without_restart() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.0),
     );
@@ -483,6 +496,7 @@ fn restart_stops_then_starts() {
             how: ExitHow::Signal(15),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.1),
     );
@@ -508,6 +522,7 @@ fn up_during_stop_restarts_after() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.1),
     );
@@ -560,7 +575,8 @@ fn stray_exits_are_ignored() {
                 pid: pid(1),
                 how: ExitHow::Code(0),
                 group_alive: false,
-                seen_pgid: None
+                seen_pgid: None,
+                oom_killed: false,
             },
             t0
         ),
@@ -590,6 +606,7 @@ fn finish_runs_after_each_exit_then_restart() {
             how: ExitHow::Signal(9),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.0),
     );
@@ -611,6 +628,7 @@ fn finish_runs_after_each_exit_then_restart() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.1),
     );
@@ -636,6 +654,7 @@ fn down_during_finish_means_no_restart_and_finish_is_killed_at_timeout() {
             how: ExitHow::Code(2),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.0),
     );
@@ -650,6 +669,7 @@ fn down_during_finish_means_no_restart_and_finish_is_killed_at_timeout() {
             how: ExitHow::Signal(9),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(15.0),
     );
@@ -679,6 +699,7 @@ fn stop_runs_finish_before_down_and_exit() {
             how: ExitHow::Signal(15),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0,
     );
@@ -714,6 +735,7 @@ fn status_record_follows_runsv() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(2.0),
     );
@@ -735,6 +757,7 @@ fn once_at_most() {
             how: ExitHow::Code(0),
             group_alive: false,
             seen_pgid: None,
+            oom_killed: false,
         },
         t0 + secs(5.0),
     );
@@ -784,6 +807,7 @@ fn exit_of(n: i32, how: ExitHow, group_alive: bool) -> Event {
         how,
         group_alive,
         seen_pgid: None,
+        oom_killed: false,
     }
 }
 
@@ -1484,4 +1508,48 @@ fn reset_after_counts_ready_uptime_only() {
     s.apply(Event::Notified(Notice::Ready), t0 + secs(203.0));
     s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(263.0));
     assert_eq!(s.failures, 1);
+}
+
+fn oom_exit(n: i32, how: ExitHow) -> Event {
+    Event::Exited {
+        pid: pid(n),
+        how,
+        group_alive: false,
+        seen_pgid: None,
+        oom_killed: true,
+    }
+}
+
+#[test]
+fn an_oom_kill_is_the_exit_s_reason_in_history_and_status() {
+    let t0 = Instant::now();
+    let mut s = running(t0);
+    // A shell whose child the OOM killer took exits 137, or 0: either way
+    // the kernel's kill is the reason, and it is a failure.
+    s.apply(oom_exit(P, ExitHow::Code(0)), t0 + secs(0.5));
+    assert_eq!(s.history[0].reason, OOM_KILLED);
+    assert_eq!(s.failures_total, 1);
+    assert_eq!(
+        s.reason(t0 + secs(0.5)).as_deref(),
+        Some("killed by the OOM killer; restarting in 0.5s")
+    );
+    // The next run's ordinary exit says nothing of the OOM killer.
+    assert_eq!(
+        s.apply(Event::Command(Command::Up), t0 + secs(1.0)),
+        vec![Action::Spawn]
+    );
+    s.apply(Event::Spawned { pid: pid(P + 1) }, t0 + secs(1.0));
+    s.apply(exit_of(P + 1, ExitHow::Code(1), false), t0 + secs(1.5));
+    assert_eq!(s.history[0].reason, "failure");
+    assert_eq!(s.reason(t0 + secs(1.5)).as_deref(), Some("exit 1; restarting in 0.5s"));
+}
+
+#[test]
+fn an_oom_kill_during_a_stop_is_no_plain_stop() {
+    let t0 = Instant::now();
+    let mut s = running(t0);
+    s.apply(Event::Command(Command::Down), t0 + secs(1.0));
+    s.apply(oom_exit(P, ExitHow::Signal(libc::SIGKILL)), t0 + secs(1.1));
+    assert_eq!(s.history[0].reason, OOM_KILLED);
+    assert_eq!(s.failures_total, 1, "a failure, not the stop it was asked for");
 }
