@@ -326,21 +326,22 @@ pub fn run(req: &Request) -> i32 {
             Action::Verb(Verb::Restart) => fetch(f),
             _ => None,
         };
+        let waits = matches!(req.action, Action::Verb(v) if !matches!(v, Verb::Halt | Verb::Exit));
+        let changes = waits.then(|| watch::Changes::watch(f));
         let error = act(f, &req.action);
         if error.is_some() {
             code = 1;
         }
-        acted.push((f, before, error));
+        acted.push((f, before, error, changes));
     }
     // The table shows the state the verb led to: wait for it (up to SETTLE
     // without -w; with -w, its timeout is an error).
     let limit = req.wait.map_or(SETTLE, Duration::from_secs);
     let deadline = crate::supervise::state::later(Instant::now(), limit);
     let mut shown = Vec::new();
-    for (f, before, error) in acted {
+    for (f, before, error, changes) in acted {
         let mut now = fetch(f);
-        let mut pause = Duration::from_millis(2);
-        if let (Action::Verb(verb), None) = (&req.action, &error) {
+        if let (Action::Verb(verb), None, Some(mut changes)) = (&req.action, &error, changes) {
             while !now.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v)) {
                 if Instant::now() >= deadline {
                     if let Some(secs) = req.wait {
@@ -353,10 +354,7 @@ pub fn run(req: &Request) -> i32 {
                     }
                     break;
                 }
-                // Most effects arrive within milliseconds: look again soon,
-                // then less often.
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(50));
+                changes.next(deadline);
                 now = fetch(f);
             }
         }

@@ -201,6 +201,59 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
     }
 }
 
+/// What wakes a wait for a service's next change (a verb's effect): its
+/// event stream, else (runit, daemontools) inotify on its supervise
+/// directory, whose `status` is rewritten at every change. Only when
+/// neither can be had (16 readers already, no inotify) a short pause,
+/// growing to 50 ms.
+pub enum Changes {
+    Events(EventStream),
+    Dir(nix::sys::inotify::Inotify),
+    Pause(Duration),
+}
+
+impl Changes {
+    /// Subscribe to `f`'s changes: before acting, so none falls between
+    /// the action and the first look.
+    pub fn watch(f: &Found) -> Changes {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let pause = Changes::Pause(Duration::from_millis(2));
+        match &f.channel {
+            Channel::Socket(sock) => EventStream::open(sock).map_or(pause, Changes::Events),
+            Channel::Fifo(dir) => Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+                .and_then(|ino| {
+                    ino.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO)?;
+                    Ok(ino)
+                })
+                .map_or(pause, Changes::Dir),
+            Channel::Orphan { .. } => pause,
+        }
+    }
+
+    /// Block until something may have changed, or until `deadline`.
+    pub fn next(&mut self, deadline: Instant) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self {
+            Changes::Events(stream) => {
+                // Ended (the supervisor exits) or cut off: pauses from now.
+                if stream.next_line(Some(left)).is_err() {
+                    *self = Changes::Pause(Duration::from_millis(2));
+                }
+            }
+            Changes::Dir(ino) => {
+                use std::os::fd::AsFd;
+                let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, crate::sys::timeout_until(Some(deadline)));
+                let _ = ino.read_events();
+            }
+            Changes::Pause(pause) => {
+                std::thread::sleep((*pause).min(left));
+                *pause = (*pause * 2).min(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
 /// runit or daemontools: the `status` file is rewritten at every change;
 /// inotify on its directory says when. `None` at the deadline.
 fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Option<i32> {
