@@ -324,3 +324,36 @@ fn verbs_print_the_table_after_the_action_took_effect() {
     assert!(new_pid > 0 && new_pid != pid, "row not up with the new pid: {row}");
     s.pids.push(new_pid as i32);
 }
+
+#[test]
+fn a_verb_waits_on_events_and_never_sleeps() {
+    let sb = Sandbox::new();
+    // Its stop takes a second: a sleeping wait would look again and again.
+    let mut slow = named(
+        &sb,
+        "slow",
+        &[
+            "sh",
+            "-c",
+            "trap 'sleep 1; exit 0' TERM; while :; do sleep 100 & wait $!; done",
+        ],
+    );
+    slow.wait_running(None);
+    let trace = sb.path("ctl.strace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=nanosleep,clock_nanosleep", "-o"])
+        .arg(&trace)
+        .args([CTL, "-w", "5", "stop", "slow"])
+        .env("HOME", sb.path("home"))
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("strace is not installed: run scripts/install-peers");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(slow.status()["state"], "down");
+    let sleeps = fs::read_to_string(&trace).unwrap_or_default();
+    assert!(
+        !sleeps.lines().any(|l| l.contains("nanosleep(")),
+        "immortalctl slept while waiting:\n{sleeps}"
+    );
+}
