@@ -77,9 +77,14 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// `curl --unix-socket S http:/signal/down` sends `Host: signal` and the
 /// path `/down` (curl reads `http:/x/y` as host `x`): route it as
 /// `/signal/down`, so the URLs of the Go immortal's documentation work.
+/// Likewise `http:/history`, `http:/metrics`, `http:/events` arrive as
+/// `/` with that host.
 fn route(method: &str, path: &str, host: Option<&str>) -> Route {
     if host == Some("signal") && !path.starts_with("/signal/") && path.len() > 1 {
         return route(method, &format!("/signal{path}"), None);
+    }
+    if let (Some(page @ ("history" | "metrics" | "events")), "/") = (host, path) {
+        return route(method, &format!("/{page}"), None);
     }
     let readonly = method == "GET" || method == "HEAD";
     if readonly && (path == "/" || path == "/status") {
@@ -450,6 +455,19 @@ mod tests {
         assert_eq!(
             p("GET / HTTP/1.1\r\nHost: status\r\n\r\n"),
             Parsed::Request(Route::Status)
+        );
+        // curl's `http:/history` and the like.
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nHost: history\r\n\r\n"),
+            Parsed::Request(Route::History)
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nHost: metrics\r\n\r\n"),
+            Parsed::Request(Route::Metrics)
+        );
+        assert_eq!(
+            p("GET / HTTP/1.1\r\nHost: events\r\n\r\n"),
+            Parsed::Request(Route::Events)
         );
         assert_eq!(
             p("GET /nope HTTP/1.1\r\n\r\n"),

@@ -499,3 +499,29 @@ fn immortalctl_events_follows_a_service() {
     wait_for(10.0, "immortalctl events ends", || child.try_wait().unwrap().is_some());
     wait_for(10.0, "immortalctl events ends", || human.try_wait().unwrap().is_some());
 }
+
+#[test]
+fn the_documented_curl_urls_reach_their_pages() {
+    // `curl --unix-socket S http:/history` sends `GET /` with `Host:
+    // history`: the docs' short URLs must still reach their pages.
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["-name", "curled", "sleep", "60"]);
+    sup.wait_running(None);
+    let curl_for = |secs: &str, url: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-m", secs, "--unix-socket", sup.sock().to_str().unwrap(), url])
+            .output()
+            .expect("curl is missing: run scripts/install-peers");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let curl = |url: &str| curl_for("5", url);
+    assert!(curl("http:/status").contains("\"cmd\""));
+    assert!(curl("http:/history").starts_with('['), "{}", curl("http:/history"));
+    assert!(curl("http:/metrics").contains("immortal_up{service=\"curled\"} 1"));
+    // The stream, not the status: ended by -m 1, nothing changed meanwhile.
+    assert!(!curl_for("1", "http:/events").contains("\"cmd\""));
+    assert!(curl("http:/signal/down").contains("\"Err\""));
+    sup.wait_state("down");
+    assert_eq!(sup.signal("halt"), "");
+    sup.wait_exit(10.0);
+}
