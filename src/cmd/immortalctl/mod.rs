@@ -354,7 +354,7 @@ pub fn run(req: &Request) -> i32 {
                     }
                     break;
                 }
-                changes.next(deadline);
+                changes.next(Some(deadline));
                 now = fetch(f);
             }
         }

@@ -216,38 +216,46 @@ impl Changes {
     /// Subscribe to `f`'s changes: before acting, so none falls between
     /// the action and the first look.
     pub fn watch(f: &Found) -> Changes {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        let pause = Changes::Pause(Duration::from_millis(2));
         match &f.channel {
-            Channel::Socket(sock) => EventStream::open(sock).map_or(pause, Changes::Events),
-            Channel::Fifo(dir) => Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-                .and_then(|ino| {
-                    ino.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO)?;
-                    Ok(ino)
-                })
-                .map_or(pause, Changes::Dir),
-            Channel::Orphan { .. } => pause,
+            Channel::Socket(sock) => EventStream::open(sock).map_or(Changes::pause(), Changes::Events),
+            Channel::Fifo(dir) => Changes::dir(dir),
+            Channel::Orphan { .. } => Changes::pause(),
         }
     }
 
+    /// Changes of the `status` file in supervise directory `dir`.
+    fn dir(dir: &Path) -> Changes {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .and_then(|ino| {
+                ino.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO)?;
+                Ok(ino)
+            })
+            .map_or(Changes::pause(), Changes::Dir)
+    }
+
+    fn pause() -> Changes {
+        Changes::Pause(Duration::from_millis(2))
+    }
+
     /// Block until something may have changed, or until `deadline`.
-    pub fn next(&mut self, deadline: Instant) {
-        let left = deadline.saturating_duration_since(Instant::now());
+    pub fn next(&mut self, deadline: Option<Instant>) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         match self {
             Changes::Events(stream) => {
                 // Ended (the supervisor exits) or cut off: pauses from now.
-                if stream.next_line(Some(left)).is_err() {
-                    *self = Changes::Pause(Duration::from_millis(2));
+                if stream.next_line(left).is_err() {
+                    *self = Changes::pause();
                 }
             }
             Changes::Dir(ino) => {
                 use std::os::fd::AsFd;
                 let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, crate::sys::timeout_until(Some(deadline)));
+                let _ = poll(&mut fds, crate::sys::timeout_until(deadline));
                 let _ = ino.read_events();
             }
             Changes::Pause(pause) => {
-                std::thread::sleep((*pause).min(left));
+                std::thread::sleep(left.map_or(*pause, |l| (*pause).min(l)));
                 *pause = (*pause * 2).min(Duration::from_millis(50));
             }
         }
@@ -257,11 +265,7 @@ impl Changes {
 /// runit or daemontools: the `status` file is rewritten at every change;
 /// inotify on its directory says when. `None` at the deadline.
 fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Option<i32> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    let ino = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
-    if let Some(ino) = &ino {
-        let _ = ino.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO);
-    }
+    let mut changes = Changes::dir(dir);
     loop {
         if let Ok(st) = crate::status::read(dir) {
             let state = match st.state {
@@ -273,20 +277,10 @@ fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Option<i32>
                 return Some(0);
             }
         }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
+        if deadline.is_some_and(|d| d <= Instant::now()) {
             return None;
         }
-        match &ino {
-            Some(ino) => {
-                use std::os::fd::AsFd;
-                let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, crate::sys::timeout_until(deadline));
-                let _ = ino.read_events();
-            }
-            // No inotify: look again in a while.
-            None => std::thread::sleep(left.unwrap_or(Duration::from_secs(1)).min(Duration::from_millis(100))),
-        }
+        changes.next(deadline);
     }
 }
 

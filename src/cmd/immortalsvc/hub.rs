@@ -366,29 +366,15 @@ impl Hub {
         }
         let mut failed = false;
         if accept.0 {
-            loop {
-                match self.listener.accept() {
-                    Ok((s, _)) => self.add_client(Conn::Unix(s)),
-                    Err(e) => {
-                        failed |= !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted);
-                        break;
-                    }
-                }
+            let (accepted, error) = accept_all(|| self.listener.accept().map(|(s, _)| s));
+            failed |= error;
+            for s in accepted {
+                self.add_client(Conn::Unix(s));
             }
         }
-        if accept.1 {
-            let mut accepted = Vec::new();
-            if let Some(l) = &self.tcp {
-                loop {
-                    match l.accept() {
-                        Ok((s, _)) => accepted.push(s),
-                        Err(e) => {
-                            failed |= !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted);
-                            break;
-                        }
-                    }
-                }
-            }
+        if let (true, Some(l)) = (accept.1, &self.tcp) {
+            let (accepted, error) = accept_all(|| l.accept().map(|(s, _)| s));
+            failed |= error;
             for s in accepted {
                 self.add_client(Conn::Tcp(s));
             }
@@ -657,6 +643,23 @@ impl Drop for Hub {
             std::fs::symlink_metadata(&self.path).is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == self.inode);
         if ours {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Every connection waiting on a listener; `true` with them when accepting
+/// failed for another reason than "none left" (out of descriptors).
+fn accept_all<S>(mut accept: impl FnMut() -> std::io::Result<S>) -> (Vec<S>, bool) {
+    let mut accepted = Vec::new();
+    loop {
+        match accept() {
+            Ok(s) => accepted.push(s),
+            Err(e) => {
+                return (
+                    accepted,
+                    !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
+                )
+            }
         }
     }
 }
