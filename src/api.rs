@@ -19,6 +19,8 @@
 //! after one response. Clients are non-blocking and driven by the
 //! supervisor's poll, so none can stall supervision.
 
+use crate::service::Service;
+use crate::supervise::state::{Ask, ExitHow, Phase, State, Want};
 use serde::Serialize;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -188,8 +190,9 @@ pub struct HistoryJson {
     pub pid: i32,
     /// How long it ran, seconds.
     pub uptime: f64,
+    /// Absent when nobody could read it (not our child).
     #[serde(flatten)]
-    pub how: ExitJson,
+    pub how: Option<ExitJson>,
     pub reason: String,
 }
 
@@ -198,6 +201,79 @@ pub struct HistoryJson {
 pub enum ExitJson {
     Code { code: i32 },
     Signal { signal: String },
+}
+
+/// How an exit is shown: `{"code": 1}` or `{"signal": "TERM"}`.
+pub fn exit_json(how: ExitHow) -> ExitJson {
+    match how {
+        ExitHow::Code(code) => ExitJson::Code { code },
+        ExitHow::Signal(sig) => ExitJson::Signal {
+            signal: crate::signal::name_of(sig),
+        },
+    }
+}
+
+/// `GET /status`: what a supervisor's table says of its service.
+pub fn status_of(s: &State, svc: &Service, name: String, now: Instant) -> StatusJson {
+    let down_since = Some(since(now.saturating_duration_since(s.changed)));
+    let running = |at: Instant| ("run", Some(since(now.saturating_duration_since(at))), None, None);
+    let (state, up, down, status) = match &s.phase {
+        Phase::Running { main, .. } | Phase::Asked(Ask::HandOver { main, .. }) => running(main.since),
+        Phase::Stopping { since, .. } => running(*since),
+        Phase::Finishing { .. } => ("finish", None, down_since, None),
+        Phase::Waiting { at, .. } => {
+            let secs = at.saturating_duration_since(now).as_secs_f64();
+            ("wait", None, down_since, Some(format!("Starting in {secs:.1} seconds")))
+        }
+        Phase::Down { .. } | Phase::Asked(Ask::Spawn | Ask::PidFile | Ask::Leftovers(_)) => {
+            ("down", None, down_since, None)
+        }
+        Phase::Failed { .. } => ("failed", None, down_since, None),
+    };
+    StatusJson {
+        pid: s.tracked_pid().or(s.last.pid).map_or(0, |p| p.as_raw()),
+        up,
+        down,
+        cmd: svc.command.join(" "),
+        fpid: s.following(),
+        count: s.tally.count,
+        status,
+        name,
+        state,
+        want: match s.want {
+            Want::Up => "up",
+            Want::Down | Want::Exit(_) => "down",
+            Want::Once => "once",
+        },
+        paused: s.main().is_some_and(|m| m.paused),
+        reason: s.reason(now),
+        exit: s.last.end.as_ref().and_then(|e| e.how).map(exit_json),
+        ready: s.is_ready(),
+        ready_in: s.ready_in().map(since),
+        // A check that never passed is no pass (SPEC §11).
+        healthy: svc.health.as_ref().filter(|_| s.is_ready()).map(|_| s.is_healthy()),
+        health: s.health_text().map(str::to_string),
+        note: s.live().and_then(|l| l.note.clone()),
+        log: svc
+            .log
+            .as_ref()
+            .map(|l| crate::layout::absolute(&l.file).display().to_string()),
+    }
+}
+
+/// `GET /history`: the last exits, newest first (`wall` is `now` on the
+/// wall clock).
+pub fn history_of(s: &State, now: Instant, wall: std::time::SystemTime) -> Vec<HistoryJson> {
+    s.history
+        .iter()
+        .map(|e| HistoryJson {
+            time: crate::timefmt::rfc3339(wall.checked_sub(now.saturating_duration_since(e.at)).unwrap_or(wall)),
+            pid: e.pid.map_or(0, |p| p.as_raw()),
+            uptime: (e.uptime.as_secs_f64() * 1000.0).round() / 1000.0,
+            how: e.how.map(exit_json),
+            reason: e.reason.clone(),
+        })
+        .collect()
 }
 
 /// The Go immortal's `AbsSince` format: `1d2h3m4.5s`, rounded to tenths,

@@ -3,7 +3,9 @@
 //! [`merge`], which makes one exposition of many (what `immortalsvc`
 //! serves for all its services).
 
+use crate::supervise::state::{Phase, State};
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -88,6 +90,152 @@ impl Exposition {
         }
         out
     }
+}
+
+/// What the supervisor knows of its service besides the table.
+pub struct ServiceFacts {
+    pub name: String,
+    /// What went through the service's output pipes.
+    pub log: crate::supervise::output::Counts,
+    /// It runs in a cgroup: OOM kills can be told.
+    pub confined: bool,
+    pub logger_restarts: u64,
+}
+
+/// `GET /metrics` of one supervisor: the service's series (SPEC §13) and
+/// the supervisor's own process.
+pub fn service_text(s: &State, facts: &ServiceFacts, now: Instant) -> String {
+    let name = &facts.name;
+    let service = labels(&[("service", name)]);
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let running = s.visible() == crate::status::RunState::Run;
+    // With a health check, healthy only once one passed; without, ready.
+    let healthy = match s.policy.health {
+        Some(_) => s.is_healthy(),
+        None => s.is_ready(),
+    };
+    let mut e = Exposition::default();
+    e.add(
+        "immortal_up",
+        Kind::Gauge,
+        "Whether the service is running (1) or not (0).",
+        &service,
+        flag(running),
+    );
+    e.add(
+        "immortal_ready",
+        Kind::Gauge,
+        "Whether the service is running and ready.",
+        &service,
+        flag(s.is_ready()),
+    );
+    e.add(
+        "immortal_healthy",
+        Kind::Gauge,
+        "Whether the service is ready and its last health check passed (no health check: ready).",
+        &service,
+        flag(healthy),
+    );
+    e.add(
+        "immortal_starts_total",
+        Kind::Counter,
+        "Starts of the service's command.",
+        &service,
+        s.tally.count as f64,
+    );
+    e.add(
+        "immortal_failures_total",
+        Kind::Counter,
+        "Exits counted as failures by the restart policy.",
+        &service,
+        s.tally.failures_total as f64,
+    );
+    for (how, n) in [("code", s.tally.code_exits), ("signal", s.tally.signal_exits)] {
+        let l = labels(&[("service", name), ("how", how)]);
+        e.add(
+            "immortal_exits_total",
+            Kind::Counter,
+            "Exits of the service's main process, by exit code or by signal.",
+            &l,
+            n as f64,
+        );
+    }
+    // Only where OOM kills can be told (a cgroup): elsewhere a constant
+    // 0 would claim a knowledge the supervisor lacks.
+    if facts.confined {
+        e.add(
+            "immortal_oom_kills_total",
+            Kind::Counter,
+            "Exits of the service's main process that the kernel's OOM killer caused (in its cgroup).",
+            &service,
+            s.tally.oom_exits as f64,
+        );
+    }
+    if let Some(how) = s.last.end.as_ref().and_then(|e| e.how) {
+        e.add(
+            "immortal_last_exit_code",
+            Kind::Gauge,
+            "The last exit's code (128 + the signal's number when killed by one).",
+            &service,
+            f64::from(how.code()),
+        );
+    }
+    let uptime = s
+        .main()
+        .map_or(Duration::ZERO, |m| now.saturating_duration_since(m.since));
+    e.add(
+        "immortal_uptime_seconds",
+        Kind::Gauge,
+        "How long the running process has run (0: not running).",
+        &service,
+        uptime.as_secs_f64(),
+    );
+    let backoff = match &s.phase {
+        Phase::Waiting { at, .. } => at.saturating_duration_since(now),
+        Phase::Down { .. }
+        | Phase::Asked(_)
+        | Phase::Running { .. }
+        | Phase::Stopping { .. }
+        | Phase::Finishing { .. }
+        | Phase::Failed { .. } => Duration::ZERO,
+    };
+    e.add(
+        "immortal_backoff_seconds",
+        Kind::Gauge,
+        "Time left before the next start (0: none pending).",
+        &service,
+        backoff.as_secs_f64(),
+    );
+    e.add(
+        "immortal_log_lines_total",
+        Kind::Counter,
+        "Lines of output the supervisor read from the service.",
+        &service,
+        facts.log.lines as f64,
+    );
+    e.add(
+        "immortal_log_bytes_total",
+        Kind::Counter,
+        "Bytes of output the supervisor read from the service.",
+        &service,
+        facts.log.bytes as f64,
+    );
+    e.add(
+        "immortal_log_dropped_lines_total",
+        Kind::Counter,
+        "Lines of output not delivered to every destination (a logger too slow or gone).",
+        &service,
+        facts.log.dropped_lines as f64,
+    );
+    e.add(
+        "immortal_logger_restarts_total",
+        Kind::Counter,
+        "Restarts of the service's logger (logger: or log/run).",
+        &service,
+        facts.logger_restarts as f64,
+    );
+    add_process(&mut e, &service);
+    e.render()
 }
 
 /// The supervisor's own `process_resident_memory_bytes` and

@@ -40,7 +40,9 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use poll::{PollSet, Source};
 use spawn::{Io, Sink};
-use state::{Action, Candidate, Event, ExitHow, Group, Phase, Policy, ReadyKind, Role, State, Want};
+use state::{
+    Action, Candidate, Event, ExitHow, Group, Named, Phase, Policy, ReadyKind, Role, Sender, State, Want, Whom,
+};
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
@@ -84,8 +86,6 @@ pub struct Unit {
     probe: Option<probe::ProbeRun>,
     /// s6's notification pipe of the current run, until a line arrives.
     ready_pipe: Option<notify::ReadyPipe>,
-    /// sd_notify `STATUS=` of the current run (the API's `note`).
-    pub status_note: Option<String>,
     /// Whether the `ready` file was last written present (None: not yet).
     ready_recorded: Option<bool>,
     /// s6's event fifodir of a service directory, and what it last told
@@ -110,7 +110,21 @@ impl Unit {
         want: Want,
         role: Role,
     ) -> Unit {
-        let state = State::new(policy(&svc, role, service_dir.is_some()), want, Instant::now());
+        let policy = policy(&svc, role, service_dir.is_some());
+        Unit::with_policy(label, svc, files, io, service_dir, want, policy)
+    }
+
+    /// [`Unit::new`] with the table's policy given.
+    pub fn with_policy(
+        label: &'static str,
+        svc: Service,
+        files: Option<Files>,
+        io: Io,
+        service_dir: Option<PathBuf>,
+        want: Want,
+        policy: Policy,
+    ) -> Unit {
+        let state = State::new(policy, want, Instant::now());
         // A read-only service directory simply has no s6 events.
         let fifodir = service_dir.as_deref().and_then(|d| fifodir::Fifodir::create(d).ok());
         Unit {
@@ -128,7 +142,6 @@ impl Unit {
             recorded: None,
             probe: None,
             ready_pipe: None,
-            status_note: None,
             ready_recorded: None,
             fifodir,
             told: (false, false),
@@ -152,15 +165,27 @@ impl Unit {
         self.cgroup.as_ref().is_some_and(|c| c.populated()) || probe(g)
     }
 
-    /// With a cgroup, the service's group signals reach every process in
-    /// it. `None`: not a signal for the cgroup (a helper's, or no cgroup).
-    fn signal_cgroup(&self, target: &state::Target, sig: Signal) -> Option<usize> {
-        let cg = self.cgroup.as_ref().filter(|c| c.v2.is_some())?;
-        // `./finish` runs in a group of its own, outside the cgroup.
-        if matches!(self.state.phase, Phase::Finishing { .. }) || !matches!(target, state::Target::Group(_)) {
-            return None;
+    /// Send `sig` where the table chose. [`Whom::Service`] reaches every
+    /// process of the service's cgroup when it has members (whatever group
+    /// or session they moved to); a group that does not exist falls back
+    /// to the process with its id (a followed process leading none).
+    fn send(&self, whom: Whom, sig: Signal) -> nix::Result<()> {
+        use crate::sys::process::Target;
+        let pgid = match whom {
+            Whom::Process(pid) => return sys::process::send(&Target::Pid(pid), sig),
+            Whom::Service(pgid) => {
+                let cgroup = self.cgroup.as_ref().filter(|c| c.v2.is_some());
+                if cgroup.is_some_and(|c| c.signal(sig) > 0) {
+                    return Ok(());
+                }
+                pgid
+            }
+            Whom::Group(pgid) => pgid,
+        };
+        match sys::process::send(&Target::Group(pgid), sig) {
+            Err(nix::errno::Errno::ESRCH) => nix::sys::signal::kill(pgid, sig),
+            other => other,
         }
-        Some(cg.signal(sig))
     }
 
     /// The `logger:` command as a unit of its own: `sh -c LOGGER` in the
@@ -172,9 +197,11 @@ impl Unit {
             stdout: Sink::Inherit,
             stderr: Sink::Inherit,
         };
-        let mut unit = Unit::new("logger", logger, None, io, None, Want::Up, Role::Logger);
-        unit.state.policy.throttle = output::LOGGER_RESTART;
-        unit
+        let policy = Policy {
+            throttle: output::LOGGER_RESTART,
+            ..policy(&logger, Role::Logger, false)
+        };
+        Unit::with_policy("logger", logger, None, io, None, Want::Up, policy)
     }
 }
 
@@ -198,6 +225,7 @@ pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
         throttle: svc.restart.delay.unwrap_or_else(throttle),
         role,
         service_dir,
+        has_log: false,
         follows_pidfile: svc.follow_pidfile.is_some(),
         restart: svc.restart,
         essential: svc.essential,
@@ -211,6 +239,10 @@ pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
         ready_interval: svc.ready.interval,
         health: svc.health.as_ref().map(|h| (h.interval, h.failures)),
         watchdog: svc.watchdog,
+        uid: match &svc.user {
+            Some(u) => u.uid.as_raw(),
+            None => nix::unistd::geteuid().as_raw(),
+        },
     }
 }
 
@@ -247,9 +279,7 @@ pub struct Supervisor {
     control_script: Option<(Pid, usize)>,
     /// Events still to hand to the units' state machines, in order.
     queue: VecDeque<(usize, Event)>,
-    /// The service is down and the supervisor exits (with this status) as
-    /// soon as the logger has read everything and ended.
-    draining: Option<i32>,
+    /// The table said the supervisor exits, with this status.
     exit_code: Option<i32>,
     /// Maps monotonic instants to wall-clock time for the status files.
     epoch: (Instant, SystemTime),
@@ -257,8 +287,6 @@ pub struct Supervisor {
     release_at: Option<Instant>,
     /// `$NOTIFY_SOCKET` of the service (unit 0), once one needs it.
     notify: Option<notify::NotifySocket>,
-    /// A datagram from outside the service was ignored (logged once).
-    notify_refused: bool,
     /// `GET /events` readers.
     watchers: Vec<crate::events::Watcher>,
     /// Who asked for the command being handled (`uid 1000 (pid 4242)`),
@@ -267,7 +295,17 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    pub fn new(p: Parts) -> Supervisor {
+    pub fn new(mut p: Parts) -> Supervisor {
+        // runit's log/: the service's table drains it before exiting.
+        if p.units.iter().any(|u| u.state.policy.role == Role::Log) {
+            if let Some(service) = p.units.first_mut() {
+                let policy = Policy {
+                    has_log: true,
+                    ..service.state.policy
+                };
+                service.state = State::new(policy, service.state.want, Instant::now());
+            }
+        }
         Supervisor {
             units: p.units,
             dir: p.dir,
@@ -279,12 +317,10 @@ impl Supervisor {
             refusals: Vec::new(),
             control_script: None,
             queue: VecDeque::new(),
-            draining: None,
             exit_code: None,
             epoch: (Instant::now(), SystemTime::now()),
             release_at: Some(Instant::now()),
             notify: None,
-            notify_refused: false,
             watchers: Vec::new(),
             caller: None,
         }
@@ -327,12 +363,6 @@ impl Supervisor {
         while let Some((i, event)) = self.queue.pop_front() {
             let now = Instant::now();
             let (state, actions) = self.units[i].state.step(event, now);
-            if !self.watchers.is_empty() {
-                for change in changes::between(&self.units[i].state, &state, now) {
-                    let (name, fields) = changes::fields(&change);
-                    self.tell(i, name, fields);
-                }
-            }
             self.units[i].state = state;
             let answers: Vec<Event> = actions.into_iter().filter_map(|a| self.perform(i, a)).collect();
             for answer in answers.into_iter().rev() {
@@ -366,10 +396,8 @@ impl Supervisor {
             return false;
         };
         let pid = found.pid;
-        let pgid = match nix::unistd::getpgid(Some(pid)) {
-            Ok(g) if g == pid || g == found.spawned_pgid => g,
-            _ => pid,
-        };
+        // The table decides which group it owns.
+        let pgid = nix::unistd::getpgid(Some(pid)).unwrap_or(pid);
         let now = Instant::now();
         let since = now.checked_sub(found.uptime).unwrap_or(now);
         self.queue.push_back((
@@ -585,20 +613,14 @@ impl Supervisor {
 
     fn on_signals(&mut self) {
         for sig in self.signals.drain() {
-            match sig {
-                Signal::SIGCHLD => self.reap(),
-                Signal::SIGTERM => {
-                    self.log.info("got TERM: stopping the service, then exiting");
-                    self.command(0, Command::Halt);
-                }
-                Signal::SIGINT | Signal::SIGHUP if !self.detached => {
-                    let name = crate::signal::short_name(sig);
-                    self.log
-                        .info(&format!("got {name}: stopping the service, then exiting"));
-                    self.command(0, Command::Halt);
-                }
-                other => self.log.info(&format!("ignoring {}", crate::signal::short_name(other))),
+            if sig == Signal::SIGCHLD {
+                self.reap();
+                continue;
             }
+            self.regroup(0);
+            let detached = self.detached;
+            self.queue.push_back((0, Event::Signal { sig, detached }));
+            self.run_queue();
         }
     }
 
@@ -610,7 +632,7 @@ impl Supervisor {
                 continue;
             }
             if let Some(i) = self.units.iter().position(|u| u.state.tracked_pid() == Some(pid)) {
-                self.exited(i, pid, how, pgid);
+                self.exited(i, pid, Some(how), pgid);
             } else if let Some(i) = self
                 .units
                 .iter()
@@ -634,14 +656,9 @@ impl Supervisor {
             return;
         };
         let seen = nix::unistd::getpgid(Some(pid)).ok();
-        let how = match sys::process::try_wait(pid) {
-            Ok(Some(how)) => how,
-            _ => {
-                let msg = format!("pid {pid} is not our child: its exit status is unknown");
-                self.note(self.units[i].label, &msg);
-                ExitHow::Code(0)
-            }
-        };
+        // Not our child: nobody can read its status (the table decides
+        // what an unknown exit means).
+        let how = sys::process::try_wait(pid).ok().flatten();
         if self.units[i].state.tracked_pid() == Some(pid) {
             self.exited(i, pid, how, seen);
         }
@@ -651,13 +668,8 @@ impl Supervisor {
 
     /// Unit `i`'s tracked process `pid` ended (in group `seen`): queue the
     /// event with what the state machine needs to know about its group.
-    fn exited(&mut self, i: usize, pid: Pid, how: ExitHow, seen: Option<Pid>) {
+    fn exited(&mut self, i: usize, pid: Pid, how: Option<ExitHow>, seen: Option<Pid>) {
         let unit = &self.units[i];
-        let up = match unit.state.phase {
-            Phase::Running { main, .. } | Phase::Stopping { main: Some(main), .. } => main.since.elapsed(),
-            _ => Duration::ZERO,
-        };
-        let up = api::since(up);
         let is_main = unit.state.main_pid() == Some(pid);
         // The kernel counts the kill before the process dies: by the time
         // it is reaped, the count has risen.
@@ -667,13 +679,6 @@ impl Supervisor {
                 .as_ref()
                 .zip(unit.oom_before)
                 .is_some_and(|(cg, before)| cg.oom_kills().is_some_and(|n| n > before));
-        let oom = if oom_killed { " (killed by the OOM killer)" } else { "" };
-        let msg = match (is_main, unit.state.policy.role) {
-            (true, Role::Logger) => format!("logger (pid {pid}) ended: {how}, up {up}; starting it again"),
-            (true, Role::Service | Role::Log) => format!("pid {pid} ended: {how}{oom}, up {up}"),
-            (false, _) => format!("finish pid {pid} ended: {how}"),
-        };
-        self.note(unit.label, &msg);
         let unit = &mut self.units[i];
         let group = unit.state.exit_group(pid, seen);
         if group.is_some() {
@@ -750,7 +755,7 @@ impl Supervisor {
         if let Some(ino) = &self.units[i].handover {
             let _ = ino.read_events();
         }
-        let last = self.units[i].state.last_pid.unwrap_or(Pid::from_raw(0));
+        let last = self.units[i].state.last.pid.unwrap_or(Pid::from_raw(0));
         let event = self.read_pidfile(i, last, false);
         self.queue.push_back((i, event));
     }
@@ -788,11 +793,11 @@ impl Supervisor {
             // Gone already. If it was our child, SIGCHLD reports it;
             // otherwise report it now.
             Err(e) => match sys::process::try_wait(pid) {
-                Ok(Some(how)) => self.exited(i, pid, how, None),
+                Ok(Some(how)) => self.exited(i, pid, Some(how), None),
                 Ok(None) => {} // our child, still being torn down: SIGCHLD follows
                 Err(_) => {
                     self.note(self.units[i].label, &format!("pid {pid} vanished ({e})"));
-                    self.exited(i, pid, ExitHow::Code(0), None);
+                    self.exited(i, pid, None, None);
                 }
             },
         }
@@ -809,16 +814,6 @@ impl Supervisor {
             }
         }
         self.run_queue();
-        if let Some(code) = self.draining {
-            if self
-                .units
-                .iter()
-                .filter(|u| u.state.policy.role == Role::Log)
-                .all(|u| u.state.tracked_pid().is_none())
-            {
-                self.exit_code = Some(code);
-            }
-        }
     }
 
     fn note(&self, label: &str, msg: &str) {
@@ -878,29 +873,17 @@ impl Supervisor {
                     alive: self.units[i].group_alive(group),
                 })
             }
-            Action::Kill(target, sig) => {
-                let pid = match target {
-                    state::Target::Group(p) | state::Target::Pid(p) => p.as_raw(),
+            Action::Kill(whom, sig) => {
+                let (pid, to) = match whom {
+                    Whom::Process(p) => (p, "process"),
+                    Whom::Group(p) | Whom::Service(p) => (p, "group"),
                 };
-                let whom = if matches!(target, state::Target::Group(_)) {
-                    "group"
-                } else {
-                    "process"
-                };
-                let fields = serde_json::json!({ "pid": pid, "signal": crate::signal::short_name(sig), "to": whom });
+                let fields =
+                    serde_json::json!({ "pid": pid.as_raw(), "signal": crate::signal::short_name(sig), "to": to });
                 self.tell(i, "signal", fields);
-                if self.units[i].signal_cgroup(&target, sig).is_some_and(|n| n > 0) {
-                    return None;
-                }
-                let mut result = sys::process::send(&target, sig);
-                if let (Err(nix::errno::Errno::ESRCH), state::Target::Group(pid)) = (result, &target) {
-                    // A followed process that does not lead a group we own
-                    // is signalled alone.
-                    result = nix::sys::signal::kill(*pid, sig);
-                }
-                if let Err(e) = result {
+                if let Err(e) = self.units[i].send(whom, sig) {
                     if e != nix::errno::Errno::ESRCH {
-                        let msg = format!("unable to send {} to {target:?}: {e}", crate::signal::short_name(sig));
+                        let msg = format!("unable to send {} to {whom:?}: {e}", crate::signal::short_name(sig));
                         self.log.warn(&msg);
                         self.refusals.push(msg);
                     }
@@ -914,14 +897,20 @@ impl Supervisor {
                     }
                 }
             }
-            Action::SpawnFinish(how) => return Some(self.spawn_finish(i, how)),
+            Action::SpawnFinish { code, signal } => return Some(self.spawn_finish(i, code, signal)),
             Action::RunControl { byte, main } => return self.run_control(i, byte, main),
             Action::DownFile(down) => self.down_file(i, down),
             Action::ReloadConfig => return self.reload_config(i),
             Action::Refuse(msg) => self.refusals.push(msg),
             Action::Note(msg) => self.note(self.units[i].label, &msg),
-            Action::Exit(code) => self.unit_exit(i, code),
+            Action::Warn(msg) => self.log.warn(&msg),
+            Action::Exit(code) => self.exit_code = Some(code),
+            Action::Drain(code) => self.drain(code),
             Action::Probe(kind) => return self.start_probe(i, kind),
+            Action::Tell(change) => {
+                let (name, fields) = changes::fields(&change);
+                self.tell(i, name, fields);
+            }
         }
         None
     }
@@ -966,85 +955,55 @@ impl Supervisor {
         let Some(pipe) = self.units[i].ready_pipe.as_mut() else {
             return;
         };
-        match pipe.on_readable() {
-            Some(true) => {
-                self.units[i].ready_pipe = None;
-                self.queue.push_back((i, Event::Notified(state::Notice::Ready)));
-            }
-            Some(false) => {
-                self.units[i].ready_pipe = None;
-                self.note(
-                    self.units[i].label,
-                    "the notification fd was closed without a line: not ready",
-                );
-            }
-            None => {}
-        }
+        let event = match pipe.on_readable() {
+            Some(true) => Event::Notified(state::Notice::Ready),
+            Some(false) => Event::NotifyClosed,
+            None => return,
+        };
+        self.units[i].ready_pipe = None;
+        self.queue.push_back((i, event));
     }
 
-    /// `MAINPID=N`: followed if N is a live process of the service (its
-    /// group or a descendant of the main process), as a pid file's would.
-    fn main_pid_notified(&mut self, pid: Pid) {
-        let Some(main) = self.units[0].state.main() else {
-            return;
-        };
-        let Some(stat) = sys::process::ProcStat::read(pid).filter(|s| !s.is_zombie()) else {
-            self.log.warn(&format!("MAINPID={pid}: no such process, ignored"));
-            return;
-        };
-        let pgid = Pid::from_raw(stat.pgrp().unwrap_or(0));
-        if pgid != main.group.pgid && !notify::descends_from(pid, main.pid) {
-            self.log
-                .warn(&format!("MAINPID={pid}: not a process of the service, ignored"));
-            return;
-        }
-        let our_child = stat.ppid() == Some(std::process::id() as i32);
-        self.queue
-            .push_back((0, Event::MainPid(Candidate { pid, pgid, our_child })));
-    }
-
-    /// sd_notify datagrams: only from a process of the service (its main
-    /// process, its process group, a descendant; a sender already gone is
-    /// accepted when its uid is the service's).
+    /// sd_notify datagrams, with what the table needs to decide whether
+    /// each speaks for the service: its sender (alive? its group? a
+    /// descendant of the main process?) and the process a `MAINPID=`
+    /// names.
     fn on_notify(&mut self) {
         let Some(sock) = &self.notify else {
             return;
         };
         let datagrams = sock.receive();
         for (sender, data) in datagrams {
-            let main = self.units[0].state.main();
-            let accepted = match (sender, main) {
-                (Some(from), Some(main)) => {
-                    let alive = sys::process::ProcStat::read(from.pid).is_some();
-                    from.pid == main.pid
-                        || nix::unistd::getpgid(Some(from.pid)).ok() == Some(main.group.pgid)
-                        || notify::descends_from(from.pid, main.pid)
-                        || (!alive && from.uid == self.service_uid(0))
-                }
-                _ => false,
-            };
-            if !accepted {
-                if !self.notify_refused {
-                    self.notify_refused = true;
-                    let who = sender.map_or("an unknown sender".to_string(), |s| {
-                        format!("pid {} (uid {})", s.pid, s.uid)
-                    });
-                    self.log.warn(&format!(
-                        "ignored a notify datagram from {who}: not a process of the service (logged once)"
-                    ));
-                }
-                continue;
-            }
+            let main = self.units[0].state.main_pid();
+            let from = sender.map(|from| Sender {
+                pid: from.pid,
+                uid: from.uid,
+                alive: sys::process::ProcStat::read(from.pid).is_some(),
+                pgid: nix::unistd::getpgid(Some(from.pid)).ok(),
+                descends: main.is_some_and(|m| notify::descends_from(from.pid, m)),
+            });
             let msg = notify::parse(&data);
-            if let Some(text) = msg.status {
-                self.units[0].status_note = Some(text).filter(|t| !t.is_empty());
-            }
-            if let Some(pid) = msg.main_pid {
-                self.main_pid_notified(pid);
-            }
-            for n in msg.notices {
-                self.queue.push_back((0, Event::Notified(n)));
-            }
+            let main_pid = msg.main_pid.map(|pid| {
+                let stat = sys::process::ProcStat::read(pid).filter(|s| !s.is_zombie());
+                Named {
+                    pid,
+                    found: stat.map(|stat| Candidate {
+                        pid,
+                        pgid: Pid::from_raw(stat.pgrp().unwrap_or(0)),
+                        our_child: stat.ppid() == Some(std::process::id() as i32),
+                    }),
+                    descends: main.is_some_and(|m| notify::descends_from(pid, m)),
+                }
+            });
+            self.queue.push_back((
+                0,
+                Event::Datagram {
+                    from,
+                    notices: msg.notices,
+                    status: msg.status,
+                    main_pid,
+                },
+            ));
         }
     }
 
@@ -1073,9 +1032,7 @@ impl Supervisor {
                 };
             }
         };
-        unit.status_note = None;
         unit.ready_pipe = None;
-        let mut extra_env = Vec::new();
         let mut pass = None;
         if let ReadyMethod::Fd(number) = unit.svc.ready.method {
             match notify::ReadyPipe::new() {
@@ -1086,7 +1043,7 @@ impl Supervisor {
                 Err(e) => self.log.warn(&format!("unable to create the notification pipe: {e}")),
             }
         }
-        let wants_notify = i == 0 && (unit.svc.ready.method == ReadyMethod::Notify || unit.svc.watchdog.is_some());
+        let wants_notify = i == 0 && spawn::wants_notify_socket(&unit.svc);
         if wants_notify && self.notify.is_none() {
             let owner = unit.svc.user.as_ref().map(|u| (u.uid.as_raw(), u.gid.as_raw()));
             match notify::NotifySocket::bind(&self.dir.join(crate::layout::NOTIFY_SOCKET), owner) {
@@ -1095,17 +1052,15 @@ impl Supervisor {
             }
         }
         let unit = &mut self.units[i];
-        if let (true, Some(sock)) = (wants_notify, &self.notify) {
-            extra_env.push(("NOTIFY_SOCKET".to_string(), sock.address.clone()));
-            if let Some(w) = unit.svc.watchdog {
-                extra_env.push(("WATCHDOG_USEC".to_string(), w.as_micros().to_string()));
-            }
-        }
+        let notify_socket = self
+            .notify
+            .as_ref()
+            .filter(|_| wants_notify)
+            .map(|s| s.address.as_str());
         let extra = spawn::Extra {
             fd: pass.as_ref().map(|(fd, n)| (fd.as_fd(), *n)),
-            own_pid_var: (wants_notify && unit.svc.watchdog.is_some()).then_some("WATCHDOG_PID"),
-            env: extra_env,
             cgroups,
+            ..spawn::readiness(&unit.svc, notify_socket)
         };
         let spawned = spawn::service_with(&unit.svc, &unit.io, &extra);
         // Our copy of the write end closes: EOF once the service's copies do.
@@ -1136,7 +1091,7 @@ impl Supervisor {
 
     /// runit's `./finish CODE SIGNAL`: CODE is -1 after a signal death.
     /// runsv looks for it at every exit: so do we.
-    fn spawn_finish(&mut self, i: usize, how: ExitHow) -> Event {
+    fn spawn_finish(&mut self, i: usize, code: i32, signal: i32) -> Event {
         let unit = &self.units[i];
         let Some(dir) = unit.service_dir.clone() else {
             return Event::FinishFailed;
@@ -1144,10 +1099,7 @@ impl Supervisor {
         if !dir.join(crate::layout::FINISH).exists() {
             return Event::FinishFailed;
         }
-        let args = match how {
-            ExitHow::Code(c) => [c.to_string(), "0".to_string()],
-            ExitHow::Signal(s) => ["-1".to_string(), s.to_string()],
-        };
+        let args = [code.to_string(), signal.to_string()];
         let finish = std::path::Path::new(".").join(crate::layout::FINISH);
         match spawn::program(&finish, &args, Some(&dir), &unit.io) {
             Ok(pid) => Event::FinishSpawned {
@@ -1251,7 +1203,7 @@ impl Supervisor {
         if main != unit.recorded {
             let dir = &files.dir;
             let result = match main {
-                Some(pid) => adopt::save(dir, pid, unit.state.spawned_pgid.unwrap_or(pid)),
+                Some(pid) => adopt::save(dir, pid, unit.state.last.spawned_pgid.unwrap_or(pid)),
                 None => adopt::forget(dir),
             };
             unit.recorded = main;
@@ -1301,24 +1253,18 @@ impl Supervisor {
         }
     }
 
-    /// The state machine of unit `i` says the supervisor exits. With a
-    /// `log/`, first let it read everything: close our ends of its pipe and
-    /// wait for it to end (runsv's `x`).
-    fn unit_exit(&mut self, i: usize, code: i32) {
-        let has_log_unit = self.units.iter().any(|u| u.state.policy.role == Role::Log);
-        if i != 0 || !has_log_unit {
-            self.exit_code = Some(code);
-            return;
-        }
-        self.draining = Some(code);
+    /// The table says the supervisor exits with `code` once runit's
+    /// `log/` has read everything: close our ends of its pipe, so it sees
+    /// end-of-file after what is buffered, and tell its table.
+    fn drain(&mut self, code: i32) {
         for u in &mut self.units {
-            // Dropping every copy of the pipe's ends closes it: the logger
-            // sees end-of-file once it has read what is buffered.
             u.io.stdin = Sink::Null;
             u.io.stdout = Sink::Null;
         }
-        for j in 1..self.units.len() {
-            self.queue.push_back((j, Event::Drain));
+        for j in 0..self.units.len() {
+            if self.units[j].state.policy.role == Role::Log {
+                self.queue.push_back((j, Event::Drain { code }));
+            }
         }
     }
 
@@ -1420,12 +1366,13 @@ impl Supervisor {
     fn answer(&mut self, route: Route, peer: Option<api::Peer>) -> (u16, String) {
         match route {
             Route::Status => {
-                let body = serde_json::to_string(&self.status_json()).unwrap_or_default();
-                (200, body + "\n")
+                let unit = &self.units[0];
+                let status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
+                (200, serde_json::to_string(&status).unwrap_or_default() + "\n")
             }
             Route::History => {
-                let body = serde_json::to_string(&self.history_json()).unwrap_or_default();
-                (200, body + "\n")
+                let history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
+                (200, serde_json::to_string(&history).unwrap_or_default() + "\n")
             }
             Route::Signal(name) => {
                 let who = api::Peer::describe(peer);
@@ -1467,83 +1414,6 @@ impl Supervisor {
         }
     }
 
-    /// `GET /history`: the main unit's last exits, newest first.
-    pub fn history_json(&self) -> Vec<api::HistoryJson> {
-        let (now, wall) = (Instant::now(), std::time::SystemTime::now());
-        self.units[0]
-            .state
-            .history
-            .iter()
-            .map(|e| api::HistoryJson {
-                time: crate::timefmt::rfc3339(wall.checked_sub(now.saturating_duration_since(e.at)).unwrap_or(wall)),
-                pid: e.pid.map_or(0, |p| p.as_raw()),
-                uptime: (e.uptime.as_secs_f64() * 1000.0).round() / 1000.0,
-                how: exit_json(e.how),
-                reason: e.reason.clone(),
-            })
-            .collect()
-    }
-
-    pub fn status_json(&self) -> api::StatusJson {
-        let now = Instant::now();
-        let unit = &self.units[0];
-        let s = &unit.state;
-        let down_since = Some(api::since(now.saturating_duration_since(s.changed)));
-        let running = |since: Instant| {
-            (
-                "run",
-                Some(api::since(now.saturating_duration_since(since))),
-                None,
-                None,
-            )
-        };
-        let (state, up, down, status) = match s.phase {
-            Phase::Running { main, .. } | Phase::Asked(state::Ask::HandOver { main, .. }) => running(main.since),
-            Phase::Stopping { since, .. } => running(since),
-            Phase::Finishing { .. } => ("finish", None, down_since, None),
-            Phase::Waiting { at } => {
-                let secs = at.saturating_duration_since(now).as_secs_f64();
-                ("wait", None, down_since, Some(format!("Starting in {secs:.1} seconds")))
-            }
-            Phase::Down | Phase::Asked(_) => ("down", None, down_since, None),
-            Phase::Failed { .. } => ("failed", None, down_since, None),
-        };
-        api::StatusJson {
-            pid: s.tracked_pid().or(s.last_pid).map_or(0, |p| p.as_raw()),
-            up,
-            down,
-            cmd: unit.svc.command.join(" "),
-            fpid: s.following(),
-            count: s.count,
-            status,
-            name: self.service_name(),
-            state,
-            want: match s.want {
-                Want::Up => "up",
-                Want::Down | Want::Exit => "down",
-                Want::Once => "once",
-            },
-            paused: s.main().is_some_and(|m| m.paused),
-            reason: s.reason(now),
-            exit: s.last_exit.map(exit_json),
-            ready: s.is_ready(),
-            ready_in: s.ready_in().map(api::since),
-            healthy: unit
-                .svc
-                .health
-                .as_ref()
-                .filter(|_| s.is_ready())
-                .map(|_| s.health_text.is_none()),
-            health: s.health_text.clone(),
-            note: unit.status_note.clone(),
-            log: unit
-                .svc
-                .log
-                .as_ref()
-                .map(|l| crate::layout::absolute(&l.file).display().to_string()),
-        }
-    }
-
     /// The name events and metrics carry.
     fn service_name(&self) -> String {
         self.units[0].svc.name.clone().unwrap_or_else(|| self.dir_name())
@@ -1551,138 +1421,17 @@ impl Supervisor {
 
     /// `GET /metrics`: the service's series and the supervisor's own.
     pub fn metrics_text(&self) -> String {
-        use crate::metrics::{labels, Exposition, Kind};
-        let name = self.service_name();
-        let service = labels(&[("service", &name)]);
-        let now = Instant::now();
         let unit = &self.units[0];
-        let s = &unit.state;
-        let flag = |b: bool| if b { 1.0 } else { 0.0 };
-        let running = s.visible() == crate::status::RunState::Run;
-        let healthy = s.is_ready() && s.health_text.is_none();
-        let mut e = Exposition::default();
-        e.add(
-            "immortal_up",
-            Kind::Gauge,
-            "Whether the service is running (1) or not (0).",
-            &service,
-            flag(running),
-        );
-        e.add(
-            "immortal_ready",
-            Kind::Gauge,
-            "Whether the service is running and ready.",
-            &service,
-            flag(s.is_ready()),
-        );
-        e.add(
-            "immortal_healthy",
-            Kind::Gauge,
-            "Whether the service is ready and its last health check passed (no health check: ready).",
-            &service,
-            flag(healthy),
-        );
-        e.add(
-            "immortal_starts_total",
-            Kind::Counter,
-            "Starts of the service's command.",
-            &service,
-            s.count as f64,
-        );
-        e.add(
-            "immortal_failures_total",
-            Kind::Counter,
-            "Exits counted as failures by the restart policy.",
-            &service,
-            s.failures_total as f64,
-        );
-        for (how, n) in [("code", s.code_exits), ("signal", s.signal_exits)] {
-            let l = labels(&[("service", &name), ("how", how)]);
-            e.add(
-                "immortal_exits_total",
-                Kind::Counter,
-                "Exits of the service's main process, by exit code or by signal.",
-                &l,
-                n as f64,
-            );
-        }
-        // Only where OOM kills can be told (a cgroup): elsewhere a constant
-        // 0 would claim a knowledge the supervisor lacks.
-        if unit.cgroup.is_some() {
-            e.add(
-                "immortal_oom_kills_total",
-                Kind::Counter,
-                "Exits of the service's main process that the kernel's OOM killer caused (in its cgroup).",
-                &service,
-                s.oom_exits as f64,
-            );
-        }
-        if let Some(how) = s.last_exit {
-            let code = match how {
-                ExitHow::Code(c) => c,
-                ExitHow::Signal(sig) => 128 + sig,
-            };
-            e.add(
-                "immortal_last_exit_code",
-                Kind::Gauge,
-                "The last exit's code (128 + the signal's number when killed by one).",
-                &service,
-                f64::from(code),
-            );
-        }
-        let uptime = s
-            .main()
-            .map_or(Duration::ZERO, |m| now.saturating_duration_since(m.since));
-        e.add(
-            "immortal_uptime_seconds",
-            Kind::Gauge,
-            "How long the running process has run (0: not running).",
-            &service,
-            uptime.as_secs_f64(),
-        );
-        let backoff = match s.phase {
-            Phase::Waiting { at } => at.saturating_duration_since(now),
-            _ => Duration::ZERO,
+        let facts = crate::metrics::ServiceFacts {
+            name: self.service_name(),
+            log: unit.output.as_ref().map(|o| o.counts).unwrap_or_default(),
+            confined: unit.cgroup.is_some(),
+            logger_restarts: self.units[1..]
+                .iter()
+                .map(|u| u.state.tally.count.saturating_sub(1))
+                .sum(),
         };
-        e.add(
-            "immortal_backoff_seconds",
-            Kind::Gauge,
-            "Time left before the next start (0: none pending).",
-            &service,
-            backoff.as_secs_f64(),
-        );
-        let counts = unit.output.as_ref().map(|o| o.counts).unwrap_or_default();
-        e.add(
-            "immortal_log_lines_total",
-            Kind::Counter,
-            "Lines of output the supervisor read from the service.",
-            &service,
-            counts.lines as f64,
-        );
-        e.add(
-            "immortal_log_bytes_total",
-            Kind::Counter,
-            "Bytes of output the supervisor read from the service.",
-            &service,
-            counts.bytes as f64,
-        );
-        e.add(
-            "immortal_log_dropped_lines_total",
-            Kind::Counter,
-            "Lines of output not delivered to every destination (a logger too slow or gone).",
-            &service,
-            counts.dropped_lines as f64,
-        );
-        let logger_restarts: u64 = self.units[1..].iter().map(|u| u.state.count.saturating_sub(1)).sum();
-        e.add(
-            "immortal_logger_restarts_total",
-            Kind::Counter,
-            "Restarts of the service's logger (logger: or log/run).",
-            &service,
-            logger_restarts as f64,
-        );
-        crate::metrics::add_process(&mut e, &service);
-        e.render()
+        crate::metrics::service_text(&unit.state, &facts, Instant::now())
     }
 
     /// The service's name: its service directory's, else its supervise
@@ -1743,13 +1492,4 @@ fn probe(g: Group) -> bool {
 fn is_executable(path: &std::path::Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn exit_json(how: ExitHow) -> api::ExitJson {
-    match how {
-        ExitHow::Code(code) => api::ExitJson::Code { code },
-        ExitHow::Signal(sig) => api::ExitJson::Signal {
-            signal: crate::signal::name_of(sig),
-        },
-    }
 }

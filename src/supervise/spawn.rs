@@ -72,6 +72,32 @@ pub struct Extra<'a> {
     pub cgroups: Vec<OwnedFd>,
 }
 
+/// Whether the service talks sd_notify (`ready: notify`, or the
+/// watchdog): then it gets a `$NOTIFY_SOCKET`.
+pub fn wants_notify_socket(svc: &Service) -> bool {
+    svc.ready.method == crate::service::ReadyMethod::Notify || svc.watchdog.is_some()
+}
+
+/// What a start adds to the service's environment for readiness:
+/// `NOTIFY_SOCKET` (when it has one), and with the watchdog
+/// `WATCHDOG_USEC` and `WATCHDOG_PID` (its own pid, set in the child).
+pub fn readiness<'a>(svc: &Service, notify_socket: Option<&str>) -> Extra<'a> {
+    let mut env = Vec::new();
+    let mut own_pid_var = None;
+    if let Some(address) = notify_socket {
+        env.push(("NOTIFY_SOCKET".to_string(), address.to_string()));
+        if let Some(w) = svc.watchdog {
+            env.push(("WATCHDOG_USEC".to_string(), w.as_micros().to_string()));
+            own_pid_var = Some("WATCHDOG_PID");
+        }
+    }
+    Extra {
+        env,
+        own_pid_var,
+        ..Extra::default()
+    }
+}
+
 /// Start the service; returns its pid (also its process group id).
 pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
     service_with(svc, io, &Extra::default())

@@ -183,7 +183,9 @@ fn controls_and_lists_a_real_runsv_service() {
 #[test]
 fn wait_times_out_with_a_message() {
     let sb = Sandbox::new();
-    let _s = named(&sb, "flaky", &["sh", "-c", "exit 1"]);
+    // A command that never runs: `start` is tried at once (SPEC §12) and
+    // fails again. (A crash loop would be up, briefly, right after it.)
+    let _s = named(&sb, "flaky", &["/nonexistent/flaky"]);
     let out = ctl(&sb, &["-w", "1", "start", "flaky"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
