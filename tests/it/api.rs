@@ -400,7 +400,8 @@ fn socat_and_nc_n_get_their_answers() {
     let unix = format!("UNIX-CONNECT:{}", sock.display());
     let tools: [(&str, Vec<&str>); 2] = [
         ("socat", vec!["socat", "-t", "5", "-", &unix]),
-        ("nc", vec!["nc", "-N", "-U", sock.to_str().unwrap()]),
+        // OpenBSD's (Debian's netcat-openbsd): -N shuts the sending side.
+        ("nc.openbsd", vec!["nc.openbsd", "-N", "-U", sock.to_str().unwrap()]),
     ];
     for (tool, argv) in tools {
         if !installed(tool) {
