@@ -15,8 +15,12 @@
 //!
 //! Robustness: a request must be complete within [`CLIENT_TIMEOUT`] and fit
 //! in [`MAX_REQUEST`] bytes, and at most [`MAX_CLIENTS`] are served at once;
-//! the excess is answered 408/400/503 and closed. Every connection is closed
-//! after one response. Clients are non-blocking and driven by the
+//! the excess is answered 408/400/503 and closed (a request head over 8 KiB
+//! is `400`, `{"Err":"request too large"}`, never routed). Every connection
+//! is closed after one response. A client that shuts its sending side after
+//! its request (`nc -N`, `socat`, HTTP/1.0 clients) is answered all the
+//! same: only a connection closed before a complete request is not (an
+//! incomplete one is `400`). Clients are non-blocking and driven by the
 //! supervisor's poll, so none can stall supervision.
 
 use crate::service::Service;
@@ -47,6 +51,8 @@ pub enum Parsed {
     Partial,
     Request(Route),
     Bad,
+    /// The request head is over [`MAX_REQUEST`] bytes.
+    TooLarge,
 }
 
 /// Parse the request head in `buf`.
@@ -56,11 +62,12 @@ pub fn parse(buf: &[u8]) -> Parsed {
     match req.parse(buf) {
         Ok(httparse::Status::Partial) => {
             if buf.len() >= MAX_REQUEST {
-                Parsed::Bad
+                Parsed::TooLarge
             } else {
                 Parsed::Partial
             }
         }
+        Ok(httparse::Status::Complete(len)) if len > MAX_REQUEST => Parsed::TooLarge,
         Ok(httparse::Status::Complete(_)) => {
             let path = req.path.unwrap_or("/");
             // `curl http:/status` sends `/status`; strip any query string.
@@ -415,9 +422,17 @@ impl<S: Read + Write + HalfClose> Client<S> {
             };
         }
         let mut chunk = [0u8; 2048];
+        // The client may shut its sending side right after its request
+        // (`nc -N`, `socat`, an HTTP/1.0 client): the end of its input is
+        // not the end of the connection, and what came before it is
+        // answered.
+        let mut ended = false;
         loop {
             match self.stream.read(&mut chunk) {
-                Ok(0) => return Progress::Close,
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&chunk[..n]);
                     if self.inbuf.len() > MAX_REQUEST {
@@ -430,9 +445,13 @@ impl<S: Read + Write + HalfClose> Client<S> {
             }
         }
         match parse(&self.inbuf) {
+            // Connected and closed without a word: nothing to answer.
+            Parsed::Partial if ended && self.inbuf.is_empty() => Progress::Close,
+            Parsed::Partial if ended => self.reply(400, &error_body("incomplete request")),
             Parsed::Partial => Progress::Wait,
             Parsed::Request(route) => Progress::Request(route),
             Parsed::Bad => self.reply(400, &error_body("bad request")),
+            Parsed::TooLarge => self.reply(400, &error_body("request too large")),
         }
     }
 
@@ -560,7 +579,16 @@ mod tests {
         assert_eq!(p("GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial);
         assert_eq!(p("\x00\x01garbage\r\n\r\n"), Parsed::Bad);
         let huge = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(MAX_REQUEST));
-        assert_eq!(parse(huge.as_bytes()), Parsed::Bad);
+        assert_eq!(parse(huge.as_bytes()), Parsed::TooLarge);
+        // Complete, but over the limit: refused, not routed.
+        let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000));
+        assert_eq!(parse(long.as_bytes()), Parsed::TooLarge);
+        let head = |path_len: usize| format!("GET /{} HTTP/1.0\r\n\r\n", "a".repeat(path_len));
+        let fits = head(MAX_REQUEST - "GET / HTTP/1.0\r\n\r\n".len());
+        assert_eq!(fits.len(), MAX_REQUEST);
+        assert!(matches!(parse(fits.as_bytes()), Parsed::Request(Route::NotFound(_))));
+        let over = head(MAX_REQUEST + 1 - "GET / HTTP/1.0\r\n\r\n".len());
+        assert_eq!(parse(over.as_bytes()), Parsed::TooLarge);
     }
 
     #[test]
@@ -607,6 +635,78 @@ mod tests {
         assert!(may_control(peer(1001, 50), 1000, Some(50), &[]));
         assert!(may_control(peer(1001, 1001), 1000, Some(50), &[20, 50]));
         assert!(!may_control(None, 1000, Some(50), &[50]));
+    }
+
+    /// What a client sent, answered through [`Client`]: the response the
+    /// peer reads, or `None` when the connection is closed unanswered.
+    fn exchange(request: &[u8], shut: bool) -> (Progress, Option<String>) {
+        let (mut peer, ours) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        peer.write_all(request).unwrap();
+        if shut {
+            peer.shutdown(std::net::Shutdown::Write).unwrap();
+        }
+        let mut c = Client::new(ours, Instant::now());
+        let progress = match c.on_readable() {
+            Progress::Request(route) => {
+                let p = Progress::Request(route);
+                assert_eq!(c.reply(200, "{}"), Progress::Close);
+                p
+            }
+            other => other,
+        };
+        drop(c);
+        let mut out = String::new();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        peer.read_to_string(&mut out).unwrap();
+        (progress, Some(out).filter(|o| !o.is_empty()))
+    }
+
+    #[test]
+    fn a_request_before_the_client_shut_its_side_is_answered() {
+        let (p, out) = exchange(b"GET /signal/d HTTP/1.0\r\n\r\n", true);
+        assert_eq!(p, Progress::Request(Route::Signal("d".into())));
+        assert!(out.unwrap().starts_with("HTTP/1.1 200 OK\r\n"));
+        let (p, out) = exchange(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n", true);
+        assert_eq!(p, Progress::Request(Route::Status));
+        assert!(out.is_some());
+        // Incomplete when its side was shut: it will never complete.
+        let (p, out) = exchange(b"GET /status HTTP/1.1\r\n", true);
+        assert_eq!(p, Progress::Close);
+        let out = out.unwrap();
+        assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+        assert!(out.ends_with("{\"Err\":\"incomplete request\"}\n"), "{out}");
+        // Nothing at all: closed unanswered.
+        assert_eq!(exchange(b"", true), (Progress::Close, None));
+    }
+
+    #[test]
+    fn a_request_over_8_kib_is_400_and_not_echoed() {
+        let path = "a".repeat(9000);
+        let request = format!("GET /{path} HTTP/1.1\r\n\r\n");
+        // All at once, and in pieces as a slow socket delivers them.
+        for piece in [request.len(), 4096] {
+            let (mut peer, ours) = UnixStream::pair().unwrap();
+            ours.set_nonblocking(true).unwrap();
+            let mut c = Client::new(ours, Instant::now());
+            let mut progress = Progress::Wait;
+            for bytes in request.as_bytes().chunks(piece) {
+                peer.write_all(bytes).unwrap();
+                progress = c.on_readable();
+                if progress != Progress::Wait {
+                    break;
+                }
+            }
+            assert_eq!(progress, Progress::Close);
+            drop(c);
+            let mut out = String::new();
+            peer.read_to_string(&mut out).unwrap();
+            assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+            assert!(
+                out.ends_with("{\"Err\":\"request too large\"}\n") && !out.contains(&path),
+                "{out}"
+            );
+        }
     }
 
     #[test]

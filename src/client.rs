@@ -11,6 +11,16 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest answer read (a status is a few hundred bytes).
 const MAX_RESPONSE: u64 = 1 << 20;
 
+/// Whether an error number says we may not reach something (`EACCES`,
+/// `EPERM`: a socket's mode, a directory's, a security module). That is
+/// not "nobody listens" (`ECONNREFUSED`) nor "not there" (`ENOENT`): the
+/// supervisor may well run, and whoever asks must be told they may not see
+/// it, never that it is gone. Takes [`Error::raw_os_error`] or
+/// [`std::io::Error::raw_os_error`].
+pub fn denied(errno: Option<i32>) -> bool {
+    matches!(errno, Some(libc::EACCES | libc::EPERM))
+}
+
 /// `GET path` on the socket at `sock`; returns the status code and body.
 pub fn get(sock: &Path, path: &str) -> Result<(u16, String)> {
     let mut stream = UnixStream::connect(sock).ctx("connect to", sock)?;
@@ -120,5 +130,27 @@ impl EventStream {
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_is_not_absence() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = get(&dir.path().join("immortal.sock"), "/status").unwrap_err();
+        assert!(!denied(gone.raw_os_error()), "{gone}");
+        let refused = {
+            let path = dir.path().join("stale.sock");
+            drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+            get(&path, "/status").unwrap_err()
+        };
+        assert_eq!(refused.raw_os_error(), Some(libc::ECONNREFUSED));
+        assert!(!denied(refused.raw_os_error()));
+        assert!(denied(Some(libc::EACCES)) && denied(Some(libc::EPERM)));
+        let io = std::io::Error::from_raw_os_error(libc::EACCES);
+        assert!(denied(io.raw_os_error()));
     }
 }

@@ -4,8 +4,10 @@
 //! behind is sent `{"event":"overflow"}` (best effort) and closed. At most
 //! [`MAX_WATCHERS`] readers per socket; the next is answered 503.
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,9 @@ pub struct Watcher {
     mid_line: bool,
     /// Cut off: only the overflow notice is left to send, until then.
     pub closing: Option<Instant>,
+    /// The reader shut its sending side after its request (`nc -N`, an
+    /// HTTP/1.0 client): the stream goes on until it hangs up.
+    reader_done: bool,
 }
 
 /// What became of a watcher after I/O.
@@ -63,6 +68,7 @@ impl Watcher {
             service: service.to_string(),
             mid_line: false,
             closing: None,
+            reader_done: false,
         };
         w.out.extend(HEAD.as_bytes());
         w
@@ -70,6 +76,20 @@ impl Watcher {
 
     pub fn wants_write(&self) -> bool {
         !self.out.is_empty()
+    }
+
+    /// What to poll its socket for: room while something waits to be
+    /// sent, else what the reader sends; once it has shut its sending side
+    /// (which would read as ready forever), nothing: only its hang-up or an
+    /// error wakes the loop.
+    pub fn interest(&self) -> PollFlags {
+        if self.wants_write() {
+            PollFlags::POLLOUT
+        } else if self.reader_done {
+            PollFlags::empty()
+        } else {
+            PollFlags::POLLIN
+        }
     }
 
     /// Queue one line (it ends with `\n`) and send what the socket takes.
@@ -128,18 +148,39 @@ impl Watcher {
         self.closing.is_some_and(|at| at <= now)
     }
 
-    /// The reader sent something or hung up: what it sends is ignored.
+    /// The reader sent something, shut its sending side, or hung up: what
+    /// it sends is ignored, and only a hang-up ends the stream.
     pub fn on_readable(&mut self) -> Fate {
+        if self.reader_done {
+            // Polled for nothing: a hang-up or an error woke the loop (or
+            // the call was meant for another reader: then nothing happened).
+            return if hung_up(&self.stream) { Fate::Gone } else { Fate::Keep };
+        }
         let mut sink = [0u8; 1024];
         loop {
             match self.stream.read(&mut sink) {
-                Ok(0) => return Fate::Gone,
+                Ok(0) => {
+                    self.reader_done = true;
+                    return if hung_up(&self.stream) { Fate::Gone } else { Fate::Keep };
+                }
                 Ok(_) => continue,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Fate::Keep,
                 Err(_) => return Fate::Gone,
             }
         }
+    }
+}
+
+/// Whether the other end of `stream` has closed entirely (not just shut
+/// its sending side), or the socket failed: asked without waiting.
+fn hung_up(stream: &UnixStream) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        Err(_) => true,
     }
 }
 
@@ -219,6 +260,27 @@ mod tests {
     fn a_closed_reader_is_gone() {
         let (mut w, r) = pair();
         drop(r);
+        assert_eq!(w.on_readable(), Fate::Gone);
+    }
+
+    #[test]
+    fn a_reader_that_shut_its_sending_side_still_gets_the_stream() {
+        let (mut w, mut r) = pair();
+        assert_eq!(w.flush(), Fate::Keep);
+        r.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(w.interest(), PollFlags::POLLIN);
+        assert_eq!(w.on_readable(), Fate::Keep);
+        // The end of its input would read as ready forever: not polled for.
+        assert_eq!(w.interest(), PollFlags::empty());
+        assert_eq!(w.on_readable(), Fate::Keep);
+        assert_eq!(w.push("{\"event\":\"down\"}\n"), Fate::Keep);
+        let mut got = vec![0u8; 4096];
+        let n = r.read(&mut got).unwrap();
+        assert!(String::from_utf8_lossy(&got[..n]).ends_with("\r\n\r\n{\"event\":\"down\"}\n"));
+        // Then it hangs up: the hang-up alone wakes a poll for nothing.
+        drop(r);
+        let mut fds = [PollFd::new(w.stream.as_fd(), w.interest())];
+        assert_eq!(poll(&mut fds, PollTimeout::ZERO).unwrap(), 1);
         assert_eq!(w.on_readable(), Fate::Gone);
     }
 }

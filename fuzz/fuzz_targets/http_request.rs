@@ -8,6 +8,8 @@ fuzz_target!(|data: &[u8]| {
         // Partial only while under the request size limit.
         Parsed::Partial => assert!(data.len() < immortal::api::MAX_REQUEST),
         Parsed::Request(Route::Signal(name)) => assert!(!name.is_empty() && !name.contains('/')),
+        // Too large only past the limit.
+        Parsed::TooLarge => assert!(data.len() >= immortal::api::MAX_REQUEST),
         Parsed::Request(_) | Parsed::Bad => {}
     }
 });

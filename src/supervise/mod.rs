@@ -504,7 +504,7 @@ impl Supervisor {
                 set.add(c.stream.as_fd(), c.wants_write(), Source::Client(k));
             }
             for (k, w) in self.watchers.iter().enumerate() {
-                set.add(w.stream.as_fd(), w.wants_write(), Source::Watcher(k));
+                set.add_flags(w.stream.as_fd(), w.interest(), Source::Watcher(k));
             }
             match set.wait(sys::timeout_until(deadline)) {
                 Ok(ready) => ready,

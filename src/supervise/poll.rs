@@ -49,6 +49,13 @@ impl<'a> PollSet<'a> {
         self.tags.push(tag);
     }
 
+    /// `fd` for exactly `flags` (empty: only a hang-up or an error wakes
+    /// the loop).
+    pub fn add_flags(&mut self, fd: BorrowedFd<'a>, flags: PollFlags, tag: Source) {
+        self.fds.push(PollFd::new(fd, flags));
+        self.tags.push(tag);
+    }
+
     /// `fd` for its urgent condition only (`POLLPRI`: a changed kernfs
     /// file such as `cgroup.events`).
     pub fn add_priority(&mut self, fd: BorrowedFd<'a>, tag: Source) {

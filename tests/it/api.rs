@@ -270,3 +270,153 @@ fn at_64_clients_the_oldest_idle_one_makes_room() {
     wait_for(5.0, "served again", || immortal::client::status(&sup.sock()).is_ok());
     assert_eq!(sup.status()["state"], "run");
 }
+
+/// Send `request`, shut the sending side at once (as `nc -N`, `socat` and
+/// HTTP/1.0 clients do), read the whole answer.
+pub(crate) fn ask_and_shut(sock: &std::path::Path, request: &str) -> String {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn a_request_is_answered_when_the_client_shut_its_sending_side() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    let pid = sup.wait_running(None);
+    // The request and the end of input often arrive together: each time.
+    for i in 0..20 {
+        let out = ask_and_shut(&sup.sock(), "GET /status HTTP/1.0\r\n\r\n");
+        assert!(
+            out.starts_with("HTTP/1.1 200 OK\r\n") && out.contains(&format!("\"pid\":{pid},")),
+            "status request {i}: {out:?}"
+        );
+    }
+    let out = ask_and_shut(&sup.sock(), "GET /signal/d HTTP/1.0\r\n\r\n");
+    assert!(out.ends_with("\r\n\r\n{\"Err\":\"\"}\n"), "{out:?}");
+    sup.wait_state("down");
+    // One that can never complete is told so, and not executed.
+    let out = ask_and_shut(&sup.sock(), "GET /signal/u HTTP/1.0\r\n");
+    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out:?}");
+    assert!(out.ends_with("{\"Err\":\"incomplete request\"}\n"), "{out:?}");
+    assert_eq!(sup.status()["want"], "down");
+
+    // The event stream goes on after the reader shut its side.
+    use std::io::BufRead;
+    let mut s = UnixStream::connect(sup.sock()).unwrap();
+    s.write_all(b"GET /events HTTP/1.0\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut events = std::io::BufReader::new(s);
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        assert!(events.read_line(&mut line).unwrap() > 0, "the head ended early");
+    }
+    // The head has come: it is a reader now.
+    assert_eq!(sup.signal("u"), "");
+    line.clear();
+    events.read_line(&mut line).unwrap();
+    assert!(line.contains("\"event\":"), "the stream ended instead: {line:?}");
+    sup.wait_running(Some(pid));
+    // Its end of input, ready to read forever, is not polled for: the
+    // supervisor does not spin on it (100 ticks a second if it did).
+    let ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", sup.pid())).unwrap();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        // utime and stime: fields 14 and 15, the 12th and 13th after the name.
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    };
+    let before = ticks();
+    // A measurement window, not a synchronisation.
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = ticks() - before;
+    assert!(
+        spent < 10,
+        "the supervisor used {spent} ticks in 1 s with a half-closed reader"
+    );
+}
+
+#[test]
+fn a_request_line_over_8_kib_is_400_and_not_echoed() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    sup.wait_running(None);
+    let path = "a".repeat(9000);
+    let mut s = UnixStream::connect(sup.sock()).unwrap();
+    s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{raw:?}");
+    assert!(raw.ends_with("\r\n\r\n{\"Err\":\"request too large\"}\n"), "{raw:?}");
+    assert!(!raw.contains(&path));
+    assert_eq!(sup.status()["state"], "run");
+}
+
+/// Run `argv` with `input` on its stdin (then closed); its stdout. Killed
+/// (by pid) if it has not finished within 10 s.
+fn pipe_through(argv: &[&str], input: &str) -> String {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{argv:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut out = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    out
+}
+
+fn installed(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+#[test]
+fn socat_and_nc_n_get_their_answers() {
+    let sb = Sandbox::new();
+    let mut sup = sb.supervise(&["sleep", "100"]);
+    let mut pid = sup.wait_running(None);
+    let sock = sup.sock();
+    let unix = format!("UNIX-CONNECT:{}", sock.display());
+    let tools: [(&str, Vec<&str>); 2] = [
+        ("socat", vec!["socat", "-t", "5", "-", &unix]),
+        // OpenBSD's (Debian's netcat-openbsd): -N shuts the sending side.
+        ("nc.openbsd", vec!["nc.openbsd", "-N", "-U", sock.to_str().unwrap()]),
+    ];
+    for (tool, argv) in tools {
+        if !installed(tool) {
+            println!("SKIPPED: the real {tool}: not installed (scripts/install-peers)");
+            continue;
+        }
+        for i in 0..10 {
+            let out = pipe_through(&argv, "GET /status HTTP/1.0\r\n\r\n");
+            assert!(out.contains(&format!("\"pid\":{pid},")), "{tool}, request {i}: {out:?}");
+        }
+        let out = pipe_through(&argv, "GET /signal/d HTTP/1.0\r\n\r\n");
+        assert!(out.ends_with("{\"Err\":\"\"}\n"), "{tool}: {out:?}");
+        sup.wait_state("down");
+        let out = pipe_through(&argv, "GET /signal/u HTTP/1.0\r\n\r\n");
+        assert!(out.ends_with("{\"Err\":\"\"}\n"), "{tool}: {out:?}");
+        pid = sup.wait_running(Some(pid));
+    }
+}

@@ -359,3 +359,106 @@ fn a_verb_waits_on_events_and_never_sleeps() {
         "immortalctl slept while waiting:\n{sleeps}"
     );
 }
+
+/// `immortalctl` run as `nobody` (no groups), in the sandbox's environment,
+/// from `bin` (a copy it can reach); `(exit code, stdout + stderr)`. Killed
+/// by pid if it has not finished within 10 s.
+fn ctl_as_nobody(sb: &Sandbox, bin: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut child = Command::new("setpriv")
+        .args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+        .arg(bin)
+        .args(args)
+        .env("HOME", sb.path("home"))
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux) is missing");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("immortalctl {args:?} as nobody did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), stdout(&out) + &stderr_of(&out))
+}
+
+#[test]
+fn access_denied_is_said_never_taken_for_a_supervisor_gone() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run immortalctl as nobody against root's service");
+        return;
+    }
+    let sb = Sandbox::new();
+    // nobody may look in the supervise directory, not use root's socket.
+    fs::set_permissions(sb.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mut http = named(&sb, "http", &["sleep", "1000"]);
+    let pid = http.wait_running(None);
+    let sock = http.sock();
+    assert_eq!(fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o660);
+    // The build's binary may sit under a 0700 directory: nobody runs a copy.
+    let bin_dir = tempfile::Builder::new()
+        .prefix("immortalctl-nobody-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(bin_dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = bin_dir.path().join("immortalctl");
+    fs::copy(CTL, &bin).unwrap();
+
+    let said = format!(
+        "immortalctl: http: access denied: unable to connect to {}: Permission denied",
+        sock.display()
+    );
+    let path = sb.path("sdir/http");
+    let cases: &[&[&str]] = &[
+        &["-A", "http"],
+        &["-A"],
+        &["-A", "--json"],
+        &["-A", path.to_str().unwrap()],
+        &["-A", "down", "http"],
+        &["-A", "restart", "http"],
+        &["-A", "-1", "http"],
+        &["history", "http"],
+        &["wait", "-t", "1", "down", "http"],
+        &["log", "http"],
+        &["events", "http"],
+    ];
+    for args in cases {
+        let (code, text) = ctl_as_nobody(&sb, &bin, args);
+        assert_eq!(code, Some(1), "{args:?}:\n{text}");
+        assert!(text.contains(&said), "{args:?}:\n{text}");
+        assert!(!text.contains("gone") && !text.contains("adopt"), "{args:?}:\n{text}");
+    }
+    // Nothing was done to it, nothing purged.
+    let st = http.status();
+    assert_eq!(
+        (st["state"].as_str(), st["want"].as_str(), st["pid"].as_i64()),
+        (Some("run"), Some("up"), Some(pid))
+    );
+
+    // A runit service directory, its supervise/ 0700 as runsv makes it.
+    let supervise = sb.path("svc/cron/supervise");
+    fs::create_dir_all(&supervise).unwrap();
+    for fifo in ["control", "ok"] {
+        nix::unistd::mkfifo(&supervise.join(fifo), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    }
+    fs::write(supervise.join("status"), [0u8; 20]).unwrap();
+    fs::set_permissions(&supervise, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::set_permissions(sb.path("svc"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(sb.path("svc/cron"), fs::Permissions::from_mode(0o755)).unwrap();
+    let said = format!(
+        "immortalctl: cron: access denied: unable to look in {}: Permission denied",
+        supervise.display()
+    );
+    for verb in ["status", "down"] {
+        let (code, text) = ctl_as_nobody(&sb, &bin, &["-A", verb, sb.path("svc/cron").to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{verb}:\n{text}");
+        assert!(text.contains(&said), "{verb}:\n{text}");
+    }
+}

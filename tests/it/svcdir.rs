@@ -880,3 +880,48 @@ fn immortalsvc_raises_its_descriptor_limit_and_services_keep_theirs() {
     let sup = lock_holder(&sb, "sdir/web/lock");
     assert_eq!(nofile(sup), ("256".into(), "4096".into()));
 }
+
+#[test]
+fn its_socket_answers_a_client_that_shut_its_sending_side() {
+    use std::io::{BufRead, Write};
+    let sb = Sandbox::new();
+    sb.write("services/web.yml", "cmd: sleep 1000\n");
+    let sc = Scanner::start(&sb, &[]);
+    let web = wait_running(&sb, &sc, "web", 0);
+    let hub = sb.path("sdir/immortalsvc.sock");
+    wait_for(10.0, "immortalsvc.sock", || hub.exists());
+    for i in 0..10 {
+        let out = crate::api::ask_and_shut(&hub, "GET / HTTP/1.0\r\n\r\n");
+        assert!(out.contains(&format!("\"pid\":{web},")), "request {i}: {out:?}");
+    }
+    // The merged event stream goes on after the reader shut its side.
+    let mut s = std::os::unix::net::UnixStream::connect(&hub).unwrap();
+    s.write_all(b"GET /events HTTP/1.0\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut events = std::io::BufReader::new(s);
+    let mut line = String::new();
+    while line != "\r\n" {
+        line.clear();
+        assert!(events.read_line(&mut line).unwrap() > 0, "the head ended early");
+    }
+    // immortalsvc opens web's stream as it gets its reader: a harmless
+    // WINCH until something arrives (a whole line: it sends no less).
+    let sock = sb.path("sdir/web/immortal.sock");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(Instant::now() < deadline, "no event\n{}", sc.log());
+        immortal::client::get(&sock, "/signal/WINCH").unwrap();
+        let fd = std::os::fd::AsFd::as_fd(events.get_ref());
+        let mut fds = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)).unwrap() > 0 {
+            break;
+        }
+    }
+    line.clear();
+    events.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("\"service\":\"web\""),
+        "the stream ended instead: {line:?}"
+    );
+}

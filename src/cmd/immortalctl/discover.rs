@@ -2,7 +2,12 @@
 //! `~/.immortal` with a live `immortal.sock`; or a NAME among them; or a
 //! PATH to a supervise directory or a service directory, ours (socket) or
 //! one run by the real `runsv`/`supervise` (control FIFO and status file).
+//!
+//! What we may not look at or connect to (`EACCES`, `EPERM`) is found as
+//! [`Channel::Denied`]: never taken for a supervisor that is gone, a stale
+//! directory to purge, or no service at all.
 
+use crate::client;
 use crate::layout;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +22,41 @@ pub enum Channel {
     /// the service it started still runs: the directory's `started` record
     /// is what the next supervisor adopts, so it is shown, never purged.
     Orphan { pid: i32, uptime: std::time::Duration },
+    /// A service we may not reach: `access denied: unable to connect to
+    /// …/immortal.sock: Permission denied (os error 13)`, to be said as is.
+    Denied(String),
+}
+
+/// What to say of something we may not reach, from the failure.
+pub fn access_denied(failure: impl std::fmt::Display) -> String {
+    format!("access denied: {failure}")
+}
+
+/// A failed request to a supervisor, as said to the operator: a refusal is
+/// named as one.
+pub fn explain(e: &crate::error::Error) -> String {
+    if client::denied(e.raw_os_error()) {
+        access_denied(e)
+    } else {
+        e.to_string()
+    }
+}
+
+/// Whether `path` exists; `Err` with the [`Channel::Denied`] to report if
+/// it could not be looked at for lack of permission (another error: not
+/// there).
+fn look(path: &Path) -> Result<bool, Channel> {
+    match path.try_exists() {
+        Ok(exists) => Ok(exists),
+        Err(e) if client::denied(e.raw_os_error()) => {
+            let dir = path.parent().unwrap_or(path);
+            Err(Channel::Denied(access_denied(format!(
+                "unable to look in {}: {e}",
+                dir.display()
+            ))))
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +76,16 @@ pub fn all() -> Vec<Found> {
         bases.push(user);
     }
     for base in bases {
-        let Ok(entries) = std::fs::read_dir(&base) else {
-            continue;
+        let entries = match std::fs::read_dir(&base) {
+            Ok(entries) => entries,
+            Err(e) if client::denied(e.raw_os_error()) => {
+                out.push(Found {
+                    name: base.display().to_string(),
+                    channel: Channel::Denied(access_denied(format!("unable to list {}: {e}", base.display()))),
+                });
+                continue;
+            }
+            Err(_) => continue,
         };
         let mut names: Vec<String> = entries
             .flatten()
@@ -49,9 +97,13 @@ pub fn all() -> Vec<Found> {
                 continue;
             }
             let dir = base.join(&name);
-            let sock = dir.join(layout::SOCKET);
-            if !sock.exists() {
-                continue;
+            match look(&dir.join(layout::SOCKET)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(channel) => {
+                    out.push(Found { name, channel });
+                    continue;
+                }
             }
             if let Some(channel) = live_or_orphan(&dir) {
                 out.push(Found { name, channel });
@@ -66,11 +118,20 @@ pub fn all() -> Vec<Found> {
 }
 
 /// Our supervise directory `dir`: its socket if a supervisor answers, else
-/// the orphaned service its `started` record names, if that still runs.
+/// the orphaned service its `started` record names, if that still runs; a
+/// socket we may not connect to is [`Channel::Denied`] (whether anyone
+/// listens cannot be known).
 pub fn live_or_orphan(dir: &Path) -> Option<Channel> {
     let sock = dir.join(layout::SOCKET);
-    if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
-        return Some(Channel::Socket(sock));
+    match std::os::unix::net::UnixStream::connect(&sock) {
+        Ok(_) => return Some(Channel::Socket(sock)),
+        Err(e) if client::denied(e.raw_os_error()) => {
+            return Some(Channel::Denied(access_denied(format!(
+                "unable to connect to {}: {e}",
+                sock.display()
+            ))))
+        }
+        Err(_) => {}
     }
     if crate::sys::lock::is_held(&dir.join(layout::LOCK)) {
         // A supervisor is starting (or stopping): not ours to judge.
@@ -90,18 +151,28 @@ pub fn one(target: &str) -> Option<Found> {
     }
     // The usual place first: one connect instead of a scan of every
     // supervise directory.
+    let mut denied = None;
     for base in [layout::base(), layout::user_base()] {
         let sock = base.join(target).join(layout::SOCKET);
         // A socket file is enough: the request itself tells if it answers
         // (and if not, whether an orphaned service runs on: see `super::fetch`, `super::act`).
-        if sock.exists() {
-            return Some(Found {
-                name: target.to_string(),
-                channel: Channel::Socket(sock),
-            });
+        match look(&sock) {
+            Ok(true) => {
+                return Some(Found {
+                    name: target.to_string(),
+                    channel: Channel::Socket(sock),
+                })
+            }
+            Ok(false) => {}
+            Err(channel) => {
+                denied.get_or_insert(Found {
+                    name: target.to_string(),
+                    channel,
+                });
+            }
         }
     }
-    all().into_iter().find(|f| f.name == target)
+    all().into_iter().find(|f| f.name == target).or(denied)
 }
 
 /// A supervise directory (ours: socket), a service directory with
@@ -109,20 +180,29 @@ pub fn one(target: &str) -> Option<Found> {
 pub fn by_path(path: &Path) -> Option<Found> {
     let path = layout::absolute(path);
     let name = path.file_name()?.to_string_lossy().into_owned();
+    // A directory we may not look in (runit's supervise/ is 0700) is said
+    // so, if nothing else is found.
+    let mut denied = None;
+    let mut exists = |p: PathBuf| {
+        look(&p).unwrap_or_else(|channel| {
+            denied.get_or_insert(channel);
+            false
+        })
+    };
     for dir in [path.clone(), path.join(layout::SUPERVISE)] {
-        if dir.join(layout::SOCKET).exists() {
+        if exists(dir.join(layout::SOCKET)) {
             if let Some(channel) = live_or_orphan(&dir) {
                 return Some(Found { name, channel });
             }
         }
     }
     for dir in [path.join(layout::SUPERVISE), path.clone()] {
-        if dir.join(layout::CONTROL).exists() && dir.join(layout::STATUS).exists() {
+        if exists(dir.join(layout::CONTROL)) && exists(dir.join(layout::STATUS)) {
             return Some(Found {
                 name,
                 channel: Channel::Fifo(dir),
             });
         }
     }
-    None
+    denied.map(|channel| Found { name, channel })
 }

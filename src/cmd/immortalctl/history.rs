@@ -14,10 +14,12 @@ use std::time::Duration;
 
 /// One service's history, or why there is none.
 fn fetch(f: &Found) -> Result<Vec<Value>, String> {
-    let Channel::Socket(sock) = &f.channel else {
-        return Err("no history: not an immortal supervisor (runit/daemontools supervise, or gone)".into());
+    let sock = match &f.channel {
+        Channel::Socket(sock) => sock,
+        Channel::Denied(why) => return Err(why.clone()),
+        _ => return Err("no history: not an immortal supervisor (runit/daemontools supervise, or gone)".into()),
     };
-    let (code, body) = client::get(sock, "/history").map_err(|e| e.to_string())?;
+    let (code, body) = client::get(sock, "/history").map_err(|e| super::discover::explain(&e))?;
     if code != 200 {
         return Err(format!(
             "no history: the supervisor answered {code} (an older version?)"

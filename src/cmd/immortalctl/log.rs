@@ -414,37 +414,49 @@ fn run(set: &Set, follow_on: bool, lines: usize) -> Result<(), Stop> {
 
 /// svlogd's file set in the runit service directory around `supervise`
 /// (`DIR/supervise` → `DIR/log/main/current`), if there is one.
-fn svlogd_set(supervise: &Path) -> Option<Set> {
-    if supervise.file_name()? != layout::SUPERVISE {
-        return None;
+/// `Err`: we may not look (access denied), the message.
+fn svlogd_set(supervise: &Path) -> Result<Option<Set>, String> {
+    if supervise.file_name() != Some(std::ffi::OsStr::new(layout::SUPERVISE)) {
+        return Ok(None);
     }
-    let current = supervise
-        .parent()?
-        .join(layout::LOG_SERVICE)
-        .join("main")
-        .join(layout::CURRENT);
-    current.exists().then_some(Set {
-        current,
-        naming: Naming::Tai64n,
-    })
+    let Some(svc) = supervise.parent() else {
+        return Ok(None);
+    };
+    let current = svc.join(layout::LOG_SERVICE).join("main").join(layout::CURRENT);
+    match current.try_exists() {
+        Ok(true) => Ok(Some(Set {
+            current,
+            naming: Naming::Tai64n,
+        })),
+        Err(e) if client::denied(e.raw_os_error()) => Err(super::discover::access_denied(format!(
+            "unable to look for {}: {e}",
+            current.display()
+        ))),
+        _ => Ok(None),
+    }
 }
 
 /// The service's log file set, or the message saying why there is none.
 fn find_set(f: &Found) -> Result<Set, String> {
     let none = || format!("{} has no log: file", f.name);
+    let svlogd = |dir: &Path| match svlogd_set(dir) {
+        Ok(set) => set.ok_or_else(none),
+        Err(e) => Err(format!("{}: {e}", f.name)),
+    };
     match &f.channel {
         Channel::Socket(sock) => {
-            let status = client::status(sock).map_err(|e| format!("{}: {e}", f.name))?;
+            let status = client::status(sock).map_err(|e| format!("{}: {}", f.name, super::discover::explain(&e)))?;
             match status.get("log").and_then(serde_json::Value::as_str) {
                 Some(file) => Ok(Set {
                     current: PathBuf::from(file),
                     naming: Naming::Numbered,
                 }),
-                None => sock.parent().and_then(svlogd_set).ok_or_else(none),
+                None => sock.parent().map_or_else(|| Err(none()), svlogd),
             }
         }
-        Channel::Fifo(dir) => svlogd_set(dir).ok_or_else(none),
+        Channel::Fifo(dir) => svlogd(dir),
         Channel::Orphan { pid, .. } => Err(format!("{}: {}", f.name, super::orphaned(*pid))),
+        Channel::Denied(why) => Err(format!("{}: {why}", f.name)),
     }
 }
 

@@ -24,31 +24,41 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use table::Row;
 
-/// One service's state, from either channel, in the API's shape.
-fn fetch(f: &Found) -> Option<Value> {
+/// One service's state, from either channel, in the API's shape: `None`
+/// when nothing runs (no supervisor, no orphan); `Err` when it cannot be
+/// known (access denied: the message to show).
+fn fetch(f: &Found) -> Result<Option<Value>, String> {
     match &f.channel {
         Channel::Socket(sock) => {
-            let Ok(mut v) = client::status(sock) else {
-                // Nobody answers: an orphaned service, or nothing at all.
-                let dir = sock.parent()?;
-                return match discover::live_or_orphan(dir)? {
-                    orphan @ Channel::Orphan { .. } => fetch(&Found {
-                        name: f.name.clone(),
-                        channel: orphan,
-                    }),
-                    _ => None,
-                };
+            let mut v = match client::status(sock) {
+                Ok(v) => v,
+                Err(e) if client::denied(e.raw_os_error()) => return Err(discover::access_denied(e)),
+                Err(_) => {
+                    // Nobody answers: an orphaned service, or nothing at all.
+                    let Some(dir) = sock.parent() else { return Ok(None) };
+                    return match discover::live_or_orphan(dir) {
+                        Some(other @ (Channel::Orphan { .. } | Channel::Denied(_))) => fetch(&Found {
+                            name: f.name.clone(),
+                            channel: other,
+                        }),
+                        _ => Ok(None),
+                    };
+                }
             };
             v["name"] = json!(f.name);
             if let Some(e) = sock.parent().and_then(table::config_error) {
                 v["config_error"] = json!(e);
             }
-            Some(v)
+            Ok(Some(v))
         }
         Channel::Fifo(dir) => {
-            let st = status::read(dir).ok()?;
+            let st = match status::read(dir) {
+                Ok(st) => st,
+                Err(e) if client::denied(e.raw_os_error()) => return Err(discover::access_denied(e)),
+                Err(_) => return Ok(None),
+            };
             let age = api::since(SystemTime::now().duration_since(st.since).unwrap_or(Duration::ZERO));
-            let alive = supervisor_alive(dir);
+            let alive = supervisor_alive(dir)?;
             let mut v = json!({
                 "name": f.name,
                 "pid": st.pid,
@@ -65,16 +75,17 @@ fn fetch(f: &Found) -> Option<Value> {
             if !alive {
                 v["error"] = json!("supervisor not running");
             }
-            Some(v)
+            Ok(Some(v))
         }
-        Channel::Orphan { pid, uptime } => Some(json!({
+        Channel::Orphan { pid, uptime } => Ok(Some(json!({
             "name": f.name,
             "pid": pid,
             "state": "run",
             "up": api::since(*uptime),
             "cmd": command_line(*pid),
             "error": format!("orphaned: pid {pid}, supervisor gone"),
-        })),
+        }))),
+        Channel::Denied(why) => Err(why.clone()),
     }
 }
 
@@ -110,13 +121,22 @@ fn run_script(supervise: &Path) -> String {
     }
 }
 
-/// runit's liveness test: `ok` has a reader.
-fn supervisor_alive(dir: &Path) -> bool {
-    std::fs::OpenOptions::new()
+/// runit's liveness test: `ok` has a reader (`ENXIO`: none). Opening it is
+/// for whoever may control the service: `Err` (access denied), as `sv`
+/// says, when we may not.
+fn supervisor_alive(dir: &Path) -> Result<bool, String> {
+    let ok = dir.join(layout::OK);
+    match std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(dir.join(layout::OK))
-        .is_ok()
+        .open(&ok)
+    {
+        Ok(_) => Ok(true),
+        Err(e) if client::denied(e.raw_os_error()) => {
+            Err(discover::access_denied(format!("unable to open {}: {e}", ok.display())))
+        }
+        Err(_) => Ok(false),
+    }
 }
 
 fn row(v: &Value) -> Row {
@@ -229,6 +249,10 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
             _ => Some(orphaned(*pid)),
         },
+        Channel::Denied(why) => match action {
+            Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
+            _ => Some(why.clone()),
+        },
         Channel::Socket(sock) => {
             let word = match socket_word(action) {
                 Ok(Some(word)) => word,
@@ -243,6 +267,9 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                         .filter(|e| !e.is_empty())
                         .map(String::from)
                 }
+                // Not let in: the supervisor may well run (never advise
+                // starting a second one).
+                Err(e) if client::denied(e.raw_os_error()) => Some(discover::access_denied(e)),
                 Err(e) => Some(match sock.parent().and_then(crate::supervise::adopt::survivor) {
                     Some(s) => orphaned(s.pid.as_raw()),
                     None => e.to_string(),
@@ -264,6 +291,10 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             match written {
                 Ok(()) => None,
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Some("supervisor not running".into()),
+                Err(e) if client::denied(e.raw_os_error()) => Some(discover::access_denied(format!(
+                    "unable to write {}: {e}",
+                    path.display()
+                ))),
                 Err(e) => Some(format!("unable to write {}: {e}", path.display())),
             }
         }
@@ -323,7 +354,7 @@ pub fn run(req: &Request) -> i32 {
     for f in &services {
         // The state before the action matters to `restart` (a new pid).
         let before = match req.action {
-            Action::Verb(Verb::Restart) => fetch(f),
+            Action::Verb(Verb::Restart) => fetch(f).ok().flatten(),
             _ => None,
         };
         let waits = matches!(req.action, Action::Verb(v) if !matches!(v, Verb::Halt | Verb::Exit));
@@ -342,7 +373,8 @@ pub fn run(req: &Request) -> i32 {
     for (f, before, error, changes) in acted {
         let mut now = fetch(f);
         if let (Action::Verb(verb), None, Some(mut changes)) = (&req.action, &error, changes) {
-            while !now.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v)) {
+            // Until reached, or until it cannot be known (access denied).
+            while matches!(&now, Ok(v) if !v.as_ref().is_some_and(|v| reached(*verb, before.as_ref(), v))) {
                 if Instant::now() >= deadline {
                     if let Some(secs) = req.wait {
                         let _ = writeln!(
@@ -358,23 +390,34 @@ pub fn run(req: &Request) -> i32 {
                 now = fetch(f);
             }
         }
-        // A supervisor that exited (halt, exit) has no status to show.
-        if let Some(mut v) = now {
-            if let Some(e) = error {
-                v["error"] = json!(e);
+        match now {
+            Ok(Some(mut v)) => {
+                if let Some(e) = error {
+                    v["error"] = json!(e);
+                }
+                shown.push(v);
             }
-            shown.push(v);
-        } else if let Some(e) = error {
-            let _ = writeln!(std::io::stderr(), "immortalctl: {}: {e}", f.name);
-        } else if req.target.as_deref().is_some_and(|t| t != "*")
-            && !matches!(req.action, Action::Verb(Verb::Halt | Verb::Exit))
-        {
-            let _ = writeln!(
-                std::io::stderr(),
-                "immortalctl: {}: not running (its supervisor is gone)",
-                f.name
-            );
-            code = 1;
+            // We may not see it (nor, usually, act on it: then the action
+            // said the same, once is enough). Not a row: nothing is known.
+            Err(why) => {
+                let _ = writeln!(std::io::stderr(), "immortalctl: {}: {}", f.name, error.unwrap_or(why));
+                code = 1;
+            }
+            // A supervisor that exited (halt, exit) has no status to show.
+            Ok(None) => {
+                if let Some(e) = error {
+                    let _ = writeln!(std::io::stderr(), "immortalctl: {}: {e}", f.name);
+                } else if req.target.as_deref().is_some_and(|t| t != "*")
+                    && !matches!(req.action, Action::Verb(Verb::Halt | Verb::Exit))
+                {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "immortalctl: {}: not running (its supervisor is gone)",
+                        f.name
+                    );
+                    code = 1;
+                }
+            }
         }
     }
     let out = if req.json {

@@ -7,7 +7,7 @@
 //! every supervisor's stream at once.
 
 use super::args::Until;
-use super::discover::{Channel, Found};
+use super::discover::{explain, Channel, Found};
 use crate::client::{self, EventStream};
 use crate::layout;
 use nix::poll::{poll, PollFd, PollFlags};
@@ -69,10 +69,14 @@ pub fn events(services: &[Found], merged: Option<&Path>, json: bool) -> i32 {
                 Channel::Socket(sock) => match EventStream::open(sock) {
                     Ok(s) => streams.push((f.name.clone(), s)),
                     Err(e) => {
-                        say(&format!("{}: {e}", f.name));
+                        say(&format!("{}: {}", f.name, explain(&e)));
                         code = 1;
                     }
                 },
+                Channel::Denied(why) => {
+                    say(&format!("{}: {why}", f.name));
+                    code = 1;
+                }
                 _ => {
                     say(&format!("{}: no events: not an immortal supervisor", f.name));
                     code = 1;
@@ -149,10 +153,12 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
             let mut events = match EventStream::open(sock) {
                 Ok(e) => Some(e),
                 Err(e) => {
-                    if until == Until::Down && !sock.exists() {
+                    // Gone with its socket: down. Not let in: unknown.
+                    if until == Until::Down && !client::denied(e.raw_os_error()) && sock.try_exists().is_ok_and(|x| !x)
+                    {
                         return 0;
                     }
-                    say(&format!("{}: {e}", f.name));
+                    say(&format!("{}: {}", f.name, explain(&e)));
                     return 1;
                 }
             };
@@ -160,6 +166,10 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
                 match client::status(sock) {
                     Ok(v) if reached(until, &v) => return 0,
                     Ok(_) => {}
+                    Err(e) if client::denied(e.raw_os_error()) => {
+                        say(&format!("{}: {}", f.name, explain(&e)));
+                        return 1;
+                    }
                     // The supervisor is gone: its service is down, unless
                     // it left the process running (exit, kill -9).
                     Err(_) => {
@@ -193,9 +203,20 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
                 }
             }
         }
-        Channel::Fifo(dir) => wait_fifo(dir, until, deadline).unwrap_or_else(timed_out),
+        Channel::Fifo(dir) => match wait_fifo(dir, until, deadline) {
+            Ok(Some(code)) => code,
+            Ok(None) => timed_out(),
+            Err(why) => {
+                say(&format!("{}: {why}", f.name));
+                1
+            }
+        },
         Channel::Orphan { .. } => {
             say(&format!("{}: the supervisor is gone", f.name));
+            1
+        }
+        Channel::Denied(why) => {
+            say(&format!("{}: {why}", f.name));
             1
         }
     }
@@ -219,7 +240,7 @@ impl Changes {
         match &f.channel {
             Channel::Socket(sock) => EventStream::open(sock).map_or(Changes::pause(), Changes::Events),
             Channel::Fifo(dir) => Changes::dir(dir),
-            Channel::Orphan { .. } => Changes::pause(),
+            Channel::Orphan { .. } | Channel::Denied(_) => Changes::pause(),
         }
     }
 
@@ -263,22 +284,28 @@ impl Changes {
 }
 
 /// runit or daemontools: the `status` file is rewritten at every change;
-/// inotify on its directory says when. `None` at the deadline.
-fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Option<i32> {
+/// inotify on its directory says when. `Ok(None)` at the deadline; `Err`
+/// when we may not read it (access denied: it would never be seen).
+fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Result<Option<i32>, String> {
     let mut changes = Changes::dir(dir);
     loop {
-        if let Ok(st) = crate::status::read(dir) {
-            let state = match st.state {
-                crate::status::RunState::Run => "run",
-                _ => "down",
-            };
-            let v = serde_json::json!({ "state": state, "pid": st.pid });
-            if reached(until, &v) {
-                return Some(0);
+        match crate::status::read(dir) {
+            Ok(st) => {
+                let state = match st.state {
+                    crate::status::RunState::Run => "run",
+                    _ => "down",
+                };
+                let v = serde_json::json!({ "state": state, "pid": st.pid });
+                if reached(until, &v) {
+                    return Ok(Some(0));
+                }
             }
+            Err(e) if client::denied(e.raw_os_error()) => return Err(explain(&e)),
+            // Not there yet, or being replaced: the next change tells.
+            Err(_) => {}
         }
         if deadline.is_some_and(|d| d <= Instant::now()) {
-            return None;
+            return Ok(None);
         }
         changes.next(deadline);
     }

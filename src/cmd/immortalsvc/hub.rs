@@ -302,7 +302,7 @@ impl Hub {
             }
         }
         for (k, wt) in self.watchers.iter().enumerate() {
-            v.push((wt.stream.as_fd(), if wt.wants_write() { w } else { r }, Tag::Watcher(k)));
+            v.push((wt.stream.as_fd(), wt.interest(), Tag::Watcher(k)));
         }
         for (k, u) in self.upstreams.iter().enumerate() {
             v.push((u.stream.as_fd(), r, Tag::Upstream(k)));
