@@ -236,6 +236,7 @@ pub fn status_of(s: &State, svc: &Service, name: String, now: Instant) -> Status
             ("down", None, down_since, None)
         }
         Phase::Failed { .. } => ("failed", None, down_since, None),
+        Phase::Done { .. } => ("done", None, down_since, None),
     };
     StatusJson {
         pid: s.tracked_pid().or(s.last.pid).map_or(0, |p| p.as_raw()),

@@ -48,6 +48,9 @@ pub struct RunYml {
     pub restart: RestartYml,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub essential: bool,
+    /// Runs to completion: exit 0 is `done`, never restarted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oneshot: bool,
     /// How the service says it can serve (`notify`, `{fd: 3}`, a probe).
     #[serde(default, deserialize_with = "ready_block", skip_serializing_if = "Option::is_none")]
     pub ready: Option<ReadyYml>,

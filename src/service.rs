@@ -339,6 +339,8 @@ pub struct Service {
     pub restart: RestartSpec,
     /// Once the service is failed, the supervisor stops and exits 3.
     pub essential: bool,
+    /// Runs to completion: exit 0 makes it `done` (ready, not restarted).
+    pub oneshot: bool,
     pub ready: ReadySpec,
     pub health: Option<HealthSpec>,
     /// sd_notify `WATCHDOG=1` expected at least this often.
@@ -407,6 +409,7 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
         stop,
         // s6's `essential`-style marker file: failed for good ends the supervisor.
         essential: dir.join(layout::ESSENTIAL).exists(),
+        oneshot: false,
         ready: ReadySpec {
             method: match notification_fd(dir)? {
                 Some(fd) => ReadyMethod::Fd(fd),
@@ -457,6 +460,7 @@ impl Service {
             stop: StopSpec::default(),
             restart: RestartSpec::default(),
             essential: false,
+            oneshot: false,
             ready: ReadySpec::default(),
             health: None,
             watchdog: None,
@@ -556,6 +560,7 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         stop: StopSpec::default(),
         restart: RestartSpec::default(),
         essential: false,
+        oneshot: false,
         ready: ReadySpec::default(),
         health: None,
         watchdog: None,
@@ -617,6 +622,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         },
         restart: yml.restart.spec(),
         essential: yml.essential,
+        oneshot: yml.oneshot,
         ready: yml.ready.as_ref().map(ReadySpec::from_yml).unwrap_or_default(),
         health: yml.health.as_ref().and_then(HealthSpec::from_yml),
         watchdog: yml.watchdog.map(seconds),

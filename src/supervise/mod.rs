@@ -229,6 +229,7 @@ pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
         follows_pidfile: svc.follow_pidfile.is_some(),
         restart: svc.restart,
         essential: svc.essential,
+        oneshot: svc.oneshot,
         jitter_seed: jitter_seed(),
         ready: match svc.ready.method {
             ReadyMethod::Up => ReadyKind::Up,

@@ -214,14 +214,27 @@ fn at_most_16_event_readers_and_a_reader_that_falls_behind_is_cut_off() {
     cmd.env("IMMORTAL_THROTTLE_MS", "20");
     let sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
     let sock = sup.sock();
-    // A reader that reads, as fast as it can, in a thread of its own.
+    // A reader that reads, as fast as it can, in a thread of its own. It
+    // says when it has seen enough that a reader taking nothing is surely
+    // past its allowance (what the kernel holds, twice the 16 KiB socket
+    // buffer, and 64 KiB more): the silent reader below is cut off by then,
+    // and is read at once, well within the 5 s it has to take the notice.
     let mut active = EventStream::open(&sock).unwrap();
+    let (past_allowance, cut_off) = std::sync::mpsc::channel();
     let reading = std::thread::spawn(move || {
-        let (mut starts, t0) = (0, Instant::now());
+        let (mut starts, mut bytes, t0) = (0, 0, Instant::now());
         while starts < 250 && t0.elapsed() < Duration::from_secs(60) {
             match active.next_line(Some(Duration::from_secs(5))) {
-                Ok(Some(line)) if line.contains("\"event\":\"start\"") => starts += 1,
-                Ok(_) => {}
+                Ok(Some(line)) => {
+                    bytes += line.len() + 1;
+                    if bytes >= 128 * 1024 {
+                        let _ = past_allowance.send(());
+                    }
+                    if line.contains("\"event\":\"start\"") {
+                        starts += 1;
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => panic!("the active reader lost its stream after {starts} starts: {e}"),
             }
         }
@@ -242,15 +255,18 @@ fn at_most_16_event_readers_and_a_reader_that_falls_behind_is_cut_off() {
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("too many event readers"), "{refused}");
     readers.clear();
+    // The silent reader: whole lines, the overflow notice, the end.
+    cut_off
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the active reader saw 128 KiB of events");
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut all = Vec::new();
+    silent.read_to_end(&mut all).unwrap();
     // The reader that reads keeps up: hundreds of restarts flow by.
     assert_eq!(reading.join().unwrap(), 250);
     let t = Instant::now();
     immortal::client::status(&sock).unwrap();
     assert!(t.elapsed() < Duration::from_secs(1), "the loop was held up");
-    // The silent reader: whole lines, the overflow notice, the end.
-    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut all = Vec::new();
-    silent.read_to_end(&mut all).unwrap();
     let text = String::from_utf8_lossy(&all);
     let body = text.split_once("\r\n\r\n").unwrap().1;
     let lines: Vec<&str> = body.lines().collect();

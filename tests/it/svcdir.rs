@@ -925,3 +925,38 @@ fn its_socket_answers_a_client_that_shut_its_sending_side() {
         "the stream ended instead: {line:?}"
     );
 }
+
+/// Database migrations before the application: `web` requires the
+/// one-shot `migrate`, and starts once it is done; `migrate` is shown
+/// `done`, and runs again when its `.yml` changes.
+#[test]
+fn a_service_requiring_a_one_shot_starts_once_it_is_done() {
+    let sb = Sandbox::new();
+    let runs = sb.path("migrations");
+    let migrate = |tag: &str| {
+        format!(
+            "cmd: [sh, -c, 'sleep 0.3; echo {tag} >> {}']\noneshot: true\n",
+            runs.display()
+        )
+    };
+    sb.write("services/migrate.yml", &migrate("first"));
+    sb.write("services/web.yml", "cmd: sleep 1000\nrequire: [migrate]\n");
+    let sc = Scanner::start(&sb, &[]);
+    wait_running(&sb, &sc, "web", 0);
+    // It started after the migration, not before.
+    assert_eq!(sb.read("migrations"), "first\n");
+    let st = status(&sb, "migrate");
+    assert_eq!((st["state"].as_str(), st["ready"].as_bool()), (Some("done"), Some(true)), "{st}");
+    let table = ctl_table(&sb);
+    assert!(table.lines().any(|l| l.contains("migrate") && l.ends_with(" - done")), "{table}");
+    // A changed migrate.yml runs it again (web keeps running).
+    let web = running_pid(&sb, "web");
+    sb.write("services/migrate.yml", &migrate("second"));
+    wait_for(15.0, "the migration ran again", || sb.read("migrations") == "first\nsecond\n");
+    sc_wait_done(&sb);
+    assert_eq!(running_pid(&sb, "web"), web, "{}", sc.log());
+}
+
+fn sc_wait_done(sb: &Sandbox) {
+    wait_for(15.0, "migrate done again", || status(sb, "migrate")["state"] == "done");
+}

@@ -118,7 +118,11 @@ pub fn is_up(name: &str) -> bool {
     [layout::base(), layout::user_base()].iter().any(|base| {
         let sock = base.join(name).join(layout::SOCKET);
         match crate::client::status(&sock) {
-            Ok(st) => st.get("up").is_some() && st.get("ready").and_then(serde_json::Value::as_bool) != Some(false),
+            // Running and ready, or a one-shot that ran to completion.
+            Ok(st) => {
+                let ready = st.get("ready").and_then(serde_json::Value::as_bool) != Some(false);
+                (st.get("up").is_some() || st["state"] == "done") && ready
+            }
             Err(_) => false,
         }
     })

@@ -313,7 +313,10 @@ fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
     match verb {
         // Up means ready (no `ready` field: a runit supervisor, or an older
         // one: running is ready).
-        Verb::Up | Verb::Once => state == "run" && pid > 0 && v.get("ready").and_then(Value::as_bool) != Some(false),
+        Verb::Up | Verb::Once => {
+            let ran = (state == "run" && pid > 0) || state == "done";
+            ran && v.get("ready").and_then(Value::as_bool) != Some(false)
+        }
         Verb::Down => state == "down",
         Verb::Restart => state == "run" && pid > 0 && pid != old_pid,
         Verb::Halt | Verb::Exit => true,
