@@ -13,6 +13,7 @@
 //! pid             the service's pid, one line
 //! immortal.sock   the HTTP/JSON API (see crate::api)
 //! started         who runs: pid, start ticks, boot id, group (adoption)
+//! holder          who holds the output pipes open (pid, start ticks, boot id)
 //! immortal.log    a detached supervisor's messages when syslog is
 //!                 unreachable (immortal.log.1: the one older file)
 //! config-error    written by immortalsvc while NAME.yml does not validate
@@ -74,6 +75,9 @@ pub const STAT: &str = "stat";
 pub const PID: &str = "pid";
 /// The record of the process a later supervisor may adopt.
 pub const STARTED: &str = "started";
+/// The holder of the service's output pipes (pid, start time, boot id):
+/// see `sys::hold`.
+pub const HOLDER: &str = "holder";
 /// The cgroup directories made for the service (see `cgroup`), so that a
 /// later supervisor finds them again.
 pub const CGROUP: &str = "cgroup";

@@ -10,6 +10,7 @@ pub mod confine;
 pub mod daemon;
 pub mod exec;
 pub mod fs;
+pub mod hold;
 pub mod lock;
 pub mod mem;
 pub mod pidfd;

@@ -946,13 +946,22 @@ fn a_service_requiring_a_one_shot_starts_once_it_is_done() {
     // It started after the migration, not before.
     assert_eq!(sb.read("migrations"), "first\n");
     let st = status(&sb, "migrate");
-    assert_eq!((st["state"].as_str(), st["ready"].as_bool()), (Some("done"), Some(true)), "{st}");
+    assert_eq!(
+        (st["state"].as_str(), st["ready"].as_bool()),
+        (Some("done"), Some(true)),
+        "{st}"
+    );
     let table = ctl_table(&sb);
-    assert!(table.lines().any(|l| l.contains("migrate") && l.ends_with(" - done")), "{table}");
+    assert!(
+        table.lines().any(|l| l.contains("migrate") && l.ends_with(" - done")),
+        "{table}"
+    );
     // A changed migrate.yml runs it again (web keeps running).
     let web = running_pid(&sb, "web");
     sb.write("services/migrate.yml", &migrate("second"));
-    wait_for(15.0, "the migration ran again", || sb.read("migrations") == "first\nsecond\n");
+    wait_for(15.0, "the migration ran again", || {
+        sb.read("migrations") == "first\nsecond\n"
+    });
     sc_wait_done(&sb);
     assert_eq!(running_pid(&sb, "web"), web, "{}", sc.log());
 }
