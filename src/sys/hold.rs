@@ -44,6 +44,7 @@ pub fn spawn(fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
     // close, setsid, sigprocmask, prctl, poll, _exit) and never returns.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
+        // SAFETY: in the child of that fork (see above).
         0 => unsafe { hold(&raw, &mut polled, limit) },
         pid => Ok(Pid::from_raw(pid)),
     }
