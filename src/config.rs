@@ -14,8 +14,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunYml {
-    /// The argv: `cmd: sh -c "echo hello world"` is split with shell
-    /// quoting rules (no shell runs it), or given as a YAML list.
+    /// The argv: `cmd: bundle exec unicorn` split at blanks as the Go
+    /// immortal splits it (no quoting, no shell), or a YAML list.
     #[serde(default, deserialize_with = "command_line")]
     pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -522,13 +522,16 @@ fn one_text<'de, D: Deserializer<'de>>(d: D, key: &str) -> std::result::Result<O
     }
 }
 
-/// `cmd:` as a string (split as a shell would split words: quotes and
-/// backslashes, nothing else — no variables, no globs) or a list.
+/// `cmd:` as a string, split at blanks (Unicode white space) exactly as
+/// the Go immortal splits it (`strings.Fields`): every other character,
+/// quotes and backslashes included, stays in its word, and no shell runs
+/// it; or a YAML list, its words as they are. A scalar that YAML reads as
+/// a number or a boolean is its text, as the Go immortal reads it into its
+/// string.
 fn command_line<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
     use serde::de::Error as _;
     match serde_yaml::Value::deserialize(d)? {
-        serde_yaml::Value::String(s) => shlex::split(&s)
-            .ok_or_else(|| D::Error::custom(format!("cmd: unbalanced quote or trailing backslash in '{s}'"))),
+        serde_yaml::Value::String(s) => Ok(split_blanks(&s)),
         serde_yaml::Value::Sequence(items) => items
             .into_iter()
             .map(|v| match v {
@@ -540,8 +543,50 @@ fn command_line<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Stri
             .collect(),
         serde_yaml::Value::Null => Ok(Vec::new()),
         serde_yaml::Value::Number(n) => Ok(vec![n.to_string()]),
+        serde_yaml::Value::Bool(b) => Ok(vec![b.to_string()]),
         _ => Err(D::Error::custom("cmd: must be a string or a list of strings")),
     }
+}
+
+/// A `cmd:` string's words: split at white space, as Go's `strings.Fields`
+/// (the same Unicode `White_Space` set), nothing else interpreted.
+pub fn split_blanks(cmd: &str) -> Vec<String> {
+    cmd.split_whitespace().map(String::from).collect()
+}
+
+/// Where the words of a `cmd:` string differ from what a shell would make
+/// of it — a quote or a backslash, which the split at blanks keeps as
+/// written — a sentence that says both (for `-check` and a start's
+/// warning); `None` when they are the same.
+pub fn cmd_difference(cmd: &str) -> Option<String> {
+    let words = split_blanks(cmd);
+    let shell = shlex::split(cmd);
+    if shell.as_ref() == Some(&words) {
+        return None;
+    }
+    let show = |w: &[String]| w.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(" ");
+    let shell = match shell {
+        Some(shell_words) => format!("a shell would pass {}", show(&shell_words)),
+        None => "a shell would refuse the unbalanced quote or trailing backslash".to_string(),
+    };
+    Some(format!(
+        "cmd is split at blanks only, as the Go immortal splits it: the words are {}, quotes and backslashes \
+         kept as written ({shell}); to pass a word with blanks, write cmd as a YAML list: \
+         cmd: [sh, -c, \"echo hello world\"]",
+        show(&words)
+    ))
+}
+
+/// [`cmd_difference`] of the `cmd:` string of the file `text`, with the
+/// line of the key.
+pub fn cmd_note(text: &str) -> Option<(Option<usize>, String)> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let note = cmd_difference(doc.get("cmd")?.as_str()?)?;
+    let line = top_level_blocks(text)
+        .into_iter()
+        .find(|(key, _)| key == "cmd")
+        .map(|(_, lines)| lines.start + 1);
+    Some((line, note))
 }
 
 /// Parse `text` read from `path`; errors are `PATH:LINE: message`.
@@ -893,34 +938,79 @@ require:
         assert!(err.contains("env"), "{err}");
     }
 
+    /// `cmd:` as the Go immortal reads it (`strings.Fields`): blanks split,
+    /// nothing else is special; a list gives the words as they are.
     #[test]
-    fn cmd_takes_shell_quoting_or_a_list() {
+    fn cmd_is_split_at_blanks_as_the_go_immortal_splits_it() {
         let argv = |text: &str| p(text).map(|c| c.cmd);
         for (yml, want) in [
+            ("cmd: /bin/echo it's fine\n", vec!["/bin/echo", "it's", "fine"]),
+            ("cmd: grep -E a\\d+ /x\n", vec!["grep", "-E", "a\\d+", "/x"]),
+            ("cmd: printf a\\ b\n", vec!["printf", "a\\", "b"]),
+            ("cmd: app --name=\"x\"\n", vec!["app", "--name=\"x\""]),
             (
-                "cmd: sh -c \"echo hello world\"\n",
-                vec!["sh", "-c", "echo hello world"],
+                "cmd: sh -c 'echo hello world'\n",
+                vec!["sh", "-c", "'echo", "hello", "world'"],
             ),
-            ("cmd: grep -E 'a|b' /x\n", vec!["grep", "-E", "a|b", "/x"]),
-            ("cmd: printf a\\ b\n", vec!["printf", "a b"]),
+            ("cmd: \"trailing\\\\\"\n", vec!["trailing\\"]),
+            ("cmd: bundle   exec\tunicorn\n", vec!["bundle", "exec", "unicorn"]),
+            // YAML folds a plain scalar's line breaks; tabs, NBSP and the
+            // other Unicode blanks split as in Go.
+            ("cmd: \"a\\tb\\nc\\u00a0d\\u3000e\"\n", vec!["a", "b", "c", "d", "e"]),
+            ("cmd: \"  padded  \"\n", vec!["padded"]),
+            ("cmd: 42\n", vec!["42"]),
+            ("cmd: true\n", vec!["true"]),
             (
                 "cmd: [sh, -c, echo hello world]\n",
                 vec!["sh", "-c", "echo hello world"],
             ),
             ("cmd:\n  - sleep\n  - 10\n", vec!["sleep", "10"]),
-            ("cmd: bundle   exec  unicorn\n", vec!["bundle", "exec", "unicorn"]),
         ] {
             assert_eq!(argv(yml).unwrap(), want, "{yml}");
         }
-        let err = argv("wait: 1\ncmd: sh -c 'unterminated\n").unwrap_err().to_string();
-        assert!(err.starts_with("run.yml:2: cmd: unbalanced quote"), "{err}");
         let err = argv("cmd: [sh, {a: 1}]\n").unwrap_err().to_string();
         assert!(err.starts_with("run.yml:1: cmd: each item"), "{err}");
+        assert_eq!(
+            argv("cmd: \"  \"\n").unwrap_err().to_string(),
+            "run.yml: missing key 'cmd'"
+        );
         // -cc prints the argv, and what it prints parses back the same.
-        let cfg = p("cmd: sh -c \"echo hello world\"\n").unwrap();
+        let cfg = p("cmd: /bin/echo it's \"fine\"\n").unwrap();
         let printed = to_yaml(&cfg);
-        assert!(printed.contains("- echo hello world"), "{printed}");
-        assert_eq!(p(&printed).unwrap(), cfg);
+        assert!(printed.contains("- it's\n"), "{printed}");
+        assert_eq!(p(&printed).unwrap().cmd, cfg.cmd);
+    }
+
+    /// What `-check` says where a shell would read the string otherwise.
+    #[test]
+    fn cmd_difference_names_both_readings() {
+        assert_eq!(cmd_difference("bundle exec unicorn -c unicorn.rb"), None);
+        assert_eq!(cmd_difference("a-b_c/d:e=f,g"), None);
+        let said = cmd_difference("/bin/echo it's fine").unwrap();
+        assert!(
+            said.contains("the words are `/bin/echo` `it's` `fine`")
+                && said.contains("a shell would refuse the unbalanced quote")
+                && said.contains("cmd: [sh, -c, \"echo hello world\"]"),
+            "{said}"
+        );
+        let said = cmd_difference("sh -c \"echo hi\"").unwrap();
+        assert!(
+            said.contains("the words are `sh` `-c` `\"echo` `hi\"`")
+                && said.contains("a shell would pass `sh` `-c` `echo hi`"),
+            "{said}"
+        );
+        let said = cmd_difference("printf a\\b").unwrap();
+        assert!(
+            said.contains("`printf` `a\\b`") && said.contains("`printf` `ab`"),
+            "{said}"
+        );
+        // The line is the top-level key's, not a probe's `cmd:` above it.
+        let text = "ready:\n  cmd: true\ncmd: echo 'x'\n";
+        let (line, said) = cmd_note(text).unwrap();
+        assert_eq!(line, Some(3));
+        assert!(said.contains("`echo` `'x'`"), "{said}");
+        assert_eq!(cmd_note("cmd: [sh, -c, \"echo 'x'\"]\n"), None);
+        assert_eq!(cmd_note("cmd: sleep 1\n"), None);
     }
 
     #[test]

@@ -75,12 +75,12 @@ fn option_forms_and_stop_at_command() {
 #[test]
 fn check_config_prints_effective_yaml() {
     let sb = Sandbox::new();
-    let yml = sb.write("web.yml", "cmd: sh -c \"sleep 100\"\nwait: 1\n");
+    let yml = sb.write("web.yml", "cmd: [sh, -c, \"sleep 100\"]\nwait: 1\n");
     let out = sb.run(&["-c", yml.to_str().unwrap(), "-cc"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [
-        // The argv the service will get: quoting resolved.
+        // The argv the service will get.
         "cmd:\n- sh\n- -c\n- sleep 100\n",
         "wait: 1",
         "retries: -1",

@@ -380,7 +380,7 @@ fn redis_under_sd_notify_restarted_when_its_health_check_stops_answering() {
         &sb,
         "redis",
         &format!(
-            "cmd: redis-server --port {port} --bind 127.0.0.1 --supervised systemd --save '' --appendonly no\n\
+            "cmd: [redis-server, --port, '{port}', --bind, 127.0.0.1, --supervised, systemd, --save, '', --appendonly, 'no']\n\
              ready: notify\n\
              health:\n  cmd: redis-cli -p {port} ping\n  interval: 0.2\n  timeout: 0.5\n  failures: 2\n\
              restart:\n  delay: 0.1\n"
