@@ -581,6 +581,26 @@ fn service_dir(dir: &Path, supervisor: &Identity, with_log: bool, out: &mut Vec<
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => out.push(Problem::new(&notification, None, format!("unable to read: {e}"))),
     }
+    // s6's fifodir opened to everyone: by s6-svperms -e, or by an earlier
+    // immortal, which made it 1733.
+    let event = dir.join(crate::supervise::fifodir::EVENT_DIR);
+    if let Ok(meta) = std::fs::symlink_metadata(&event) {
+        let mode = meta.mode() & 0o7777;
+        if meta.is_dir() && mode & 0o002 != 0 {
+            out.push(Problem::warning(
+                &event,
+                None,
+                format!(
+                    "anyone may write this directory (mode {mode:04o}): any user may subscribe to the \
+                     service's events and fill it; s6-supervise and immortal make it {:04o}, for their \
+                     group only: chmod {:04o} {} unless everyone is meant to (s6-svperms -e)",
+                    crate::supervise::fifodir::MODE,
+                    crate::supervise::fifodir::MODE,
+                    event.display()
+                ),
+            ));
+        }
+    }
     // down-signal and timeout-kill: read as a start reads them.
     if let Err(e) = crate::service::from_service_dir(dir) {
         let named = [layout::DOWN_SIGNAL, layout::TIMEOUT_KILL]

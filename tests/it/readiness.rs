@@ -418,6 +418,10 @@ fn s6_notifyoncheck_reports_through_the_notification_fd() {
     assert_eq!(sup.status()["ready"], false);
     fs::write(&flag, "").unwrap();
     wait_ready(&sup);
+    // It subscribed to `event/` (for the `d` that ends its poll), which is
+    // s6-supervise's 03730, not writable by others.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(sb.path("svc/event")).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o3730);
 }
 
 #[test]
