@@ -44,17 +44,20 @@ pub struct RunYml {
     pub post_exit: Option<String>,
     #[serde(default)]
     pub stop: StopYml,
-    #[serde(default, skip_serializing_if = "RestartYml::is_default")]
+    // What has a default is always printed (`-cc` promises every one):
+    // `restart:`, `essential`, `ready:`, `health:`, `watchdog`,
+    // `no_new_privs`, `socket:` — an absent block as `null` ([`to_yaml`]).
+    #[serde(default)]
     pub restart: RestartYml,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub essential: bool,
     /// How the service says it can serve (`notify`, `{fd: 3}`, a probe).
-    #[serde(default, deserialize_with = "ready_block", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "ready_block")]
     pub ready: Option<ReadyYml>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub health: Option<HealthYml>,
     /// sd_notify `WATCHDOG=1` expected at least this often (seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub watchdog: Option<f64>,
     /// rlimits by `prlimit(1)` name: `N`, `unlimited`, `SOFT:HARD`.
     #[serde(default, deserialize_with = "limit_map", skip_serializing_if = "BTreeMap::is_empty")]
@@ -64,12 +67,12 @@ pub struct RunYml {
     /// Octal digits, kept as written (`"027"`).
     #[serde(default, deserialize_with = "umask_text", skip_serializing_if = "Option::is_none")]
     pub umask: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub no_new_privs: bool,
     #[serde(default, skip_serializing_if = "CgroupYml::is_empty")]
     pub cgroup: CgroupYml,
     /// The API socket's mode and group (who may connect, who may control).
-    #[serde(default, skip_serializing_if = "SocketYml::is_empty")]
+    #[serde(default)]
     pub socket: SocketYml,
 }
 
@@ -80,14 +83,8 @@ pub struct SocketYml {
     /// Octal digits, kept as written (`"0666"`).
     #[serde(default, deserialize_with = "mode_text", skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub group: Option<String>,
-}
-
-impl SocketYml {
-    fn is_empty(&self) -> bool {
-        self.mode.is_none() && self.group.is_none()
-    }
 }
 
 /// `ready:` as written: `ready: notify`, or a mapping with one method
@@ -258,7 +255,7 @@ pub struct RestartYml {
     pub factor: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub limit: Option<LimitYml>,
 }
 
@@ -294,10 +291,6 @@ fn default_factor() -> f64 {
 }
 
 impl RestartYml {
-    fn is_default(&self) -> bool {
-        *self == RestartYml::default()
-    }
-
     /// The checked block as the supervisor uses it ([`parse`] has
     /// validated every value).
     pub fn spec(&self) -> crate::service::RestartSpec {
@@ -827,10 +820,82 @@ pub fn load(path: &Path) -> Result<RunYml> {
     parse(path, &text)
 }
 
-/// The effective configuration as YAML, for `-cc`.
+/// The configuration with every default written in: what a start uses.
+/// Keys whose default is "none" stay `None` (printed `null`); those whose
+/// default is "inherited from the supervisor" (`cwd`, `user`, `env`,
+/// `limits`, `nice`, `umask`, `cgroup`) stay absent.
+pub fn effective(cfg: &RunYml) -> RunYml {
+    use crate::service::{SocketSpec, DEFAULT_RESET_AFTER};
+    let mut out = cfg.clone();
+    let r = &mut out.restart;
+    // No delay: the one-second throttle between two starts.
+    let delay = *r.delay.get_or_insert(crate::supervise::state::MIN_RUN.as_secs_f64());
+    // No max_delay: delay itself, which is no backoff.
+    r.max_delay.get_or_insert(delay);
+    r.reset_after.get_or_insert(DEFAULT_RESET_AFTER.as_secs_f64());
+    if let Some(ready) = &mut out.ready {
+        let default = crate::service::ReadySpec::default();
+        ready.timeout.get_or_insert(0.0);
+        if ready.cmd.is_some() || ready.tcp.is_some() || ready.http.is_some() {
+            ready.interval.get_or_insert(default.interval.as_secs_f64());
+            ready.probe_timeout.get_or_insert(default.probe_timeout.as_secs_f64());
+        }
+    }
+    if let Some(health) = &mut out.health {
+        use crate::service::HealthSpec;
+        health
+            .interval
+            .get_or_insert(HealthSpec::DEFAULT_INTERVAL.as_secs_f64());
+        health.timeout.get_or_insert(HealthSpec::DEFAULT_TIMEOUT.as_secs_f64());
+        health.failures.get_or_insert(HealthSpec::DEFAULT_FAILURES);
+    }
+    out.socket
+        .mode
+        .get_or_insert_with(|| format!("{:04o}", SocketSpec::DEFAULT_MODE));
+    out
+}
+
+/// What an absent block means, beside its `null` in `-cc`'s output: the
+/// top-level key the line is in (`""`: none), the line, the meaning.
+const ABSENT: &[(&str, &str, &str)] = &[
+    (
+        "restart",
+        "  limit: null",
+        "no circuit breaker: restarted however often it fails",
+    ),
+    ("", "ready: null", "ready as soon as it runs (no fd, notify or probe)"),
+    ("", "health: null", "no health check"),
+    ("", "watchdog: null", "no watchdog"),
+    (
+        "socket",
+        "  group: null",
+        "control: root and the supervisor's user only",
+    ),
+];
+
+/// The effective configuration as YAML, for `-cc`: every default filled
+/// in ([`effective`]), an absent block said so in a comment. It parses
+/// back to the same [`effective`] configuration.
 pub fn to_yaml(cfg: &RunYml) -> String {
     // Serializing plain structs of strings and numbers cannot fail.
-    serde_yaml::to_string(cfg).unwrap_or_default()
+    let text = serde_yaml::to_string(&effective(cfg)).unwrap_or_default();
+    let mut block = "";
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        // A key at column 0 opens a block (a string's own lines, in a
+        // block scalar, are indented: never taken for a key).
+        if !line.starts_with(' ') {
+            block = line.strip_suffix(':').unwrap_or("");
+        }
+        let inside = if line.starts_with(' ') { block } else { "" };
+        out += line;
+        if let Some((_, _, what)) = ABSENT.iter().find(|(b, l, _)| *b == inside && *l == line) {
+            out += "  # ";
+            out += what;
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1085,7 +1150,7 @@ require:
             (Some(512 << 20), Some(256), Some(0.5))
         );
         // -cc prints what parses back the same.
-        assert_eq!(p(&to_yaml(&cfg)).unwrap(), cfg);
+        assert_eq!(p(&to_yaml(&cfg)).unwrap(), effective(&cfg));
         for (yml, want) in [
             (
                 "cmd: x\nlimits:\n  nofiles: 1\n",
@@ -1126,6 +1191,62 @@ require:
         let cfg = p(SEED).unwrap();
         let text = to_yaml(&cfg);
         assert!(text.contains("timeout: 10"), "{text}");
-        assert_eq!(p(&text).unwrap(), cfg);
+        assert_eq!(p(&text).unwrap(), effective(&cfg));
+        assert_eq!(effective(&effective(&cfg)), effective(&cfg));
+    }
+
+    /// `-cc` prints every default: `restart:`, `ready:`, `socket:` too,
+    /// and what a start makes of the printed file is what it makes of the
+    /// file itself.
+    #[test]
+    fn cc_prints_every_default_and_means_the_same() {
+        let text = to_yaml(&p("cmd: sleep 1\n").unwrap());
+        for want in [
+            "restart:\n  policy: always\n  success:\n  - 0\n  delay: 1.0\n  max_delay: 1.0\n  factor: 2.0\n  reset_after: 60.0\n  limit: null  # no circuit breaker",
+            "\nessential: false\n",
+            "\nready: null  # ready as soon as it runs",
+            "\nhealth: null  # no health check\n",
+            "\nwatchdog: null  # no watchdog\n",
+            "\nno_new_privs: false\n",
+            "\nsocket:\n  mode: '0660'\n  group: null  # control: root",
+            "\nstop:\n  signal: TERM\n  group: true\n  timeout: 10\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        let probe = to_yaml(&p("cmd: x\nready: {tcp: \"127.0.0.1:1\"}\nhealth: {cmd: \"true\"}\n").unwrap());
+        for want in [
+            "ready:\n  tcp: 127.0.0.1:1\n  interval: 1.0\n  timeout: 0.0\n  probe_timeout: 5.0\n",
+            "health:\n  cmd: 'true'\n  interval: 10.0\n  timeout: 2.0\n  failures: 3\n",
+        ] {
+            assert!(probe.contains(want), "missing {want:?} in:\n{probe}");
+        }
+        // A string's line that looks like an absent block is left alone.
+        let odd = p("cmd: x\nlogger: \"a\\nlimit: null\\nready: null\"\nenv: {A: \"b\\n  group: null\"}\n").unwrap();
+        assert_eq!(p(&to_yaml(&odd)).unwrap(), effective(&odd));
+        let notify = to_yaml(&p("cmd: x\nready: notify\n").unwrap());
+        assert!(notify.contains("ready:\n  notify: true\n  timeout: 0.0\n"), "{notify}");
+        let path = Path::new("run.yml");
+        for text in [
+            "cmd: sleep 1\n",
+            "cmd: x\nready: {tcp: \"127.0.0.1:1\"}\nhealth: {cmd: \"true\"}\n",
+            "cmd: x\nready: {fd: 3, timeout: 2}\nrestart: {delay: 0.5, limit: {count: 2, within: 9}}\n",
+            "cmd: x\nrestart: {max_delay: 30, policy: on-failure}\nsocket: {group: root}\n",
+        ] {
+            let cfg = p(text).unwrap();
+            let printed = p(&to_yaml(&cfg)).unwrap();
+            assert_eq!(printed, effective(&cfg), "{text}");
+            let (a, b) = (
+                crate::service::from_yml(path, &cfg).map(|s| (s.restart, s.ready, s.health, s.socket)),
+                crate::service::from_yml(path, &printed).map(|s| (s.restart, s.ready, s.health, s.socket)),
+            );
+            let (mut a, b) = (a.unwrap(), b.unwrap());
+            // Absent, each of these is what -cc prints: the delay is the
+            // supervisor's throttle (1 s); max_delay the delay (no
+            // backoff); the socket's mode 0660.
+            a.0.delay = a.0.delay.or(Some(crate::supervise::state::MIN_RUN));
+            a.0.max_delay = a.0.max_delay.or(a.0.delay);
+            a.3.mode = a.3.mode.or(Some(crate::service::SocketSpec::DEFAULT_MODE));
+            assert_eq!(a, b, "{text}");
+        }
     }
 }

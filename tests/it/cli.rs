@@ -87,9 +87,18 @@ fn check_config_prints_effective_yaml() {
         "signal: TERM",
         "group: true",
         "timeout: 10",
+        // Every default, the blocks not written in the file too.
+        "restart:\n  policy: always\n  success:\n  - 0\n  delay: 1.0\n  max_delay: 1.0\n  factor: 2.0\n  reset_after: 60.0\n  limit: null",
+        "\nready: null  # ready as soon as it runs",
+        "\nsocket:\n  mode: '0660'\n  group: null",
+        "\nessential: false\n",
     ] {
         assert!(text.contains(want), "missing {want}: {text}");
     }
+    // What it prints is a configuration that means the same.
+    let again = sb.write("again.yml", &text);
+    let out = sb.run(&["-c", again.to_str().unwrap(), "-cc"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{}", stderr_of(&out));
     assert!(
         !sb.path("sdir").exists() && !sb.path("home/.immortal").exists(),
         "-cc must not start anything"
