@@ -38,12 +38,14 @@ use std::fmt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// One thing wrong, where it is.
+/// One thing wrong, where it is — or, for a warning, one thing that works
+/// otherwise than the file's author may expect (it does not fail the check).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
     pub line: Option<usize>,
     pub text: String,
+    pub warning: bool,
 }
 
 impl Problem {
@@ -52,6 +54,15 @@ impl Problem {
             file: file.to_path_buf(),
             line,
             text: text.into(),
+            warning: false,
+        }
+    }
+
+    /// A warning: told, but the check still passes.
+    pub fn warning(file: &Path, line: Option<usize>, text: impl Into<String>) -> Problem {
+        Problem {
+            warning: true,
+            ..Problem::new(file, line, text)
         }
     }
 
@@ -74,9 +85,10 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.warning { "warning: " } else { "" };
         match self.line {
-            Some(n) => write!(f, "{}:{n}: {}", self.file.display(), self.text),
-            None => write!(f, "{}: {}", self.file.display(), self.text),
+            Some(n) => write!(f, "{}:{n}: {kind}{}", self.file.display(), self.text),
+            None => write!(f, "{}: {kind}{}", self.file.display(), self.text),
         }
     }
 }
@@ -90,19 +102,23 @@ pub struct Report {
 }
 
 impl Report {
-    /// Print the problems (stderr) or the success line (stdout); the exit
-    /// status: 1 if there is any problem.
+    /// Print the problems and warnings (stderr), and the success line
+    /// (stdout) when there are only warnings; the exit status: 1 if there
+    /// is any problem.
     pub fn print(&self, program: &str) -> i32 {
         use std::io::Write;
-        if self.problems.is_empty() {
+        {
+            let mut err = std::io::stderr().lock();
+            for p in &self.problems {
+                let _ = writeln!(err, "{p}");
+            }
+        }
+        let n = self.problems.iter().filter(|p| !p.warning).count();
+        if n == 0 {
             let _ = writeln!(std::io::stdout(), "ok: {}", self.checked);
             return 0;
         }
         let mut err = std::io::stderr().lock();
-        for p in &self.problems {
-            let _ = writeln!(err, "{p}");
-        }
-        let n = self.problems.len();
         let _ = writeln!(
             err,
             "{program}: {n} problem{} in {}",
@@ -389,8 +405,19 @@ fn yml_file(path: &Path, supervisor: &Identity, out: &mut Vec<Problem>) -> Optio
 }
 
 /// `cmd`: found (in `PATH` for a bare name, else relative to `cwd`) and
-/// executable by the service's user.
+/// executable by the service's user; a warning where a shell would split
+/// its string otherwise (a quote, a backslash: [`config::cmd_difference`]).
 fn check_cmd(yml: &YmlFile) -> Vec<Problem> {
+    let mut out: Vec<Problem> = config::cmd_note(&yml.text)
+        .map(|(line, note)| Problem::warning(&yml.path, line, note))
+        .into_iter()
+        .collect();
+    out.extend(check_program(yml));
+    out
+}
+
+/// `cmd`'s program: found and executable by the service's user.
+fn check_program(yml: &YmlFile) -> Vec<Problem> {
     // With an unknown user (told already), whether it is found at all.
     let who = yml.service_user.as_ref().unwrap_or(&yml.supervisor);
     let Some(program) = yml.cfg.cmd.first() else {
@@ -553,6 +580,26 @@ fn service_dir(dir: &Path, supervisor: &Identity, with_log: bool, out: &mut Vec<
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => out.push(Problem::new(&notification, None, format!("unable to read: {e}"))),
+    }
+    // s6's fifodir opened to everyone: by s6-svperms -e, or by an earlier
+    // immortal, which made it 1733.
+    let event = dir.join(crate::supervise::fifodir::EVENT_DIR);
+    if let Ok(meta) = std::fs::symlink_metadata(&event) {
+        let mode = meta.mode() & 0o7777;
+        if meta.is_dir() && mode & 0o002 != 0 {
+            out.push(Problem::warning(
+                &event,
+                None,
+                format!(
+                    "anyone may write this directory (mode {mode:04o}): any user may subscribe to the \
+                     service's events and fill it; s6-supervise and immortal make it {:04o}, for their \
+                     group only: chmod {:04o} {} unless everyone is meant to (s6-svperms -e)",
+                    crate::supervise::fifodir::MODE,
+                    crate::supervise::fifodir::MODE,
+                    event.display()
+                ),
+            ));
+        }
     }
     // down-signal and timeout-kill: read as a start reads them.
     if let Err(e) = crate::service::from_service_dir(dir) {

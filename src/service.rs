@@ -276,12 +276,17 @@ impl ReadySpec {
 }
 
 impl HealthSpec {
+    /// `interval`, `timeout` and `failures` when not given.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_FAILURES: u32 = 3;
+
     fn from_yml(y: &config::HealthYml) -> Option<HealthSpec> {
         Some(HealthSpec {
             probe: Probe::from_yml(&y.cmd, &y.tcp, &y.http)?,
-            interval: y.interval.map_or(Duration::from_secs(10), seconds),
-            timeout: y.timeout.map_or(Duration::from_secs(2), seconds),
-            failures: y.failures.unwrap_or(3),
+            interval: y.interval.map_or(Self::DEFAULT_INTERVAL, seconds),
+            timeout: y.timeout.map_or(Self::DEFAULT_TIMEOUT, seconds),
+            failures: y.failures.unwrap_or(Self::DEFAULT_FAILURES),
         })
     }
 }

@@ -154,6 +154,44 @@ fn a_cmd_not_in_the_services_path_is_named_with_that_path() {
     check(&sb, "web.yml").ok();
 }
 
+/// A Go user's `cmd` passes (split at blanks, as the Go immortal splits
+/// it); where a shell would split it otherwise, a warning says both.
+#[test]
+fn a_cmd_with_quotes_passes_with_a_warning_naming_its_line() {
+    let sb = Sandbox::new();
+    sb.write("web.yml", "wait: 1\ncmd: /bin/echo it's fine\n");
+    let got = check(&sb, "web.yml");
+    assert!(got.code == 0 && got.stdout == "ok: web.yml\n", "{got}");
+    assert_eq!(got.stderr.lines().count(), 1, "{got}");
+    assert!(
+        got.stderr
+            .starts_with("web.yml:2: warning: cmd is split at blanks only")
+            && got.stderr.contains("`/bin/echo` `it's` `fine`")
+            && got.stderr.contains("a shell would refuse"),
+        "{got}"
+    );
+    sb.write("web.yml", "cmd: sh -c \"sleep 1\"\n");
+    let got = check(&sb, "web.yml");
+    assert!(got.code == 0, "{got}");
+    assert!(
+        got.stderr.starts_with("web.yml:1: warning: ")
+            && got.stderr.contains("`sh` `-c` `\"sleep` `1\"`")
+            && got.stderr.contains("a shell would pass `sh` `-c` `sleep 1`"),
+        "{got}"
+    );
+    // A warning does not hide a problem, nor turn it into one.
+    sb.write("web.yml", "cmd: sh -c 'sleep 1'\nuser: no-such-user-xyz\n");
+    let got = check(&sb, "web.yml");
+    got.problem("web.yml:2: ", "user 'no-such-user-xyz' does not exist");
+    assert!(got.stderr.contains("immortal: 1 problem in web.yml"), "{got}");
+    assert!(
+        got.stderr.lines().any(|l| l.starts_with("web.yml:1: warning: ")),
+        "{got}"
+    );
+    sb.write("web.yml", "cmd: [sh, -c, \"sleep 1\"]\n");
+    check(&sb, "web.yml").ok();
+}
+
 #[test]
 fn a_cmd_that_is_not_executable_is_named() {
     let sb = Sandbox::new();

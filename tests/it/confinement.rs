@@ -86,7 +86,7 @@ fn escaping_service(sb: &Sandbox, extra: &str) -> PathBuf {
     sb.write(
         "run.yml",
         &format!(
-            "cmd: sh -c 'setsid sleep 1000 & echo $! > escaped; exec sleep 1001'\ncwd: {cwd}\nstop: {{timeout: 5}}\n{extra}"
+            "cmd: [sh, -c, 'setsid sleep 1000 & echo $! > escaped; exec sleep 1001']\ncwd: {cwd}\nstop: {{timeout: 5}}\n{extra}"
         ),
     )
 }
@@ -139,7 +139,7 @@ fn kill_at_the_deadline_reaches_an_escaped_process_ignoring_term() {
     let cwd = sb.dir.path().display();
     let yml = sb.write(
         "run.yml",
-        &format!("cmd: sh -c 'setsid ./stubborn & exec sleep 1001'\ncwd: {cwd}\nstop: {{timeout: 1}}\n"),
+        &format!("cmd: [sh, -c, 'setsid ./stubborn & exec sleep 1001']\ncwd: {cwd}\nstop: {{timeout: 1}}\n"),
     );
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     sup.wait_running(None);
@@ -163,7 +163,7 @@ fn leftovers_of_an_exited_service_are_stopped_before_it_starts_again() {
     // The main process ends at once, leaving an escaped child behind.
     let yml = sb.write(
         "run.yml",
-        &format!("cmd: sh -c 'setsid sleep 1000 & echo $! >> escaped'\ncwd: {cwd}\n"),
+        &format!("cmd: [sh, -c, 'setsid sleep 1000 & echo $! >> escaped']\ncwd: {cwd}\n"),
     );
     let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     pid_in(&sb, &sup, "escaped");
@@ -255,7 +255,7 @@ fn memory_limit_oom_kill_is_the_reason() {
     let yml = sb.write(
         "run.yml",
         &format!(
-            "cmd: sh -c 'while [ ! -e go ]; do sleep 0.05; done; exec perl -e \"\\$x = q(x) x (100 * 1024 * 1024); sleep 1000\"'\ncwd: {cwd}\ncgroup: {{memory: 32M}}\nretries: 0\n"
+            "cmd: [sh, -c, 'while [ ! -e go ]; do sleep 0.05; done; exec perl -e \"\\$x = q(x) x (100 * 1024 * 1024); sleep 1000\"']\ncwd: {cwd}\ncgroup: {{memory: 32M}}\nretries: 0\n"
         ),
     );
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);

@@ -75,7 +75,7 @@ fn metrics_count_starts_exits_and_log_lines_and_pass_promtool() {
     sb.write(
         "run.yml",
         &format!(
-            "cmd: sh -c 'echo one; echo two; echo three; exec sleep 60'\nlog:\n  file: {}\n",
+            "cmd: [sh, -c, 'echo one; echo two; echo three; exec sleep 60']\nlog:\n  file: {}\n",
             sb.path("out.log").display()
         ),
     );
@@ -134,7 +134,7 @@ fn a_slow_logger_drops_lines_and_the_metric_counts_them() {
     sb.write(
         "run.yml",
         &format!(
-            "cmd: sh -c 'i=0; while [ $i -lt 40000 ]; do echo line-$i-padding-padding-padding-padding; i=$((i+1)); done; exec sleep 60'\n\
+            "cmd: [sh, -c, 'i=0; while [ $i -lt 40000 ]; do echo line-$i-padding-padding-padding-padding; i=$((i+1)); done; exec sleep 60']\n\
              log:\n  file: {}\n  size: 0\nlogger: exec sleep 60\n",
             sb.path("out.log").display()
         ),

@@ -867,7 +867,7 @@ fn immortalsvc_raises_its_descriptor_limit_and_services_keep_theirs() {
     let out = sb.path("ulimit");
     sb.write(
         "services/web.yml",
-        &format!("cmd: sh -c 'ulimit -n > {}; exec sleep 1000'\n", out.display()),
+        &format!("cmd: [sh, -c, 'ulimit -n > {}; exec sleep 1000']\n", out.display()),
     );
     let sc = Scanner::start(&sb, &["prlimit", "--nofile=256:4096"]);
     wait_running(&sb, &sc, "web", 0);

@@ -37,7 +37,10 @@ fn start(flags: &Flags) -> Start {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
             Start::Exit(0)
         }
-        Ok(Plan::Supervise(svc)) => supervise_command(flags, *svc),
+        Ok(Plan::Supervise(svc)) => {
+            warn_about_cmd(flags);
+            supervise_command(flags, *svc)
+        }
         // runsv's behaviour: stays in the foreground, messages on stderr.
         Ok(Plan::ServiceDir(dir)) => match prepare_service_dir(&dir) {
             Ok(parts) => Start::Supervise(Box::new(Supervisor::new(parts))),
@@ -71,6 +74,22 @@ fn supervise_command(flags: &Flags, svc: Service) -> Start {
         parts.log.warn(&e.to_string());
     }
     Start::Supervise(Box::new(Supervisor::new(parts)))
+}
+
+/// A `cmd:` string that a shell would split otherwise (quotes,
+/// backslashes) starts as the Go immortal starts it: said on stderr,
+/// before detaching, as `immortal -check` says it.
+fn warn_about_cmd(flags: &Flags) {
+    let Some(path) = &flags.config else {
+        return;
+    };
+    let Ok(text) = crate::sys::fs::read_regular_text(path, crate::sys::fs::MAX_SMALL_FILE) else {
+        return;
+    };
+    if let Some((line, note)) = crate::config::cmd_note(&text) {
+        let at = line.map(|n| format!(":{n}")).unwrap_or_default();
+        let _ = writeln!(std::io::stderr(), "immortal: {}{at}: warning: {note}", path.display());
+    }
 }
 
 fn fail(msg: &str) -> i32 {

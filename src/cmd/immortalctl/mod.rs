@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod discover;
+pub mod facts;
 pub mod history;
 pub mod log;
 pub mod table;
@@ -24,10 +25,26 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use table::Row;
 
-/// One service's state, from either channel, in the API's shape: `None`
-/// when nothing runs (no supervisor, no orphan); `Err` when it cannot be
-/// known (access denied: the message to show).
+/// One service's state, from either channel, in the API's shape, with
+/// what its supervise directory adds ([`facts`]): `None` when nothing runs
+/// (no supervisor, no orphan); `Err` when it cannot be known (access
+/// denied: the message to show).
 fn fetch(f: &Found) -> Result<Option<Value>, String> {
+    let Some(mut v) = fetch_status(f)? else { return Ok(None) };
+    match &f.channel {
+        Channel::Socket(sock) => {
+            if let Some(sdir) = sock.parent() {
+                facts::add(&mut v, sdir, false);
+            }
+        }
+        Channel::Fifo(dir) => facts::add(&mut v, dir, true),
+        Channel::Orphan { .. } | Channel::Denied(_) => {}
+    }
+    Ok(Some(v))
+}
+
+/// One service's state as its supervisor (or its status file) says it.
+fn fetch_status(f: &Found) -> Result<Option<Value>, String> {
     match &f.channel {
         Channel::Socket(sock) => {
             let mut v = match client::status(sock) {
@@ -37,7 +54,7 @@ fn fetch(f: &Found) -> Result<Option<Value>, String> {
                     // Nobody answers: an orphaned service, or nothing at all.
                     let Some(dir) = sock.parent() else { return Ok(None) };
                     return match discover::live_or_orphan(dir) {
-                        Some(other @ (Channel::Orphan { .. } | Channel::Denied(_))) => fetch(&Found {
+                        Some(other @ (Channel::Orphan { .. } | Channel::Denied(_))) => fetch_status(&Found {
                             name: f.name.clone(),
                             channel: other,
                         }),
@@ -153,17 +170,21 @@ fn row(v: &Value) -> Row {
         error: v.get("error").and_then(Value::as_str).map(String::from),
         config_error: v.get("config_error").and_then(Value::as_str).map(String::from),
         live: live_notes(v),
+        log_service: facts::log_note(v),
     }
 }
 
-/// What the row says of a running service: ` - not ready`, ` - unhealthy:
-/// …`, and its sd_notify `STATUS=` text.
+/// What the row says of a running service: ` - stopping: TERM sent …`
+/// during a stop (instead of ` - not ready`), else ` - not ready`; ` -
+/// unhealthy: …`, and its sd_notify `STATUS=` text.
 fn live_notes(v: &Value) -> Vec<String> {
     let mut notes = Vec::new();
     if v.get("state").and_then(Value::as_str) != Some("run") {
         return notes;
     }
-    if v.get("ready").and_then(Value::as_bool) == Some(false) {
+    if let Some(stop) = facts::stop_note(v) {
+        notes.push(stop);
+    } else if v.get("ready").and_then(Value::as_bool) == Some(false) {
         notes.push("not ready".to_string());
     }
     if v.get("healthy").and_then(Value::as_bool) == Some(false) {
