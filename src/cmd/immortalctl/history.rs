@@ -8,24 +8,27 @@
 
 use super::discover::{Channel, Found};
 use crate::client;
+use crate::error::{Error, Result};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
 
 /// One service's history, or why there is none.
-fn fetch(f: &Found) -> Result<Vec<Value>, String> {
+fn fetch(f: &Found) -> Result<Vec<Value>> {
     let Channel::Socket(sock) = &f.channel else {
-        return Err("no history: not an immortal supervisor (runit/daemontools supervise, or gone)".into());
-    };
-    let (code, body) = client::get(sock, "/history").map_err(|e| e.to_string())?;
-    if code != 200 {
-        return Err(format!(
-            "no history: the supervisor answered {code} (an older version?)"
+        return Err(Error::invalid(
+            "no history: not an immortal supervisor (runit/daemontools supervise, or gone)",
         ));
+    };
+    let (code, body) = client::get(sock, "/history")?;
+    if code != 200 {
+        return Err(Error::invalid(format!(
+            "no history: the supervisor answered {code} (an older version?)"
+        )));
     }
     match serde_json::from_str(&body) {
         Ok(Value::Array(entries)) => Ok(entries),
-        _ => Err("no history: the supervisor's answer is not a list".into()),
+        _ => Err(Error::invalid("no history: the supervisor's answer is not a list")),
     }
 }
 

@@ -23,6 +23,7 @@
 
 use super::discover::{Channel, Found};
 use crate::client;
+use crate::error::Error;
 use crate::layout;
 use crate::logfile::Naming;
 use crate::sys::signalfd::Signals;
@@ -430,11 +431,11 @@ fn svlogd_set(supervise: &Path) -> Option<Set> {
 }
 
 /// The service's log file set, or the message saying why there is none.
-fn find_set(f: &Found) -> Result<Set, String> {
-    let none = || format!("{} has no log: file", f.name);
+fn find_set(f: &Found) -> crate::error::Result<Set> {
+    let none = || Error::invalid(format!("{} has no log: file", f.name));
     match &f.channel {
         Channel::Socket(sock) => {
-            let status = client::status(sock).map_err(|e| format!("{}: {e}", f.name))?;
+            let status = client::status(sock).map_err(|e| Error::invalid(format!("{}: {e}", f.name)))?;
             match status.get("log").and_then(serde_json::Value::as_str) {
                 Some(file) => Ok(Set {
                     current: PathBuf::from(file),
@@ -444,7 +445,7 @@ fn find_set(f: &Found) -> Result<Set, String> {
             }
         }
         Channel::Fifo(dir) => svlogd_set(dir).ok_or_else(none),
-        Channel::Orphan { pid, .. } => Err(format!("{}: {}", f.name, super::orphaned(*pid))),
+        Channel::Orphan { pid, .. } => Err(Error::invalid(format!("{}: {}", f.name, super::orphaned(*pid)))),
     }
 }
 

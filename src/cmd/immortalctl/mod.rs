@@ -12,6 +12,7 @@ pub mod watch;
 use crate::api;
 use crate::client;
 use crate::control::{self, Command};
+use crate::error::{Error, Result};
 use crate::layout;
 use crate::status::{self, RunState, Wanted};
 use args::{Action, Request, Verb};
@@ -183,22 +184,24 @@ fn fifo_commands(verb: Verb) -> &'static [Command] {
 }
 
 /// The `/signal/WORD` that asks for `action` (`None`: nothing to send).
-fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
+fn socket_word(action: &Action) -> Result<Option<&'static str>> {
     let cmd = match action {
         Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => {
             return Ok(None)
         }
         Action::Verb(v) => socket_command(*v),
-        Action::Signal(sig) => control::from_word(sig).ok_or_else(|| format!("{sig}: no such signal"))?,
+        Action::Signal(sig) => {
+            control::from_word(sig).ok_or_else(|| Error::invalid(format!("{sig}: no such signal")))?
+        }
     };
     control::to_word(cmd)
         .map(Some)
-        .ok_or_else(|| format!("{cmd:?}: no socket word for it"))
+        .ok_or_else(|| Error::invalid(format!("{cmd:?}: no socket word for it")))
 }
 
 /// The bytes to write to a runit control FIFO for `action` (`None`: nothing
 /// to send).
-fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
+fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>> {
     let commands = match action {
         Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => {
             return Ok(None)
@@ -217,8 +220,10 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
         .collect();
     match (bytes, action) {
         (Some(bytes), _) if !bytes.is_empty() => Ok(Some(bytes)),
-        (_, Action::Signal(sig)) => Err(format!("{sig}: no runit control letter for this signal")),
-        (_, _) => Err(format!("{action:?}: no runit control letter for it")),
+        (_, Action::Signal(sig)) => Err(Error::invalid(format!(
+            "{sig}: no runit control letter for this signal"
+        ))),
+        (_, _) => Err(Error::invalid(format!("{action:?}: no runit control letter for it"))),
     }
 }
 
@@ -233,7 +238,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             let word = match socket_word(action) {
                 Ok(Some(word)) => word,
                 Ok(None) => return None,
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             };
             match client::get(sock, &format!("/signal/{word}")) {
                 Ok((_, body)) => {
@@ -253,7 +258,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             let bytes = match fifo_bytes(action) {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => return None,
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             };
             let path = dir.join(layout::CONTROL);
             let written = std::fs::OpenOptions::new()
@@ -405,8 +410,12 @@ mod tests {
         ];
         for (verb, word, bytes) in verbs {
             let action = Action::Verb(verb);
-            assert_eq!(socket_word(&action), Ok(Some(word)), "{verb:?}");
-            assert_eq!(fifo_bytes(&action), Ok(Some(bytes.as_bytes().to_vec())), "{verb:?}");
+            assert_eq!(socket_word(&action).ok(), Some(Some(word)), "{verb:?}");
+            assert_eq!(
+                fifo_bytes(&action).ok(),
+                Some(Some(bytes.as_bytes().to_vec())),
+                "{verb:?}"
+            );
         }
         let signals = [
             ("USR1", Some("1")),
@@ -425,16 +434,16 @@ mod tests {
         ];
         for (sig, bytes) in signals {
             let action = Action::Signal(sig);
-            assert_eq!(socket_word(&action), Ok(Some(sig)), "{sig}");
+            assert_eq!(socket_word(&action).ok(), Some(Some(sig)), "{sig}");
             match bytes {
-                Some(b) => assert_eq!(fifo_bytes(&action), Ok(Some(b.as_bytes().to_vec())), "{sig}"),
+                Some(b) => assert_eq!(fifo_bytes(&action).ok(), Some(Some(b.as_bytes().to_vec())), "{sig}"),
                 None => assert_eq!(
-                    fifo_bytes(&action),
+                    fifo_bytes(&action).map_err(|e| e.to_string()),
                     Err(format!("{sig}: no runit control letter for this signal"))
                 ),
             }
         }
-        assert_eq!(socket_word(&Action::Status), Ok(None));
-        assert_eq!(fifo_bytes(&Action::Status), Ok(None));
+        assert_eq!(socket_word(&Action::Status).ok(), Some(None));
+        assert_eq!(fifo_bytes(&Action::Status).ok(), Some(None));
     }
 }

@@ -22,6 +22,7 @@
 //! and `p` prefix, `-r`/`-R`) happens line by line only when configured;
 //! without it the input goes to the writers in whole chunks.
 
+use crate::error::{Context, Error, Result};
 use crate::layout;
 use crate::logfile::{LogWriter, Naming, Rotation, Stamp, MAX_LINE};
 use std::fs::File;
@@ -292,14 +293,14 @@ fn is_multilog_action(a: &str) -> bool {
 }
 
 /// Parse the command line (without the program name).
-pub fn parse(args: &[String]) -> Result<Options, String> {
+pub fn parse(args: &[String]) -> Result<Options> {
     let Some(first) = args.first() else {
-        return Err("missing DIR (or -f FILE)".into());
+        return Err(Error::invalid("missing DIR (or -f FILE)"));
     };
     if !is_option(first) && args.iter().any(|a| is_multilog_action(a)) {
         parse_multilog(args).map_err(|e| {
             if first.starts_with('-') {
-                format!("unknown option: {first} (read as a multilog script: {e})")
+                Error::invalid(format!("unknown option: {first} (read as a multilog script: {e})"))
             } else {
                 e
             }
@@ -309,11 +310,12 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
     }
 }
 
-fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, String> {
-    v.parse().map_err(|_| format!("{what}: not a number: '{v}'"))
+fn number<T: std::str::FromStr>(what: &str, v: &str) -> Result<T> {
+    v.parse()
+        .map_err(|_| Error::invalid(format!("{what}: not a number: '{v}'")))
 }
 
-fn parse_flags(args: &[String]) -> Result<Options, String> {
+fn parse_flags(args: &[String]) -> Result<Options> {
     let (mut file, mut dirs) = (None, Vec::new());
     let (mut size, mut keep, mut age) = (None, None, None);
     let (mut ts, mut rfc3339) = (0, false);
@@ -330,10 +332,10 @@ fn parse_flags(args: &[String]) -> Result<Options, String> {
         }
         if options_done || !a.starts_with('-') || a.len() == 1 {
             if !a.contains('/') && is_multilog_action(a) {
-                return Err(format!(
+                return Err(Error::invalid(format!(
                     "{a} is a multilog action, but the command line started with svlogd options \
                      (a multilog script starts with an action; a directory named {a}: ./{a})"
-                ));
+                )));
             }
             dirs.push(PathBuf::from(a));
             continue;
@@ -352,11 +354,11 @@ fn parse_flags(args: &[String]) -> Result<Options, String> {
                 continue;
             }
             if !VALUED.contains(&c) {
-                return Err(if b.len() == 2 {
+                return Err(Error::invalid(if b.len() == 2 {
                     format!("unknown option: {a}")
                 } else {
                     format!("unknown option in {a}: -{}", a[k - 1..].chars().next().unwrap_or('?'))
-                });
+                }));
             }
             let opt = format!("-{}", c as char);
             let v: &str = if k < b.len() {
@@ -364,14 +366,16 @@ fn parse_flags(args: &[String]) -> Result<Options, String> {
                 k = b.len();
                 v
             } else {
-                let v = args.get(i).ok_or_else(|| format!("{opt} needs a value"))?;
+                let v = args
+                    .get(i)
+                    .ok_or_else(|| Error::invalid(format!("{opt} needs a value")))?;
                 i += 1;
                 v
             };
             match c {
                 b'r' => {
                     if v.len() != 1 {
-                        return Err(format!("-r needs a single character (byte): '{v}'"));
+                        return Err(Error::invalid(format!("-r needs a single character (byte): '{v}'")));
                     }
                     with = Some(v.as_bytes()[0]);
                 }
@@ -396,9 +400,9 @@ fn parse_flags(args: &[String]) -> Result<Options, String> {
         }
     }
     if buf_len <= line_len {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "-b {buf_len} must be greater than -l {line_len} (as svlogd requires; default -b 1024, -l 1000)"
-        ));
+        )));
     }
     let replace = (with.is_some() || also.is_some()).then(|| Replace {
         with: with.unwrap_or(b'_'),
@@ -462,15 +466,15 @@ fn parse_flags(args: &[String]) -> Result<Options, String> {
                 buf_len,
             })
         }
-        (Some(_), false) => Err(format!(
+        (Some(_), false) => Err(Error::invalid(format!(
             "give -f FILE or DIR, not both (DIR: {})",
             dirs.first().map_or(String::new(), |d| d.display().to_string())
-        )),
-        (None, true) => Err("missing DIR (or -f FILE)".into()),
+        ))),
+        (None, true) => Err(Error::invalid("missing DIR (or -f FILE)")),
     }
 }
 
-fn parse_multilog(args: &[String]) -> Result<Options, String> {
+fn parse_multilog(args: &[String]) -> Result<Options> {
     let (mut size, mut files, mut stamp) = (MULTILOG_SIZE, MULTILOG_FILES, Stamp::None);
     let (mut logs, mut script) = (Vec::new(), Vec::new());
     for (i, a) in args.iter().enumerate() {
@@ -479,16 +483,16 @@ fn parse_multilog(args: &[String]) -> Result<Options, String> {
             None => {} // multilog ignores an empty action
             Some(b't') if a == "t" => {
                 if i > 0 {
-                    return Err(format!("multilog action t must come first (it is argument {})", i + 1));
+                    return Err(Error::invalid(format!("multilog action t must come first (it is argument {})", i + 1)));
                 }
                 stamp = Stamp::Tai64n;
             }
             Some(b's') => {
-                let n: u64 = a[1..].parse().map_err(|_| format!("bad size token: {a}"))?;
+                let n: u64 = a[1..].parse().map_err(|_| Error::invalid(format!("bad size token: {a}")))?;
                 size = n.clamp(MULTILOG_MIN_SIZE, MULTILOG_MAX_SIZE);
             }
             Some(b'n') => {
-                let n: usize = a[1..].parse().map_err(|_| format!("bad count token: {a}"))?;
+                let n: usize = a[1..].parse().map_err(|_| Error::invalid(format!("bad count token: {a}")))?;
                 files = n.max(2);
             }
             Some(b'+') => script.push(Action::Select(b[1..].to_vec())),
@@ -509,16 +513,16 @@ fn parse_multilog(args: &[String]) -> Result<Options, String> {
                 });
             }
             Some(b'!') => {
-                return Err(format!(
+                return Err(Error::invalid(format!(
                     "unsupported multilog action: {a} (processors are not supported; rotated files are kept as they are without it)"
-                ))
+                )))
             }
-            Some(b'=') => return Err(format!("unsupported multilog action: {a} (= needs a file name)")),
-            _ => return Err(format!("unsupported multilog action: {a}")),
+            Some(b'=') => return Err(Error::invalid(format!("unsupported multilog action: {a} (= needs a file name)"))),
+            _ => return Err(Error::invalid(format!("unsupported multilog action: {a}"))),
         }
     }
     if logs.is_empty() && !script.iter().any(|a| matches!(a, Action::Alert | Action::Status(_))) {
-        return Err("missing log directory (starting with . or /)".into());
+        return Err(Error::invalid("missing log directory (starting with . or /)"));
     }
     let line_len = MULTILOG_LINE - stamp.render(SystemTime::UNIX_EPOCH).len();
     Ok(Options {
@@ -542,18 +546,18 @@ fn leading_number(s: &[u8]) -> Option<(u64, &[u8])> {
 /// Parse svlogd's `config` text. Returns the configuration and warnings
 /// (lines svlogd would act on that immortallog does not); an error names
 /// the line (`config:LINE: ...`).
-pub fn parse_config(text: &[u8]) -> Result<(Config, Vec<String>), String> {
+pub fn parse_config(text: &[u8]) -> Result<(Config, Vec<String>)> {
     let mut c = Config::default();
     let mut warnings = Vec::new();
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let shown = String::from_utf8_lossy(line);
         let at = format!("config:{}", i + 1);
-        let bad = |why: &str| format!("{at}: {why}: {shown}");
+        let bad = |why: &str| Error::invalid(format!("{at}: {why}: {shown}"));
         let Some((&kind, rest)) = line.split_first() else {
             continue;
         };
         // Numbers may have trailing blanks, nothing else.
-        let num = |suffixes: &[(u8, u64)]| -> Result<u64, String> {
+        let num = |suffixes: &[(u8, u64)]| -> Result<u64> {
             let (v, mut tail) = leading_number(rest).ok_or_else(|| bad("not a number"))?;
             let mut v = v;
             if let Some((&s, t)) = tail.split_first() {
@@ -620,7 +624,7 @@ pub fn parse_config(text: &[u8]) -> Result<(Config, Vec<String>), String> {
 
 /// Apply a `config` text to every log directory of `opts` (what [`open`]
 /// does per directory with its own `DIR/config`).
-pub fn apply_config(opts: &mut Options, text: &str) -> Result<(), String> {
+pub fn apply_config(opts: &mut Options, text: &str) -> Result<()> {
     let (config, _) = parse_config(text.as_bytes())?;
     for log in &mut opts.logs {
         log.config = config.clone();
@@ -629,14 +633,14 @@ pub fn apply_config(opts: &mut Options, text: &str) -> Result<(), String> {
 }
 
 /// `DIR/config`, if there is one.
-fn read_config(dir: &Path) -> Result<Option<(Config, Vec<String>)>, String> {
+fn read_config(dir: &Path) -> Result<Option<(Config, Vec<String>)>> {
     let path = dir.join(layout::LOG_CONFIG);
     match crate::sys::fs::read_regular(&path, crate::sys::fs::MAX_SMALL_FILE, false) {
         Ok(text) => parse_config(&text)
             .map(Some)
-            .map_err(|e| format!("{}/{e}", dir.display())),
+            .map_err(|e| Error::invalid(format!("{}/{e}", dir.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("unable to read {}: {e}", path.display())),
+        Err(e) => Err(e).ctx("read", &path),
     }
 }
 
@@ -704,8 +708,7 @@ pub struct Logger {
 
 /// Open every output of `opts` (creating directories, taking `DIR/lock`,
 /// reading `DIR/config`, opening `=file`s).
-pub fn open(opts: Options) -> crate::error::Result<Logger> {
-    use crate::error::{Context, Error};
+pub fn open(opts: Options) -> Result<Logger> {
     let mut outs: Vec<Out> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     for log in opts.logs {
@@ -724,7 +727,7 @@ pub fn open(opts: Options) -> crate::error::Result<Logger> {
                 let mut lock = crate::sys::lock::Lock::acquire(&dir.join(layout::LOG_LOCK))
                     .map_err(|e| Error::invalid(format!("{}: already running? {e}", dir.display())))?;
                 lock.record_holder(std::process::id())?;
-                let config = match read_config(&dir).map_err(Error::invalid)? {
+                let config = match read_config(&dir)? {
                     Some((config, warnings)) => {
                         warn_all(&dir, &warnings);
                         config
@@ -1213,7 +1216,7 @@ pub fn run(mut logger: Logger) -> i32 {
 mod tests {
     use super::*;
 
-    fn p(args: &[&str]) -> Result<Options, String> {
+    fn p(args: &[&str]) -> Result<Options> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
@@ -1430,7 +1433,7 @@ mod tests {
             (&["-*", "t", "./d"], "t must come first (it is argument 2)"),
         ];
         for &(args, want) in table {
-            let e = p(args).expect_err(&format!("{args:?}"));
+            let e = p(args).expect_err(&format!("{args:?}")).to_string();
             assert!(e.contains(want), "{args:?}: {e}");
         }
     }
@@ -1505,7 +1508,7 @@ mod tests {
             ("\ns10q\n", "config:2: not a number: s10q"),
             ("uhost:1\n", "config:1: not an IPv4 address"),
         ] {
-            let e = parse_config(text.as_bytes()).unwrap_err();
+            let e = parse_config(text.as_bytes()).unwrap_err().to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
     }

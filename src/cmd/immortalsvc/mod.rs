@@ -33,14 +33,13 @@
 //! its child is reaped.
 
 pub mod hub;
-pub mod listing;
 
 use crate::error::{Context, Result};
 use crate::layout;
+use crate::listing::{self, Entry, Listing};
 use crate::supervise::state::EXIT_ESSENTIAL_FAILED;
 use crate::sys::process::ExitHow;
 use crate::sys::{self, signalfd::Signals};
-use listing::{Entry, Listing};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
