@@ -19,8 +19,10 @@
 //!   privileges, a cgroup controller for each `cgroup:` limit);
 //! - `require`: each name exists (in a services directory: among its
 //!   services; for one file: a service beside it, or a supervise directory
-//!   in `$IMMORTAL_SDIR` or `~/.immortal`), and no service requires itself
-//!   through others ([`listing::cycle_through`], as a start refuses it);
+//!   in `$IMMORTAL_SDIR` or `~/.immortal`), no service requires itself
+//!   through others ([`listing::cycle_through`], as a start refuses it),
+//!   and (in a services directory) none requires one that can never start
+//!   — a `NAME.yml` that does not validate, or one that requires such;
 //! - a daemontools/runit/s6 service directory: `run` (and `finish`,
 //!   `check`, `log/run` when present) executable, `notification-fd` a
 //!   number, `down-signal` and `timeout-kill` as a start reads them;
@@ -226,6 +228,7 @@ pub fn services_dir(dir: &Path) -> Report {
             ));
         }
     }
+    never_starts(&found, &ymls, out);
     // Each cycle once, told at the file of its first name.
     let mut told = BTreeSet::new();
     for (name, yml) in &ymls {
@@ -245,6 +248,60 @@ pub fn services_dir(dir: &Path) -> Report {
     }
     report.sort();
     report
+}
+
+/// What immortalsvc can never start, told at each `require` that waits
+/// for it: a `NAME.yml` that does not validate as a start validates it
+/// (immortalsvc does not start it), and whatever requires one, however
+/// indirectly. (A require cycle is told on its own.)
+fn never_starts(found: &listing::Found, ymls: &BTreeMap<String, YmlFile>, out: &mut Vec<Problem>) {
+    let invalid: BTreeSet<&str> = found
+        .services
+        .iter()
+        .filter(|(_, kind, path)| {
+            *kind == Kind::Yml
+                && config::load(path)
+                    .and_then(|y| crate::service::from_yml(path, &y))
+                    .is_err()
+        })
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    // Each service that can never start, and the invalid file behind it.
+    let mut never: BTreeMap<&str, &str> = invalid.iter().map(|n| (*n, *n)).collect();
+    loop {
+        let grown: Vec<(&str, &str)> = ymls
+            .iter()
+            .filter(|(name, _)| !never.contains_key(name.as_str()))
+            .filter_map(|(name, yml)| {
+                let root = yml.cfg.require.iter().find_map(|r| never.get(r.as_str()))?;
+                Some((name.as_str(), *root))
+            })
+            .collect();
+        if grown.is_empty() {
+            break;
+        }
+        never.extend(grown);
+    }
+    // An invalid file's own problems say why it does not start.
+    for (name, yml) in ymls.iter().filter(|(n, _)| !invalid.contains(n.as_str())) {
+        for req in &yml.cfg.require {
+            let Some(root) = never.get(req.as_str()) else {
+                continue;
+            };
+            let text = if req == root {
+                format!(
+                    "require '{req}': {req}{} is invalid, so {name} can never start",
+                    layout::YML_SUFFIX
+                )
+            } else {
+                format!(
+                    "require '{req}': {req} can never start ({root}{} is invalid), so neither can {name}",
+                    layout::YML_SUFFIX
+                )
+            };
+            out.push(Problem::new(&yml.path, item_line(&yml.text, "require", req), text));
+        }
+    }
 }
 
 // ------------------------------------------------------------- run.yml

@@ -62,6 +62,9 @@ pub const LOCK: &str = "lock";
 pub const SOCKET: &str = "immortal.sock";
 /// `immortalsvc`'s own socket, in `$IMMORTAL_SDIR`.
 pub const IMMORTALSVC_SOCKET: &str = "immortalsvc.sock";
+/// What `immortalsvc.sock` answers with the services it runs no supervisor
+/// for (waiting for a requirement, or a `NAME.yml` that does not validate).
+pub const IMMORTALSVC_WAITING: &str = "/waiting";
 /// runit's control FIFO.
 pub const CONTROL: &str = "control";
 /// runit's liveness FIFO.

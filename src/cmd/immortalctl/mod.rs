@@ -299,6 +299,20 @@ fn colour_wanted(req: &Request) -> bool {
     req.color && tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The services `immortalsvc` runs no supervisor for — waiting for a
+/// requirement, or a `NAME.yml` that does not validate — each as a status
+/// with its `reason`, asked of its socket (none without an immortalsvc).
+fn not_started() -> Vec<Value> {
+    let sock = watch::immortalsvc_socket();
+    if !sock.exists() {
+        return Vec::new();
+    }
+    match client::get(&sock, layout::IMMORTALSVC_WAITING) {
+        Ok((200, body)) => serde_json::from_str(&body).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// Run a parsed request; returns the exit status.
 pub fn run(req: &Request) -> i32 {
     let services = match req.target.as_deref() {
@@ -306,6 +320,15 @@ pub fn run(req: &Request) -> i32 {
         Some(t) => match discover::one(t) {
             Some(f) => vec![f],
             None => {
+                // No supervisor: immortalsvc may say why.
+                if let Some(v) = not_started().into_iter().find(|v| v["name"] == t) {
+                    if req.action == Action::Status {
+                        return show(req, &[v]);
+                    }
+                    let why = v["reason"].as_str().unwrap_or("not started");
+                    let _ = writeln!(std::io::stderr(), "immortalctl: {t}: no supervisor yet: {why}");
+                    return 1;
+                }
                 let _ = writeln!(std::io::stderr(), "immortalctl: no such service: {t}");
                 return 1;
             }
@@ -382,14 +405,34 @@ pub fn run(req: &Request) -> i32 {
             code = 1;
         }
     }
+    if matches!(req.target.as_deref(), None | Some("*")) && req.action == Action::Status {
+        // What immortalsvc has not started, in its place by name.
+        for v in not_started() {
+            if shown.iter().any(|s| s["name"] == v["name"]) {
+                continue;
+            }
+            let name = v["name"].as_str().unwrap_or("");
+            let at = shown
+                .iter()
+                .position(|s| s["name"].as_str().is_some_and(|n| n > name))
+                .unwrap_or(shown.len());
+            shown.insert(at, v);
+        }
+    }
+    show(req, &shown);
+    code
+}
+
+/// Print the statuses as the table (or `--json`); 0.
+fn show(req: &Request, shown: &[Value]) -> i32 {
     let out = if req.json {
-        serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n"
+        serde_json::to_string_pretty(shown).unwrap_or_default() + "\n"
     } else {
         let rows: Vec<Row> = shown.iter().map(row).collect();
         table::render(&rows, colour_wanted(req))
     };
     crate::cli::print(&out);
-    code
+    0
 }
 
 #[cfg(test)]

@@ -261,6 +261,79 @@ impl Fleet {
     }
 }
 
+/// A service of DIR with no supervisor, that will not have one until
+/// something changes: for `immortalctl` and `immortalsvc.sock`, which
+/// otherwise know services by their supervisors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unstarted {
+    pub name: String,
+    /// Its command line (none when its file never validated).
+    pub cmd: Vec<String>,
+    /// `waiting for db, nocmd (invalid: …)`, or `invalid: …`.
+    pub why: String,
+    /// Waiting for requirements (else its file does not validate).
+    pub waiting: bool,
+}
+
+impl Fleet {
+    /// Every service that waits for a requirement or a valid file, by name.
+    /// (One between two starts, or being started, is not: a supervisor is
+    /// on its way.)
+    pub fn unstarted(&self) -> Vec<Unstarted> {
+        if self.mode != Mode::Running {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (name, c) in &self.children {
+            match c.phase {
+                Phase::Down => {}
+                Phase::Inspecting
+                | Phase::Clearing { .. }
+                | Phase::Starting
+                | Phase::Up { .. }
+                | Phase::Stopping { .. } => continue,
+            }
+            let cmd = run_yml(&c.entry).map(|y| y.cmd).unwrap_or_default();
+            if let Some(err) = self.errors.get(name) {
+                out.push(Unstarted {
+                    name: name.clone(),
+                    cmd,
+                    why: format!("invalid: {err}"),
+                    waiting: false,
+                });
+                continue;
+            }
+            let missing = self.not_ready(&c.requires);
+            if missing.is_empty() {
+                continue;
+            }
+            let named: Vec<String> = missing
+                .iter()
+                .map(|r| match self.errors.get(r) {
+                    Some(err) => format!("{r} (invalid: {err})"),
+                    None => r.clone(),
+                })
+                .collect();
+            out.push(Unstarted {
+                name: name.clone(),
+                cmd,
+                why: format!("waiting for {}", named.join(", ")),
+                waiting: true,
+            });
+        }
+        for (name, err) in self.errors.iter().filter(|(n, _)| !self.children.contains_key(*n)) {
+            out.push(Unstarted {
+                name: name.clone(),
+                cmd: Vec::new(),
+                why: format!("invalid: {err}"),
+                waiting: false,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
 /// The table: what `event` at `now` changes, and what to do.
 pub fn plan(fleet: &Fleet, event: Event, now: Instant) -> (Fleet, Vec<Action>) {
     let mut next = fleet.clone();
@@ -667,14 +740,17 @@ fn start(name: &str, c: &mut Child, now: Instant, out: &mut Vec<Action>) {
     c.last_start = Some(now);
 }
 
-/// The `require:` of a valid `NAME.yml`'s effective configuration.
-fn requires_of(entry: &Entry) -> Vec<String> {
+/// A valid `NAME.yml`'s effective configuration.
+fn run_yml(entry: &Entry) -> Option<crate::config::RunYml> {
     match entry {
-        Entry::Yml(yaml) => serde_yaml::from_str::<crate::config::RunYml>(yaml)
-            .map(|c| c.require)
-            .unwrap_or_default(),
-        Entry::Invalid(_) | Entry::Dir => Vec::new(),
+        Entry::Yml(yaml) => serde_yaml::from_str(yaml).ok(),
+        Entry::Invalid(_) | Entry::Dir => None,
     }
+}
+
+/// Its `require:` list.
+fn requires_of(entry: &Entry) -> Vec<String> {
+    run_yml(entry).map(|c| c.require).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //!
 //! | request        | answer                                                  |
 //! |----------------|---------------------------------------------------------|
-//! | `GET /`, `/status` | every service's status, a JSON list (`{"name", "Err"}` for one that does not answer) |
+//! | `GET /`, `/status` | every service's status, a JSON list (`{"name", "Err"}` for one that does not answer), with those that have no supervisor ([`GET /waiting`](Hub::set_unstarted)) |
+//! | `GET /waiting` | the services immortalsvc does not run now and why, as statuses (`"reason": "waiting for db (invalid: …)"`): answered at once, no supervisor asked |
 //! | `GET /metrics` | every service's series, each family declared once, plus `immortalsvc_services` and `immortalsvc_unreachable` |
 //! | `GET /events`  | every service's events, merged (≤ 16 readers, overflow as a supervisor's) |
 //!
@@ -15,6 +16,7 @@
 //! a deadline and the supervisors are not woken. The merged event stream
 //! holds one `/events` connection per supervisor only while it has readers.
 
+use super::fleet::Unstarted;
 use crate::api::{self, Client, HalfClose, Progress, Route};
 use crate::error::{Context, Error, Result};
 use crate::events::{self, Watcher};
@@ -235,6 +237,20 @@ pub struct Hub {
     /// Out of descriptors (accept failed): the listeners are not polled
     /// until then, rather than spin on them.
     accept_paused: Option<Instant>,
+    /// The statuses of services with no supervisor ([`Hub::set_unstarted`]).
+    unstarted: Vec<serde_json::Value>,
+}
+
+/// A service with no supervisor, as a status in the API's shape.
+fn unstarted_status(u: &Unstarted) -> serde_json::Value {
+    serde_json::json!({
+        "name": u.name,
+        "pid": 0,
+        "cmd": u.cmd.join(" "),
+        "state": if u.waiting { "wait" } else { "down" },
+        "want": "up",
+        "reason": u.why,
+    })
 }
 
 impl Hub {
@@ -273,7 +289,14 @@ impl Hub {
             upstreams: Vec::new(),
             retry_at: None,
             accept_paused: None,
+            unstarted: Vec::new(),
         })
+    }
+
+    /// The services that have no supervisor, and why: shown by `GET /`
+    /// beside the others, and by `GET /waiting` (what `immortalctl` asks).
+    pub fn set_unstarted(&mut self, unstarted: &[Unstarted]) {
+        self.unstarted = unstarted.iter().map(unstarted_status).collect();
     }
 
     /// The address `-metrics` is bound to (port 0 picks one).
@@ -463,6 +486,10 @@ impl Hub {
                     404,
                     &api::error_body("immortalsvc takes no commands: use the service's own socket"),
                 ),
+                (Route::NotFound(path), false) if path == crate::layout::IMMORTALSVC_WAITING => {
+                    let list = serde_json::Value::Array(self.unstarted.clone());
+                    self.clients[k].reply(200, &(list.to_string() + "\n"))
+                }
                 (route, _) => {
                     let path = match route {
                         Route::NotFound(p) => p,
@@ -521,16 +548,29 @@ impl Hub {
         gather.answers.sort_by(|a, b| a.0.cmp(&b.0));
         let out = match gather.ask {
             Ask::Status => {
-                let list: Vec<serde_json::Value> = gather
+                let mut list: Vec<(String, serde_json::Value)> = gather
                     .answers
                     .iter()
-                    .map(|(name, answer)| match answer {
-                        Ok((200, body)) => serde_json::from_str(body)
-                            .unwrap_or_else(|_| serde_json::json!({ "name": name, "Err": "bad status JSON" })),
-                        Ok((code, _)) => serde_json::json!({ "name": name, "Err": format!("answered {code}") }),
-                        Err(e) => serde_json::json!({ "name": name, "Err": e.to_string() }),
+                    .map(|(name, answer)| {
+                        let v = match answer {
+                            Ok((200, body)) => serde_json::from_str(body)
+                                .unwrap_or_else(|_| serde_json::json!({ "name": name, "Err": "bad status JSON" })),
+                            Ok((code, _)) => serde_json::json!({ "name": name, "Err": format!("answered {code}") }),
+                            Err(e) => serde_json::json!({ "name": name, "Err": e.to_string() }),
+                        };
+                        (name.clone(), v)
                     })
                     .collect();
+                // Those with no supervisor, in their place by name.
+                let asked: Vec<String> = gather.answers.iter().map(|(n, _)| n.clone()).collect();
+                list.extend(
+                    self.unstarted
+                        .iter()
+                        .map(|v| (v["name"].as_str().unwrap_or("").to_string(), v.clone()))
+                        .filter(|(n, _)| !asked.contains(n)),
+                );
+                list.sort_by(|a, b| a.0.cmp(&b.0));
+                let list: Vec<serde_json::Value> = list.into_iter().map(|(_, v)| v).collect();
                 api::response(200, &(serde_json::to_string(&list).unwrap_or_default() + "\n"))
             }
             Ask::Metrics => {

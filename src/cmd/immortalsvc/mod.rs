@@ -344,6 +344,7 @@ impl Scanner {
         };
         let running = self.fleet.running();
         if let Some(hub) = &mut self.hub {
+            hub.set_unstarted(&self.fleet.unstarted());
             hub.handle(&hub_ready, &running);
         }
         if deps {

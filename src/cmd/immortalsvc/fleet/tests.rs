@@ -964,3 +964,43 @@ fn the_one_deadline() {
     // Stopping: the supervisors' exits are the events.
     assert_eq!(waiting.phase("a", Phase::Down).stopping(None).deadline(), None);
 }
+
+#[test]
+fn what_has_no_supervisor_is_shown_with_why() {
+    let t = Instant::now();
+    let f = fleet(vec![
+        ("web", child(needs("sleep 1", &["nocmd", "db"]), Phase::Down, None)),
+        ("app", child(needs("app", &["web"]), Phase::Down, None)),
+        ("db", child(yml("db"), Phase::Up { pid: pid(5) }, Some(t))),
+        ("soon", child(yml("soon"), Phase::Down, Some(t))),
+        ("old", child(yml("old"), Phase::Down, Some(t))),
+    ])
+    .error("nocmd", "nocmd.yml: missing key 'cmd'")
+    .error("old", "old.yml:1: x");
+    let f = Fleet {
+        ready: ["db".to_string()].into(),
+        ..f
+    };
+    let row = |name: &str, cmd: &[&str], why: &str, waiting| Unstarted {
+        name: name.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        why: why.into(),
+        waiting,
+    };
+    assert_eq!(
+        f.unstarted(),
+        vec![
+            row("app", &["app"], "waiting for web", true),
+            row("nocmd", &[], "invalid: nocmd.yml: missing key 'cmd'", false),
+            row("old", &["old"], "invalid: old.yml:1: x", false),
+            row(
+                "web",
+                &["sleep 1"],
+                "waiting for nocmd (invalid: nocmd.yml: missing key 'cmd')",
+                true
+            ),
+        ]
+    );
+    // Stopping everything: nothing waits any more.
+    assert_eq!(f.stopping(None).unstarted(), vec![]);
+}
