@@ -1,5 +1,5 @@
 //! immortalsvc's decisions, as one pure table:
-//! [`plan`]`(&Fleet, Event, now) -> (Fleet, Vec<Action>)`. The scanner's
+//! [`plan`]`(Fleet, Event, now) -> (Fleet, Vec<Action>)`. The scanner's
 //! loop ([`super::Scanner`]) turns what the system says (a signal, an
 //! exit, a change of DIR, a `ready` file, a spawned supervisor) into
 //! [`Event`]s, hands each to `plan` and performs the [`Action`]s it
@@ -293,11 +293,11 @@ impl Fleet {
                 | Phase::Up { .. }
                 | Phase::Stopping { .. } => continue,
             }
-            let cmd = run_yml(&c.entry).map(|y| y.cmd).unwrap_or_default();
+            let cmd = || run_yml(&c.entry).map(|y| y.cmd).unwrap_or_default();
             if let Some(err) = self.errors.get(name) {
                 out.push(Unstarted {
                     name: name.clone(),
-                    cmd,
+                    cmd: cmd(),
                     why: format!("invalid: {err}"),
                     waiting: false,
                 });
@@ -316,7 +316,7 @@ impl Fleet {
                 .collect();
             out.push(Unstarted {
                 name: name.clone(),
-                cmd,
+                cmd: cmd(),
                 why: format!("waiting for {}", named.join(", ")),
                 waiting: true,
             });
@@ -334,11 +334,13 @@ impl Fleet {
     }
 }
 
-/// The table: what `event` at `now` changes, and what to do.
-pub fn plan(fleet: &Fleet, event: Event, now: Instant) -> (Fleet, Vec<Action>) {
-    let mut next = fleet.clone();
+/// The table: what `event` at `now` makes of `fleet`, and what to do. It
+/// takes the fleet by value (no copy of every service per event; a caller
+/// that wants the old one keeps a clone) and has no other input.
+pub fn plan(fleet: Fleet, event: Event, now: Instant) -> (Fleet, Vec<Action>) {
+    let mut next = fleet;
     let mut out = Vec::new();
-    match (&fleet.mode, event) {
+    match (&next.mode.clone(), event) {
         (Mode::Running | Mode::Stopping { .. }, Event::Tick) => {}
         (Mode::Running, Event::Listed { listing, clashes }) => next.listed(&listing, &clashes, &mut out),
         // Nothing starts, restarts or stops by DIR once every service is
@@ -522,13 +524,13 @@ impl Fleet {
     /// A child of ours ended: one of our supervisors, or an orphan reaped.
     fn exited(&mut self, pid: Pid, how: ExitHow, now: Instant, out: &mut Vec<Action>) {
         let ours = self.children.iter().find(|(_, c)| c.phase.supervisor() == Some(pid));
-        let Some((name, c)) = ours.map(|(n, c)| (n.clone(), c.clone())) else {
+        let Some((name, phase)) = ours.map(|(n, c)| (n.clone(), c.phase)) else {
             // An orphaned supervisor we killed may have been our child (we
             // are a subreaper): gone.
             self.gone(pid, now, out);
             return;
         };
-        let forget = matches!(c.phase, Phase::Stopping { forget: true, .. });
+        let forget = matches!(phase, Phase::Stopping { forget: true, .. });
         match &self.mode {
             Mode::Running if how == ExitHow::Code(EXIT_ESSENTIAL_FAILED) => {
                 out.push(say(format!(
@@ -637,38 +639,36 @@ impl Fleet {
     }
 
     fn start_due(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let names: Vec<String> = self.children.keys().cloned().collect();
-        for name in names {
-            let Some(c) = self.children.get(&name).cloned() else {
-                continue;
-            };
-            let wanted = self.wanted(&name, &c);
+        // Decided on the fleet as it stands (a start changes nobody's
+        // wants: a service being started is no more ready than a down one).
+        let due: Vec<String> = self
+            .children
+            .iter()
+            .filter(|(name, c)| match c.phase {
+                Phase::Down => self.wanted(name, c) && c.last_start.is_none_or(|t| t + MIN_RESTART <= now),
+                Phase::Clearing { until, .. } => until <= now,
+                Phase::Inspecting | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. } => false,
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
             let Some(c) = self.children.get_mut(&name) else {
                 continue;
             };
-            match c.phase {
-                Phase::Down if wanted => match c.last_start {
-                    // Its first start: is an orphaned supervisor (of a
-                    // killed immortalsvc) holding its directory? And a
-                    // `config-error` left by that one is stale.
-                    None => {
-                        out.push(Action::Inspect {
-                            name: name.clone(),
-                            service_dir: c.entry == Entry::Dir,
-                        });
-                        out.push(Action::RemoveConfigError { name: name.clone() });
-                        c.phase = Phase::Inspecting;
-                    }
-                    Some(t) if t + MIN_RESTART <= now => start(&name, c, now, out),
-                    Some(_) => {}
-                },
-                Phase::Clearing { until, .. } if until <= now => start(&name, c, now, out),
-                Phase::Down
-                | Phase::Clearing { .. }
-                | Phase::Inspecting
-                | Phase::Starting
-                | Phase::Up { .. }
-                | Phase::Stopping { .. } => {}
+            match (c.phase, c.last_start) {
+                // Its first start: is an orphaned supervisor (of a killed
+                // immortalsvc) holding its directory? And a `config-error`
+                // left by that one is stale.
+                (Phase::Down, None) => {
+                    out.push(Action::Inspect {
+                        name: name.clone(),
+                        service_dir: c.entry == Entry::Dir,
+                    });
+                    out.push(Action::RemoveConfigError { name: name.clone() });
+                    c.phase = Phase::Inspecting;
+                }
+                (Phase::Down, Some(_)) | (Phase::Clearing { .. }, _) => start(&name, c, now, out),
+                (Phase::Inspecting | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. }, _) => {}
             }
         }
     }

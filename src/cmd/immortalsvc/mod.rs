@@ -177,7 +177,9 @@ impl Scanner {
         self.queue.push_back(Event::Tick);
         loop {
             while let Some(event) = self.queue.pop_front() {
-                let (fleet, actions) = fleet::plan(&self.fleet, event, Instant::now());
+                let now = Instant::now();
+                let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
+                let (fleet, actions) = fleet::plan(fleet, event, now);
                 self.fleet = fleet;
                 for action in actions {
                     if let Some(code) = self.perform(action) {

@@ -114,7 +114,7 @@ struct Row {
 
 fn check(t: Instant, rows: Vec<Row>) {
     for row in rows {
-        let got = plan(&row.before, row.event.clone(), t + row.at);
+        let got = plan(row.before, row.event.clone(), t + row.at);
         assert_eq!(got, (row.after, row.actions), "{}: {:?}", row.what, row.event);
     }
 }
