@@ -349,7 +349,9 @@ impl Scanner {
             hub.set_unstarted(&self.fleet.unstarted());
             hub.handle(&hub_ready, &running);
         }
-        if deps {
+        // Without an inotify instance for them, readiness is looked at
+        // whenever something else wakes the loop.
+        if deps || (self.ready_watch.is_none() && !self.ready_names.is_empty()) {
             self.read_ready_events();
             let ready = self.ready_now();
             self.queue.push_back(Event::Ready(ready));
