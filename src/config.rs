@@ -156,14 +156,65 @@ fn ready_block<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Re
 }
 
 /// A number of seconds as written: finite and ≥ 0 (`> 0` when `positive`).
-fn check_seconds(what: &str, v: Option<f64>, positive: bool) -> std::result::Result<(), String> {
+fn check_seconds(what: &str, v: Option<f64>, positive: bool) -> Result<()> {
     match v {
         Some(s) if !s.is_finite() || s < 0.0 || (positive && s == 0.0) => {
             let bound = if positive { "> 0" } else { "≥ 0" };
-            Err(format!("{what} must be a number of seconds {bound}, not {s}"))
+            Err(Error::invalid(format!(
+                "{what} must be a number of seconds {bound}, not {s}"
+            )))
         }
         _ => Ok(()),
     }
+}
+
+/// A probe's `tcp:` address: `127.0.0.1:6379`, `[::1]:80`; `localhost:N`
+/// is 127.0.0.1.
+pub fn tcp_address(addr: &str) -> Result<std::net::SocketAddr> {
+    let fixed = match addr.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => addr.to_string(),
+    };
+    fixed.parse().map_err(|_| {
+        Error::invalid(format!(
+            "'{addr}' is not IP:PORT (an address, not a name: no resolver runs in the loop)"
+        ))
+    })
+}
+
+/// A probe's `http:` URL, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub addr: std::net::SocketAddr,
+    /// The `Host:` header (as written in the URL).
+    pub host: String,
+    pub path: String,
+}
+
+/// `http://127.0.0.1:8080/healthz` (plain HTTP; port 80 by default).
+pub fn http_url(url: &str) -> Result<HttpUrl> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::invalid(format!("'{url}' is not an http:// URL")))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let has_port = match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    };
+    let with_port = if has_port {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    };
+    let addr = tcp_address(&with_port).map_err(|e| Error::invalid(format!("{url}: {e}")))?;
+    Ok(HttpUrl {
+        addr,
+        host: host.to_string(),
+        path: path.to_string(),
+    })
 }
 
 /// The probe named in a block: exactly one of `cmd`, `tcp`, `http`.
@@ -174,10 +225,10 @@ fn check_probe(
     http: &Option<String>,
 ) -> std::result::Result<(), (&'static str, String)> {
     if let Some(addr) = tcp {
-        crate::service::Probe::tcp(addr).map_err(|e| ("tcp", format!("{block}.tcp: {e}")))?;
+        tcp_address(addr).map_err(|e| ("tcp", format!("{block}.tcp: {e}")))?;
     }
     if let Some(url) = http {
-        crate::service::Probe::http(url).map_err(|e| ("http", format!("{block}.http: {e}")))?;
+        http_url(url).map_err(|e| ("http", format!("{block}.http: {e}")))?;
     }
     if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
         return Err(("cmd", format!("{block}.cmd is empty")));
@@ -206,9 +257,9 @@ impl ReadyYml {
             }
         }
         check_probe("ready", &self.cmd, &self.tcp, &self.http)?;
-        check_seconds("ready.interval", self.interval, true).map_err(|e| ("interval", e))?;
-        check_seconds("ready.timeout", self.timeout, false).map_err(|e| ("timeout", e))?;
-        check_seconds("ready.probe_timeout", self.probe_timeout, true).map_err(|e| ("probe_timeout", e))?;
+        check_seconds("ready.interval", self.interval, true).map_err(|e| ("interval", e.to_string()))?;
+        check_seconds("ready.timeout", self.timeout, false).map_err(|e| ("timeout", e.to_string()))?;
+        check_seconds("ready.probe_timeout", self.probe_timeout, true).map_err(|e| ("probe_timeout", e.to_string()))?;
         let is_probe = self.cmd.is_some() || self.tcp.is_some() || self.http.is_some();
         if !is_probe && (self.interval.is_some() || self.probe_timeout.is_some()) {
             let key = if self.interval.is_some() {
@@ -233,8 +284,8 @@ impl HealthYml {
             return Err(("health", "health: name one probe: cmd, tcp or http".into()));
         }
         check_probe("health", &self.cmd, &self.tcp, &self.http)?;
-        check_seconds("health.interval", self.interval, true).map_err(|e| ("interval", e))?;
-        check_seconds("health.timeout", self.timeout, true).map_err(|e| ("timeout", e))?;
+        check_seconds("health.interval", self.interval, true).map_err(|e| ("interval", e.to_string()))?;
+        check_seconds("health.timeout", self.timeout, true).map_err(|e| ("timeout", e.to_string()))?;
         if self.failures == Some(0) {
             return Err(("failures", "health.failures must be 1 or more".into()));
         }
@@ -294,26 +345,6 @@ fn default_factor() -> f64 {
 }
 
 impl RestartYml {
-    /// The checked block as the supervisor uses it ([`parse`] has
-    /// validated every value).
-    pub fn spec(&self) -> crate::service::RestartSpec {
-        use crate::service::{ExitCodes, RestartSpec, RestartWhen, DEFAULT_RESET_AFTER};
-        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or(std::time::Duration::MAX);
-        RestartSpec {
-            when: match self.policy.as_str() {
-                "on-failure" => RestartWhen::OnFailure,
-                "never" => RestartWhen::Never,
-                _ => RestartWhen::Always,
-            },
-            success: ExitCodes::of(&self.success),
-            delay: self.delay.map(secs),
-            max_delay: self.max_delay.map(secs),
-            factor: self.factor,
-            reset_after: self.reset_after.map_or(DEFAULT_RESET_AFTER, secs),
-            limit: self.limit.as_ref().map(|l| (l.count, secs(l.within))),
-        }
-    }
-
     /// Every value in range, or what is wrong with which key.
     fn check(&self) -> std::result::Result<(), (&'static str, String)> {
         if !["always", "on-failure", "never"].contains(&self.policy.as_str()) {
@@ -498,11 +529,15 @@ fn mode_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Stri
 }
 
 /// `socket: mode:` as a file mode: octal, at most 0777.
-pub fn parse_socket_mode(text: &str) -> std::result::Result<u32, String> {
+pub fn parse_socket_mode(text: &str) -> Result<u32> {
     u32::from_str_radix(text, 8)
         .ok()
         .filter(|m| *m <= 0o777)
-        .ok_or_else(|| format!("socket: mode must be octal permissions like 0660, not '{text}'"))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "socket: mode must be octal permissions like 0660, not '{text}'"
+            ))
+        })
 }
 
 /// `memory: 512M` or `memory: 1048576`.
@@ -678,13 +713,13 @@ pub fn confinement(
         .nice
         .map(limits::parse_nice)
         .transpose()
-        .map_err(|e| ("nice", None, e))?;
+        .map_err(|e| ("nice", None, e.to_string()))?;
     let umask = cfg
         .umask
         .as_deref()
         .map(limits::parse_umask)
         .transpose()
-        .map_err(|e| ("umask", None, e))?;
+        .map_err(|e| ("umask", None, e.to_string()))?;
     let in_cgroup = |key: &str, e: String| ("cgroup", Some(key.to_string()), format!("cgroup: {e}"));
     let memory = cfg
         .cgroup
@@ -692,7 +727,7 @@ pub fn confinement(
         .as_deref()
         .map(limits::parse_size)
         .transpose()
-        .map_err(|e| in_cgroup("memory", e))?;
+        .map_err(|e| in_cgroup("memory", e.to_string()))?;
     if cfg.cgroup.pids == Some(0) {
         return Err(in_cgroup("pids", "pids must be 1 or more".into()));
     }

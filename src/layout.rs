@@ -63,6 +63,9 @@ pub const LOCK: &str = "lock";
 pub const SOCKET: &str = "immortal.sock";
 /// `immortalsvc`'s own socket, in `$IMMORTAL_SDIR`.
 pub const IMMORTALSVC_SOCKET: &str = "immortalsvc.sock";
+/// What `immortalsvc.sock` answers with the services it runs no supervisor
+/// for (waiting for a requirement, or a `NAME.yml` that does not validate).
+pub const IMMORTALSVC_WAITING: &str = "/waiting";
 /// runit's control FIFO.
 pub const CONTROL: &str = "control";
 /// runit's liveness FIFO.
@@ -194,6 +197,14 @@ pub fn absolute(p: &Path) -> PathBuf {
         std::env::current_dir()
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 

@@ -400,3 +400,23 @@ fn a_socket_mode_or_group_that_cannot_be_applied_is_a_problem_at_its_line() {
     sb.write("web.yml", "cmd: sleep 1\nsocket:\n  mode: 0666\n  group: daemon\n");
     check(&sb, "web.yml").ok();
 }
+
+#[test]
+fn a_service_that_requires_one_that_can_never_start_is_named() {
+    let sb = Sandbox::new();
+    sb.write("svc/nocmd.yml", "wait: 1\n");
+    sb.write("svc/app.yml", "cmd: sleep 1\nrequire: [nocmd]\n");
+    sb.write("svc/web.yml", "cmd: sleep 1\nrequire:\n  - db\n  - app\n");
+    sb.write("svc/db.yml", "cmd: sleep 1\n");
+    let got = check_dir(&sb, "svc");
+    got.problem("svc/nocmd.yml: ", "missing key 'cmd'")
+        .problem(
+            "svc/app.yml:2: ",
+            "require 'nocmd': nocmd.yml is invalid, so app can never start",
+        )
+        .problem(
+            "svc/web.yml:4: ",
+            "require 'app': app can never start (nocmd.yml is invalid), so neither can web",
+        );
+    assert_eq!(got.problems().len(), 3, "{got}");
+}

@@ -5,13 +5,16 @@
 use crate::error::{Context, Error, Result};
 use crate::layout;
 use crate::notice::Log;
-use crate::service::{self, Flags, Plan, Service};
+use crate::service::{self, Service};
 use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Role, state::Want, Supervisor, Unit};
 use crate::sys::{self, daemon::Readiness, signalfd::Signals};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+
+pub mod plan;
+pub use plan::{Flags, Plan};
 
 /// Run `immortal` with parsed flags; returns the process exit status.
 pub fn run(flags: &Flags) -> i32 {
@@ -32,7 +35,7 @@ enum Start {
 
 #[inline(never)]
 fn start(flags: &Flags) -> Start {
-    match service::plan(flags) {
+    match plan::plan(flags) {
         Ok(Plan::PrintConfig(yaml)) => {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
             Start::Exit(0)
