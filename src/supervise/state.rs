@@ -353,7 +353,11 @@ pub enum Phase {
         /// The main process, until it has been reaped.
         main: Option<Proc>,
         group: Group,
+        /// When the process stopped started (the status's uptime).
         since: Instant,
+        /// When the stop signal was sent (`immortalctl`'s `TERM sent 2.1s
+        /// ago`).
+        sent: Instant,
         /// When KILL goes to the whole group (`None`: never).
         kill_at: Option<Instant>,
         /// KILL was sent; `kill_at` is now the next look at the group.

@@ -1336,6 +1336,7 @@ fn stopping_from(run: &State, then: AfterStop, t0: Instant, at: f64) -> Phase {
         main: Some(main.signalled_with(Signal::SIGTERM).signalled_with(Signal::SIGCONT)),
         group: main.group,
         since: main.since,
+        sent: t0 + secs(at),
         kill_at: Some(t0 + secs(at) + StopSpec::default().timeout.unwrap_or_default()),
         killed: false,
         then,
@@ -1457,9 +1458,10 @@ fn the_table() {
         row("waiting: timer due spawns", &x.waiting, Event::Timer, 1.0,
             |s| s.phase = Phase::Asked(Ask::Spawn), vec![Action::Spawn]),
         row("stopping: KILL to the whole service at the deadline", &x.rest, Event::Timer, 10.0,
-            |s| if let Phase::Stopping { kill_at, killed, .. } = &mut s.phase {
+            |s| if let Phase::Stopping { kill_at, killed, sent, .. } = &mut s.phase {
                 *kill_at = Some(t0 + secs(10.0) + GROUP_RECHECK);
                 *killed = true;
+                *sent = t0 + secs(10.0);
             },
             vec![note(&format!("stop timeout: sending KILL to process group {P}")),
                  Action::Kill(Whom::Service(pid(P)), Signal::SIGKILL)]),
@@ -2520,4 +2522,28 @@ fn a_one_shot_is_done_after_a_success_and_retried_after_a_failure() {
     assert_eq!(s.apply(Event::Timer, t0 + secs(100.0)), vec![]);
     // An operator runs it again.
     assert_eq!(s.apply(cmd(Command::Up), t0 + secs(100.0)), vec![Action::Spawn]);
+}
+
+/// `immortalctl`'s row during a stop: what was sent, how long ago, when
+/// KILL comes, and what follows.
+#[test]
+fn a_stop_under_way_is_told_in_the_status() {
+    let t0 = Instant::now();
+    let mut s = running(t0);
+    s.apply(cmd(Command::Restart), t0 + secs(1.0));
+    let svc = crate::service::Service::program(vec!["sleep".into()], None);
+    let st = crate::api::status_of(&s, &svc, "web".into(), t0 + secs(3.1));
+    let v = serde_json::to_value(&st).unwrap();
+    assert_eq!(
+        v["stopping"],
+        serde_json::json!({"signal": "TERM", "since": "2.1s", "kill_in": "7.9s", "then": "restart"})
+    );
+    s.apply(Event::Timer, t0 + secs(11.0));
+    let v = serde_json::to_value(crate::api::status_of(&s, &svc, "web".into(), t0 + secs(11.5))).unwrap();
+    assert_eq!(
+        v["stopping"],
+        serde_json::json!({"signal": "KILL", "since": "0.5s", "then": "restart"})
+    );
+    let v = serde_json::to_value(crate::api::status_of(&running(t0), &svc, "web".into(), t0)).unwrap();
+    assert!(v.get("stopping").is_none());
 }
