@@ -1056,10 +1056,10 @@ impl Supervisor {
                 unit.oom_before = cg.oom_kills();
                 ready.and_then(|()| cg.entry_points())
             }
-            None => Ok(Vec::new()),
+            None => Ok(crate::cgroup::Entry::default()),
         };
         let cgroups = match entry {
-            Ok(fds) => fds,
+            Ok(entry) => entry,
             Err(e) => {
                 self.log
                     .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));

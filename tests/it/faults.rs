@@ -193,8 +193,11 @@ fn a_child_flooding_a_gigabyte_does_not_slow_status_or_lose_bytes() {
     }
     eprintln!("{queries} status queries during the flood, slowest {slowest:?}");
     assert!(queries >= 10, "only {queries} status queries during the flood");
+    // Not a timing test (scripts/bench measures): a loop held up by the
+    // flood would keep a query waiting for seconds; a loaded 2-core
+    // machine delays one by a few hundred milliseconds.
     assert!(
-        slowest < Duration::from_millis(100),
+        slowest < Duration::from_secs(1),
         "slowest of {queries} status answers during the flood: {slowest:?}"
     );
     // Halt: the logger reads everything, sees end-of-file, counts.
