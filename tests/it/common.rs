@@ -66,7 +66,14 @@ impl Sandbox {
 
     /// `program` (an `immortal`, e.g. a [`reachable_copy`]) with the
     /// clean, sandboxed environment of [`Sandbox::command`].
+    ///
+    /// It starts with SIGINT and SIGQUIT at their defaults, as an init
+    /// system would start it: a test run started as a background job of a
+    /// script (`.ci/run &`, `cargo test … &`) has both ignored, the
+    /// supervisor hands the dispositions it found on to its services (as
+    /// runsv does), and a shell service could then not trap them.
     pub fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -74,6 +81,18 @@ impl Sandbox {
             .env("IMMORTAL_SDIR", self.path("sdir"))
             .env_remove("IMMORTAL_EXIT")
             .stdin(Stdio::null());
+        // SAFETY: between fork and exec, only signal(2), which is
+        // async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGINT, libc::SIGQUIT] {
+                    if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
