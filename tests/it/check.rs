@@ -230,8 +230,10 @@ fn a_log_directory_the_supervisor_cannot_write_is_named() {
         "web.yml",
         "cmd: sleep 1\nlog:\n  file: logs/web.log\nstderr: {file: /nonexistent-log-dir/e.log}\n",
     );
+    // nobody runs a copy it can reach wherever the checkout is.
+    let immortal = reachable_copy(IMMORTAL);
     let as_nobody = |sb: &Sandbox| {
-        let mut cmd = sb.command(&["-check", "web.yml"]);
+        let mut cmd = sb.command_of(immortal.path(), &["-check", "web.yml"]);
         cmd.uid(nobody.uid.as_raw()).gid(nobody.gid.as_raw());
         finish(cmd)
     };
