@@ -9,8 +9,9 @@
 //! comes from a `run.yml` text, as the supervisor's does.
 #![no_main]
 use immortal::control::{from_byte, Command};
-use immortal::supervise::state::{Action, Event, ExitHow, Notice, Policy, Role, State, Want};
+use immortal::supervise::state::{Action, Event, ExitHow, Named, Notice, Policy, Role, Sender, State, Want};
 use libfuzzer_sys::fuzz_target;
+use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -88,14 +89,14 @@ fuzz_target!(|data: &[u8]| {
                         }
                     }
                     Action::Spawn => Event::SpawnFailed { errno: 2 },
-                    Action::SpawnFinish(_) if pick & 2 == 0 => {
+                    Action::SpawnFinish { .. } if pick & 2 == 0 => {
                         next_pid += 1;
                         live.push((Pid::from_raw(next_pid), true));
                         Event::FinishSpawned {
                             pid: Pid::from_raw(next_pid),
                         }
                     }
-                    Action::SpawnFinish(_) => Event::FinishFailed,
+                    Action::SpawnFinish { .. } => Event::FinishFailed,
                     Action::ReadPidFile { .. } => Event::PidFile {
                         found: Err("pid file: none".into()),
                         descendants: pick & 4 != 0,
@@ -111,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
                         continue;
                     }
                     Action::ReloadConfig => Event::Reconfigured(Box::new(policy)),
-                    Action::Exit(_) => return,
+                    Action::Exit(_) | Action::Drain(_) => return,
                     _ => continue,
                 });
             }
@@ -119,10 +120,11 @@ fuzz_target!(|data: &[u8]| {
         }
         let Some(pair) = input.next() else { return };
         let (kind, arg) = (pair[0] >> 4, pair.get(1).copied().unwrap_or(0));
-        let how = if arg & 128 != 0 {
-            ExitHow::Signal(i32::from(arg & 31))
-        } else {
-            ExitHow::Code(i32::from(arg & 127))
+        // An exit whose status nobody could read (not our child) too.
+        let how = match (arg & 128 != 0, arg & 64 != 0) {
+            (true, _) => Some(ExitHow::Signal(i32::from(arg & 31))),
+            (false, true) => None,
+            (false, false) => Some(ExitHow::Code(i32::from(arg & 63))),
         };
         queue.push(match kind {
             0..=3 => match from_byte(arg) {
@@ -147,7 +149,7 @@ fuzz_target!(|data: &[u8]| {
             }
             11 if control_runs => {
                 control_runs = false;
-                Event::ControlDone { how: Some(how) }
+                Event::ControlDone { how }
             }
             12 if probe_runs => {
                 probe_runs = false;
@@ -159,6 +161,32 @@ fuzz_target!(|data: &[u8]| {
             13 => Event::Notified(
                 [Notice::Ready, Notice::Reloading, Notice::Stopping, Notice::Watchdog][usize::from(arg & 3)],
             ),
+            14 => Event::Signal {
+                sig: [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGUSR1][usize::from(arg & 3)],
+                detached: arg & 4 != 0,
+            },
+            15 => match arg & 3 {
+                0 => Event::Drain {
+                    code: i32::from(arg >> 2),
+                },
+                1 => Event::NotifyClosed,
+                _ => Event::Datagram {
+                    from: (arg & 4 != 0).then(|| Sender {
+                        pid: live.first().map_or(Pid::from_raw(7), |(p, _)| *p),
+                        uid: 0,
+                        alive: arg & 8 != 0,
+                        pgid: None,
+                        descends: arg & 16 != 0,
+                    }),
+                    notices: vec![Notice::Ready],
+                    status: Some("fuzzed".into()),
+                    main_pid: (arg & 32 != 0).then(|| Named {
+                        pid: Pid::from_raw(999),
+                        found: None,
+                        descends: arg & 64 != 0,
+                    }),
+                },
+            },
             _ => continue,
         });
     }
