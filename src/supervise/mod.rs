@@ -11,8 +11,10 @@
 //! restarts of either side), or the `logger:` command of `run.yml` (fed
 //! from the output's backlog).
 //!
-//! One `poll` waits on the signalfd, the control FIFOs, the API socket and
-//! its clients, the output pipes, pidfds and the hand-over watch, with the
+//! One `poll` waits on the system's sources ([`crate::sys::events`]:
+//! signals, the end of a followed or adopted process, the hand-over
+//! watch — a signalfd, pidfds and inotify on Linux, one kqueue elsewhere),
+//! the control FIFOs, the API socket and its clients, the output pipes, with the
 //! timeout set from the one next deadline (start, kill, client timeout).
 //! With the service running and no client connected there is no deadline
 //! at all: the supervisor sleeps until something happens.
@@ -34,7 +36,7 @@ use crate::control::{self, Command};
 use crate::notice::Log;
 use crate::service::ReadyMethod;
 use crate::service::Service;
-use crate::sys::{self, signalfd::Signals};
+use crate::sys::{self, events::Events, events::Happened, events::Token};
 use files::Files;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -70,13 +72,13 @@ pub struct Unit {
     pub io: Io,
     /// The runit service directory (`./finish`, `control/`, `down`).
     pub service_dir: Option<PathBuf>,
-    /// A pidfd on the followed or adopted process, in the poll set.
-    watch: Option<(Pid, std::os::fd::OwnedFd)>,
+    /// The watch on the end of the followed or adopted process.
+    watch: Option<(Pid, Token)>,
     /// Changes in the pid file's directory, while a hand-over is awaited.
-    handover: Option<nix::sys::inotify::Inotify>,
+    handover: Option<Token>,
     /// The watch set up just before the pid file was read at an exit,
     /// until the state says whether a hand-over is awaited.
-    handover_pending: Option<nix::sys::inotify::Inotify>,
+    handover_pending: Option<Token>,
     /// `log:`, `stderr:`, `logger:`: the service's output through the loop.
     pub output: Option<output::Output>,
     /// The main process last written to the supervise directory's
@@ -211,7 +213,7 @@ pub struct Parts {
     /// The supervise directory holding the socket.
     pub dir: PathBuf,
     pub log: Log,
-    pub signals: Signals,
+    pub events: Events,
     pub listener: UnixListener,
     pub detached: bool,
 }
@@ -269,7 +271,7 @@ pub struct Supervisor {
     units: Vec<Unit>,
     dir: PathBuf,
     log: Log,
-    signals: Signals,
+    events: Events,
     listener: UnixListener,
     clients: Vec<Client>,
     detached: bool,
@@ -310,7 +312,7 @@ impl Supervisor {
             units: p.units,
             dir: p.dir,
             log: p.log,
-            signals: p.signals,
+            events: p.events,
             listener: p.listener,
             clients: Vec::new(),
             detached: p.detached,
@@ -470,17 +472,13 @@ impl Supervisor {
         let deadline = self.next_deadline().into_iter().chain(self.release_at).min();
         let ready = {
             let mut set = PollSet::default();
-            set.add(self.signals.as_fd(), false, Source::Signals);
+            for (fd, key) in self.events.fds() {
+                set.add(fd, false, Source::System(key));
+            }
             set.add(self.listener.as_fd(), false, Source::Listener);
             for (i, u) in self.units.iter().enumerate() {
                 if let Some(files) = &u.files {
                     set.add(files.control_fd(), false, Source::Control(i));
-                }
-                if let Some((pid, fd)) = &u.watch {
-                    set.add(fd.as_fd(), false, Source::Pidfd(i, *pid));
-                }
-                if let Some(ino) = &u.handover {
-                    set.add(ino.as_fd(), false, Source::HandOver(i));
                 }
                 if let Some(events) = &u.cgroup_watch {
                     set.add_priority(events.as_fd(), Source::Cgroup(i));
@@ -524,21 +522,20 @@ impl Supervisor {
         let mut clients = Vec::new();
         let mut watchers = Vec::new();
         let mut accept = false;
+        let system: Vec<sys::events::Key> = ready
+            .iter()
+            .filter_map(|s| match s {
+                Source::System(key) => Some(*key),
+                _ => None,
+            })
+            .collect();
+        if !system.is_empty() {
+            self.on_system(&system);
+        }
         for source in ready {
             match source {
-                Source::Signals => self.on_signals(),
+                Source::System(_) => {}
                 Source::Control(i) => self.on_control(i),
-                // Only if it still watches the same process it polled for.
-                Source::Pidfd(i, pid) => {
-                    if self.units[i].watch.as_ref().is_some_and(|(p, _)| *p == pid) {
-                        self.followed_exit(i);
-                    }
-                }
-                Source::HandOver(i) => {
-                    if self.units[i].handover.is_some() {
-                        self.pidfile_changed(i);
-                    }
-                }
                 // Rearmed here; check_groups below reads cgroup.events.
                 Source::Cgroup(i) => {
                     if let Some(events) = &self.units[i].cgroup_watch {
@@ -611,15 +608,29 @@ impl Supervisor {
         }
     }
 
-    fn on_signals(&mut self) {
-        for sig in self.signals.drain() {
-            if sig == Signal::SIGCHLD {
-                self.reap();
-                continue;
+    /// What the system's sources say: signals, the end of a watched
+    /// process, a change in the pid file's directory.
+    fn on_system(&mut self, ready: &[sys::events::Key]) {
+        for happened in self.events.take(ready) {
+            match happened {
+                Happened::Signal(Signal::SIGCHLD) => self.reap(),
+                Happened::Signal(sig) => {
+                    self.regroup(0);
+                    let detached = self.detached;
+                    self.queue.push_back((0, Event::Signal { sig, detached }));
+                }
+                // Only if it still watches the same process.
+                Happened::Exited(token) => {
+                    if let Some(i) = self.units.iter().position(|u| u.watch.is_some_and(|(_, t)| t == token)) {
+                        self.followed_exit(i);
+                    }
+                }
+                Happened::Changed(token, _) => {
+                    if let Some(i) = self.units.iter().position(|u| u.handover == Some(token)) {
+                        self.pidfile_changed(i);
+                    }
+                }
             }
-            self.regroup(0);
-            let detached = self.detached;
-            self.queue.push_back((0, Event::Signal { sig, detached }));
             self.run_queue();
         }
     }
@@ -649,10 +660,10 @@ impl Supervisor {
         self.check_groups();
     }
 
-    /// The followed process's pidfd is readable: it has exited. Its status
-    /// is known only if it was our child.
+    /// The followed process has exited (its watch is gone with it). Its
+    /// status is known only if it was our child.
     fn followed_exit(&mut self, i: usize) {
-        let Some((pid, _fd)) = self.units[i].watch.take() else {
+        let Some((pid, _)) = self.units[i].watch.take() else {
             return;
         };
         let seen = nix::unistd::getpgid(Some(pid)).ok();
@@ -689,8 +700,9 @@ impl Supervisor {
                 }
             }
         }
-        if unit.watch.as_ref().is_some_and(|(w, _)| *w == pid) {
+        if let Some((_, token)) = unit.watch.filter(|(w, _)| *w == pid) {
             unit.watch = None;
+            self.events.forget(token);
         }
         let group_alive = group.is_some_and(|g| self.units[i].group_alive(g));
         self.queue.push_back((
@@ -725,8 +737,12 @@ impl Supervisor {
             };
         };
         if watch {
-            match follow::watch_dir(&path) {
-                Ok(ino) => self.units[i].handover_pending = Some(ino),
+            match follow::watch_dir(&mut self.events, &path) {
+                Ok(token) => {
+                    if let Some(old) = self.units[i].handover_pending.replace(token) {
+                        self.events.forget(old);
+                    }
+                }
                 Err(e) => self.log.warn(&format!("unable to watch {}: {e}", path.display())),
             }
         }
@@ -752,8 +768,10 @@ impl Supervisor {
     /// The pid file's directory changed during a hand-over: the state
     /// follows the pid file as soon as it names a live process of ours.
     fn pidfile_changed(&mut self, i: usize) {
-        if let Some(ino) = &self.units[i].handover {
-            let _ = ino.read_events();
+        // Where the directory's watch does not see its files written, the
+        // pid file is watched itself: a new file under that name now.
+        if let (Some(token), Some(path)) = (self.units[i].handover, &self.units[i].svc.follow_pidfile) {
+            let _ = self.events.contents(token, path);
         }
         let last = self.units[i].state.last.pid.unwrap_or(Pid::from_raw(0));
         let event = self.read_pidfile(i, last, false);
@@ -779,17 +797,24 @@ impl Supervisor {
                 unit.handover = unit.handover_pending.take();
             }
         } else if !matches!(unit.state.phase, Phase::Asked(_)) {
-            unit.handover = None;
-            unit.handover_pending = None;
+            for token in [unit.handover.take(), unit.handover_pending.take()]
+                .into_iter()
+                .flatten()
+            {
+                self.events.forget(token);
+            }
         }
+        let unit = &mut self.units[i];
         let want = unit.state.watched_pid();
-        if unit.watch.as_ref().map(|(p, _)| *p) == want {
+        if unit.watch.map(|(p, _)| p) == want {
             return;
         }
-        unit.watch = None;
+        if let Some((_, token)) = unit.watch.take() {
+            self.events.forget(token);
+        }
         let Some(pid) = want else { return };
-        match follow::pidfd(pid) {
-            Ok(fd) => unit.watch = Some((pid, fd)),
+        match self.events.exit(pid) {
+            Ok(token) => self.units[i].watch = Some((pid, token)),
             // Gone already. If it was our child, SIGCHLD reports it;
             // otherwise report it now.
             Err(e) => match sys::process::try_wait(pid) {
@@ -978,19 +1003,19 @@ impl Supervisor {
             let from = sender.map(|from| Sender {
                 pid: from.pid,
                 uid: from.uid,
-                alive: sys::process::ProcStat::read(from.pid).is_some(),
+                alive: sys::process::info(from.pid).is_some(),
                 pgid: nix::unistd::getpgid(Some(from.pid)).ok(),
                 descends: main.is_some_and(|m| notify::descends_from(from.pid, m)),
             });
             let msg = notify::parse(&data);
             let main_pid = msg.main_pid.map(|pid| {
-                let stat = sys::process::ProcStat::read(pid).filter(|s| !s.is_zombie());
+                let info = sys::process::info(pid).filter(|i| !i.zombie);
                 Named {
                     pid,
-                    found: stat.map(|stat| Candidate {
+                    found: info.map(|info| Candidate {
                         pid,
-                        pgid: Pid::from_raw(stat.pgrp().unwrap_or(0)),
-                        our_child: stat.ppid() == Some(std::process::id() as i32),
+                        pgid: Pid::from_raw(info.pgrp),
+                        our_child: info.ppid == std::process::id() as i32,
                     }),
                     descends: main.is_some_and(|m| notify::descends_from(pid, m)),
                 }

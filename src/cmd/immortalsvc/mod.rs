@@ -5,14 +5,15 @@
 //!
 //! One event loop, asleep until something happens — an idle immortalsvc
 //! never wakes up:
-//! - an inotify watch on DIR: any change of an entry of DIR (a file
-//!   written, created, removed, renamed, chmod-ed) rereads DIR at once. A
-//!   change *inside* a service directory (`chmod +x NAME/run`) is no event
-//!   on DIR: SIGHUP rereads DIR, as does a lost-events report
-//!   (`IN_Q_OVERFLOW`). Without inotify (or if the watch is lost), DIR is
-//!   reread every [`RESCAN`] instead, said so at start — the only periodic
-//!   timer.
-//! - a signalfd: supervisors are our children, so their deaths arrive as
+//! - a watch on DIR ([`crate::sys::events`]: inotify, or a kqueue's
+//!   `EVFILT_VNODE` on DIR and on each `NAME.yml`): any change of an entry
+//!   of DIR (a file written, created, removed, renamed, chmod-ed) rereads
+//!   DIR at once. A change *inside* a service directory (`chmod +x
+//!   NAME/run`) is no event on DIR: SIGHUP rereads DIR, as does a
+//!   lost-events report (inotify's `IN_Q_OVERFLOW`). Without a watch (or
+//!   if it is lost), DIR is reread every [`RESCAN`] instead, said so at
+//!   start — the only periodic timer.
+//! - signals: supervisors are our children, so their deaths arrive as
 //!   SIGCHLD. A supervisor that exits for any reason but removal — died,
 //!   was halted, refused to start because a `require` is not up yet — is
 //!   started again, at most once per [`MIN_RESTART`]; a deadline exists
@@ -38,21 +39,19 @@ pub mod listing;
 use crate::error::{Context, Result};
 use crate::layout;
 use crate::supervise::state::EXIT_ESSENTIAL_FAILED;
+use crate::sys::events::{Changes, Events, Happened, Token};
 use crate::sys::process::ExitHow;
-use crate::sys::{self, signalfd::Signals};
+use crate::sys::{self};
 use listing::{Entry, Listing};
-use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Without inotify only: how often DIR is reread.
+/// Without a watch on DIR only: how often DIR is reread.
 pub const RESCAN: Duration = Duration::from_secs(5);
 /// Two starts of one supervisor are at least this far apart.
 pub const MIN_RESTART: Duration = Duration::from_secs(1);
@@ -88,9 +87,11 @@ pub struct Scanner {
     children: BTreeMap<String, Child>,
     /// `NAME.yml` files that do not validate, with the error reported.
     errors: BTreeMap<String, String>,
-    signals: Signals,
-    inotify: Option<Inotify>,
-    /// When to reread DIR: now after an event or SIGHUP; without inotify,
+    /// Signals and the watches below.
+    events: Events,
+    /// The watch on DIR.
+    watch: Option<Token>,
+    /// When to reread DIR: now after an event or SIGHUP; without a watch,
     /// [`RESCAN`] after the last read; else never.
     next_scan: Option<Instant>,
     stopping: bool,
@@ -99,7 +100,7 @@ pub struct Scanner {
     essential_failed: Option<String>,
     /// Watches `$IMMORTAL_SDIR` and the supervise directories of services
     /// others require: a `ready` file appearing starts those waiting.
-    ready_watch: Option<Inotify>,
+    ready_watch: Option<Token>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
 }
@@ -133,29 +134,15 @@ impl Scanner {
         // Orphans of our services (a supervisor killed with -9 leaves its
         // service behind) stay in our tree and are reaped by us.
         let _ = sys::process::become_subreaper();
-        let signals = Signals::block(&[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
-        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-            Ok(ino) => {
-                let flags = AddWatchFlags::IN_CREATE
-                    | AddWatchFlags::IN_DELETE
-                    | AddWatchFlags::IN_MOVED_FROM
-                    | AddWatchFlags::IN_MOVED_TO
-                    | AddWatchFlags::IN_CLOSE_WRITE
-                    | AddWatchFlags::IN_ATTRIB;
-                match ino.add_watch(&dir, flags) {
-                    Ok(_) => Some(ino),
-                    Err(e) => {
-                        say(&format!("unable to watch {} with inotify: {e}", dir.display()));
-                        None
-                    }
-                }
-            }
+        let mut events = Events::new(&[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+        let watch = match events.dir(&dir, Changes::Entries) {
+            Ok(token) => Some(token),
             Err(e) => {
-                say(&format!("inotify unavailable: {e}"));
+                say(&format!("unable to watch {}: {e}", dir.display()));
                 None
             }
         };
-        if inotify.is_none() {
+        if watch.is_none() {
             say(&format!("changes are seen by a rescan every {} s", RESCAN.as_secs()));
         }
         let hub = match hub::Hub::new(&sdir, metrics) {
@@ -179,12 +166,12 @@ impl Scanner {
             immortal,
             children: BTreeMap::new(),
             errors: BTreeMap::new(),
-            signals,
-            inotify,
+            events,
+            watch,
             next_scan: Some(Instant::now()),
             stopping: false,
             essential_failed: None,
-            ready_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+            ready_watch: None,
             hub,
         })
     }
@@ -257,30 +244,22 @@ impl Scanner {
             if missing.is_empty() {
                 continue;
             }
-            if let Some(ino) = &self.ready_watch {
-                // Cheap and idempotent: a directory created since is
-                // watched from now on.
-                let dirs = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_TO;
-                let _ = ino.add_watch(&self.sdir, dirs);
+            // Cheap (one watch per directory): a directory created since
+            // is watched from now on.
+            let token = match self.ready_watch {
+                Some(token) => self.events.add_dir(token, &self.sdir, Changes::Entries).map(|()| token),
+                None => self.events.dir(&self.sdir, Changes::Entries),
+            };
+            if let Ok(token) = token {
+                self.ready_watch = Some(token);
                 for r in &missing {
-                    let _ = ino.add_watch(&self.sdir.join(r), dirs);
+                    let _ = self.events.add_dir(token, &self.sdir.join(r), Changes::Entries);
                 }
             }
             if let Some(c) = self.children.get_mut(&name) {
                 if c.waiting_for != missing {
                     say(&format!("{name}: waiting for {} to be ready", missing.join(", ")));
                     c.waiting_for = missing;
-                }
-            }
-        }
-    }
-
-    /// Drain the readiness watch; the loop then looks at what may start.
-    fn read_ready_events(&mut self) {
-        if let Some(ino) = &self.ready_watch {
-            while let Ok(events) = ino.read_events() {
-                if events.is_empty() {
-                    break;
                 }
             }
         }
@@ -311,15 +290,12 @@ impl Scanner {
 
     fn wait(&mut self) {
         let timeout = sys::timeout_until(self.deadline());
-        let (sig, changed, hub_ready) = {
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            if let Some(ino) = &self.ready_watch {
-                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
-            }
-            let dir_at = fds.len();
-            if let Some(ino) = &self.inotify {
-                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
-            }
+        let (system, hub_ready) = {
+            let sources = self.events.fds();
+            let mut fds: Vec<PollFd> = sources
+                .iter()
+                .map(|(fd, _)| PollFd::new(*fd, PollFlags::POLLIN))
+                .collect();
             let hub_at = fds.len();
             let hub_fds = self.hub.as_ref().map(|h| h.fds()).unwrap_or_default();
             fds.extend(hub_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
@@ -327,81 +303,60 @@ impl Scanner {
                 return;
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let deps = self.ready_watch.is_some() && ready(&fds[1]);
+            let system: Vec<sys::events::Key> = sources
+                .iter()
+                .zip(&fds)
+                .filter(|(_, f)| ready(f))
+                .map(|((_, key), _)| *key)
+                .collect();
             let hub_ready: Vec<hub::Tag> = hub_fds
                 .iter()
                 .zip(&fds[hub_at..])
                 .filter(|(_, f)| ready(f))
                 .map(|((_, _, tag), _)| *tag)
                 .collect();
-            (
-                ready(&fds[0]) || deps,
-                fds.get(dir_at).filter(|_| self.inotify.is_some()).is_some_and(ready),
-                hub_ready,
-            )
+            (system, hub_ready)
         };
         let running = self.running();
         if let Some(hub) = &mut self.hub {
             hub.handle(&hub_ready, &running);
         }
-        self.read_ready_events();
-        if changed {
-            self.read_events();
-        }
-        if sig {
-            for s in self.signals.drain() {
-                match s {
-                    Signal::SIGCHLD => self.reap(),
-                    Signal::SIGHUP => {
-                        say("SIGHUP: rereading the directory");
-                        self.next_scan = Some(Instant::now());
-                    }
-                    Signal::SIGTERM | Signal::SIGINT => self.stop_all(),
-                    _ => {}
+        // A change of a `ready` file needs nothing more: the loop then
+        // looks at what may start.
+        for happened in self.events.take(&system) {
+            match happened {
+                Happened::Signal(Signal::SIGCHLD) => self.reap(),
+                Happened::Signal(Signal::SIGHUP) => {
+                    say("SIGHUP: rereading the directory");
+                    self.next_scan = Some(Instant::now());
                 }
+                Happened::Signal(Signal::SIGTERM | Signal::SIGINT) => self.stop_all(),
+                Happened::Changed(token, seen) if Some(token) == self.watch => self.dir_changed(seen),
+                Happened::Signal(_) | Happened::Changed(..) | Happened::Exited(_) => {}
             }
         }
     }
 
-    /// Drain the inotify queue: whatever it says, DIR is reread (once).
-    fn read_events(&mut self) {
-        let Some(ino) = &self.inotify else {
-            return;
-        };
-        let mut lost_watch = None;
-        loop {
-            match ino.read_events() {
-                Ok(events) if events.is_empty() => break,
-                Ok(events) => {
-                    for e in events {
-                        if e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
-                            say("inotify lost events (queue overflow): rereading the directory");
-                        }
-                        if e.mask.contains(AddWatchFlags::IN_IGNORED) {
-                            lost_watch = Some(format!("the inotify watch on {} was removed", self.dir.display()));
-                        }
-                    }
-                }
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    lost_watch = Some(format!("unable to read inotify events for {}: {e}", self.dir.display()));
-                    break;
-                }
-            }
+    /// DIR changed: it is reread (once, whatever the number of changes).
+    fn dir_changed(&mut self, seen: sys::events::Seen) {
+        if seen.overflow {
+            say("changes were lost (the watch's queue overflowed): rereading the directory");
         }
         self.next_scan = Some(Instant::now());
-        if let Some(why) = lost_watch {
+        if seen.gone {
             say(&format!(
-                "{why}: changes are seen by a rescan every {} s from now on",
+                "the watch on {} was removed: changes are seen by a rescan every {} s from now on",
+                self.dir.display(),
                 RESCAN.as_secs()
             ));
-            self.inotify = None;
+            if let Some(token) = self.watch.take() {
+                self.events.forget(token);
+            }
         }
     }
 
     fn scan(&mut self) {
-        self.next_scan = self.inotify.is_none().then(|| Instant::now() + RESCAN);
+        self.next_scan = self.watch.is_none().then(|| Instant::now() + RESCAN);
         let (listed, clashes) = match listing::read(&self.dir) {
             Ok(found) => found,
             Err(e) => {
@@ -411,6 +366,17 @@ impl Scanner {
         };
         for name in clashes {
             say(&format!("{name}: both {name}.yml and {name}/ exist; using {name}.yml"));
+        }
+        // Where the directory's watch does not see its files written (a
+        // kqueue), each NAME.yml is watched itself.
+        if let Some(token) = self.watch {
+            for (name, entry) in &listed {
+                if !matches!(entry, Entry::Dir) {
+                    let _ = self
+                        .events
+                        .contents(token, &self.dir.join(format!("{name}{}", layout::YML_SUFFIX)));
+                }
+            }
         }
         let current: Listing = self
             .children
@@ -642,10 +608,10 @@ fn take_over_orphan(name: &str, sdir: &Path) {
     let Some(holder) = holder.map(Pid::from_raw) else {
         return;
     };
-    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let parent = sys::process::ProcStat::read(holder).and_then(|st| st.ppid());
+    let comm = |pid: i32| sys::process::name(Pid::from_raw(pid)).unwrap_or_default();
+    let parent = sys::process::info(holder).map(|i| i.ppid);
     let Some(parent) = parent else { return };
-    if comm(holder.as_raw()).trim() != "immortal" || comm(parent).trim() == "immortalsvc" {
+    if comm(holder.as_raw()) != "immortal" || comm(parent) == "immortalsvc" {
         say(&format!(
             "{name}: {} is held by pid {holder}: leaving it alone",
             sdir.display()
@@ -655,14 +621,14 @@ fn take_over_orphan(name: &str, sdir: &Path) {
     say(&format!(
         "{name}: orphaned supervisor (pid {holder}) found: replacing it, the service is adopted"
     ));
-    let fd = sys::pidfd::open(holder).ok();
+    // Its own watch (no signals): what it reports is only its end.
+    let mut watch = Events::new(&[]).ok();
+    let watching = watch.as_mut().is_some_and(|w| w.exit(holder).is_ok());
     let _ = nix::sys::signal::kill(holder, Signal::SIGKILL);
     // Wait (at most a second, once per service at start-up) for it to be
     // gone, so our supervisor finds the lock free.
-    if let Some(fd) = fd {
-        use std::os::fd::AsFd;
-        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16));
+    if let Some(w) = watch.as_mut().filter(|_| watching) {
+        let _ = w.wait(Some(Instant::now() + Duration::from_secs(1)));
     }
 }
 
