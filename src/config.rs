@@ -200,6 +200,10 @@ impl ReadyYml {
             1 => {}
             _ => return Err(("ready", "ready: one method only (fd, notify, cmd, tcp, http)".into())),
         }
+        // sd_notify needs the kernel to name each datagram's sender.
+        if self.notify && !crate::sys::system::capabilities().notify_socket {
+            return Err(("ready", crate::sys::system::unavailable("ready: notify")));
+        }
         if let Some(fd) = self.fd {
             if !(3..=1023).contains(&fd) {
                 return Err(("fd", format!("ready.fd must be 3 to 1023 (0-2 are stdio), not {fd}")));
@@ -601,6 +605,14 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
         return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));
     }
+    // The watchdog's WATCHDOG=1 comes through sd_notify.
+    if cfg.watchdog.is_some() && !crate::sys::system::capabilities().notify_socket {
+        return Err(Error::invalid(format!(
+            "{}: {}",
+            at("watchdog"),
+            crate::sys::system::unavailable("watchdog")
+        )));
+    }
     if crate::signal::parse(&cfg.stop.signal).is_none() {
         return Err(Error::invalid(format!(
             "{}: unknown signal '{}'",
@@ -644,6 +656,14 @@ pub fn confinement(
         .map(limits::parse_umask)
         .transpose()
         .map_err(|e| ("umask", None, e))?;
+    let caps = crate::sys::system::capabilities();
+    if cfg.no_new_privs && !caps.no_new_privs {
+        return Err(("no_new_privs", None, crate::sys::system::unavailable("no_new_privs")));
+    }
+    let cgroup = &cfg.cgroup;
+    if (cgroup.memory.is_some() || cgroup.pids.is_some() || cgroup.cpu.is_some()) && !caps.cgroups {
+        return Err(("cgroup", None, crate::sys::system::unavailable("cgroup")));
+    }
     let in_cgroup = |key: &str, e: String| ("cgroup", Some(key.to_string()), format!("cgroup: {e}"));
     let memory = cfg
         .cgroup

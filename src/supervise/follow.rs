@@ -93,6 +93,16 @@ pub fn adopted(known: &[Pid]) -> Vec<Pid> {
         .collect()
 }
 
+/// Live members of group `pgid` other than `known` (read once, at an
+/// exit).
+pub fn group_members(pgid: Pid, known: &[Pid]) -> Vec<Pid> {
+    crate::sys::process::all()
+        .into_iter()
+        .filter(|p| !known.contains(p))
+        .filter(|&p| crate::sys::process::info(p).is_some_and(|i| i.pgrp == pgid.as_raw() && !i.zombie))
+        .collect()
+}
+
 /// The directory holding `pidfile` (`.` for a bare name).
 pub fn dir_of(pidfile: &Path) -> &Path {
     match pidfile.parent() {

@@ -76,6 +76,10 @@ pub struct Unit {
     watch: Option<(Pid, Token)>,
     /// Changes in the pid file's directory, while a hand-over is awaited.
     handover: Option<Token>,
+    /// Without a subreaper: watches on the members of a group the state
+    /// waits for, which are not our children (their ends bring no
+    /// SIGCHLD).
+    group_watch: Vec<(Pid, Token)>,
     /// The watch set up just before the pid file was read at an exit,
     /// until the state says whether a hand-over is awaited.
     handover_pending: Option<Token>,
@@ -139,6 +143,7 @@ impl Unit {
             service_dir,
             watch: None,
             handover: None,
+            group_watch: Vec::new(),
             handover_pending: None,
             output: None,
             recorded: None,
@@ -624,6 +629,11 @@ impl Supervisor {
                     if let Some(i) = self.units.iter().position(|u| u.watch.is_some_and(|(_, t)| t == token)) {
                         self.followed_exit(i);
                     }
+                    // A member of an awaited group: check_groups, after
+                    // this poll, looks at the group again.
+                    for u in &mut self.units {
+                        u.group_watch.retain(|(_, t)| *t != token);
+                    }
                 }
                 Happened::Changed(token, _) => {
                     if let Some(i) = self.units.iter().position(|u| u.handover == Some(token)) {
@@ -760,7 +770,17 @@ impl Supervisor {
                 .filter_map(|u| u.state.tracked_pid())
                 .chain([exited])
                 .collect();
-            !follow::adopted(&known).is_empty()
+            // Without a subreaper a descendant is not our child: one left
+            // in the group we started (gunicorn's new master before it
+            // writes the pid file) is the evidence instead.
+            let in_group = || {
+                self.units[i]
+                    .state
+                    .last
+                    .spawned_pgid
+                    .is_some_and(|g| !follow::group_members(g, &known).is_empty())
+            };
+            !follow::adopted(&known).is_empty() || (!sys::system::capabilities().subreaper && in_group())
         };
         Event::PidFile { found, descendants }
     }
@@ -832,13 +852,50 @@ impl Supervisor {
     /// has gone (after each reap and each timer).
     fn check_groups(&mut self) {
         for i in 0..self.units.len() {
-            if let Some(group) = self.units[i].state.awaits_group() {
-                if !self.units[i].group_alive(group) {
-                    self.queue.push_back((i, Event::GroupProbed { alive: false }));
+            let awaited = self.units[i].state.awaits_group();
+            match awaited.map(|g| (g, self.units[i].group_alive(g))) {
+                Some((group, true)) => self.watch_group(i, group),
+                gone => {
+                    if gone.is_some() {
+                        self.queue.push_back((i, Event::GroupProbed { alive: false }));
+                    }
+                    for (_, token) in std::mem::take(&mut self.units[i].group_watch) {
+                        self.events.forget(token);
+                    }
                 }
             }
         }
         self.run_queue();
+    }
+
+    /// Where the system has no subreaper, the members the main process
+    /// left in its group were reparented to init, not to us: their ends
+    /// bring no SIGCHLD. Each live member is watched for its end instead
+    /// (a member it forks meanwhile is found when it ends: the group is
+    /// looked at again then).
+    fn watch_group(&mut self, i: usize, group: Group) {
+        if sys::system::capabilities().subreaper {
+            return;
+        }
+        let members: Vec<Pid> = sys::process::all()
+            .into_iter()
+            .filter(|&p| sys::process::info(p).is_some_and(|m| m.pgrp == group.pgid.as_raw() && !m.zombie))
+            .collect();
+        let unit = &mut self.units[i];
+        unit.group_watch.retain(|(p, token)| {
+            let keep = members.contains(p);
+            if !keep {
+                self.events.forget(*token);
+            }
+            keep
+        });
+        for pid in members {
+            if !self.units[i].group_watch.iter().any(|(p, _)| *p == pid) {
+                if let Ok(token) = self.events.exit(pid) {
+                    self.units[i].group_watch.push((pid, token));
+                }
+            }
+        }
     }
 
     fn note(&self, label: &str, msg: &str) {
@@ -1507,7 +1564,9 @@ impl Supervisor {
 /// Whether group `g` still has members. A foreign group's zombies are
 /// someone else's to reap: they do not count.
 fn probe(g: Group) -> bool {
-    if g.foreign {
+    // Without a subreaper, members left behind are init's to reap, not
+    // ours: their zombies do not count either.
+    if g.foreign || !sys::system::capabilities().subreaper {
         sys::process::group_has_live_member(g.pgid)
     } else {
         sys::process::group_alive(g.pgid)

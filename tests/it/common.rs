@@ -12,6 +12,23 @@ use std::time::{Duration, Instant};
 pub const IMMORTAL: &str = env!("CARGO_BIN_EXE_immortal");
 pub const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
 
+/// What the system offers the binaries (`IMMORTAL_PORTABLE=1` in the
+/// environment switches Linux to the paths other systems take: the suite
+/// runs that way too, see scripts/test).
+pub fn caps() -> immortal::sys::system::Capabilities {
+    immortal::sys::system::capabilities()
+}
+
+/// Whether a test that needs `what` skips: the system (or
+/// `IMMORTAL_PORTABLE=1`) lacks it. Says so on stderr (`skipped:`, counted
+/// by scripts/test).
+pub fn lacks(have: bool, what: &str) -> bool {
+    if !have {
+        eprintln!("skipped: needs {what}, not available on {}", caps().system);
+    }
+    !have
+}
+
 /// Poll `cond` every 20 ms until it holds or `secs` pass.
 pub fn wait_for(secs: f64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
