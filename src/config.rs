@@ -998,6 +998,13 @@ require:
     #[test]
     fn confinement_keys_parse_and_errors_name_the_line() {
         let text = "cmd: x\nlimits:\n  nofile: 65536\n  core: \"0:unlimited\"\n  stack: 8388608\nnice: 10\numask: 027\nno_new_privs: true\ncgroup: {memory: 512M, pids: 256, cpu: 0.5}\n";
+        let caps = crate::sys::system::capabilities();
+        if !(caps.cgroups && caps.no_new_privs) {
+            // A system without them says so, at the first one's line.
+            let err = p(text).unwrap_err().to_string();
+            assert!(err.starts_with("run.yml:8: no_new_privs: not available on "), "{err}");
+            return;
+        }
         let cfg = p(text).unwrap();
         let c = confinement(&cfg).unwrap();
         let names: Vec<_> = c.rlimits.iter().map(|r| (r.name, r.soft, r.hard)).collect();

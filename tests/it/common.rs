@@ -20,11 +20,18 @@ pub fn caps() -> immortal::sys::system::Capabilities {
 }
 
 /// Whether a test that needs `what` skips: the system (or
-/// `IMMORTAL_PORTABLE=1`) lacks it. Says so on stderr (`skipped:`, counted
-/// by scripts/test).
+/// `IMMORTAL_PORTABLE=1`) lacks it. Says so on stderr, and in the file
+/// `$IMMORTAL_TEST_SKIPS` names (scripts/test counts them).
 pub fn lacks(have: bool, what: &str) -> bool {
     if !have {
-        eprintln!("skipped: needs {what}, not available on {}", caps().system);
+        let line = format!("skipped: needs {what}, not available on {}", caps().system);
+        eprintln!("{line}");
+        if let Some(path) = std::env::var_os("IMMORTAL_TEST_SKIPS") {
+            use std::io::Write;
+            if let Ok(mut f) = fs::OpenOptions::new().append(true).create(true).open(path) {
+                let _ = writeln!(f, "{line}");
+            }
+        }
     }
     !have
 }

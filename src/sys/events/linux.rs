@@ -24,6 +24,9 @@ enum Source {
     Fd(SignalFd),
     /// The read end of the self-pipe.
     Pipe(OwnedFd),
+    /// No signals: a pipe nobody writes (its write end kept, so it never
+    /// reads as closed).
+    Idle(OwnedFd, #[allow(dead_code)] OwnedFd),
 }
 
 pub struct Events {
@@ -65,7 +68,13 @@ impl Events {
         for &s in signals {
             set.add(s);
         }
-        let source = if crate::sys::system::portable() {
+        let source = if signals.is_empty() {
+            // Watches only (a second instance in the process): no signal
+            // source, and the one self-pipe left alone. Never readable.
+            let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .ctx("create", "pipe")?;
+            Source::Idle(read, write)
+        } else if crate::sys::system::portable() {
             let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
                 .ctx("create", "self-pipe")?;
             // The write end lives as long as the process (the handler may
@@ -139,7 +148,7 @@ impl Events {
     pub fn fd(&self) -> BorrowedFd<'_> {
         match &self.signals {
             Source::Fd(fd) => fd.as_fd(),
-            Source::Pipe(fd) => fd.as_fd(),
+            Source::Pipe(fd) | Source::Idle(fd, _) => fd.as_fd(),
         }
     }
 
@@ -182,6 +191,7 @@ impl Events {
                     }
                 }
             }
+            Source::Idle(..) => {}
             Source::Pipe(fd) => {
                 let mut buf = [0u8; 64];
                 loop {
