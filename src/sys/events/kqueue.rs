@@ -111,12 +111,8 @@ impl Events {
         let mut set = SigSet::empty();
         for &s in signals {
             set.add(s);
-            let to = if s == Signal::SIGCHLD {
-                libc::SIG_DFL
-            } else {
-                libc::SIG_IGN
-            };
-            crate::sys::process::catch_signal(s as libc::c_int, to).ctx("set the disposition of", s.as_str())?;
+            // Watched first, then ignored: ignored first, one arriving in
+            // between would be lost.
             events
                 .register(change(
                     s as usize,
@@ -126,6 +122,12 @@ impl Events {
                     Token(0),
                 ))
                 .ctx("watch signal", s.as_str())?;
+            let to = if s == Signal::SIGCHLD {
+                libc::SIG_DFL
+            } else {
+                libc::SIG_IGN
+            };
+            crate::sys::process::catch_signal(s as libc::c_int, to).ctx("set the disposition of", s.as_str())?;
         }
         // A mask inherited from our parent would hold them back.
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None)
