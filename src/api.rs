@@ -9,7 +9,7 @@
 //! | `GET|POST /signal/NAME`      | 200, `{"Err":""}` or the error text; 403 unless [`may_control`] |
 //! | anything else                | 404, `{"Err":"not found: PATH"}`         |
 //!
-//! Who asks is read from the connection (`SO_PEERCRED`): reads are for
+//! Who asks is read from the connection (`SO_PEERCRED`, `getpeereid`): reads are for
 //! anyone who can connect (the socket's mode decides), control is for
 //! root, the supervisor's own uid and the members of `socket: group:`.
 //!
@@ -353,10 +353,11 @@ pub fn since(d: Duration) -> String {
     out + &format!("{secs}.{frac}s")
 }
 
-/// Who is at the other end of a connection (`SO_PEERCRED`: as it was when
-/// it connected).
+/// Who is at the other end of a connection, as the kernel vouches
+/// ([`crate::sys::peer`]: as it was when it connected).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
+    /// 0 where the system does not say.
     pub pid: i32,
     pub uid: u32,
     pub gid: u32,
@@ -364,37 +365,33 @@ pub struct Peer {
 
 impl Peer {
     pub fn of(stream: &UnixStream) -> Option<Peer> {
-        let c = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+        use std::os::fd::AsFd;
+        let c = crate::sys::peer::of(stream.as_fd())?;
         Some(Peer {
-            pid: c.pid(),
-            uid: c.uid(),
-            gid: c.gid(),
+            pid: c.pid,
+            uid: c.uid,
+            gid: c.gid,
         })
     }
 
     /// `uid 1000 (pid 4242)`, for the log.
     pub fn describe(peer: Option<Peer>) -> String {
         match peer {
-            Some(p) => format!("uid {} (pid {})", p.uid, p.pid),
+            Some(p) if p.pid > 0 => format!("uid {} (pid {})", p.uid, p.pid),
+            Some(p) => format!("uid {}", p.uid),
             None => "an unknown peer".into(),
         }
     }
 
-    /// Its supplementary groups, from `/proc/PID/status` (empty if it has
-    /// gone: then only its primary group counts).
-    /// The pid must still be the peer's user (a reused pid of another
-    /// user gives nothing).
+    /// Its supplementary groups, as the system shows them (empty if it has
+    /// gone, or where the system does not show them: then only its primary
+    /// group counts). The pid must still be the peer's user (a reused pid
+    /// of another user gives nothing).
     pub fn groups(&self) -> Vec<u32> {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid)) else {
-            return Vec::new();
-        };
-        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("");
-        let ids = |text: &str| -> Vec<u32> { text.split_whitespace().filter_map(|n| n.parse().ok()).collect() };
-        // Uid: real, effective, saved, fs: SO_PEERCRED gave the effective.
-        if ids(field("Uid:")).get(1) != Some(&self.uid) {
+        if self.pid <= 0 {
             return Vec::new();
         }
-        ids(field("Groups:"))
+        crate::sys::process::groups_of(nix::unistd::Pid::from_raw(self.pid), self.uid)
     }
 }
 

@@ -60,8 +60,12 @@ pub struct Hierarchies {
 }
 
 impl Hierarchies {
-    /// What this system offers, read from `/proc/self`.
+    /// What this system offers, read from `/proc/self` (nothing on a
+    /// system without cgroups, see [`crate::sys::system::Capabilities`]).
     pub fn discover() -> Hierarchies {
+        if !crate::sys::system::capabilities().cgroups {
+            return Hierarchies::default();
+        }
         let (Ok(mounts), Ok(own)) = (
             std::fs::read_to_string("/proc/self/mountinfo"),
             std::fs::read_to_string("/proc/self/cgroup"),

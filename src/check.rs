@@ -642,8 +642,7 @@ impl Identity {
         use nix::unistd::{getegid, geteuid};
         let uid = geteuid();
         let mut gids = vec![getegid().as_raw()];
-        #[cfg(target_os = "linux")]
-        gids.extend(nix::unistd::getgroups().unwrap_or_default().iter().map(|g| g.as_raw()));
+        gids.extend(crate::sys::process::own_groups());
         // Only the name comes from the user database: the ids are the
         // process's own.
         let name = user::resolve(&uid.as_raw().to_string()).map_or_else(|_| uid.to_string(), |u| u.name);

@@ -251,6 +251,10 @@ impl ReadyYml {
             1 => {}
             _ => return Err(("ready", "ready: one method only (fd, notify, cmd, tcp, http)".into())),
         }
+        // sd_notify needs the kernel to name each datagram's sender.
+        if self.notify && !crate::sys::system::capabilities().notify_socket {
+            return Err(("ready", crate::sys::system::unavailable("ready: notify")));
+        }
         if let Some(fd) = self.fd {
             if !(3..=1023).contains(&fd) {
                 return Err(("fd", format!("ready.fd must be 3 to 1023 (0-2 are stdio), not {fd}")));
@@ -677,6 +681,14 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
         return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));
     }
+    // The watchdog's WATCHDOG=1 comes through sd_notify.
+    if cfg.watchdog.is_some() && !crate::sys::system::capabilities().notify_socket {
+        return Err(Error::invalid(format!(
+            "{}: {}",
+            at("watchdog"),
+            crate::sys::system::unavailable("watchdog")
+        )));
+    }
     if crate::signal::parse(&cfg.stop.signal).is_none() {
         return Err(Error::invalid(format!(
             "{}: unknown signal '{}'",
@@ -720,6 +732,14 @@ pub fn confinement(
         .map(limits::parse_umask)
         .transpose()
         .map_err(|e| ("umask", None, e.to_string()))?;
+    let caps = crate::sys::system::capabilities();
+    if cfg.no_new_privs && !caps.no_new_privs {
+        return Err(("no_new_privs", None, crate::sys::system::unavailable("no_new_privs")));
+    }
+    let cgroup = &cfg.cgroup;
+    if (cgroup.memory.is_some() || cgroup.pids.is_some() || cgroup.cpu.is_some()) && !caps.cgroups {
+        return Err(("cgroup", None, crate::sys::system::unavailable("cgroup")));
+    }
     let in_cgroup = |key: &str, e: String| ("cgroup", Some(key.to_string()), format!("cgroup: {e}"));
     let memory = cfg
         .cgroup
@@ -1171,6 +1191,13 @@ require:
     #[test]
     fn confinement_keys_parse_and_errors_name_the_line() {
         let text = "cmd: x\nlimits:\n  nofile: 65536\n  core: \"0:unlimited\"\n  stack: 8388608\nnice: 10\numask: 027\nno_new_privs: true\ncgroup: {memory: 512M, pids: 256, cpu: 0.5}\n";
+        let caps = crate::sys::system::capabilities();
+        if !(caps.cgroups && caps.no_new_privs) {
+            // A system without them says so, at the first one's line.
+            let err = p(text).unwrap_err().to_string();
+            assert!(err.starts_with("run.yml:8: no_new_privs: not available on "), "{err}");
+            return;
+        }
         let cfg = p(text).unwrap();
         let c = confinement(&cfg).unwrap();
         let names: Vec<_> = c.rlimits.iter().map(|r| (r.name, r.soft, r.hard)).collect();

@@ -16,36 +16,10 @@
 //! | `cgroup: {cpu}` | CPUs, > 0 (`0.5`) | v2 `cpu.max`, v1 `cpu.cfs_quota_us` |
 
 use crate::error::{Error, Result};
-use nix::sys::resource::Resource;
+use crate::sys::rlimit::{self, Resource};
 
 /// An rlimit's value meaning "no limit".
-pub const UNLIMITED: u64 = u64::MAX;
-
-/// The rlimit names `prlimit(1)` knows, with their resource.
-pub const RLIMITS: &[(&str, Resource)] = &[
-    ("as", Resource::RLIMIT_AS),
-    ("core", Resource::RLIMIT_CORE),
-    ("cpu", Resource::RLIMIT_CPU),
-    ("data", Resource::RLIMIT_DATA),
-    ("fsize", Resource::RLIMIT_FSIZE),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    ("locks", Resource::RLIMIT_LOCKS),
-    ("memlock", Resource::RLIMIT_MEMLOCK),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    ("msgqueue", Resource::RLIMIT_MSGQUEUE),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    ("nice", Resource::RLIMIT_NICE),
-    ("nofile", Resource::RLIMIT_NOFILE),
-    ("nproc", Resource::RLIMIT_NPROC),
-    ("rss", Resource::RLIMIT_RSS),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    ("rtprio", Resource::RLIMIT_RTPRIO),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    ("rttime", Resource::RLIMIT_RTTIME),
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    ("sigpending", Resource::RLIMIT_SIGPENDING),
-    ("stack", Resource::RLIMIT_STACK),
-];
+pub const UNLIMITED: u64 = rlimit::INFINITY;
 
 /// One rlimit to set; `None` keeps the current soft or hard value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +33,14 @@ pub struct Rlimit {
 impl Rlimit {
     /// `limits: {NAME: TEXT}`; the error says what is wrong with it.
     pub fn parse(name: &str, text: &str) -> Result<Rlimit> {
-        let Some(&(name, resource)) = RLIMITS.iter().find(|(n, _)| *n == name.to_ascii_lowercase()) else {
-            let known: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
+        let Some(&name) = rlimit::NAMES.iter().find(|n| **n == name.to_ascii_lowercase()) else {
             return Err(Error::invalid(format!(
                 "unknown limit '{name}' (known: {})",
-                known.join(", ")
+                rlimit::NAMES.join(", ")
             )));
         };
+        // A limit this system lacks is said, never ignored.
+        let resource = rlimit::resource(name).ok_or_else(|| Error::invalid(crate::sys::system::unavailable(name)))?;
         let value = |part: &str| -> Result<Option<u64>> {
             match part.trim() {
                 "" => Ok(None),
@@ -144,7 +119,7 @@ impl Confinement {
         let root = nix::unistd::geteuid().is_root();
         let mut out = Vec::new();
         for r in &self.rlimits {
-            let Ok(current) = nix::sys::resource::getrlimit(r.resource) else {
+            let Ok(current) = rlimit::get(r.resource) else {
                 out.push((
                     Some(r.name),
                     format!("limits: {}: unable to read the current limit", r.name),
@@ -191,34 +166,19 @@ pub fn show(v: u64) -> String {
 }
 
 fn nr_open() -> Option<u64> {
-    std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    rlimit::max_open_files()
 }
 
 fn current_nice() -> i32 {
-    // The nice value of the process itself, field 19 of /proc/self/stat
-    // (after the parenthesised name, which may hold spaces).
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            s.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse().ok())
-        })
-        .unwrap_or(0)
+    rlimit::nice()
 }
 
-/// RLIMIT_NICE lets an unprivileged process lower its nice value down to
-/// `20 - limit`.
+/// RLIMIT_NICE (Linux) lets an unprivileged process lower its nice value
+/// down to `20 - limit`.
 fn nice_allowed(nice: i32) -> bool {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Ok((soft, _)) = nix::sys::resource::getrlimit(Resource::RLIMIT_NICE) {
-        return i64::from(20 - nice) <= soft.min(i64::MAX as u64) as i64;
-    }
-    let _ = nice;
-    false
+    rlimit::resource("nice")
+        .and_then(|r| rlimit::get(r).ok())
+        .is_some_and(|(soft, _)| u64::try_from(20 - nice).is_ok_and(|need| need <= soft))
 }
 
 /// `nice:` in range.
@@ -326,7 +286,7 @@ mod tests {
 
     #[test]
     fn check_names_what_cannot_be_applied() {
-        let (_, hard) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let (_, hard) = rlimit::get(rlimit::nofile()).unwrap();
         let mut c = Confinement {
             rlimits: vec![Rlimit::parse("nofile", &format!("{}:", hard)).unwrap()],
             ..Confinement::default()

@@ -249,33 +249,23 @@ pub fn service_text(s: &State, facts: &ServiceFacts, now: Instant) -> String {
 /// The supervisor's own `process_resident_memory_bytes` and
 /// `process_cpu_seconds_total`, labelled `labels`.
 pub fn add_process(exp: &mut Exposition, labels: &str) {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .unwrap_or(4096) as f64;
-    let resident = std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|r| r.parse::<f64>().ok()))
-        .unwrap_or(0.0);
+    // The system's own interface: /proc/self/statm on Linux, kinfo_proc on
+    // the BSDs, proc_pidinfo on macOS (see sys::process).
+    let resident = crate::sys::process::resident_bytes().unwrap_or(0) as f64;
     exp.add(
         "process_resident_memory_bytes",
         Kind::Gauge,
         "Resident memory of the supervisor in bytes.",
         labels,
-        resident * page,
+        resident,
     );
-    let cpu = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-        .map(|u| {
-            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-            t(u.user_time()) + t(u.system_time())
-        })
-        .unwrap_or(0.0);
+    // getrusage everywhere.
     exp.add(
         "process_cpu_seconds_total",
         Kind::Counter,
         "User and system CPU time of the supervisor in seconds.",
         labels,
-        cpu,
+        crate::sys::process::cpu_seconds(),
     );
 }
 

@@ -1,6 +1,7 @@
 //! Surviving the supervisor's own death. Each time a unit's main process
 //! changes, the supervise directory records who it is — pid, start time
-//! (clock ticks since boot, from `/proc/PID/stat`), boot id, and the process
+//! (as the system counts it: clock ticks since boot on Linux, microseconds
+//! since the epoch elsewhere), boot id, and the process
 //! group the supervisor created — in the file `started`. A supervisor
 //! started later on the same directory (after a `kill -9`, an OOM kill, an
 //! upgrade) reads it once: if that pid still runs with the same start time
@@ -9,7 +10,7 @@
 //! program has another start time and is ignored.
 
 use crate::layout::{HOLDER, STARTED};
-use crate::sys::process::ProcStat;
+use crate::sys::process;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -123,15 +124,19 @@ pub fn survivor(dir: &Path) -> Option<Survivor> {
 }
 
 /// A fresh read end and write end of the pipe that descriptor `fd` of
-/// `pid` writes to (`None` if it is not a pipe). The supervisor that held
-/// its read end is gone; opening `/proc/PID/fd/FD` reaches the same pipe,
-/// so the adopted service's output flows again (and the pipe outlives its
-/// restarts, as the supervisor's own pipes do).
+/// `pid` writes to (`None` if it is not a pipe, or the system cannot open
+/// another process's descriptor: then the adopted service's output is not
+/// read again until it restarts). The supervisor that held its read end is
+/// gone; opening `/proc/PID/fd/FD` reaches the same pipe, so the adopted
+/// service's output flows again (and the pipe outlives its restarts, as
+/// the supervisor's own pipes do).
 /// `nonblocking_read`: the read end is for the supervisor's loop (else for
 /// a logger's stdin, which blocks).
 pub fn reopen_pipe(pid: Pid, fd: i32, nonblocking_read: bool) -> std::io::Result<Option<(OwnedFd, OwnedFd)>> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
-    let path = format!("/proc/{pid}/fd/{fd}");
+    let Some(path) = process::fd_path(pid, fd) else {
+        return Ok(None);
+    };
     if !std::fs::metadata(&path)?.file_type().is_fifo() {
         return Ok(None);
     }
@@ -154,30 +159,23 @@ pub fn reopen_pipe(pid: Pid, fd: i32, nonblocking_read: bool) -> std::io::Result
     Ok(Some((read.into(), write.into())))
 }
 
-/// When the process started (clock ticks after boot): with the pid, it
-/// names one process for the whole boot.
+/// When the process started: with the pid and the boot, it names one
+/// process.
 fn start_ticks(pid: Pid) -> Option<u64> {
-    ProcStat::read(pid)?.start_ticks()
+    process::info(pid).map(|i| i.start)
 }
 
 fn is_zombie(pid: Pid) -> bool {
-    ProcStat::read(pid).is_none_or(|st| st.is_zombie())
+    process::info(pid).is_none_or(|i| i.zombie)
 }
 
 fn boot_id() -> Option<String> {
-    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-    let id = id.trim();
-    (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
+    process::boot_id()
 }
 
-/// Time since a process started `start` ticks after boot.
+/// Time since a process started at `start`.
 fn uptime_of(start: u64) -> Duration {
-    let hz = crate::sys::time::clock_ticks_per_second().unwrap_or(100);
-    let started = Duration::from_secs(start / hz) + Duration::from_nanos((start % hz) * 1_000_000_000 / hz);
-    let Some(now) = crate::sys::time::since_boot() else {
-        return Duration::ZERO;
-    };
-    now.saturating_sub(started)
+    process::running_for(start).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]

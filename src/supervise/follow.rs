@@ -2,11 +2,14 @@
 //! re-exec themselves (nginx, unicorn/gunicorn upgrades).
 //!
 //! When the started process exits and the pid file names another live
-//! process, the supervisor follows that one instead of restarting. Because
-//! the supervisor is a child subreaper, a daemonized descendant is
-//! reparented to it and its exit (with status) arrives through `waitpid`;
-//! any followed pid is also watched with a pidfd in the same poll, which
-//! covers one that is not our child. No polling of `/proc`.
+//! process, the supervisor follows that one instead of restarting. Where
+//! the system has a subreaper (Linux, FreeBSD), a daemonized descendant is
+//! reparented to the supervisor and its exit (with status) arrives through
+//! `waitpid`; elsewhere (macOS, NetBSD, or `IMMORTAL_PORTABLE=1`) it is
+//! followed through its pid file alone. Either way the followed pid is
+//! also watched for its end in the same poll ([`crate::sys::events`]: a
+//! pidfd, or a kqueue's `EVFILT_PROC`), which covers one that is not our
+//! child. No polling of the process table.
 //!
 //! A candidate is followed only if it is alive, is not pid 1, is not the
 //! process that just exited, and is ours: a descendant reparented to us,
@@ -14,8 +17,8 @@
 //! directory is not read through a symlink.
 
 use crate::error::{Context, Error, Result};
+use crate::sys::events::{Changes, Events, Token};
 use nix::unistd::Pid;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -71,13 +74,8 @@ pub fn candidate(path: &Path, exited: Pid, uid: u32) -> Result<(Pid, Pid)> {
 
 /// Parent pid and owner of a live (non-zombie) process.
 fn owner_and_parent(pid: Pid) -> Option<(i32, u32)> {
-    let stat = crate::sys::process::ProcStat::read(pid)?;
-    if stat.is_zombie() {
-        return None;
-    }
-    let ppid = stat.ppid()?;
-    let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-    Some((ppid, owner))
+    let info = crate::sys::process::info(pid).filter(|i| !i.zombie)?;
+    Some((info.ppid, info.uid))
 }
 
 /// Whether `pid` is our child (so its exit reaches our `waitpid` and its
@@ -91,38 +89,39 @@ pub fn is_our_child(pid: Pid) -> bool {
 /// Read once, at an exit, never polled.
 pub fn adopted(known: &[Pid]) -> Vec<Pid> {
     let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .map(Pid::from_raw)
+    crate::sys::process::all()
+        .into_iter()
         .filter(|p| !known.contains(p))
         .filter(|&p| owner_and_parent(p).is_some_and(|(ppid, _)| ppid == me))
         .collect()
 }
 
-/// Wake-ups for changes in the pid file's directory (a rename into place
-/// or a finished write), while a hand-over is awaited.
-pub fn watch_dir(pidfile: &Path) -> nix::Result<nix::sys::inotify::Inotify> {
-    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-    let dir = match pidfile.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let ino = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
-    ino.add_watch(
-        dir,
-        AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE,
-    )?;
-    Ok(ino)
+/// Live members of group `pgid` other than `known` (read once, at an
+/// exit).
+pub fn group_members(pgid: Pid, known: &[Pid]) -> Vec<Pid> {
+    crate::sys::process::all()
+        .into_iter()
+        .filter(|p| !known.contains(p))
+        .filter(|&p| crate::sys::process::info(p).is_some_and(|i| i.pgrp == pgid.as_raw() && !i.zombie))
+        .collect()
 }
 
-/// A descriptor that becomes readable when `pid` exits (whether or not it
-/// is our child).
-pub fn pidfd(pid: Pid) -> std::io::Result<OwnedFd> {
-    crate::sys::pidfd::open(pid)
+/// The directory holding `pidfile` (`.` for a bare name).
+pub fn dir_of(pidfile: &Path) -> &Path {
+    match pidfile.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Wake-ups for changes in the pid file's directory (a rename into place
+/// or a finished write), and of the pid file itself where a directory's
+/// watch does not see its files written, while a hand-over is awaited.
+pub fn watch_dir(events: &mut Events, pidfile: &Path) -> std::io::Result<Token> {
+    let token = events.dir(dir_of(pidfile), Changes::Entries)?;
+    // Not there yet is fine: its creation changes the directory.
+    let _ = events.contents(token, pidfile);
+    Ok(token)
 }
 
 #[cfg(test)]

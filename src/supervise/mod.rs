@@ -11,8 +11,10 @@
 //! restarts of either side), or the `logger:` command of `run.yml` (fed
 //! from the output's backlog).
 //!
-//! One `poll` waits on the signalfd, the control FIFOs, the API socket and
-//! its clients, the output pipes, pidfds and the hand-over watch, with the
+//! One `poll` waits on the system's sources ([`crate::sys::events`]:
+//! signals, the end of a followed or adopted process, the hand-over
+//! watch — a signalfd, pidfds and inotify on Linux, one kqueue elsewhere),
+//! the control FIFOs, the API socket and its clients, the output pipes, with the
 //! timeout set from the one next deadline (start, kill, client timeout).
 //! With the service running and no client connected there is no deadline
 //! at all: the supervisor sleeps until something happens.
@@ -34,7 +36,7 @@ use crate::control::{self, Command};
 use crate::notice::Log;
 use crate::service::ReadyMethod;
 use crate::service::Service;
-use crate::sys::{self, signalfd::Signals};
+use crate::sys::{self, events::Events, events::Happened, events::Token};
 use files::Files;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -70,13 +72,17 @@ pub struct Unit {
     pub io: Io,
     /// The runit service directory (`./finish`, `control/`, `down`).
     pub service_dir: Option<PathBuf>,
-    /// A pidfd on the followed or adopted process, in the poll set.
-    watch: Option<(Pid, std::os::fd::OwnedFd)>,
+    /// The watch on the end of the followed or adopted process.
+    watch: Option<(Pid, Token)>,
     /// Changes in the pid file's directory, while a hand-over is awaited.
-    handover: Option<nix::sys::inotify::Inotify>,
+    handover: Option<Token>,
+    /// Without a subreaper: watches on the members of a group the state
+    /// waits for, which are not our children (their ends bring no
+    /// SIGCHLD).
+    group_watch: Vec<(Pid, Token)>,
     /// The watch set up just before the pid file was read at an exit,
     /// until the state says whether a hand-over is awaited.
-    handover_pending: Option<nix::sys::inotify::Inotify>,
+    handover_pending: Option<Token>,
     /// `log:`, `stderr:`, `logger:`: the service's output through the loop.
     pub output: Option<output::Output>,
     /// The main process last written to the supervise directory's
@@ -137,6 +143,7 @@ impl Unit {
             service_dir,
             watch: None,
             handover: None,
+            group_watch: Vec::new(),
             handover_pending: None,
             output: None,
             recorded: None,
@@ -211,7 +218,7 @@ pub struct Parts {
     /// The supervise directory holding the socket.
     pub dir: PathBuf,
     pub log: Log,
-    pub signals: Signals,
+    pub events: Events,
     pub listener: UnixListener,
     pub detached: bool,
 }
@@ -270,7 +277,7 @@ pub struct Supervisor {
     units: Vec<Unit>,
     dir: PathBuf,
     log: Log,
-    signals: Signals,
+    events: Events,
     listener: UnixListener,
     clients: Vec<Client>,
     detached: bool,
@@ -313,7 +320,7 @@ impl Supervisor {
             units: p.units,
             dir: p.dir,
             log: p.log,
-            signals: p.signals,
+            events: p.events,
             listener: p.listener,
             clients: Vec::new(),
             detached: p.detached,
@@ -458,7 +465,11 @@ impl Supervisor {
         if let Some(old) = adopt::holder(&dir) {
             let _ = nix::sys::signal::kill(old, Signal::SIGKILL);
         }
-        let Some(output) = &self.units[0].output else {
+        // The next supervisor reads the held pipes by reopening them through
+        // the service's descriptors (`/proc/PID/fd`): where that cannot be
+        // done, a holder would only keep a full pipe blocking the service.
+        let reopen = crate::sys::system::capabilities().reopen_fds;
+        let Some(output) = self.units[0].output.as_ref().filter(|_| reopen) else {
             let _ = adopt::forget_holder(&dir);
             return;
         };
@@ -500,17 +511,13 @@ impl Supervisor {
         let deadline = self.next_deadline().into_iter().chain(self.release_at).min();
         let ready = {
             let mut set = PollSet::default();
-            set.add(self.signals.as_fd(), false, Source::Signals);
+            for (fd, key) in self.events.fds() {
+                set.add(fd, false, Source::System(key));
+            }
             set.add(self.listener.as_fd(), false, Source::Listener);
             for (i, u) in self.units.iter().enumerate() {
                 if let Some(files) = &u.files {
                     set.add(files.control_fd(), false, Source::Control(i));
-                }
-                if let Some((pid, fd)) = &u.watch {
-                    set.add(fd.as_fd(), false, Source::Pidfd(i, *pid));
-                }
-                if let Some(ino) = &u.handover {
-                    set.add(ino.as_fd(), false, Source::HandOver(i));
                 }
                 if let Some(events) = &u.cgroup_watch {
                     set.add_priority(events.as_fd(), Source::Cgroup(i));
@@ -554,21 +561,20 @@ impl Supervisor {
         let mut clients = Vec::new();
         let mut watchers = Vec::new();
         let mut accept = false;
+        let system: Vec<sys::events::Key> = ready
+            .iter()
+            .filter_map(|s| match s {
+                Source::System(key) => Some(*key),
+                _ => None,
+            })
+            .collect();
+        if !system.is_empty() {
+            self.on_system(&system);
+        }
         for source in ready {
             match source {
-                Source::Signals => self.on_signals(),
+                Source::System(_) => {}
                 Source::Control(i) => self.on_control(i),
-                // Only if it still watches the same process it polled for.
-                Source::Pidfd(i, pid) => {
-                    if self.units[i].watch.as_ref().is_some_and(|(p, _)| *p == pid) {
-                        self.followed_exit(i);
-                    }
-                }
-                Source::HandOver(i) => {
-                    if self.units[i].handover.is_some() {
-                        self.pidfile_changed(i);
-                    }
-                }
                 // Rearmed here; check_groups below reads cgroup.events.
                 Source::Cgroup(i) => {
                     if let Some(events) = &self.units[i].cgroup_watch {
@@ -641,15 +647,34 @@ impl Supervisor {
         }
     }
 
-    fn on_signals(&mut self) {
-        for sig in self.signals.drain() {
-            if sig == Signal::SIGCHLD {
-                self.reap();
-                continue;
+    /// What the system's sources say: signals, the end of a watched
+    /// process, a change in the pid file's directory.
+    fn on_system(&mut self, ready: &[sys::events::Key]) {
+        for happened in self.events.take(ready) {
+            match happened {
+                Happened::Signal(Signal::SIGCHLD) => self.reap(),
+                Happened::Signal(sig) => {
+                    self.regroup(0);
+                    let detached = self.detached;
+                    self.queue.push_back((0, Event::Signal { sig, detached }));
+                }
+                // Only if it still watches the same process.
+                Happened::Exited(token) => {
+                    if let Some(i) = self.units.iter().position(|u| u.watch.is_some_and(|(_, t)| t == token)) {
+                        self.followed_exit(i);
+                    }
+                    // A member of an awaited group: check_groups, after
+                    // this poll, looks at the group again.
+                    for u in &mut self.units {
+                        u.group_watch.retain(|(_, t)| *t != token);
+                    }
+                }
+                Happened::Changed(token, _) => {
+                    if let Some(i) = self.units.iter().position(|u| u.handover == Some(token)) {
+                        self.pidfile_changed(i);
+                    }
+                }
             }
-            self.regroup(0);
-            let detached = self.detached;
-            self.queue.push_back((0, Event::Signal { sig, detached }));
             self.run_queue();
         }
     }
@@ -685,10 +710,10 @@ impl Supervisor {
         self.check_groups();
     }
 
-    /// The followed process's pidfd is readable: it has exited. Its status
-    /// is known only if it was our child.
+    /// The followed process has exited (its watch is gone with it). Its
+    /// status is known only if it was our child.
     fn followed_exit(&mut self, i: usize) {
-        let Some((pid, _fd)) = self.units[i].watch.take() else {
+        let Some((pid, _)) = self.units[i].watch.take() else {
             return;
         };
         let seen = nix::unistd::getpgid(Some(pid)).ok();
@@ -725,8 +750,9 @@ impl Supervisor {
                 }
             }
         }
-        if unit.watch.as_ref().is_some_and(|(w, _)| *w == pid) {
+        if let Some((_, token)) = unit.watch.filter(|(w, _)| *w == pid) {
             unit.watch = None;
+            self.events.forget(token);
         }
         let group_alive = group.is_some_and(|g| self.units[i].group_alive(g));
         self.queue.push_back((
@@ -761,8 +787,12 @@ impl Supervisor {
             };
         };
         if watch {
-            match follow::watch_dir(&path) {
-                Ok(ino) => self.units[i].handover_pending = Some(ino),
+            match follow::watch_dir(&mut self.events, &path) {
+                Ok(token) => {
+                    if let Some(old) = self.units[i].handover_pending.replace(token) {
+                        self.events.forget(old);
+                    }
+                }
                 Err(e) => self.log.warn(&format!("unable to watch {}: {e}", path.display())),
             }
         }
@@ -780,7 +810,17 @@ impl Supervisor {
                 .filter_map(|u| u.state.tracked_pid())
                 .chain([exited])
                 .collect();
-            !follow::adopted(&known).is_empty()
+            // Without a subreaper a descendant is not our child: one left
+            // in the group we started (gunicorn's new master before it
+            // writes the pid file) is the evidence instead.
+            let in_group = || {
+                self.units[i]
+                    .state
+                    .last
+                    .spawned_pgid
+                    .is_some_and(|g| !follow::group_members(g, &known).is_empty())
+            };
+            !follow::adopted(&known).is_empty() || (!sys::system::capabilities().subreaper && in_group())
         };
         Event::PidFile { found, descendants }
     }
@@ -788,8 +828,10 @@ impl Supervisor {
     /// The pid file's directory changed during a hand-over: the state
     /// follows the pid file as soon as it names a live process of ours.
     fn pidfile_changed(&mut self, i: usize) {
-        if let Some(ino) = &self.units[i].handover {
-            let _ = ino.read_events();
+        // Where the directory's watch does not see its files written, the
+        // pid file is watched itself: a new file under that name now.
+        if let (Some(token), Some(path)) = (self.units[i].handover, &self.units[i].svc.follow_pidfile) {
+            let _ = self.events.contents(token, path);
         }
         let last = self.units[i].state.last.pid.unwrap_or(Pid::from_raw(0));
         let event = self.read_pidfile(i, last, false);
@@ -815,17 +857,24 @@ impl Supervisor {
                 unit.handover = unit.handover_pending.take();
             }
         } else if !matches!(unit.state.phase, Phase::Asked(_)) {
-            unit.handover = None;
-            unit.handover_pending = None;
+            for token in [unit.handover.take(), unit.handover_pending.take()]
+                .into_iter()
+                .flatten()
+            {
+                self.events.forget(token);
+            }
         }
+        let unit = &mut self.units[i];
         let want = unit.state.watched_pid();
-        if unit.watch.as_ref().map(|(p, _)| *p) == want {
+        if unit.watch.map(|(p, _)| p) == want {
             return;
         }
-        unit.watch = None;
+        if let Some((_, token)) = unit.watch.take() {
+            self.events.forget(token);
+        }
         let Some(pid) = want else { return };
-        match follow::pidfd(pid) {
-            Ok(fd) => unit.watch = Some((pid, fd)),
+        match self.events.exit(pid) {
+            Ok(token) => self.units[i].watch = Some((pid, token)),
             // Gone already. If it was our child, SIGCHLD reports it;
             // otherwise report it now.
             Err(e) => match sys::process::try_wait(pid) {
@@ -843,13 +892,50 @@ impl Supervisor {
     /// has gone (after each reap and each timer).
     fn check_groups(&mut self) {
         for i in 0..self.units.len() {
-            if let Some(group) = self.units[i].state.awaits_group() {
-                if !self.units[i].group_alive(group) {
-                    self.queue.push_back((i, Event::GroupProbed { alive: false }));
+            let awaited = self.units[i].state.awaits_group();
+            match awaited.map(|g| (g, self.units[i].group_alive(g))) {
+                Some((group, true)) => self.watch_group(i, group),
+                gone => {
+                    if gone.is_some() {
+                        self.queue.push_back((i, Event::GroupProbed { alive: false }));
+                    }
+                    for (_, token) in std::mem::take(&mut self.units[i].group_watch) {
+                        self.events.forget(token);
+                    }
                 }
             }
         }
         self.run_queue();
+    }
+
+    /// Where the system has no subreaper, the members the main process
+    /// left in its group were reparented to init, not to us: their ends
+    /// bring no SIGCHLD. Each live member is watched for its end instead
+    /// (a member it forks meanwhile is found when it ends: the group is
+    /// looked at again then).
+    fn watch_group(&mut self, i: usize, group: Group) {
+        if sys::system::capabilities().subreaper {
+            return;
+        }
+        let members: Vec<Pid> = sys::process::all()
+            .into_iter()
+            .filter(|&p| sys::process::info(p).is_some_and(|m| m.pgrp == group.pgid.as_raw() && !m.zombie))
+            .collect();
+        let unit = &mut self.units[i];
+        unit.group_watch.retain(|(p, token)| {
+            let keep = members.contains(p);
+            if !keep {
+                self.events.forget(*token);
+            }
+            keep
+        });
+        for pid in members {
+            if !self.units[i].group_watch.iter().any(|(p, _)| *p == pid) {
+                if let Ok(token) = self.events.exit(pid) {
+                    self.units[i].group_watch.push((pid, token));
+                }
+            }
+        }
     }
 
     fn note(&self, label: &str, msg: &str) {
@@ -1014,19 +1100,19 @@ impl Supervisor {
             let from = sender.map(|from| Sender {
                 pid: from.pid,
                 uid: from.uid,
-                alive: sys::process::ProcStat::read(from.pid).is_some(),
+                alive: sys::process::info(from.pid).is_some(),
                 pgid: nix::unistd::getpgid(Some(from.pid)).ok(),
                 descends: main.is_some_and(|m| notify::descends_from(from.pid, m)),
             });
             let msg = notify::parse(&data);
             let main_pid = msg.main_pid.map(|pid| {
-                let stat = sys::process::ProcStat::read(pid).filter(|s| !s.is_zombie());
+                let info = sys::process::info(pid).filter(|i| !i.zombie);
                 Named {
                     pid,
-                    found: stat.map(|stat| Candidate {
+                    found: info.map(|info| Candidate {
                         pid,
-                        pgid: Pid::from_raw(stat.pgrp().unwrap_or(0)),
-                        our_child: stat.ppid() == Some(std::process::id() as i32),
+                        pgid: Pid::from_raw(info.pgrp),
+                        our_child: info.ppid == std::process::id() as i32,
                     }),
                     descends: main.is_some_and(|m| notify::descends_from(pid, m)),
                 }
@@ -1527,7 +1613,9 @@ impl Supervisor {
 /// Whether group `g` still has members. A foreign group's zombies are
 /// someone else's to reap: they do not count.
 fn probe(g: Group) -> bool {
-    if g.foreign {
+    // Without a subreaper, members left behind are init's to reap, not
+    // ours: their zombies do not count either.
+    if g.foreign || !sys::system::capabilities().subreaper {
         sys::process::group_has_live_member(g.pgid)
     } else {
         sys::process::group_alive(g.pgid)

@@ -1,12 +1,11 @@
 //! The service's own word on its readiness: s6's notification fd (a line on
 //! a pipe) and systemd's sd_notify (datagrams on `$NOTIFY_SOCKET`, sender
-//! credentials attached by the kernel with `SO_PASSCRED`).
+//! credentials attached by the kernel: `sys::peer`, Linux only).
 
 use super::state::Notice;
-use nix::sys::socket::{self, sockopt, ControlMessageOwned, MsgFlags, UnixCredentials};
 use nix::unistd::Pid;
-use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
@@ -59,21 +58,16 @@ impl NotifySocket {
     /// Bind at `path`; `owner`: the service's user, who must be able to
     /// send to it (a socket file needs write permission).
     pub fn bind(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<NotifySocket> {
-        let (sock, address, kept) = if path.as_os_str().len() < 100 {
-            let _ = std::fs::remove_file(path);
-            let sock = UnixDatagram::bind(path)?;
-            if let Some((uid, gid)) = owner {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        let (sock, abstract_name) = crate::sys::peer::bind_credentialed(path)?;
+        let (address, kept) = match abstract_name {
+            Some(name) => (name, None),
+            None => {
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+                }
+                (path.display().to_string(), Some(path.to_path_buf()))
             }
-            (sock, path.display().to_string(), Some(path.to_path_buf()))
-        } else {
-            use std::os::linux::net::SocketAddrExt;
-            let name = format!("immortal-notify-{}", std::process::id());
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-            (UnixDatagram::bind_addr(&addr)?, format!("@{name}"), None)
         };
-        sock.set_nonblocking(true)?;
-        socket::setsockopt(&sock, sockopt::PassCred, &true)?;
         Ok(NotifySocket {
             sock,
             address,
@@ -87,51 +81,16 @@ impl NotifySocket {
 
     /// Every datagram waiting, with its sender (None: no credentials).
     pub fn receive(&self) -> Vec<(Option<Sender>, Vec<u8>)> {
-        let mut out = Vec::new();
-        loop {
-            let mut buf = vec![0u8; DATAGRAM_MAX];
-            // Credentials, and room for descriptors sent along (systemd's
-            // BARRIER=1 passes one, FDSTORE=1 some): they are closed, which
-            // is the barrier's answer.
-            let mut space = nix::cmsg_space!(UnixCredentials, [std::os::fd::RawFd; 16]);
-            let (len, sender) = {
-                let mut iov = [IoSliceMut::new(&mut buf)];
-                let msg = match socket::recvmsg::<()>(
-                    self.sock.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut space),
-                    MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
-                ) {
-                    Ok(msg) => msg,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => break, // EAGAIN: nothing more
-                };
-                let mut sender = None;
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for c in cmsgs {
-                        match c {
-                            ControlMessageOwned::ScmCredentials(cred) => {
-                                sender = Some(Sender {
-                                    pid: Pid::from_raw(cred.pid()),
-                                    uid: cred.uid(),
-                                })
-                            }
-                            // A descriptor sent along (FDSTORE=1): not kept.
-                            ControlMessageOwned::ScmRights(fds) => {
-                                for fd in fds {
-                                    let _ = nix::unistd::close(fd);
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                (msg.bytes, sender)
-            };
-            buf.truncate(len);
-            out.push((sender, buf));
-        }
-        out
+        crate::sys::peer::receive(&self.sock, DATAGRAM_MAX)
+            .into_iter()
+            .map(|(from, data)| {
+                let sender = from.map(|(pid, uid)| Sender {
+                    pid: Pid::from_raw(pid),
+                    uid,
+                });
+                (sender, data)
+            })
+            .collect()
     }
 }
 
@@ -144,14 +103,14 @@ impl Drop for NotifySocket {
 }
 
 /// Whether `pid` is `main` or descends from it (at most 64 generations up
-/// through `/proc/PID/stat`, read once per datagram, not polled).
+/// through the system's process table, read once per datagram, not polled).
 pub fn descends_from(pid: Pid, main: Pid) -> bool {
     let mut at = pid;
     for _ in 0..64 {
         if at == main {
             return true;
         }
-        match crate::sys::process::ProcStat::read(at).and_then(|s| s.ppid()) {
+        match crate::sys::process::info(at).map(|i| i.ppid) {
             Some(parent) if parent > 1 => at = Pid::from_raw(parent),
             _ => return false,
         }
@@ -167,7 +126,7 @@ pub struct ReadyPipe {
 impl ReadyPipe {
     /// A pipe: the read end kept (non-blocking), the write end to pass.
     pub fn new() -> std::io::Result<(ReadyPipe, OwnedFd)> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+        let (read, write) = crate::sys::fs::pipe(true)?;
         Ok((
             ReadyPipe {
                 file: std::fs::File::from(read),
@@ -216,6 +175,9 @@ mod tests {
 
     #[test]
     fn a_datagram_comes_with_the_senders_credentials() {
+        if !crate::sys::system::capabilities().notify_socket {
+            return; // not offered here (see sys::peer)
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let sock = NotifySocket::bind(&path, None).unwrap();

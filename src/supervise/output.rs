@@ -78,8 +78,7 @@ fn newlines<'a>(bytes: impl IntoIterator<Item = &'a u8>) -> u64 {
 }
 
 fn pipe() -> std::io::Result<(File, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
-        .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+    let (r, w) = crate::sys::fs::pipe(true)?;
     // The service's end must block as a normal stdout would.
     nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
         .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
@@ -129,8 +128,7 @@ impl Output {
         }
         let logger = match logger {
             Some(_) => {
-                let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-                    .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
+                let (r, w) = crate::sys::fs::pipe(false)?;
                 nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
                     .map_err(|e| std::io::Error::from_raw_os_error(e as i32))?;
                 Some(Logger {

@@ -3,22 +3,18 @@
 //! index into a list it must rebuild in the same order.
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::Pid;
 use std::os::fd::BorrowedFd;
 
 /// What a polled descriptor is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The signalfd.
-    Signals,
+    /// One of the system's sources ([`crate::sys::events`]): signals, the
+    /// end of a watched process, a watched directory.
+    System(crate::sys::events::Key),
     /// The API socket: a client is connecting.
     Listener,
     /// Unit `n`'s control FIFO.
     Control(usize),
-    /// The pidfd on unit `n`'s followed or adopted process.
-    Pidfd(usize, Pid),
-    /// Unit `n`'s pid file directory, while a hand-over is awaited.
-    HandOver(usize),
     /// Unit `n`'s `cgroup.events` changed (its cgroup emptied or filled).
     Cgroup(usize),
     /// Unit `n`'s output: a stream of the service (`Some(i)`) or the

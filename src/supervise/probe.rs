@@ -7,7 +7,7 @@ use super::spawn::{self, Io, Sink};
 use super::state::{ExitHow, ProbeFor};
 use crate::service::{Probe, Service};
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{self, sockopt, AddressFamily, SockaddrStorage};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -183,7 +183,7 @@ impl Drop for ProbeRun {
 /// `sh -c CMD` as the service's user, in its directory and environment,
 /// in its own process group, stdout and stderr into a pipe.
 fn start_cmd(cmd: &str, svc: &Service) -> std::io::Result<Running> {
-    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
+    let (read, write) = crate::sys::fs::pipe(true)?;
     let write = Rc::new(write);
     let io = Io {
         stdin: Sink::Null,
@@ -211,12 +211,7 @@ fn connect(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
     } else {
         AddressFamily::Inet6
     };
-    let fd: OwnedFd = socket::socket(
-        family,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let fd: OwnedFd = crate::sys::fs::stream_socket(family)?;
     let to = SockaddrStorage::from(addr);
     match socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &to) {
         Ok(()) | Err(nix::errno::Errno::EINPROGRESS) => Ok(std::net::TcpStream::from(fd)),

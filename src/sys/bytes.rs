@@ -16,9 +16,17 @@ pub fn memrchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     if haystack.is_empty() {
         return None;
     }
-    // SAFETY: memrchr reads at most haystack.len() bytes of a valid slice.
-    let p = unsafe { libc::memrchr(haystack.as_ptr().cast(), needle as i32, haystack.len()) };
-    (!p.is_null()).then(|| p as usize - haystack.as_ptr() as usize)
+    #[cfg(not(target_os = "macos"))]
+    {
+        // SAFETY: memrchr reads at most haystack.len() bytes of a valid slice.
+        let p = unsafe { libc::memrchr(haystack.as_ptr().cast(), needle as i32, haystack.len()) };
+        (!p.is_null()).then(|| p as usize - haystack.as_ptr() as usize)
+    }
+    // macOS's C library has no memrchr.
+    #[cfg(target_os = "macos")]
+    {
+        haystack.iter().rposition(|&b| b == needle)
+    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@
 //! close-on-exec pipe, as `std` does for `spawn`.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::BorrowedFd;
 use std::process::Command;
 
 /// Start `cmd` as a child born in the cgroup v2 directory `dir`; returns
@@ -28,6 +27,8 @@ pub fn spawn_into_cgroup(cmd: &mut Command, dir: BorrowedFd<'_>) -> io::Result<O
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
 
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 

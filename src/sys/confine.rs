@@ -16,7 +16,7 @@ pub struct Prepared {
     pub cgroups: Vec<OwnedFd>,
     /// (resource, soft, hard) with `u64::MAX` as infinity; `None` keeps
     /// the current value.
-    pub rlimits: Vec<(nix::sys::resource::Resource, Option<u64>, Option<u64>)>,
+    pub rlimits: Vec<(super::rlimit::Resource, Option<u64>, Option<u64>)>,
     pub nice: Option<i32>,
     pub umask: Option<u32>,
     pub no_new_privs: bool,
@@ -35,17 +35,8 @@ pub fn apply(cmd: &mut Command, p: Prepared) {
                 }
             }
             for &(resource, soft, hard) in &p.rlimits {
-                let (cur_soft, cur_hard) = nix::sys::resource::getrlimit(resource)?;
-                let infinity = |v: u64| {
-                    if v == u64::MAX {
-                        nix::sys::resource::RLIM_INFINITY
-                    } else {
-                        v as _
-                    }
-                };
-                let soft = soft.map_or(cur_soft, infinity);
-                let hard = hard.map_or(cur_hard, infinity);
-                nix::sys::resource::setrlimit(resource, soft, hard)?;
+                let (cur_soft, cur_hard) = super::rlimit::get(resource)?;
+                super::rlimit::set(resource, soft.unwrap_or(cur_soft), hard.unwrap_or(cur_hard))?;
             }
             if let Some(nice) = p.nice {
                 if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
@@ -55,9 +46,15 @@ pub fn apply(cmd: &mut Command, p: Prepared) {
             if let Some(mask) = p.umask {
                 libc::umask(mask as libc::mode_t);
             }
-            #[cfg(any(target_os = "linux", target_os = "android"))]
+            #[cfg(target_os = "linux")]
             if p.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            // Refused by the configuration already (see
+            // `system::Capabilities::no_new_privs`); never skipped.
+            #[cfg(not(target_os = "linux"))]
+            if p.no_new_privs {
+                return Err(io::Error::from_raw_os_error(libc::ENOSYS));
             }
             Ok(())
         });

@@ -33,6 +33,55 @@ pub fn start_writeback(file: &fs::File) {
     let _ = file;
 }
 
+/// A pipe, both ends close-on-exec and, if asked, non-blocking (`pipe2`;
+/// macOS has none: `pipe` and `fcntl`, no thread forks meanwhile).
+pub fn pipe(nonblocking: bool) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use nix::fcntl::OFlag;
+    #[cfg(not(target_os = "macos"))]
+    {
+        let flags = if nonblocking {
+            OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
+        } else {
+            OFlag::O_CLOEXEC
+        };
+        Ok(nix::unistd::pipe2(flags)?)
+    }
+    #[cfg(target_os = "macos")]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        let (r, w) = nix::unistd::pipe()?;
+        for fd in [&r, &w] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+            if nonblocking {
+                fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+            }
+        }
+        Ok((r, w))
+    }
+}
+
+/// A stream socket of `family`, non-blocking and close-on-exec.
+pub fn stream_socket(family: nix::sys::socket::AddressFamily) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{socket, SockFlag, SockType};
+    #[cfg(not(target_os = "macos"))]
+    {
+        socket(
+            family,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+    }
+    #[cfg(target_os = "macos")]
+    {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+        let fd = socket(family, SockType::Stream, SockFlag::empty(), None)?;
+        fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        fcntl(&fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        Ok(fd)
+    }
+}
+
 /// Largest configuration-like file read whole (run.yml, envdir values,
 /// settings): anything bigger is a mistake, not a configuration.
 pub const MAX_SMALL_FILE: u64 = 1 << 20;

@@ -138,14 +138,13 @@ unsafe fn name_self() {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
 
     #[test]
-    #[cfg(target_os = "linux")]
     fn a_holder_keeps_a_pipe_readable_and_ends_when_no_writer_is_left() {
         let (r, w) = nix::unistd::pipe().unwrap();
         let holder = spawn(&[r.as_fd()]).unwrap();

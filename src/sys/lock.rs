@@ -48,13 +48,12 @@ impl Lock {
     /// POSIX locks, not `flock`. A POSIX lock belongs to the process (not
     /// inherited by a fork), hence taken here, by the process that stays.
     pub fn record_holder(&mut self, pid: u32) -> Result<()> {
-        let whole_file = libc::flock {
-            l_type: libc::F_WRLCK as libc::c_short,
-            l_whence: libc::SEEK_SET as libc::c_short,
-            l_start: 0,
-            l_len: 0,
-            l_pid: 0,
-        };
+        // SAFETY: `struct flock` is plain data (its fields differ per
+        // system: FreeBSD adds l_sysid): zeroed, then the ones that matter
+        // set — start 0, length 0: the whole file.
+        let mut whole_file: libc::flock = unsafe { std::mem::zeroed() };
+        whole_file.l_type = libc::F_WRLCK as libc::c_short;
+        whole_file.l_whence = libc::SEEK_SET as libc::c_short;
         nix::fcntl::fcntl(&*self.file, nix::fcntl::FcntlArg::F_SETLK(&whole_file)).ctx("lock (fcntl)", "lock")?;
         let f: &mut File = &mut self.file;
         f.set_len(0).ctx("truncate", "lock")?;

@@ -9,15 +9,18 @@ pub mod bytes;
 pub mod clone;
 pub mod confine;
 pub mod daemon;
+pub mod events;
 pub mod exec;
 pub mod fs;
 pub mod hold;
 pub mod lock;
 pub mod mem;
+pub mod peer;
+#[cfg(target_os = "linux")]
 pub mod pidfd;
 pub mod process;
-pub mod signalfd;
-pub mod time;
+pub mod rlimit;
+pub mod system;
 
 /// The `poll` timeout that wakes at `deadline` (never early: rounded up to
 /// the millisecond), or never.

@@ -5,6 +5,114 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+#[cfg(target_os = "linux")]
+#[path = "process/linux.rs"]
+mod os;
+#[cfg(target_os = "freebsd")]
+#[path = "process/freebsd.rs"]
+mod os;
+#[cfg(target_os = "netbsd")]
+#[path = "process/netbsd.rs"]
+mod os;
+#[cfg(target_os = "macos")]
+#[path = "process/macos.rs"]
+mod os;
+#[cfg(not(target_os = "linux"))]
+#[path = "process/sysctl.rs"]
+mod sysctl;
+
+/// What the system says of a process (`/proc/PID/stat` on Linux,
+/// `kinfo_proc` on the BSDs, `proc_pidinfo` on macOS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Info {
+    pub ppid: i32,
+    pub pgrp: i32,
+    /// Its effective user.
+    pub uid: u32,
+    /// Ended, not reaped yet.
+    pub zombie: bool,
+    /// When it started, in the system's unit (clock ticks after boot on
+    /// Linux, microseconds since the epoch elsewhere): with the pid and
+    /// [`boot_id`], it names one process.
+    pub start: u64,
+}
+
+/// `pid`, if it exists (a zombie too).
+pub fn info(pid: Pid) -> Option<Info> {
+    os::info(pid)
+}
+
+/// Every process of the system (empty if it cannot be listed).
+pub fn all() -> Vec<Pid> {
+    os::all()
+}
+
+/// Names this boot of the system.
+pub fn boot_id() -> Option<String> {
+    os::boot_id()
+}
+
+/// How long a process that started at `start` ([`Info::start`]) has run.
+pub fn running_for(start: u64) -> Option<std::time::Duration> {
+    os::running_for(start)
+}
+
+/// A process's name (`comm`: its program's file name, cut to the system's
+/// length).
+pub fn name(pid: Pid) -> Option<String> {
+    os::name(pid)
+}
+
+/// A running process's command line (on the BSDs and macOS: its name).
+pub fn command_line(pid: Pid) -> Option<String> {
+    os::command_line(pid)
+}
+
+/// This process's resident memory in bytes (`/proc/self/statm`,
+/// `kinfo_proc`, `proc_pidinfo`).
+pub fn resident_bytes() -> Option<u64> {
+    os::resident_bytes()
+}
+
+/// The supplementary groups of `pid`, if it still runs as `uid` (empty
+/// where the system does not show them: then only its primary group
+/// counts).
+pub fn groups_of(pid: Pid, uid: u32) -> Vec<u32> {
+    os::groups_of(pid, uid)
+}
+
+/// This process's supplementary groups (`getgroups`).
+pub fn own_groups() -> Vec<u32> {
+    let mut groups = vec![0 as libc::gid_t; 1024];
+    // SAFETY: the kernel writes at most `groups.len()` gids into `groups`.
+    let n = unsafe { libc::getgroups(groups.len() as libc::c_int, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(n).unwrap_or(0));
+    groups
+}
+
+/// Where descriptor `fd` of another process `pid` can be opened again
+/// (`/proc/PID/fd/FD`), on systems that have such a path.
+pub fn fd_path(pid: Pid, fd: i32) -> Option<std::path::PathBuf> {
+    os::fd_path(pid, fd)
+}
+
+/// The memory page size.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// The supervisor's own user and system CPU time (`getrusage`).
+pub fn cpu_seconds() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+        .unwrap_or(0.0)
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitHow {
@@ -47,12 +155,12 @@ pub const NOFILE_ENV: &str = "IMMORTAL_NOFILE";
 /// limit as it was goes to [`NOFILE_ENV`], so that children put it back
 /// ([`restore_nofile`]) and services see the limit they would have seen.
 pub fn raise_nofile() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+    use super::rlimit;
+    let Ok((soft, hard)) = rlimit::get(rlimit::nofile()) else {
         return;
     };
     let want = hard.min(1 << 20);
-    if want > soft && setrlimit(Resource::RLIMIT_NOFILE, want, hard).is_ok() {
+    if want > soft && rlimit::set(rlimit::nofile(), want, hard).is_ok() {
         std::env::set_var(NOFILE_ENV, soft.to_string());
     }
 }
@@ -60,14 +168,14 @@ pub fn raise_nofile() {
 /// A supervisor started by `immortalsvc` takes back the soft limit
 /// `immortalsvc` was started with.
 pub fn restore_nofile() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    use super::rlimit;
     let Some(value) = std::env::var_os(NOFILE_ENV) else {
         return;
     };
     std::env::remove_var(NOFILE_ENV);
     let wanted = value.to_str().and_then(|v| v.parse::<u64>().ok());
-    if let (Some(soft), Ok((_, hard))) = (wanted, getrlimit(Resource::RLIMIT_NOFILE)) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, soft.min(hard), hard);
+    if let (Some(soft), Ok((_, hard))) = (wanted, rlimit::get(rlimit::nofile())) {
+        let _ = rlimit::set(rlimit::nofile(), soft.min(hard), hard);
     }
 }
 
@@ -81,24 +189,19 @@ pub fn try_wait(pid: Pid) -> nix::Result<Option<ExitHow>> {
 /// nothing is left. Each zombie is looked at (`WNOWAIT`) before it is
 /// reaped, because its process group can only be read while it exists.
 pub fn reap_all() -> Vec<(Pid, ExitHow, Option<Pid>)> {
-    use nix::sys::wait::{waitid, Id};
     let mut out = Vec::new();
     loop {
-        let peek = waitid(
-            Id::All,
-            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
-        );
-        let pid = match peek {
-            Ok(status) => match status.pid() {
-                Some(pid) => pid,
-                None => break, // StillAlive: nothing more has ended
-            },
+        let pid = match peek_ended() {
+            Ok(Some(pid)) => Some(pid),
+            Ok(None) => break, // nothing more has ended
             Err(Errno::EINTR) => continue,
-            Err(_) => break, // ECHILD: no children at all
+            Err(Errno::ENOSYS) => None, // cannot look first: reap whoever
+            Err(_) => break,            // ECHILD: no children at all
         };
-        let pgid = nix::unistd::getpgid(Some(pid)).ok();
+        let pgid = pid.and_then(|p| nix::unistd::getpgid(Some(p)).ok());
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(status) => {
+                let Some(pid) = status.pid() else { break };
                 if let Some(how) = ExitHow::of(status) {
                     out.push((pid, how, pgid));
                 }
@@ -108,6 +211,25 @@ pub fn reap_all() -> Vec<(Pid, ExitHow, Option<Pid>)> {
         }
     }
     out
+}
+
+/// A child that has ended, left a zombie (`waitid` with `WNOWAIT`), if any.
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
+fn peek_ended() -> nix::Result<Option<Pid>> {
+    use nix::sys::wait::{waitid, Id};
+    waitid(
+        Id::All,
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+    )
+    .map(|status| status.pid())
+}
+
+/// NetBSD, macOS: not looked at first (`ENOSYS`): the zombie's group is
+/// not known when it is reaped, and the state decides with the group it
+/// knew.
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn peek_ended() -> nix::Result<Option<Pid>> {
+    Err(Errno::ENOSYS)
 }
 
 /// Whether any process of group `pgid` is left (zombies not yet reaped by
@@ -120,57 +242,20 @@ pub fn group_alive(pgid: Pid) -> bool {
     }
 }
 
-/// One process's `/proc/PID/stat`, the fields after the command name
-/// (which may hold spaces and parentheses, so it ends at the last `)`).
-pub struct ProcStat(Vec<String>);
-
-impl ProcStat {
-    pub fn read(pid: Pid) -> Option<ProcStat> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let rest = stat.rsplit_once(')')?.1;
-        Some(ProcStat(rest.split_ascii_whitespace().map(str::to_string).collect()))
-    }
-
-    fn number<T: std::str::FromStr>(&self, i: usize) -> Option<T> {
-        self.0.get(i)?.parse().ok()
-    }
-
-    /// Dead: a zombie not reaped yet (or being torn down).
-    pub fn is_zombie(&self) -> bool {
-        matches!(self.0.first().map(String::as_str), Some("Z" | "X"))
-    }
-
-    pub fn ppid(&self) -> Option<i32> {
-        self.number(1)
-    }
-
-    pub fn pgrp(&self) -> Option<i32> {
-        self.number(2)
-    }
-
-    /// When it started, in clock ticks after boot.
-    pub fn start_ticks(&self) -> Option<u64> {
-        self.number(19)
-    }
-}
-
 /// As [`group_alive`], but zombies do not count: for a group whose members
 /// are not our children (an adopted service's), whose zombies their own
-/// parent — maybe a slow init — reaps, not us. Reads `/proc` once, only
-/// when the group is not plainly gone.
+/// parent — maybe a slow init — reaps, not us. Lists the processes once,
+/// only when the group is not plainly gone.
 pub fn group_has_live_member(pgid: Pid) -> bool {
     if !group_alive(pgid) {
         return false;
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    entries.flatten().any(|e| {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            return false;
-        };
-        ProcStat::read(Pid::from_raw(pid)).is_some_and(|st| st.pgrp() == Some(pgid.as_raw()) && !st.is_zombie())
-    })
+    let all = all();
+    if all.is_empty() {
+        return true; // unable to look: assume it lives
+    }
+    all.into_iter()
+        .any(|pid| info(pid).is_some_and(|i| i.pgrp == pgid.as_raw() && !i.zombie))
 }
 
 pub fn send(target: &Target, sig: Signal) -> nix::Result<()> {
@@ -180,40 +265,62 @@ pub fn send(target: &Target, sig: Signal) -> nix::Result<()> {
     }
 }
 
-/// Become a child subreaper, so daemonizing descendants are reparented to us
-/// (and their exits reach our `waitpid`) instead of to PID 1.
-pub fn become_subreaper() -> nix::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        nix::sys::prctl::set_child_subreaper(true)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Ok(())
-    }
+/// Become a child subreaper where the system has one (Linux's
+/// `PR_SET_CHILD_SUBREAPER`, FreeBSD's `PROC_REAP_ACQUIRE`), so daemonizing
+/// descendants are reparented to us (and their exits reach our `waitpid`)
+/// instead of to PID 1. `Ok(false)`: the system has none (see
+/// [`super::system::Capabilities::subreaper`]).
+pub fn become_subreaper() -> std::io::Result<bool> {
+    os::become_subreaper()
 }
 
-/// SIGXFSZ's disposition before [`ignore_file_size_signal`] changed it
-/// (`usize::MAX`: unchanged), for [`reset_child_signals`].
-static FILE_SIZE_SIGNAL_BEFORE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+/// The dispositions this process changed, by signal number (`usize::MAX`:
+/// unchanged), for [`reset_child_signals`] to give back.
+static BEFORE: [std::sync::atomic::AtomicUsize; 65] = [const { std::sync::atomic::AtomicUsize::new(usize::MAX) }; 65];
+
+/// Set `sig`'s disposition to `to` (a handler, `SIG_IGN` or `SIG_DFL`),
+/// remembering the first one it replaced: children get that one back.
+pub(crate) fn catch_signal(sig: libc::c_int, to: libc::sighandler_t) -> std::io::Result<()> {
+    // SAFETY: a sigaction struct zeroed then filled (an empty mask,
+    // SA_RESTART so that calls interrupted by a handler resume); `old` is
+    // written by the kernel.
+    let before = unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = to;
+        act.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut act.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, &act, &mut old) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        old.sa_sigaction
+    };
+    if let Some(slot) = usize::try_from(sig).ok().and_then(|i| BEFORE.get(i)) {
+        let _ = slot.compare_exchange(
+            usize::MAX,
+            before,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+    Ok(())
+}
 
 /// A file-size limit must fail a log write (EFBIG, retried), not kill the
 /// process with SIGXFSZ. Children get the previous disposition back.
 pub fn ignore_file_size_signal() {
-    // SAFETY: setting a signal's disposition to "ignore".
-    let before = unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    if before != libc::SIG_ERR && before != libc::SIG_IGN {
-        FILE_SIZE_SIGNAL_BEFORE.store(before, std::sync::atomic::Ordering::Relaxed);
-    }
+    let _ = catch_signal(libc::SIGXFSZ, libc::SIG_IGN);
 }
 
 /// In a child between fork and exec: give back what the supervisor
-/// changed — the signal mask it blocks for its signalfd, SIGXFSZ it
-/// ignores — so every child (service, logger, hooks, `./finish`,
-/// `control/<letter>`) starts as if the supervisor were not there.
-/// Async-signal-safe: only sigprocmask, signal and an atomic load.
+/// changed — the signal mask it blocks for its signalfd, the dispositions
+/// it set (SIGXFSZ ignored; the signals a kqueue or a self-pipe receives) —
+/// so every child (service, logger, hooks, `./finish`, `control/<letter>`)
+/// starts as if the supervisor were not there.
+/// Async-signal-safe: only sigprocmask, sigaction and atomics.
 pub fn reset_child_signals() -> std::io::Result<()> {
-    // SAFETY: sigemptyset/sigprocmask on a local set; signal() restores a
+    super::events::detach_in_child();
+    // SAFETY: sigemptyset/sigprocmask on a local set; sigaction restores a
     // disposition that this process had before.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -221,9 +328,17 @@ pub fn reset_child_signals() -> std::io::Result<()> {
         if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let before = FILE_SIZE_SIGNAL_BEFORE.load(std::sync::atomic::Ordering::Relaxed);
-        if before != usize::MAX && libc::signal(libc::SIGXFSZ, before) == libc::SIG_ERR {
-            return Err(std::io::Error::last_os_error());
+        for (sig, slot) in BEFORE.iter().enumerate() {
+            let before = slot.load(std::sync::atomic::Ordering::Relaxed);
+            if before == usize::MAX {
+                continue;
+            }
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = before;
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(sig as libc::c_int, &act, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
     }
     Ok(())
@@ -245,7 +360,7 @@ mod tests {
         assert!(group_alive(pgid) && group_has_live_member(pgid));
         kill(pgid, Signal::SIGKILL).unwrap();
         // Not reaped yet: a zombie, still in the group.
-        let zombie = || std::fs::read_to_string(format!("/proc/{pgid}/stat")).is_ok_and(|s| s.contains(") Z "));
+        let zombie = || info(pgid).is_some_and(|i| i.zombie);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while !zombie() && std::time::Instant::now() < deadline {
             std::thread::yield_now();

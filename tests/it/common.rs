@@ -12,6 +12,30 @@ use std::time::{Duration, Instant};
 pub const IMMORTAL: &str = env!("CARGO_BIN_EXE_immortal");
 pub const CTL: &str = env!("CARGO_BIN_EXE_immortalctl");
 
+/// What the system offers the binaries (`IMMORTAL_PORTABLE=1` in the
+/// environment switches Linux to the paths other systems take: the suite
+/// runs that way too, see scripts/test).
+pub fn caps() -> immortal::sys::system::Capabilities {
+    immortal::sys::system::capabilities()
+}
+
+/// Whether a test that needs `what` skips: the system (or
+/// `IMMORTAL_PORTABLE=1`) lacks it. Says so on stderr, and in the file
+/// `$IMMORTAL_TEST_SKIPS` names (scripts/test counts them).
+pub fn lacks(have: bool, what: &str) -> bool {
+    if !have {
+        let line = format!("skipped: needs {what}, not available on {}", caps().system);
+        eprintln!("{line}");
+        if let Some(path) = std::env::var_os("IMMORTAL_TEST_SKIPS") {
+            use std::io::Write;
+            if let Ok(mut f) = fs::OpenOptions::new().append(true).create(true).open(path) {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+    }
+    !have
+}
+
 /// Poll `cond` every 20 ms until it holds or `secs` pass.
 pub fn wait_for(secs: f64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);

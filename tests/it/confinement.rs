@@ -20,6 +20,9 @@ fn is_root() -> bool {
 /// The hierarchies, when they offer what the test needs (`v2`: a
 /// writable v2 hierarchy; `controllers`: these limits, by v2 or v1).
 fn hierarchies(test: &str, v2: bool, controllers: &[&str]) -> Option<Hierarchies> {
+    if lacks(caps().cgroups, "cgroups") {
+        return None;
+    }
     let h = Hierarchies::discover();
     let has = |c: &str| h.v2_controllers.iter().any(|k| k == c) || h.v1.iter().any(|(k, _)| *k == c);
     let ok = (!v2 || h.v2.is_some()) && controllers.iter().all(|c| has(c));
@@ -287,6 +290,9 @@ fn memory_limit_oom_kill_is_the_reason() {
 
 #[test]
 fn limits_nice_umask_and_no_new_privs_apply_to_the_service_only() {
+    if lacks(caps().no_new_privs, "no_new_privs") {
+        return;
+    }
     let sb = Sandbox::new();
     let yml = sb.write(
         "run.yml",

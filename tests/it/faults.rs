@@ -406,6 +406,9 @@ fn usr1(pid: i64) {
 
 #[test]
 fn an_adopted_service_logs_through_its_old_pipe() {
+    if lacks(caps().reopen_fds, "another process's descriptors (/proc/PID/fd)") {
+        return;
+    }
     let sb = Sandbox::new();
     let script = sb.script("svc.sh", ON_USR1);
     let log = sb.path("out.log");
@@ -436,6 +439,9 @@ fn an_adopted_service_logs_through_its_old_pipe() {
 
 #[test]
 fn a_new_logger_reads_an_adopted_service_whose_logger_died_too() {
+    if lacks(caps().reopen_fds, "another process's descriptors (/proc/PID/fd)") {
+        return;
+    }
     let sb = Sandbox::new();
     let d = sb.path("svc");
     sb.script("svc/run", ON_USR1);

@@ -24,6 +24,7 @@ mod immortallog;
 mod logging;
 mod observe;
 mod operator_tools;
+mod portable;
 mod readiness;
 mod real_programs;
 mod restart;

@@ -7,7 +7,7 @@ use crate::layout;
 use crate::notice::Log;
 use crate::service::{self, Service};
 use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Role, state::Want, Supervisor, Unit};
-use crate::sys::{self, daemon::Readiness, signalfd::Signals};
+use crate::sys::{self, daemon::Readiness, events::Events};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -159,7 +159,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     if let Some(path) = &svc.supervisor_pidfile {
         sys::fs::write_pidfile(path, std::process::id())?;
     }
-    let signals = start_supervising(&dir)?;
+    let events = start_supervising(&dir)?;
     // Last: a start refused by anything above leaves no dead socket.
     let listener = listen(&dir.join(layout::SOCKET), svc.socket)?;
     let prefix = dir.display().to_string();
@@ -195,7 +195,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
         units,
         dir,
         log,
-        signals,
+        events,
         listener,
         detached,
     })
@@ -219,7 +219,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         None => None,
     };
     let listener = listen(&sdir.join(layout::SOCKET), svc.socket)?;
-    let signals = start_supervising(&sdir)?;
+    let events = start_supervising(&sdir)?;
     let want = |d: &Path| {
         if d.join(layout::DOWN).exists() {
             Want::Down
@@ -234,7 +234,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
     };
     let mut log_unit = None;
     if let (Some(log_svc), Some(log_files)) = (log_svc, log_files) {
-        let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ctx("create", "log pipe")?;
+        let (read_end, write_end) = sys::fs::pipe(false).ctx("create", "log pipe")?;
         io.stdout = Sink::Fd(Rc::new(write_end));
         let log_io = Io {
             stdin: Sink::Fd(Rc::new(read_end)),
@@ -268,7 +268,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
         units,
         dir: sdir,
         log,
-        signals,
+        events,
         listener,
         detached: false,
     })
@@ -291,12 +291,14 @@ fn dir_name(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The process-wide part of becoming a supervisor: subreaper, signals.
-fn start_supervising(dir: &Path) -> Result<Signals> {
+/// The process-wide part of becoming a supervisor: subreaper (where the
+/// system has one), signals. After any daemonizing fork: a kqueue is not
+/// inherited by a child.
+fn start_supervising(dir: &Path) -> Result<Events> {
     if let Err(e) = sys::process::become_subreaper() {
         return Err(e).ctx("become child subreaper in", dir);
     }
-    Signals::block(supervise::HANDLED)
+    Events::new(supervise::HANDLED)
 }
 
 /// Bind the API socket (mode 0660 unless `socket: mode:` says otherwise,

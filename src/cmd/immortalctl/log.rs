@@ -17,7 +17,8 @@
 //!   rest of it is read to its end (our writer closes a file before renaming
 //!   it), then its successor from its start — so a line written just before
 //!   a rotation, or a whole file rotated away before it was read, is never
-//!   lost. Wake-ups come from inotify on the directory; no polling.
+//!   lost. Wake-ups come from a watch on the directory and on the file
+//!   being read ([`crate::sys::events`]); no polling.
 //! - `-f` ends with exit 0 at SIGINT, SIGTERM or when stdout is closed
 //!   (`EPIPE`, or `POLLERR` on it while idle).
 
@@ -26,9 +27,8 @@ use crate::client;
 use crate::error::Error;
 use crate::layout;
 use crate::logfile::Naming;
-use crate::sys::signalfd::Signals;
+use crate::sys::events::{Changes, Events, Happened};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use std::fs::File;
 use std::io::{self, Write};
@@ -340,54 +340,57 @@ fn catch_up(set: &Set, reading: &mut Option<Reading>, out: &mut impl Write) -> R
 }
 
 /// Print new lines as they come, until a signal or stdout closes.
-fn follow(set: &Set, mut reading: Option<Reading>, signals: &mut Signals, out: &mut impl Write) -> Result<(), Stop> {
+fn follow(set: &Set, mut reading: Option<Reading>, events: &mut Events, out: &mut impl Write) -> Result<(), Stop> {
     let dir = set.dir();
-    let watch = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
-        .map_err(|e| Stop::Fail(format!("inotify: {e}")))?;
-    watch
-        .add_watch(
-            dir,
-            AddWatchFlags::IN_MODIFY
-                | AddWatchFlags::IN_CREATE
-                | AddWatchFlags::IN_MOVED_FROM
-                | AddWatchFlags::IN_MOVED_TO
-                | AddWatchFlags::IN_DELETE
-                | AddWatchFlags::IN_DELETE_SELF
-                | AddWatchFlags::IN_MOVE_SELF,
-        )
-        .map_err(|e| unable("watch", dir, e.into()))?;
+    let watch = events.dir(dir, Changes::Writes).map_err(|e| unable("watch", dir, e))?;
+    // Where the directory's watch does not see its files written (a
+    // kqueue), the file being read is watched itself.
+    let _ = events.contents(watch, &set.current);
     // What happened before the watch began.
     catch_up(set, &mut reading, out)?;
     let stdout = io::stdout();
     loop {
-        let mut fds = [
-            PollFd::new(watch.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        let (ready, closed) = {
+            let sources = events.fds();
+            let mut fds: Vec<PollFd> = sources
+                .iter()
+                .map(|(fd, _)| PollFd::new(*fd, PollFlags::POLLIN))
+                .collect();
             // No events asked: only POLLERR (the reader is gone) or POLLHUP.
-            PollFd::new(stdout.as_fd(), PollFlags::empty()),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Stop::Fail(format!("poll: {e}"))),
-        }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-        let (changed, signalled, closed) = (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]));
-        if (signalled && !signals.drain().is_empty()) || closed {
+            fds.push(PollFd::new(stdout.as_fd(), PollFlags::empty()));
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Stop::Fail(format!("poll: {e}"))),
+            }
+            let is_ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+            let ready: Vec<crate::sys::events::Key> = sources
+                .iter()
+                .zip(&fds)
+                .filter(|(_, f)| is_ready(f))
+                .map(|((_, k), _)| *k)
+                .collect();
+            (ready, fds.last().is_some_and(is_ready))
+        };
+        if closed {
             return Err(Stop::Quit);
         }
-        if changed {
-            while let Ok(events) = watch.read_events() {
-                if events.is_empty() {
-                    break;
-                }
-                let gone = AddWatchFlags::IN_DELETE_SELF | AddWatchFlags::IN_MOVE_SELF | AddWatchFlags::IN_IGNORED;
-                if events.iter().any(|e| e.mask.intersects(gone)) {
+        let mut changed = false;
+        for happened in events.take(&ready) {
+            match happened {
+                Happened::Signal(_) => return Err(Stop::Quit),
+                Happened::Changed(_, seen) if seen.gone => {
                     catch_up(set, &mut reading, out)?;
                     return Err(Stop::Fail(format!("{}: directory removed or renamed", dir.display())));
                 }
+                Happened::Changed(..) => changed = true,
+                Happened::Exited(_) => {}
             }
+        }
+        if changed {
             catch_up(set, &mut reading, out)?;
+            // After a rotation the name is another file.
+            let _ = events.contents(watch, &set.current);
         }
     }
 }
@@ -397,10 +400,7 @@ fn run(set: &Set, follow_on: bool, lines: usize) -> Result<(), Stop> {
     // Blocked before the first write: SIGPIPE turns into EPIPE, the others
     // are read in the poll loop.
     let mut signals = if follow_on {
-        Some(
-            Signals::block(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGPIPE])
-                .map_err(|e| Stop::Fail(e.to_string()))?,
-        )
+        Some(Events::new(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGPIPE]).map_err(|e| Stop::Fail(e.to_string()))?)
     } else {
         None
     };

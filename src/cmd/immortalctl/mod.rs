@@ -112,16 +112,10 @@ fn orphaned(pid: i32) -> String {
     format!("supervisor gone (pid {pid} still runs): start a supervisor on it to adopt it")
 }
 
-/// A running process's command line, as the CMD column shows it.
+/// A running process's command line, as the CMD column shows it (its name
+/// where the system shows no more: see `sys::process::command_line`).
 fn command_line(pid: i32) -> String {
-    let raw = crate::sys::fs::read_regular(Path::new(&format!("/proc/{pid}/cmdline")), 64 * 1024, false);
-    let raw = raw.unwrap_or_default();
-    let words: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|w| !w.is_empty())
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect();
-    words.join(" ")
+    crate::sys::process::command_line(nix::unistd::Pid::from_raw(pid)).unwrap_or_default()
 }
 
 /// The `run` beside a runit supervise directory, as the CMD column.

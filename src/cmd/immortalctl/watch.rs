@@ -224,13 +224,13 @@ pub fn wait(f: &Found, until: Until, timeout: Option<Duration>) -> i32 {
 }
 
 /// What wakes a wait for a service's next change (a verb's effect): its
-/// event stream, else (runit, daemontools) inotify on its supervise
-/// directory, whose `status` is rewritten at every change. Only when
-/// neither can be had (16 readers already, no inotify) a short pause,
-/// growing to 50 ms.
+/// event stream, else (runit, daemontools) a watch on its supervise
+/// directory ([`crate::sys::events`]), whose `status` is replaced at every
+/// change. Only when neither can be had (16 readers already, no watch) a
+/// short pause, growing to 50 ms.
 pub enum Changes {
     Events(EventStream),
-    Dir(nix::sys::inotify::Inotify),
+    Dir(crate::sys::events::Events),
     Pause(Duration),
 }
 
@@ -247,13 +247,15 @@ impl Changes {
 
     /// Changes of the `status` file in supervise directory `dir`.
     fn dir(dir: &Path) -> Changes {
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-            .and_then(|ino| {
-                ino.add_watch(dir, AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO)?;
-                Ok(ino)
-            })
-            .map_or(Changes::pause(), Changes::Dir)
+        use crate::sys::events::{Changes as What, Events};
+        // A watch of its own, with no signals.
+        let Ok(mut events) = Events::new(&[]) else {
+            return Changes::pause();
+        };
+        match events.dir(dir, What::Entries) {
+            Ok(_) => Changes::Dir(events),
+            Err(_) => Changes::pause(),
+        }
     }
 
     fn pause() -> Changes {
@@ -270,11 +272,8 @@ impl Changes {
                     *self = Changes::pause();
                 }
             }
-            Changes::Dir(ino) => {
-                use std::os::fd::AsFd;
-                let mut fds = [PollFd::new(ino.as_fd(), PollFlags::POLLIN)];
-                let _ = poll(&mut fds, crate::sys::timeout_until(deadline));
-                let _ = ino.read_events();
+            Changes::Dir(events) => {
+                let _ = events.wait(deadline);
             }
             Changes::Pause(pause) => {
                 std::thread::sleep(left.map_or(*pause, |l| (*pause).min(l)));
@@ -285,7 +284,7 @@ impl Changes {
 }
 
 /// runit or daemontools: the `status` file is rewritten at every change;
-/// inotify on its directory says when. `Ok(None)` at the deadline; `Err`
+/// a watch on its directory says when. `Ok(None)` at the deadline; `Err`
 /// when we may not read it (access denied: it would never be seen).
 fn wait_fifo(dir: &Path, until: Until, deadline: Option<Instant>) -> Result<Option<i32>, String> {
     let mut changes = Changes::dir(dir);

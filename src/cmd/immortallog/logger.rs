@@ -523,12 +523,12 @@ fn write_status(s: &mut StatusFile, line: &[u8]) {
 /// Copy stdin into the logs until end of input or SIGTERM; returns the
 /// exit code.
 pub fn run(mut logger: Logger) -> i32 {
-    use crate::sys::signalfd::Signals;
+    use crate::sys::events::Events;
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use nix::sys::signal::Signal;
     use std::io::Read;
     use std::os::fd::AsFd;
-    let mut signals = match Signals::block(&[Signal::SIGHUP, Signal::SIGALRM, Signal::SIGTERM, Signal::SIGINT]) {
+    let mut signals = match Events::new(&[Signal::SIGHUP, Signal::SIGALRM, Signal::SIGTERM, Signal::SIGINT]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("immortallog: fatal: {e}");
@@ -549,7 +549,7 @@ pub fn run(mut logger: Logger) -> i32 {
             return 0;
         }
         let (sig_ready, in_ready) = {
-            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+            let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
             // Back-pressure: while the disk fails, stop reading.
             let reading = !eof && !logger.full();
             if reading {
@@ -567,7 +567,7 @@ pub fn run(mut logger: Logger) -> i32 {
             (ready(&fds[0]), reading && ready(&fds[1]))
         };
         if sig_ready {
-            for s in signals.drain() {
+            for s in signals.signals() {
                 match s {
                     Signal::SIGHUP => logger.reload(),
                     Signal::SIGALRM => logger.rotate(),

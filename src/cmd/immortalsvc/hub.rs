@@ -87,13 +87,8 @@ impl AsFd for Conn {
 /// Connect to a supervisor's socket without ever blocking (a stopped
 /// supervisor's full backlog is an error, not a wait).
 fn connect(path: &Path) -> std::io::Result<UnixStream> {
-    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    use nix::sys::socket::{AddressFamily, UnixAddr};
+    let fd = crate::sys::fs::stream_socket(AddressFamily::Unix)?;
     let addr = UnixAddr::new(path)?;
     nix::sys::socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr)?;
     Ok(UnixStream::from(fd))

@@ -8,22 +8,24 @@
 //! restart and stop, in which order, when to exit) is one pure table,
 //! [`fleet::plan`]; the loop turns what happens into [`fleet::Event`]s,
 //! queued, and performs the [`fleet::Action`]s. Its sources:
-//! - an inotify watch on DIR: any change of an entry of DIR (a file
-//!   written, created, removed, renamed, chmod-ed) rereads DIR at once. A
-//!   change *inside* a service directory (`chmod +x NAME/run`) is no event
-//!   on DIR: SIGHUP rereads DIR, as does a lost-events report
-//!   (`IN_Q_OVERFLOW`). Without inotify (or if the watch is lost), DIR is
-//!   reread every [`fleet::RESCAN`] instead, said so at start — the only
-//!   periodic timer.
-//! - a signalfd: supervisors are our children, so their deaths arrive as
+//! - a watch on DIR ([`crate::sys::events`]: inotify, or a kqueue's
+//!   `EVFILT_VNODE` on DIR and on each `NAME.yml`): any change of an entry
+//!   of DIR (a file written, created, removed, renamed, chmod-ed) rereads
+//!   DIR at once. A change *inside* a service directory (`chmod +x
+//!   NAME/run`) is no event on DIR: SIGHUP rereads DIR, as does a
+//!   lost-events report (inotify's `IN_Q_OVERFLOW`). Without a watch (or
+//!   if it is lost), DIR is reread every [`fleet::RESCAN`] instead, said so
+//!   at start — the only periodic timer.
+//! - signals: supervisors are our children, so their deaths arrive as
 //!   SIGCHLD. A supervisor that exits for any reason but removal — died,
 //!   was halted, refused to start because a `require` is not up yet — is
 //!   started again, at most once per [`fleet::MIN_RESTART`]; a deadline
 //!   exists only while such a start is pending.
-//! - an inotify watch on the supervise directories of required services:
-//!   a `ready` file appearing starts what waits for it.
-//! - a pidfd per orphaned supervisor killed before a first start (one left
-//!   by a killed immortalsvc): its end starts ours, never a blocking wait.
+//! - a watch on the supervise directories of required services: a `ready`
+//!   file appearing starts what waits for it.
+//! - a watch for the end of each orphaned supervisor killed before a first
+//!   start (one left by a killed immortalsvc): its end starts ours, never a
+//!   blocking wait.
 //! - immortalsvc's own socket ([`hub`]).
 //!
 //! A `NAME.yml` is validated as `immortal -c FILE -cc` validates it before
@@ -46,16 +48,14 @@ pub mod hub;
 use crate::error::{Context, Result};
 use crate::layout;
 use crate::listing;
-use crate::sys::{self, signalfd::Signals};
+use crate::sys::events::{Changes, Events, Happened, Token};
+use crate::sys::{self};
 use fleet::{Action, Event, Fleet, Holder};
-use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -68,15 +68,17 @@ pub struct Scanner {
     /// Events not handled yet: an action's answer comes after the event
     /// that asked for it, never in a nested call.
     queue: VecDeque<Event>,
-    signals: Signals,
-    inotify: Option<Inotify>,
+    /// Signals and the watches below.
+    events: Events,
+    /// The watch on DIR.
+    watch: Option<Token>,
     /// Watches `$IMMORTAL_SDIR` and the supervise directories of services
     /// others require: a `ready` file appearing is an event.
-    ready_watch: Option<Inotify>,
+    ready_watch: Option<Token>,
     /// The names of the last [`Action::WatchReady`].
     ready_names: BTreeSet<String>,
     /// Orphaned supervisors killed by [`Action::Kill`], until gone.
-    dying: Vec<(Pid, OwnedFd)>,
+    dying: Vec<(Pid, Token)>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
 }
@@ -110,29 +112,15 @@ impl Scanner {
         // Orphans of our services (a supervisor killed with -9 leaves its
         // service behind) stay in our tree and are reaped by us.
         let _ = sys::process::become_subreaper();
-        let signals = Signals::block(&[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
-        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-            Ok(ino) => {
-                let flags = AddWatchFlags::IN_CREATE
-                    | AddWatchFlags::IN_DELETE
-                    | AddWatchFlags::IN_MOVED_FROM
-                    | AddWatchFlags::IN_MOVED_TO
-                    | AddWatchFlags::IN_CLOSE_WRITE
-                    | AddWatchFlags::IN_ATTRIB;
-                match ino.add_watch(&dir, flags) {
-                    Ok(_) => Some(ino),
-                    Err(e) => {
-                        say(&format!("unable to watch {} with inotify: {e}", dir.display()));
-                        None
-                    }
-                }
-            }
+        let mut events = Events::new(&[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+        let watch = match events.dir(&dir, Changes::Entries) {
+            Ok(token) => Some(token),
             Err(e) => {
-                say(&format!("inotify unavailable: {e}"));
+                say(&format!("unable to watch {}: {e}", dir.display()));
                 None
             }
         };
-        if inotify.is_none() {
+        if watch.is_none() {
             say(&format!(
                 "changes are seen by a rescan every {} s",
                 fleet::RESCAN.as_secs()
@@ -154,14 +142,14 @@ impl Scanner {
             }
         };
         Ok(Scanner {
-            fleet: Fleet::new(inotify.is_some(), Instant::now()),
+            fleet: Fleet::new(watch.is_some(), Instant::now()),
             dir,
             sdir,
             immortal,
             queue: VecDeque::new(),
-            signals,
-            inotify,
-            ready_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+            events,
+            watch,
+            ready_watch: None,
             ready_names: BTreeSet::new(),
             dying: Vec::new(),
             hub,
@@ -196,20 +184,26 @@ impl Scanner {
     fn perform(&mut self, action: Action) -> Option<i32> {
         match action {
             Action::Say(text) => say(&text),
-            Action::Scan => self.queue.push_back(match listing::read(&self.dir) {
-                Ok((listing, clashes)) => Event::Listed { listing, clashes },
-                Err(e) => Event::ListFailed(format!("unable to read {}: {e}", self.dir.display())),
-            }),
+            Action::Scan => {
+                let event = match listing::read(&self.dir) {
+                    Ok((listing, clashes)) => {
+                        self.watch_files(&listing);
+                        Event::Listed { listing, clashes }
+                    }
+                    Err(e) => Event::ListFailed(format!("unable to read {}: {e}", self.dir.display())),
+                };
+                self.queue.push_back(event);
+            }
             Action::Inspect { name, service_dir } => {
                 let holder = holder(&self.supervise_dir(&name, service_dir));
                 self.queue.push_back(Event::Held { name, holder });
             }
             Action::Kill(pid) => {
-                // Opened before the kill: the descriptor is of this process.
-                let fd = sys::pidfd::open(pid).ok();
+                // Watched before the kill: the watch is of this process.
+                let token = self.events.exit(pid).ok();
                 let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-                match fd {
-                    Some(fd) => self.dying.push((pid, fd)),
+                match token {
+                    Some(token) => self.dying.push((pid, token)),
                     None => self.queue.push_back(Event::Gone { pid }),
                 }
             }
@@ -275,17 +269,34 @@ impl Scanner {
         }
     }
 
+    /// Where the directory's watch does not see its files written (a
+    /// kqueue), each `NAME.yml` is watched itself.
+    fn watch_files(&mut self, listing: &listing::Listing) {
+        let Some(token) = self.watch else { return };
+        for (name, entry) in listing {
+            if !matches!(entry, listing::Entry::Dir) {
+                let file = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
+                let _ = self.events.contents(token, &file);
+            }
+        }
+    }
+
     /// Which of the watched names have a `ready` file, the watches renewed
     /// first (a supervise directory created since is watched from now on;
     /// checked after, so a file made in between is not missed).
-    fn ready_now(&self) -> BTreeSet<String> {
-        if let Some(ino) = &self.ready_watch {
-            let dirs = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_TO;
-            if !self.ready_names.is_empty() {
-                let _ = ino.add_watch(&self.sdir, dirs);
-            }
-            for name in &self.ready_names {
-                let _ = ino.add_watch(&self.sdir.join(name), dirs);
+    fn ready_now(&mut self) -> BTreeSet<String> {
+        if !self.ready_names.is_empty() {
+            let dirs: Vec<PathBuf> = std::iter::once(self.sdir.clone())
+                .chain(self.ready_names.iter().map(|n| self.sdir.join(n)))
+                .collect();
+            for dir in dirs {
+                let watched = match self.ready_watch {
+                    Some(token) => self.events.add_dir(token, &dir, Changes::Entries).map(|()| token),
+                    None => self.events.dir(&dir, Changes::Entries),
+                };
+                if let Ok(token) = watched {
+                    self.ready_watch = Some(token);
+                }
             }
         }
         self.ready_names
@@ -300,22 +311,12 @@ impl Scanner {
         let hub_deadline = self.hub.as_ref().and_then(|h| h.deadline());
         let deadline = self.fleet.deadline().into_iter().chain(hub_deadline).min();
         let timeout = sys::timeout_until(deadline);
-        let (sig, deps, changed, gone, hub_ready) = {
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            let deps_at = fds.len();
-            if let Some(ino) = &self.ready_watch {
-                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
-            }
-            let dir_at = fds.len();
-            if let Some(ino) = &self.inotify {
-                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
-            }
-            let dying_at = fds.len();
-            fds.extend(
-                self.dying
-                    .iter()
-                    .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
-            );
+        let (system, hub_ready) = {
+            let sources = self.events.fds();
+            let mut fds: Vec<PollFd> = sources
+                .iter()
+                .map(|(fd, _)| PollFd::new(*fd, PollFlags::POLLIN))
+                .collect();
             let hub_at = fds.len();
             let hub_fds = self.hub.as_ref().map(|h| h.fds()).unwrap_or_default();
             fds.extend(hub_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
@@ -323,12 +324,11 @@ impl Scanner {
                 return;
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let gone: Vec<Pid> = self
-                .dying
+            let system: Vec<sys::events::Key> = sources
                 .iter()
-                .zip(&fds[dying_at..hub_at])
+                .zip(&fds)
                 .filter(|(_, f)| ready(f))
-                .map(|((pid, _), _)| *pid)
+                .map(|((_, key), _)| *key)
                 .collect();
             let hub_ready: Vec<hub::Tag> = hub_fds
                 .iter()
@@ -336,93 +336,52 @@ impl Scanner {
                 .filter(|(_, f)| ready(f))
                 .map(|((_, _, tag), _)| *tag)
                 .collect();
-            (
-                ready(&fds[0]),
-                self.ready_watch.is_some() && ready(&fds[deps_at]),
-                self.inotify.is_some() && ready(&fds[dir_at]),
-                gone,
-                hub_ready,
-            )
+            (system, hub_ready)
         };
         let running = self.fleet.running();
         if let Some(hub) = &mut self.hub {
             hub.set_unstarted(&self.fleet.unstarted());
             hub.handle(&hub_ready, &running);
         }
-        // Without an inotify instance for them, readiness is looked at
-        // whenever something else wakes the loop.
-        if deps || (self.ready_watch.is_none() && !self.ready_names.is_empty()) {
-            self.read_ready_events();
+        let mut ready_changed = false;
+        for happened in self.events.take(&system) {
+            match happened {
+                Happened::Signal(Signal::SIGCHLD) => {
+                    for (pid, how, _) in sys::process::reap_all() {
+                        self.queue.push_back(Event::Exited { pid, how });
+                    }
+                }
+                Happened::Signal(Signal::SIGHUP) => self.queue.push_back(Event::Reread),
+                Happened::Signal(Signal::SIGTERM | Signal::SIGINT) => self.queue.push_back(Event::Stop),
+                Happened::Changed(token, seen) if Some(token) == self.watch => {
+                    self.queue.push_back(Event::DirChanged {
+                        overflow: seen.overflow,
+                    });
+                    if seen.gone {
+                        self.events.forget(token);
+                        self.watch = None;
+                        self.queue.push_back(Event::WatchLost(format!(
+                            "the watch on {} was removed",
+                            self.dir.display()
+                        )));
+                    }
+                }
+                Happened::Changed(token, _) if Some(token) == self.ready_watch => ready_changed = true,
+                Happened::Exited(token) => {
+                    if let Some(i) = self.dying.iter().position(|(_, t)| *t == token) {
+                        let (pid, _) = self.dying.swap_remove(i);
+                        self.queue.push_back(Event::Gone { pid });
+                    }
+                }
+                Happened::Signal(_) | Happened::Changed(..) => {}
+            }
+        }
+        if ready_changed {
             let ready = self.ready_now();
             self.queue.push_back(Event::Ready(ready));
         }
-        if changed {
-            self.read_events();
-        }
-        for pid in gone {
-            self.dying.retain(|(p, _)| *p != pid);
-            self.queue.push_back(Event::Gone { pid });
-        }
-        if sig {
-            for s in self.signals.drain() {
-                match s {
-                    Signal::SIGCHLD => {
-                        for (pid, how, _) in sys::process::reap_all() {
-                            self.queue.push_back(Event::Exited { pid, how });
-                        }
-                    }
-                    Signal::SIGHUP => self.queue.push_back(Event::Reread),
-                    Signal::SIGTERM | Signal::SIGINT => self.queue.push_back(Event::Stop),
-                    _ => {}
-                }
-            }
-        }
         if self.queue.is_empty() && deadline.is_some_and(|d| d <= Instant::now()) {
             self.queue.push_back(Event::Tick);
-        }
-    }
-
-    /// Drain the readiness watch (what changed is read from the files).
-    fn read_ready_events(&mut self) {
-        if let Some(ino) = &self.ready_watch {
-            while let Ok(events) = ino.read_events() {
-                if events.is_empty() {
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Drain the inotify queue on DIR: whatever it says, DIR is reread.
-    fn read_events(&mut self) {
-        let Some(ino) = &self.inotify else {
-            return;
-        };
-        let mut overflow = false;
-        let mut lost_watch = None;
-        loop {
-            match ino.read_events() {
-                Ok(events) if events.is_empty() => break,
-                Ok(events) => {
-                    for e in events {
-                        overflow |= e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW);
-                        if e.mask.contains(AddWatchFlags::IN_IGNORED) {
-                            lost_watch = Some(format!("the inotify watch on {} was removed", self.dir.display()));
-                        }
-                    }
-                }
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    lost_watch = Some(format!("unable to read inotify events for {}: {e}", self.dir.display()));
-                    break;
-                }
-            }
-        }
-        self.queue.push_back(Event::DirChanged { overflow });
-        if let Some(why) = lost_watch {
-            self.inotify = None;
-            self.queue.push_back(Event::WatchLost(why));
         }
     }
 
@@ -469,11 +428,11 @@ fn holder(sdir: &Path) -> Holder {
     let Some(holder) = holder.map(Pid::from_raw) else {
         return Holder::Free;
     };
-    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let Some(parent) = sys::process::ProcStat::read(holder).and_then(|st| st.ppid()) else {
+    let comm = |pid: Pid| sys::process::name(pid).unwrap_or_default();
+    let Some(parent) = sys::process::info(holder).map(|i| Pid::from_raw(i.ppid)) else {
         return Holder::Free;
     };
-    if comm(holder.as_raw()).trim() != "immortal" || comm(parent).trim() == "immortalsvc" {
+    if comm(holder) != "immortal" || comm(parent) == "immortalsvc" {
         return Holder::Other {
             pid: holder,
             dir: sdir.to_path_buf(),
