@@ -71,6 +71,9 @@ pub struct RunYml {
     /// The API socket's mode and group (who may connect, who may control).
     #[serde(default, skip_serializing_if = "SocketYml::is_empty")]
     pub socket: SocketYml,
+    /// Sockets the supervisor holds for the service ([`crate::listen`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<crate::listen::ListenYml>,
 }
 
 /// `socket: {mode: 0660, group: ops}`.
@@ -597,6 +600,14 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     }
     if let Some(Err((key, msg))) = cfg.health.as_ref().map(HealthYml::check) {
         return Err(Error::invalid(format!("{}: {msg}", at_in("health", key))));
+    }
+    if let Err((i, key, msg)) = crate::listen::entries(&cfg.listen) {
+        let at = crate::listen::line_of(text, i, key).map_or(shown.to_string(), |n| format!("{shown}:{n}"));
+        return Err(Error::invalid(format!("{at}: {msg}")));
+    }
+    let ready_fd = cfg.ready.as_ref().and_then(|r| r.fd);
+    if let Some(why) = ready_fd.and_then(|fd| crate::listen::fd_conflict(cfg.listen.len(), fd)) {
+        return Err(Error::invalid(format!("{}: {why}", at_in("ready", "fd"))));
     }
     if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
         return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));

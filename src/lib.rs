@@ -17,7 +17,8 @@
 //! - [`supervise`]: the supervisor's event loop and pure state machine;
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
 //!   service), [`envdir`], [`user`]; [`check`]: `-check`, every problem
-//!   of a service, a file or a services directory at once;
+//!   of a service, a file or a services directory at once; [`listen`]:
+//!   the sockets a supervisor holds for its service (`listen:`);
 //! - [`control`]: the one command set behind control bytes and socket
 //!   words, both directions;
 //! - [`status`]: runit's status record; [`api`]: the HTTP/JSON socket,
@@ -45,6 +46,7 @@ pub mod error;
 pub mod events;
 pub mod layout;
 pub mod limits;
+pub mod listen;
 pub mod logfile;
 pub mod metrics;
 pub mod notice;

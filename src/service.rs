@@ -348,6 +348,8 @@ pub struct Service {
     pub confine: Confinement,
     /// The API socket's mode and group.
     pub socket: SocketSpec,
+    /// Sockets the supervisor holds and passes at 3, 4, … (`listen:`).
+    pub listen: Vec<crate::listen::Entry>,
     /// The `-c` file, re-read on `restart`.
     pub config_file: Option<PathBuf>,
     /// Started from the command line (not `-c`): the supervisor exits when
@@ -462,6 +464,7 @@ impl Service {
             watchdog: None,
             confine: Confinement::default(),
             socket: SocketSpec::default(),
+            listen: Vec::new(),
             config_file: None,
             cli: false,
         }
@@ -484,12 +487,13 @@ pub fn plan(flags: &Flags) -> Result<Plan> {
         if flags.check_config {
             // Validate everything a start would check before printing,
             // and what only the files beside it show: a require cycle.
-            from_yml(path, &yml)?;
+            let svc = from_yml(path, &yml)?;
             crate::check::require_cycle(path, &yml)?;
             let how = crate::cgroup::Hierarchies::discover().describe();
             return Ok(Plan::PrintConfig(format!(
-                "{}# the service is stopped through {how}\n",
-                config::to_yaml(&yml)
+                "{}# the service is stopped through {how}\n{}",
+                config::to_yaml(&yml),
+                crate::listen::summary(&svc.listen)
             )));
         }
         let mut svc = from_yml(path, &yml)?;
@@ -561,6 +565,7 @@ fn from_flags(flags: &Flags) -> Result<Service> {
         watchdog: None,
         confine: Confinement::default(),
         socket: SocketSpec::default(),
+        listen: Vec::new(),
         config_file: None,
         cli: true,
     })
@@ -593,6 +598,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         return Err(Error::invalid(format!("{shown}: {}", problems.join("; "))));
     }
     let socket = SocketSpec::from_yml(&yml.socket).map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
+    let listen = crate::listen::entries(&yml.listen).map_err(|(_, _, e)| Error::invalid(format!("{shown}: {e}")))?;
     Ok(Service {
         name: None,
         command,
@@ -622,6 +628,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         watchdog: yml.watchdog.map(seconds),
         confine,
         socket,
+        listen,
         config_file: Some(path.to_path_buf()),
         cli: false,
     })

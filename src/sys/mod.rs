@@ -15,6 +15,7 @@ pub mod mem;
 pub mod pidfd;
 pub mod process;
 pub mod signalfd;
+pub mod socket;
 pub mod time;
 
 /// The `poll` timeout that wakes at `deadline` (never early: rounded up to
