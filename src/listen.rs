@@ -215,17 +215,18 @@ impl Entry {
         if y.group.as_deref().is_some_and(|g| g.trim().is_empty()) {
             return Err(("group", "listen: group is empty".into()));
         }
-        let name =
-            match &y.name {
-                Some(n) if !valid_name(n) => return Err((
+        let name = match &y.name {
+            Some(n) if !valid_name(n) => {
+                return Err((
                     "name",
                     format!(
                         "listen: name '{n}': 1 to 255 printable ASCII characters, no ':' (it separates LISTEN_FDNAMES)"
                     ),
-                )),
-                Some(n) => n.clone(),
-                None => default_name(&address),
-            };
+                ))
+            }
+            Some(n) => n.clone(),
+            None => default_name(&address),
+        };
         Ok(Entry {
             address,
             name,
