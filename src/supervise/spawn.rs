@@ -170,7 +170,12 @@ pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
     // The notification fd never is one of the sockets' numbers
     // (`listen::fd_conflict`); all are placed at once.
     places.extend(extra.fd.map(|(fd, n)| (fd.as_raw_fd(), n)));
+    let given: Vec<_> = places.iter().map(|&(_, n)| n).collect();
     crate::sys::exec::place_fds(&mut cmd, places);
+    if sockets.is_some() {
+        // The protocol's promise: the sockets, and nothing else.
+        crate::sys::exec::pass_only(&mut cmd, given);
+    }
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
     if !own_pid_vars.is_empty() {

@@ -70,6 +70,56 @@ pub fn place_fds(cmd: &mut Command, pairs: Vec<(std::os::fd::RawFd, std::os::fd:
     }
 }
 
+/// Make every descriptor from 3 on close-on-exec, except `keep` (placed
+/// by [`place_fds`], which must run first): the program then gets its
+/// standard streams and the descriptors it was given, nothing the
+/// supervisor inherited from whoever started it (systemd does the same
+/// for a socket-activated service).
+pub fn pass_only(cmd: &mut Command, mut keep: Vec<std::os::fd::RawFd>) {
+    keep.sort_unstable();
+    keep.dedup();
+    // The ranges between the kept ones, the last one open-ended.
+    let mut ranges: Vec<(libc::c_uint, libc::c_uint)> = Vec::new();
+    let mut low: libc::c_uint = 3;
+    for k in keep.into_iter().filter_map(|k| libc::c_uint::try_from(k).ok()) {
+        if k > low {
+            ranges.push((low, k - 1));
+        }
+        low = low.max(k + 1);
+    }
+    ranges.push((low, libc::c_uint::MAX));
+    // SAFETY: close_range, getrlimit and fcntl are system calls without
+    // allocation (async-signal-safe); the closure owns `ranges`, made before
+    // the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(low, high) in &ranges {
+                if libc::syscall(libc::SYS_close_range, low, high, libc::CLOSE_RANGE_CLOEXEC) == 0 {
+                    continue;
+                }
+                // Before Linux 5.11: one at a time, up to the limit.
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let top = (high as u64).min(limit.rlim_cur.saturating_sub(1));
+                let mut fd = low as u64;
+                while fd <= top {
+                    let flags = libc::fcntl(fd as libc::c_int, libc::F_GETFD);
+                    if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                        libc::fcntl(fd as libc::c_int, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                    fd += 1;
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Everything `execvp` needs, prepared before the fork: the child only
 /// writes its pid into `slot` and executes (no allocation after the fork).
 struct Prepared {
