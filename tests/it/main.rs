@@ -20,6 +20,7 @@ mod ctl_log;
 mod faults;
 mod follow;
 mod immortallog;
+mod listen;
 mod logging;
 mod observe;
 mod operator_tools;
