@@ -16,8 +16,8 @@
 //!   a moment with wider permissions) and group; a stale socket file
 //!   (nobody accepts on it) is replaced, a live one is "Address already in
 //!   use", anything else at the path is refused, never removed. A socket
-//!   in use by the service an earlier supervisor left running (adopted
-//!   after a `kill -9`) is taken from it (`pidfd_getfd`). Any failure is
+//!   held by the service an earlier supervisor left running (adopted after
+//!   a `kill -9`) is taken from it (`pidfd_getfd`). Any failure is
 //!   `listen ADDRESS: why`, and what this call created is removed.
 //! - They stay open across every exit, restart, `down`/`up` and backoff.
 //!   A `restart` that re-reads the configuration ([`Sockets::reopen`])
@@ -392,8 +392,8 @@ impl Sockets {
         self.list.iter()
     }
 
-    /// Open every entry, in order. A socket in use by `survivor` (the
-    /// service an earlier supervisor left running) is taken from it.
+    /// Open every entry, in order. A socket that `survivor` (the service
+    /// an earlier supervisor left running) holds is taken from it.
     pub fn open(entries: &[Entry], survivor: Option<nix::unistd::Pid>) -> Result<Sockets> {
         let mut list: Vec<Socket> = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -520,6 +520,20 @@ impl Sockets {
 
 impl Socket {
     fn open(entry: &Entry, survivor: Option<nix::unistd::Pid>) -> Result<Socket> {
+        // The survivor's own socket first: a `:0` address binds anew
+        // without complaint, but the service serves on the one it has.
+        if let Some((fd, bound)) = survivor.and_then(|pid| take_over(pid, &entry.address)) {
+            let file = match &entry.address {
+                Address::Unix(path) => std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino())),
+                _ => None,
+            };
+            return Ok(Socket {
+                entry: entry.clone(),
+                fd: Rc::new(fd),
+                bound,
+                file,
+            });
+        }
         let opened = match &entry.address {
             Address::Tcp(addr) => std::net::TcpListener::bind(addr).and_then(|l| {
                 let bound = l.local_addr()?.to_string();
@@ -533,22 +547,7 @@ impl Socket {
             }),
             Address::Unix(path) => bind_unix(path, entry),
         };
-        let (fd, bound, file) = match opened {
-            Ok(o) => o,
-            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => {
-                match survivor.and_then(|pid| take_over(pid, &entry.address)) {
-                    Some((fd, bound)) => {
-                        let file = match &entry.address {
-                            Address::Unix(path) => std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino())),
-                            _ => None,
-                        };
-                        (fd, bound, file)
-                    }
-                    None => return Err(failed(&entry.address, &e)),
-                }
-            }
-            Err(e) => return Err(failed(&entry.address, &e)),
-        };
+        let (fd, bound, file) = opened.map_err(|e| failed(&entry.address, &e))?;
         Ok(Socket {
             entry: entry.clone(),
             fd: Rc::new(fd),

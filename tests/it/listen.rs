@@ -673,3 +673,41 @@ fn a_socket_that_cannot_be_opened_refuses_the_start_and_check_tells_it() {
         "{text}"
     );
 }
+
+#[test]
+fn a_new_supervisor_takes_the_sockets_from_the_service_it_adopts() {
+    let sb = Sandbox::new();
+    sb.write("server.py", SERVER);
+    let dir = sb.dir.path().display().to_string();
+    let sock = sb.path("app.sock");
+    let yml = write_yml(
+        &sb,
+        "web.yml",
+        &format!(
+            "cmd: python3 server.py\ncwd: {dir}\nwait: 1\nlisten:\n  - tcp: 127.0.0.1:0\n  - unix: {}\n",
+            sock.display()
+        ),
+    );
+    let mut first = sb.supervise(&["-c", &yml]);
+    let pid = first.wait_running(None);
+    let listen = first.status()["listen"].clone();
+    let tcp = held(&first.status(), 0);
+    // kill -9 of the supervisor: the service serves on.
+    let mut child = first.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(json(&answer(send_tcp(&tcp)))["pid"].as_i64(), Some(pid));
+    // The next supervisor adopts it, and its sockets: the same ones.
+    let mut second = sb.supervise(&["-c", &yml]);
+    second.pids.push(pid as i32);
+    assert!(second.log().contains("adopting"), "{}", second.log());
+    assert_eq!(second.status()["listen"], listen);
+    // So the service's next run gets them, and a connection made while it
+    // is gone is answered.
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    second.wait_for(10.0, "the exit seen", || second.status()["state"] == "wait");
+    let (waiting_tcp, waiting_unix) = (send_tcp(&tcp), send_unix(&sock));
+    let next = json(&answer(waiting_tcp))["pid"].as_i64().unwrap();
+    assert_eq!(second.wait_running(Some(pid)), next);
+    assert_eq!(json(&answer(waiting_unix))["pid"].as_i64(), Some(next));
+}
