@@ -925,11 +925,14 @@ mod tests {
         let port = shown[0].split([':', ' ']).nth(2).unwrap();
         let _queued = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
         let _queued = std::os::unix::net::UnixStream::connect(&sock).unwrap();
-        // Each socket is close-on-exec in the supervisor.
+        // Each socket is close-on-exec in the supervisor; tcp reuses its
+        // address (a restart never meets TIME_WAIT).
         for (fd, _) in sockets.placement() {
             let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
             assert!(flags & libc::FD_CLOEXEC != 0);
         }
+        let (tcp, _) = sockets.placement()[0];
+        assert!(nix::sys::socket::getsockopt(&tcp, nix::sys::socket::sockopt::ReuseAddr).unwrap());
     }
 
     #[test]

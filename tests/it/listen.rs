@@ -38,6 +38,7 @@ info = json.dumps({
     "sockets": [os.readlink("/proc/self/fd/%d" % (3 + i)) for i in range(n)],
     "uid": os.getuid(),
     "fds": fds,
+    "watchdog_pid": os.environ.get("WATCHDOG_PID"),
 }).encode()
 if len(sys.argv) > 1:
     os.write(int(sys.argv[1]), b"\n")
@@ -238,7 +239,8 @@ fn restart_keeps_unchanged_sockets_and_reopens_changed_ones() {
     let sb = Sandbox::new();
     sb.write("server.py", SERVER);
     let dir = sb.dir.path().display().to_string();
-    let head = format!("cmd: python3 server.py\ncwd: {dir}\nlisten:\n");
+    // With the watchdog too: two variables hold the service's own pid.
+    let head = format!("cmd: python3 server.py\ncwd: {dir}\nwatchdog: 600\nlisten:\n");
     let yml = write_yml(
         &sb,
         "web.yml",
@@ -268,6 +270,7 @@ fn restart_keeps_unchanged_sockets_and_reopens_changed_ones() {
     assert!(added.starts_with("127.0.0.3:"), "{st}");
     let after = json(&answer(send_unix(&sock)));
     assert_eq!(after["pid"].as_i64(), Some(second));
+    assert_eq!(after["watchdog_pid"], serde_json::json!(second.to_string()));
     assert_eq!(
         after["names"],
         serde_json::json!([sock.display().to_string(), "renamed", "127.0.0.3_0"])
