@@ -24,7 +24,7 @@
 //! supervisor's poll, so none can stall supervision.
 
 use crate::service::Service;
-use crate::supervise::state::{Ask, ExitHow, Phase, State, Want};
+use crate::supervise::state::{AfterStop, Ask, ExitHow, Phase, State, Want};
 use serde::Serialize;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -191,6 +191,53 @@ pub struct StatusJson {
     /// holds them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<String>,
+    /// While a stop is under way: what was sent, when, and what follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopping: Option<StoppingJson>,
+}
+
+/// A stop under way: `{"signal": "TERM", "since": "2.1s", "kill_in":
+/// "7.9s", "then": "down"}` (`kill_in` only until KILL is sent, and only
+/// with a stop timeout).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoppingJson {
+    pub signal: String,
+    pub since: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill_in: Option<String>,
+    /// `down`, `restart` or `exit`.
+    pub then: &'static str,
+}
+
+/// What the table says of a stop under way.
+fn stopping_of(s: &State, now: Instant) -> Option<StoppingJson> {
+    let Phase::Stopping {
+        sent,
+        kill_at,
+        killed,
+        then,
+        ..
+    } = &s.phase
+    else {
+        return None;
+    };
+    let signal = if *killed {
+        "KILL"
+    } else {
+        crate::signal::short_name(s.policy.stop.signal)
+    };
+    Some(StoppingJson {
+        signal: signal.to_string(),
+        since: since(now.saturating_duration_since(*sent)),
+        kill_in: kill_at
+            .filter(|_| !killed)
+            .map(|at| since(at.saturating_duration_since(now))),
+        then: match then {
+            AfterStop::Down(_) | AfterStop::Fail(_) => "down",
+            AfterStop::Start | AfterStop::Unhealthy(_) => "restart",
+            AfterStop::Exit(_) => "exit",
+        },
+    })
 }
 
 /// One entry of `GET /history`.
@@ -241,6 +288,7 @@ pub fn status_of(s: &State, svc: &Service, name: String, now: Instant) -> Status
             ("down", None, down_since, None)
         }
         Phase::Failed { .. } => ("failed", None, down_since, None),
+        Phase::Done { .. } => ("done", None, down_since, None),
     };
     StatusJson {
         pid: s.tracked_pid().or(s.last.pid).map_or(0, |p| p.as_raw()),
@@ -270,6 +318,7 @@ pub fn status_of(s: &State, svc: &Service, name: String, now: Instant) -> Status
             .log
             .as_ref()
             .map(|l| crate::layout::absolute(&l.file).display().to_string()),
+        stopping: stopping_of(s, now),
         listen: Vec::new(),
     }
 }
@@ -619,6 +668,7 @@ mod tests {
             health: None,
             note: Some("serving".into()),
             log: Some("/var/log/web.log".into()),
+            stopping: None,
             listen: Vec::new(),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();

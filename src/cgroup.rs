@@ -37,6 +37,7 @@ use crate::limits::CgroupLimits;
 use nix::fcntl::{Flock, FlockArg};
 use std::io::Write;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// The directory below the supervisor's cgroup that holds its services'.
@@ -141,6 +142,16 @@ impl Hierarchies {
 enum Where {
     V2,
     V1,
+}
+
+/// How a child enters the service's cgroups ([`Cgroup::entry_points`]).
+#[derive(Debug, Default)]
+pub struct Entry {
+    /// The v2 cgroup: its directory (a child is born there) and its
+    /// `cgroup.procs` (for a kernel that cannot).
+    pub v2: Option<(OwnedFd, OwnedFd)>,
+    /// `cgroup.procs` of each v1 cgroup.
+    pub v1: Vec<OwnedFd>,
 }
 
 /// The service's cgroup(s).
@@ -266,21 +277,33 @@ impl Cgroup {
         Ok(())
     }
 
-    /// `cgroup.procs` of each of its cgroups, open for writing: the child
-    /// writes `0` (itself) to each before exec.
-    pub fn entry_points(&self) -> Result<Vec<OwnedFd>> {
-        self.v2
-            .iter()
-            .chain(self.v1.iter().map(|(_, d)| d))
-            .map(|d| {
-                let path = d.join("cgroup.procs");
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
+    /// How a child enters its cgroups: born in the v2 one (its directory,
+    /// for `clone3`), and `cgroup.procs` of each v1 one (and of the v2
+    /// one, should the kernel not start a child in a cgroup), open for
+    /// writing: the child writes `0` (itself) to each before exec.
+    pub fn entry_points(&self) -> Result<Entry> {
+        let procs = |d: &Path| {
+            let path = d.join("cgroup.procs");
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map(OwnedFd::from)
+                .ctx("open", &path)
+        };
+        let v2 = match &self.v2 {
+            Some(d) => {
+                let dir = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(d)
                     .map(OwnedFd::from)
-                    .ctx("open", &path)
-            })
-            .collect()
+                    .ctx("open", d)?;
+                Some((dir, procs(d)?))
+            }
+            None => None,
+        };
+        let v1 = self.v1.iter().map(|(_, d)| procs(d)).collect::<Result<_>>()?;
+        Ok(Entry { v2, v1 })
     }
 
     /// Whether any process is in it (v2 `cgroup.events`); without a v2

@@ -22,8 +22,10 @@
 //!   unprivileged one is bound by a root supervisor;
 //! - `require`: each name exists (in a services directory: among its
 //!   services; for one file: a service beside it, or a supervise directory
-//!   in `$IMMORTAL_SDIR` or `~/.immortal`), and no service requires itself
-//!   through others ([`cycle_through`], also used by `immortal -cc`);
+//!   in `$IMMORTAL_SDIR` or `~/.immortal`), no service requires itself
+//!   through others ([`listing::cycle_through`], as a start refuses it),
+//!   and (in a services directory) none requires one that can never start
+//!   — a `NAME.yml` that does not validate, or one that requires such;
 //! - a daemontools/runit/s6 service directory: `run` (and `finish`,
 //!   `check`, `log/run` when present) executable, `notification-fd` a
 //!   number, `down-signal` and `timeout-kill` as a start reads them;
@@ -31,22 +33,24 @@
 //!   rules ([`listing::find`]), plus the near misses it would skip in
 //!   silence (a `run` that is not executable, `NAME/` hidden by `NAME.yml`).
 
-use crate::cmd::immortalsvc::listing::{self, Kind};
 use crate::config::{self, nested_line, RunYml};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::layout;
+use crate::listing::{self, Kind};
 use crate::user;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// One thing wrong, where it is.
+/// One thing wrong, where it is — or, for a warning, one thing that works
+/// otherwise than the file's author may expect (it does not fail the check).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
     pub line: Option<usize>,
     pub text: String,
+    pub warning: bool,
 }
 
 impl Problem {
@@ -55,6 +59,15 @@ impl Problem {
             file: file.to_path_buf(),
             line,
             text: text.into(),
+            warning: false,
+        }
+    }
+
+    /// A warning: told, but the check still passes.
+    pub fn warning(file: &Path, line: Option<usize>, text: impl Into<String>) -> Problem {
+        Problem {
+            warning: true,
+            ..Problem::new(file, line, text)
         }
     }
 
@@ -77,9 +90,10 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.warning { "warning: " } else { "" };
         match self.line {
-            Some(n) => write!(f, "{}:{n}: {}", self.file.display(), self.text),
-            None => write!(f, "{}: {}", self.file.display(), self.text),
+            Some(n) => write!(f, "{}:{n}: {kind}{}", self.file.display(), self.text),
+            None => write!(f, "{}: {kind}{}", self.file.display(), self.text),
         }
     }
 }
@@ -93,19 +107,23 @@ pub struct Report {
 }
 
 impl Report {
-    /// Print the problems (stderr) or the success line (stdout); the exit
-    /// status: 1 if there is any problem.
+    /// Print the problems and warnings (stderr), and the success line
+    /// (stdout) when there are only warnings; the exit status: 1 if there
+    /// is any problem.
     pub fn print(&self, program: &str) -> i32 {
         use std::io::Write;
-        if self.problems.is_empty() {
+        {
+            let mut err = std::io::stderr().lock();
+            for p in &self.problems {
+                let _ = writeln!(err, "{p}");
+            }
+        }
+        let n = self.problems.iter().filter(|p| !p.warning).count();
+        if n == 0 {
             let _ = writeln!(std::io::stdout(), "ok: {}", self.checked);
             return 0;
         }
         let mut err = std::io::stderr().lock();
-        for p in &self.problems {
-            let _ = writeln!(err, "{p}");
-        }
-        let n = self.problems.len();
         let _ = writeln!(
             err,
             "{program}: {n} problem{} in {}",
@@ -148,7 +166,7 @@ pub fn path(target: &Path) -> Report {
     };
     // A name exists as a service beside the file (as immortalsvc would run
     // it) or as a supervise directory where `require` looks.
-    let dir = parent_dir(target);
+    let dir = layout::parent_dir(target);
     let beside: BTreeSet<String> = listing::find(dir)
         .map(|f| f.services.into_iter().map(|(name, _, _)| name).collect())
         .unwrap_or_default();
@@ -170,7 +188,7 @@ pub fn path(target: &Path) -> Report {
             ));
         }
     }
-    if let Err(e) = require_cycle(target, &yml.cfg) {
+    if let Err(e) = listing::require_cycle(target, &yml.cfg) {
         report.problems.push(Problem::from_error(target, &e));
     }
     report.sort();
@@ -229,11 +247,12 @@ pub fn services_dir(dir: &Path) -> Report {
             ));
         }
     }
+    never_starts(&found, &ymls, out);
     // Each cycle once, told at the file of its first name.
     let mut told = BTreeSet::new();
     for (name, yml) in &ymls {
         let mut requires = |n: &str| ymls.get(n).map(|y| y.cfg.require.clone()).unwrap_or_default();
-        let Some(cycle) = cycle_through(name, &mut requires) else {
+        let Some(cycle) = listing::cycle_through(name, &mut requires) else {
             continue;
         };
         let mut members: Vec<String> = cycle[1..].to_vec();
@@ -250,68 +269,58 @@ pub fn services_dir(dir: &Path) -> Report {
     report
 }
 
-/// For `immortal -cc`: an error naming the cycle when the service of
-/// `path` requires itself through the `NAME.yml` files beside it.
-pub fn require_cycle(path: &Path, cfg: &RunYml) -> Result<()> {
-    let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
-        return Ok(());
-    };
-    let dir = parent_dir(path);
-    let mut requires = |n: &str| {
-        if n == name {
-            return cfg.require.clone();
+/// What immortalsvc can never start, told at each `require` that waits
+/// for it: a `NAME.yml` that does not validate as a start validates it
+/// (immortalsvc does not start it), and whatever requires one, however
+/// indirectly. (A require cycle is told on its own.)
+fn never_starts(found: &listing::Found, ymls: &BTreeMap<String, YmlFile>, out: &mut Vec<Problem>) {
+    let invalid: BTreeSet<&str> = found
+        .services
+        .iter()
+        .filter(|(_, kind, path)| {
+            *kind == Kind::Yml
+                && config::load(path)
+                    .and_then(|y| crate::service::from_yml(path, &y))
+                    .is_err()
+        })
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    // Each service that can never start, and the invalid file behind it.
+    let mut never: BTreeMap<&str, &str> = invalid.iter().map(|n| (*n, *n)).collect();
+    loop {
+        let grown: Vec<(&str, &str)> = ymls
+            .iter()
+            .filter(|(name, _)| !never.contains_key(name.as_str()))
+            .filter_map(|(name, yml)| {
+                let root = yml.cfg.require.iter().find_map(|r| never.get(r.as_str()))?;
+                Some((name.as_str(), *root))
+            })
+            .collect();
+        if grown.is_empty() {
+            break;
         }
-        // Another file's problems are its own check's: here it only says
-        // what it requires (its `require:` may parse when other keys do not).
-        let other = dir.join(format!("{n}{}", layout::YML_SUFFIX));
-        crate::sys::fs::read_regular_text(&other, crate::sys::fs::MAX_SMALL_FILE)
-            .ok()
-            .and_then(|text| config::parse_all(&other, &text).0)
-            .map(|c| c.require)
-            .unwrap_or_default()
-    };
-    match cycle_through(&name, &mut requires) {
-        Some(cycle) => {
-            let text = std::fs::read_to_string(path).unwrap_or_default();
-            let at = match config::line_of(&text, "require") {
-                Some(n) => format!("{}:{n}", path.display()),
-                None => path.display().to_string(),
+        never.extend(grown);
+    }
+    // An invalid file's own problems say why it does not start.
+    for (name, yml) in ymls.iter().filter(|(n, _)| !invalid.contains(n.as_str())) {
+        for req in &yml.cfg.require {
+            let Some(root) = never.get(req.as_str()) else {
+                continue;
             };
-            Err(Error::invalid(format!("{at}: require cycle: {}", cycle.join(" -> "))))
+            let text = if req == root {
+                format!(
+                    "require '{req}': {req}{} is invalid, so {name} can never start",
+                    layout::YML_SUFFIX
+                )
+            } else {
+                format!(
+                    "require '{req}': {req} can never start ({root}{} is invalid), so neither can {name}",
+                    layout::YML_SUFFIX
+                )
+            };
+            out.push(Problem::new(&yml.path, item_line(&yml.text, "require", req), text));
         }
-        None => Ok(()),
     }
-}
-
-/// A chain of requirements from `start` back to itself (`[a, b, a]`), if
-/// there is one. `requires` gives a service's requirements (none for a
-/// service it does not know). Each service is explored once.
-pub fn cycle_through(start: &str, requires: &mut dyn FnMut(&str) -> Vec<String>) -> Option<Vec<String>> {
-    fn walk(
-        node: &str,
-        start: &str,
-        chain: &mut Vec<String>,
-        seen: &mut BTreeSet<String>,
-        requires: &mut dyn FnMut(&str) -> Vec<String>,
-    ) -> bool {
-        for next in requires(node) {
-            if next == start {
-                chain.push(next);
-                return true;
-            }
-            if seen.insert(next.clone()) {
-                chain.push(next.clone());
-                if walk(&next, start, chain, seen, requires) {
-                    return true;
-                }
-                chain.pop();
-            }
-        }
-        false
-    }
-    let mut chain = vec![start.to_string()];
-    let mut seen = BTreeSet::from([start.to_string()]);
-    walk(start, start, &mut chain, &mut seen, requires).then_some(chain)
 }
 
 // ------------------------------------------------------------- run.yml
@@ -393,8 +402,19 @@ fn yml_file(path: &Path, supervisor: &Identity, out: &mut Vec<Problem>) -> Optio
 }
 
 /// `cmd`: found (in `PATH` for a bare name, else relative to `cwd`) and
-/// executable by the service's user.
+/// executable by the service's user; a warning where a shell would split
+/// its string otherwise (a quote, a backslash: [`config::cmd_difference`]).
 fn check_cmd(yml: &YmlFile) -> Vec<Problem> {
+    let mut out: Vec<Problem> = config::cmd_note(&yml.text)
+        .map(|(line, note)| Problem::warning(&yml.path, line, note))
+        .into_iter()
+        .collect();
+    out.extend(check_program(yml));
+    out
+}
+
+/// `cmd`'s program: found and executable by the service's user.
+fn check_program(yml: &YmlFile) -> Vec<Problem> {
     // With an unknown user (told already), whether it is found at all.
     let who = yml.service_user.as_ref().unwrap_or(&yml.supervisor);
     let Some(program) = yml.cfg.cmd.first() else {
@@ -469,7 +489,7 @@ fn check_pid_files(yml: &YmlFile) -> Vec<Problem> {
         }
     }
     if let Some(file) = &pid.follow {
-        let dir = parent_dir(Path::new(file));
+        let dir = layout::parent_dir(Path::new(file));
         if !dir.is_dir() {
             out.push(yml.problem(
                 nested_line(&yml.text, "pid", "follow"),
@@ -560,7 +580,7 @@ fn check_socket(yml: &YmlFile) -> Vec<Problem> {
     let socket = &yml.cfg.socket;
     let mut out = Vec::new();
     if let Some(Err(why)) = socket.mode.as_deref().map(config::parse_socket_mode) {
-        out.push(yml.problem(nested_line(&yml.text, "socket", "mode"), why));
+        out.push(yml.problem(nested_line(&yml.text, "socket", "mode"), why.to_string()));
     }
     if let Some(group) = &socket.group {
         if let Err(e) = crate::user::group_id(group) {
@@ -603,6 +623,26 @@ fn service_dir(dir: &Path, supervisor: &Identity, with_log: bool, out: &mut Vec<
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => out.push(Problem::new(&notification, None, format!("unable to read: {e}"))),
+    }
+    // s6's fifodir opened to everyone: by s6-svperms -e, or by an earlier
+    // immortal, which made it 1733.
+    let event = dir.join(crate::supervise::fifodir::EVENT_DIR);
+    if let Ok(meta) = std::fs::symlink_metadata(&event) {
+        let mode = meta.mode() & 0o7777;
+        if meta.is_dir() && mode & 0o002 != 0 {
+            out.push(Problem::warning(
+                &event,
+                None,
+                format!(
+                    "anyone may write this directory (mode {mode:04o}): any user may subscribe to the \
+                     service's events and fill it; s6-supervise and immortal make it {:04o}, for their \
+                     group only: chmod {:04o} {} unless everyone is meant to (s6-svperms -e)",
+                    crate::supervise::fifodir::MODE,
+                    crate::supervise::fifodir::MODE,
+                    event.display()
+                ),
+            ));
+        }
     }
     // down-signal and timeout-kill: read as a start reads them.
     if let Err(e) = crate::service::from_service_dir(dir) {
@@ -771,7 +811,7 @@ fn find_program(program: &str, cwd: Option<&Path>, search: &str, who: &Identity)
 /// Why `who` cannot create, write and rotate the file `file` (its directory
 /// searchable and writable; the file, if it exists, writable), if so.
 fn unwritable(file: &Path, who: &Identity) -> Option<String> {
-    let dir = parent_dir(file);
+    let dir = layout::parent_dir(file);
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -809,14 +849,6 @@ fn closed_ancestor(path: &Path, who: &Identity) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
 // ------------------------------------------------------------ lines
 
 /// The line of the list item `item` of `key:` (`require: [a, b]`, or one
@@ -839,26 +871,6 @@ fn item_line(text: &str, key: &str, item: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn graph(edges: &[(&str, &[&str])]) -> impl FnMut(&str) -> Vec<String> {
-        let map: BTreeMap<String, Vec<String>> = edges
-            .iter()
-            .map(|(n, r)| (n.to_string(), r.iter().map(|s| s.to_string()).collect()))
-            .collect();
-        move |n: &str| map.get(n).cloned().unwrap_or_default()
-    }
-
-    #[test]
-    fn cycles_are_named_from_their_start() {
-        let mut g = graph(&[("a", &["b"]), ("b", &["c", "x"]), ("c", &["a"]), ("d", &["d"])]);
-        assert_eq!(cycle_through("a", &mut g).unwrap(), ["a", "b", "c", "a"]);
-        assert_eq!(cycle_through("d", &mut g).unwrap(), ["d", "d"]);
-        assert_eq!(cycle_through("x", &mut g), None);
-        // A cycle reachable from e that does not pass through e is not e's.
-        let mut g = graph(&[("e", &["f"]), ("f", &["g"]), ("g", &["f"])]);
-        assert_eq!(cycle_through("e", &mut g), None);
-        assert_eq!(cycle_through("f", &mut g).unwrap(), ["f", "g", "f"]);
-    }
 
     #[test]
     fn permission_bits_by_owner_group_other() {

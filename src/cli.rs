@@ -2,6 +2,7 @@
 //! of getopts (`-ctl DIR`, `--ctl DIR`, `-ctl=DIR`, `-n=false`; parsing
 //! stops at the first argument that is not an option).
 
+use crate::error::{Error, Result};
 use getopts::{Matches, Options, ParsingStyle};
 use std::io::Write;
 
@@ -14,7 +15,7 @@ pub fn go_options() -> Options {
 
 /// Parse `args`, accepting Go's explicit boolean forms (`-n=true`,
 /// `-n=false`) for the flags named in `bools`.
-pub fn parse(opts: &Options, args: &[String], bools: &[&str]) -> Result<Matches, String> {
+pub fn parse(opts: &Options, args: &[String], bools: &[&str]) -> Result<Matches> {
     let mut norm = Vec::with_capacity(args.len());
     let mut rest = args.iter();
     for arg in rest.by_ref() {
@@ -27,20 +28,22 @@ pub fn parse(opts: &Options, args: &[String], bools: &[&str]) -> Result<Matches,
             Some((name, value)) if bools.contains(&name) => match value {
                 "true" | "1" | "t" | "T" | "TRUE" | "True" => norm.push(format!("-{name}")),
                 "false" | "0" | "f" | "F" | "FALSE" | "False" => {}
-                _ => return Err(format!("invalid boolean value \"{value}\" for -{name}")),
+                _ => return Err(Error::invalid(format!("invalid boolean value \"{value}\" for -{name}"))),
             },
             _ => norm.push(arg.clone()),
         }
     }
     norm.extend(rest.cloned());
-    opts.parse(&norm).map_err(|e| e.to_string())
+    opts.parse(&norm).map_err(|e| Error::invalid(e.to_string()))
 }
 
 /// An integer option's value, or an error naming the option.
-pub fn int_opt<T: std::str::FromStr>(m: &Matches, name: &str, default: T) -> Result<T, String> {
+pub fn int_opt<T: std::str::FromStr>(m: &Matches, name: &str, default: T) -> Result<T> {
     match m.opt_str(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| format!("invalid value \"{v}\" for -{name}")),
+        Some(v) => v
+            .parse()
+            .map_err(|_| Error::invalid(format!("invalid value \"{v}\" for -{name}"))),
     }
 }
 

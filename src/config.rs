@@ -14,8 +14,8 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunYml {
-    /// The argv: `cmd: sh -c "echo hello world"` is split with shell
-    /// quoting rules (no shell runs it), or given as a YAML list.
+    /// The argv: `cmd: bundle exec unicorn` split at blanks as the Go
+    /// immortal splits it (no quoting, no shell), or a YAML list.
     #[serde(default, deserialize_with = "command_line")]
     pub cmd: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,17 +44,23 @@ pub struct RunYml {
     pub post_exit: Option<String>,
     #[serde(default)]
     pub stop: StopYml,
-    #[serde(default, skip_serializing_if = "RestartYml::is_default")]
+    // What has a default is always printed (`-cc` promises every one):
+    // `restart:`, `essential`, `ready:`, `health:`, `watchdog`,
+    // `no_new_privs`, `socket:` — an absent block as `null` ([`to_yaml`]).
+    #[serde(default)]
     pub restart: RestartYml,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub essential: bool,
+    /// Runs to completion: exit 0 is `done`, never restarted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oneshot: bool,
     /// How the service says it can serve (`notify`, `{fd: 3}`, a probe).
-    #[serde(default, deserialize_with = "ready_block", skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "ready_block")]
     pub ready: Option<ReadyYml>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub health: Option<HealthYml>,
     /// sd_notify `WATCHDOG=1` expected at least this often (seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub watchdog: Option<f64>,
     /// rlimits by `prlimit(1)` name: `N`, `unlimited`, `SOFT:HARD`.
     #[serde(default, deserialize_with = "limit_map", skip_serializing_if = "BTreeMap::is_empty")]
@@ -64,15 +70,15 @@ pub struct RunYml {
     /// Octal digits, kept as written (`"027"`).
     #[serde(default, deserialize_with = "umask_text", skip_serializing_if = "Option::is_none")]
     pub umask: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub no_new_privs: bool,
     #[serde(default, skip_serializing_if = "CgroupYml::is_empty")]
     pub cgroup: CgroupYml,
     /// The API socket's mode and group (who may connect, who may control).
-    #[serde(default, skip_serializing_if = "SocketYml::is_empty")]
+    #[serde(default)]
     pub socket: SocketYml,
     /// Sockets the supervisor holds for the service ([`crate::listen`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub listen: Vec<crate::listen::ListenYml>,
 }
 
@@ -83,14 +89,8 @@ pub struct SocketYml {
     /// Octal digits, kept as written (`"0666"`).
     #[serde(default, deserialize_with = "mode_text", skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub group: Option<String>,
-}
-
-impl SocketYml {
-    fn is_empty(&self) -> bool {
-        self.mode.is_none() && self.group.is_none()
-    }
 }
 
 /// `ready:` as written: `ready: notify`, or a mapping with one method
@@ -159,14 +159,65 @@ fn ready_block<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Re
 }
 
 /// A number of seconds as written: finite and ≥ 0 (`> 0` when `positive`).
-fn check_seconds(what: &str, v: Option<f64>, positive: bool) -> std::result::Result<(), String> {
+fn check_seconds(what: &str, v: Option<f64>, positive: bool) -> Result<()> {
     match v {
         Some(s) if !s.is_finite() || s < 0.0 || (positive && s == 0.0) => {
             let bound = if positive { "> 0" } else { "≥ 0" };
-            Err(format!("{what} must be a number of seconds {bound}, not {s}"))
+            Err(Error::invalid(format!(
+                "{what} must be a number of seconds {bound}, not {s}"
+            )))
         }
         _ => Ok(()),
     }
+}
+
+/// A probe's `tcp:` address: `127.0.0.1:6379`, `[::1]:80`; `localhost:N`
+/// is 127.0.0.1.
+pub fn tcp_address(addr: &str) -> Result<std::net::SocketAddr> {
+    let fixed = match addr.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => addr.to_string(),
+    };
+    fixed.parse().map_err(|_| {
+        Error::invalid(format!(
+            "'{addr}' is not IP:PORT (an address, not a name: no resolver runs in the loop)"
+        ))
+    })
+}
+
+/// A probe's `http:` URL, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub addr: std::net::SocketAddr,
+    /// The `Host:` header (as written in the URL).
+    pub host: String,
+    pub path: String,
+}
+
+/// `http://127.0.0.1:8080/healthz` (plain HTTP; port 80 by default).
+pub fn http_url(url: &str) -> Result<HttpUrl> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::invalid(format!("'{url}' is not an http:// URL")))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let has_port = match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    };
+    let with_port = if has_port {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    };
+    let addr = tcp_address(&with_port).map_err(|e| Error::invalid(format!("{url}: {e}")))?;
+    Ok(HttpUrl {
+        addr,
+        host: host.to_string(),
+        path: path.to_string(),
+    })
 }
 
 /// The probe named in a block: exactly one of `cmd`, `tcp`, `http`.
@@ -177,10 +228,10 @@ fn check_probe(
     http: &Option<String>,
 ) -> std::result::Result<(), (&'static str, String)> {
     if let Some(addr) = tcp {
-        crate::service::Probe::tcp(addr).map_err(|e| ("tcp", format!("{block}.tcp: {e}")))?;
+        tcp_address(addr).map_err(|e| ("tcp", format!("{block}.tcp: {e}")))?;
     }
     if let Some(url) = http {
-        crate::service::Probe::http(url).map_err(|e| ("http", format!("{block}.http: {e}")))?;
+        http_url(url).map_err(|e| ("http", format!("{block}.http: {e}")))?;
     }
     if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
         return Err(("cmd", format!("{block}.cmd is empty")));
@@ -209,9 +260,9 @@ impl ReadyYml {
             }
         }
         check_probe("ready", &self.cmd, &self.tcp, &self.http)?;
-        check_seconds("ready.interval", self.interval, true).map_err(|e| ("interval", e))?;
-        check_seconds("ready.timeout", self.timeout, false).map_err(|e| ("timeout", e))?;
-        check_seconds("ready.probe_timeout", self.probe_timeout, true).map_err(|e| ("probe_timeout", e))?;
+        check_seconds("ready.interval", self.interval, true).map_err(|e| ("interval", e.to_string()))?;
+        check_seconds("ready.timeout", self.timeout, false).map_err(|e| ("timeout", e.to_string()))?;
+        check_seconds("ready.probe_timeout", self.probe_timeout, true).map_err(|e| ("probe_timeout", e.to_string()))?;
         let is_probe = self.cmd.is_some() || self.tcp.is_some() || self.http.is_some();
         if !is_probe && (self.interval.is_some() || self.probe_timeout.is_some()) {
             let key = if self.interval.is_some() {
@@ -236,8 +287,8 @@ impl HealthYml {
             return Err(("health", "health: name one probe: cmd, tcp or http".into()));
         }
         check_probe("health", &self.cmd, &self.tcp, &self.http)?;
-        check_seconds("health.interval", self.interval, true).map_err(|e| ("interval", e))?;
-        check_seconds("health.timeout", self.timeout, true).map_err(|e| ("timeout", e))?;
+        check_seconds("health.interval", self.interval, true).map_err(|e| ("interval", e.to_string()))?;
+        check_seconds("health.timeout", self.timeout, true).map_err(|e| ("timeout", e.to_string()))?;
         if self.failures == Some(0) {
             return Err(("failures", "health.failures must be 1 or more".into()));
         }
@@ -261,7 +312,7 @@ pub struct RestartYml {
     pub factor: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub limit: Option<LimitYml>,
 }
 
@@ -297,30 +348,6 @@ fn default_factor() -> f64 {
 }
 
 impl RestartYml {
-    fn is_default(&self) -> bool {
-        *self == RestartYml::default()
-    }
-
-    /// The checked block as the supervisor uses it ([`parse`] has
-    /// validated every value).
-    pub fn spec(&self) -> crate::service::RestartSpec {
-        use crate::service::{ExitCodes, RestartSpec, RestartWhen, DEFAULT_RESET_AFTER};
-        let secs = |s: f64| std::time::Duration::try_from_secs_f64(s).unwrap_or(std::time::Duration::MAX);
-        RestartSpec {
-            when: match self.policy.as_str() {
-                "on-failure" => RestartWhen::OnFailure,
-                "never" => RestartWhen::Never,
-                _ => RestartWhen::Always,
-            },
-            success: ExitCodes::of(&self.success),
-            delay: self.delay.map(secs),
-            max_delay: self.max_delay.map(secs),
-            factor: self.factor,
-            reset_after: self.reset_after.map_or(DEFAULT_RESET_AFTER, secs),
-            limit: self.limit.as_ref().map(|l| (l.count, secs(l.within))),
-        }
-    }
-
     /// Every value in range, or what is wrong with which key.
     fn check(&self) -> std::result::Result<(), (&'static str, String)> {
         if !["always", "on-failure", "never"].contains(&self.policy.as_str()) {
@@ -505,11 +532,15 @@ fn mode_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Stri
 }
 
 /// `socket: mode:` as a file mode: octal, at most 0777.
-pub fn parse_socket_mode(text: &str) -> std::result::Result<u32, String> {
+pub fn parse_socket_mode(text: &str) -> Result<u32> {
     u32::from_str_radix(text, 8)
         .ok()
         .filter(|m| *m <= 0o777)
-        .ok_or_else(|| format!("socket: mode must be octal permissions like 0660, not '{text}'"))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "socket: mode must be octal permissions like 0660, not '{text}'"
+            ))
+        })
 }
 
 /// `memory: 512M` or `memory: 1048576`.
@@ -525,13 +556,16 @@ fn one_text<'de, D: Deserializer<'de>>(d: D, key: &str) -> std::result::Result<O
     }
 }
 
-/// `cmd:` as a string (split as a shell would split words: quotes and
-/// backslashes, nothing else — no variables, no globs) or a list.
+/// `cmd:` as a string, split at blanks (Unicode white space) exactly as
+/// the Go immortal splits it (`strings.Fields`): every other character,
+/// quotes and backslashes included, stays in its word, and no shell runs
+/// it; or a YAML list, its words as they are. A scalar that YAML reads as
+/// a number or a boolean is its text, as the Go immortal reads it into its
+/// string.
 fn command_line<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
     use serde::de::Error as _;
     match serde_yaml::Value::deserialize(d)? {
-        serde_yaml::Value::String(s) => shlex::split(&s)
-            .ok_or_else(|| D::Error::custom(format!("cmd: unbalanced quote or trailing backslash in '{s}'"))),
+        serde_yaml::Value::String(s) => Ok(split_blanks(&s)),
         serde_yaml::Value::Sequence(items) => items
             .into_iter()
             .map(|v| match v {
@@ -543,8 +577,50 @@ fn command_line<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Stri
             .collect(),
         serde_yaml::Value::Null => Ok(Vec::new()),
         serde_yaml::Value::Number(n) => Ok(vec![n.to_string()]),
+        serde_yaml::Value::Bool(b) => Ok(vec![b.to_string()]),
         _ => Err(D::Error::custom("cmd: must be a string or a list of strings")),
     }
+}
+
+/// A `cmd:` string's words: split at white space, as Go's `strings.Fields`
+/// (the same Unicode `White_Space` set), nothing else interpreted.
+pub fn split_blanks(cmd: &str) -> Vec<String> {
+    cmd.split_whitespace().map(String::from).collect()
+}
+
+/// Where the words of a `cmd:` string differ from what a shell would make
+/// of it — a quote or a backslash, which the split at blanks keeps as
+/// written — a sentence that says both (for `-check` and a start's
+/// warning); `None` when they are the same.
+pub fn cmd_difference(cmd: &str) -> Option<String> {
+    let words = split_blanks(cmd);
+    let shell = shlex::split(cmd);
+    if shell.as_ref() == Some(&words) {
+        return None;
+    }
+    let show = |w: &[String]| w.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(" ");
+    let shell = match shell {
+        Some(shell_words) => format!("a shell would pass {}", show(&shell_words)),
+        None => "a shell would refuse the unbalanced quote or trailing backslash".to_string(),
+    };
+    Some(format!(
+        "cmd is split at blanks only, as the Go immortal splits it: the words are {}, quotes and backslashes \
+         kept as written ({shell}); to pass a word with blanks, write cmd as a YAML list: \
+         cmd: [sh, -c, \"echo hello world\"]",
+        show(&words)
+    ))
+}
+
+/// [`cmd_difference`] of the `cmd:` string of the file `text`, with the
+/// line of the key.
+pub fn cmd_note(text: &str) -> Option<(Option<usize>, String)> {
+    let doc: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+    let note = cmd_difference(doc.get("cmd")?.as_str()?)?;
+    let line = top_level_blocks(text)
+        .into_iter()
+        .find(|(key, _)| key == "cmd")
+        .map(|(_, lines)| lines.start + 1);
+    Some((line, note))
 }
 
 /// Parse `text` read from `path`; errors are `PATH:LINE: message`.
@@ -648,13 +724,13 @@ pub fn confinement(
         .nice
         .map(limits::parse_nice)
         .transpose()
-        .map_err(|e| ("nice", None, e))?;
+        .map_err(|e| ("nice", None, e.to_string()))?;
     let umask = cfg
         .umask
         .as_deref()
         .map(limits::parse_umask)
         .transpose()
-        .map_err(|e| ("umask", None, e))?;
+        .map_err(|e| ("umask", None, e.to_string()))?;
     let in_cgroup = |key: &str, e: String| ("cgroup", Some(key.to_string()), format!("cgroup: {e}"));
     let memory = cfg
         .cgroup
@@ -662,7 +738,7 @@ pub fn confinement(
         .as_deref()
         .map(limits::parse_size)
         .transpose()
-        .map_err(|e| in_cgroup("memory", e))?;
+        .map_err(|e| in_cgroup("memory", e.to_string()))?;
     if cfg.cgroup.pids == Some(0) {
         return Err(in_cgroup("pids", "pids must be 1 or more".into()));
     }
@@ -793,10 +869,84 @@ pub fn load(path: &Path) -> Result<RunYml> {
     parse(path, &text)
 }
 
-/// The effective configuration as YAML, for `-cc`.
+/// The configuration with every default written in: what a start uses.
+/// Keys whose default is "none" stay `None` (printed `null`); those whose
+/// default is "inherited from the supervisor" (`cwd`, `user`, `env`,
+/// `limits`, `nice`, `umask`, `cgroup`) stay absent.
+pub fn effective(cfg: &RunYml) -> RunYml {
+    use crate::service::{SocketSpec, DEFAULT_RESET_AFTER};
+    let mut out = cfg.clone();
+    let r = &mut out.restart;
+    // No delay: the one-second throttle between two starts.
+    let delay = *r.delay.get_or_insert(crate::supervise::state::MIN_RUN.as_secs_f64());
+    // No max_delay: delay itself, which is no backoff.
+    r.max_delay.get_or_insert(delay);
+    r.reset_after.get_or_insert(DEFAULT_RESET_AFTER.as_secs_f64());
+    if let Some(ready) = &mut out.ready {
+        let default = crate::service::ReadySpec::default();
+        ready.timeout.get_or_insert(0.0);
+        if ready.cmd.is_some() || ready.tcp.is_some() || ready.http.is_some() {
+            ready.interval.get_or_insert(default.interval.as_secs_f64());
+            ready.probe_timeout.get_or_insert(default.probe_timeout.as_secs_f64());
+        }
+    }
+    if let Some(health) = &mut out.health {
+        use crate::service::HealthSpec;
+        health
+            .interval
+            .get_or_insert(HealthSpec::DEFAULT_INTERVAL.as_secs_f64());
+        health.timeout.get_or_insert(HealthSpec::DEFAULT_TIMEOUT.as_secs_f64());
+        health.failures.get_or_insert(HealthSpec::DEFAULT_FAILURES);
+    }
+    out.socket
+        .mode
+        .get_or_insert_with(|| format!("{:04o}", SocketSpec::DEFAULT_MODE));
+    out.listen = out.listen.iter().map(crate::listen::effective).collect();
+    out
+}
+
+/// What an absent block means, beside its `null` in `-cc`'s output: the
+/// top-level key the line is in (`""`: none), the line, the meaning.
+const ABSENT: &[(&str, &str, &str)] = &[
+    (
+        "restart",
+        "  limit: null",
+        "no circuit breaker: restarted however often it fails",
+    ),
+    ("", "ready: null", "ready as soon as it runs (no fd, notify or probe)"),
+    ("", "health: null", "no health check"),
+    ("", "watchdog: null", "no watchdog"),
+    (
+        "socket",
+        "  group: null",
+        "control: root and the supervisor's user only",
+    ),
+    ("", "listen: []", "no socket held: the service opens its own"),
+];
+
+/// The effective configuration as YAML, for `-cc`: every default filled
+/// in ([`effective`]), an absent block said so in a comment. It parses
+/// back to the same [`effective`] configuration.
 pub fn to_yaml(cfg: &RunYml) -> String {
     // Serializing plain structs of strings and numbers cannot fail.
-    serde_yaml::to_string(cfg).unwrap_or_default()
+    let text = serde_yaml::to_string(&effective(cfg)).unwrap_or_default();
+    let mut block = "";
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.lines() {
+        // A key at column 0 opens a block (a string's own lines, in a
+        // block scalar, are indented: never taken for a key).
+        if !line.starts_with(' ') {
+            block = line.strip_suffix(':').unwrap_or("");
+        }
+        let inside = if line.starts_with(' ') { block } else { "" };
+        out += line;
+        if let Some((_, _, what)) = ABSENT.iter().find(|(b, l, _)| *b == inside && *l == line) {
+            out += "  # ";
+            out += what;
+        }
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -904,34 +1054,79 @@ require:
         assert!(err.contains("env"), "{err}");
     }
 
+    /// `cmd:` as the Go immortal reads it (`strings.Fields`): blanks split,
+    /// nothing else is special; a list gives the words as they are.
     #[test]
-    fn cmd_takes_shell_quoting_or_a_list() {
+    fn cmd_is_split_at_blanks_as_the_go_immortal_splits_it() {
         let argv = |text: &str| p(text).map(|c| c.cmd);
         for (yml, want) in [
+            ("cmd: /bin/echo it's fine\n", vec!["/bin/echo", "it's", "fine"]),
+            ("cmd: grep -E a\\d+ /x\n", vec!["grep", "-E", "a\\d+", "/x"]),
+            ("cmd: printf a\\ b\n", vec!["printf", "a\\", "b"]),
+            ("cmd: app --name=\"x\"\n", vec!["app", "--name=\"x\""]),
             (
-                "cmd: sh -c \"echo hello world\"\n",
-                vec!["sh", "-c", "echo hello world"],
+                "cmd: sh -c 'echo hello world'\n",
+                vec!["sh", "-c", "'echo", "hello", "world'"],
             ),
-            ("cmd: grep -E 'a|b' /x\n", vec!["grep", "-E", "a|b", "/x"]),
-            ("cmd: printf a\\ b\n", vec!["printf", "a b"]),
+            ("cmd: \"trailing\\\\\"\n", vec!["trailing\\"]),
+            ("cmd: bundle   exec\tunicorn\n", vec!["bundle", "exec", "unicorn"]),
+            // YAML folds a plain scalar's line breaks; tabs, NBSP and the
+            // other Unicode blanks split as in Go.
+            ("cmd: \"a\\tb\\nc\\u00a0d\\u3000e\"\n", vec!["a", "b", "c", "d", "e"]),
+            ("cmd: \"  padded  \"\n", vec!["padded"]),
+            ("cmd: 42\n", vec!["42"]),
+            ("cmd: true\n", vec!["true"]),
             (
                 "cmd: [sh, -c, echo hello world]\n",
                 vec!["sh", "-c", "echo hello world"],
             ),
             ("cmd:\n  - sleep\n  - 10\n", vec!["sleep", "10"]),
-            ("cmd: bundle   exec  unicorn\n", vec!["bundle", "exec", "unicorn"]),
         ] {
             assert_eq!(argv(yml).unwrap(), want, "{yml}");
         }
-        let err = argv("wait: 1\ncmd: sh -c 'unterminated\n").unwrap_err().to_string();
-        assert!(err.starts_with("run.yml:2: cmd: unbalanced quote"), "{err}");
         let err = argv("cmd: [sh, {a: 1}]\n").unwrap_err().to_string();
         assert!(err.starts_with("run.yml:1: cmd: each item"), "{err}");
+        assert_eq!(
+            argv("cmd: \"  \"\n").unwrap_err().to_string(),
+            "run.yml: missing key 'cmd'"
+        );
         // -cc prints the argv, and what it prints parses back the same.
-        let cfg = p("cmd: sh -c \"echo hello world\"\n").unwrap();
+        let cfg = p("cmd: /bin/echo it's \"fine\"\n").unwrap();
         let printed = to_yaml(&cfg);
-        assert!(printed.contains("- echo hello world"), "{printed}");
-        assert_eq!(p(&printed).unwrap(), cfg);
+        assert!(printed.contains("- it's\n"), "{printed}");
+        assert_eq!(p(&printed).unwrap().cmd, cfg.cmd);
+    }
+
+    /// What `-check` says where a shell would read the string otherwise.
+    #[test]
+    fn cmd_difference_names_both_readings() {
+        assert_eq!(cmd_difference("bundle exec unicorn -c unicorn.rb"), None);
+        assert_eq!(cmd_difference("a-b_c/d:e=f,g"), None);
+        let said = cmd_difference("/bin/echo it's fine").unwrap();
+        assert!(
+            said.contains("the words are `/bin/echo` `it's` `fine`")
+                && said.contains("a shell would refuse the unbalanced quote")
+                && said.contains("cmd: [sh, -c, \"echo hello world\"]"),
+            "{said}"
+        );
+        let said = cmd_difference("sh -c \"echo hi\"").unwrap();
+        assert!(
+            said.contains("the words are `sh` `-c` `\"echo` `hi\"`")
+                && said.contains("a shell would pass `sh` `-c` `echo hi`"),
+            "{said}"
+        );
+        let said = cmd_difference("printf a\\b").unwrap();
+        assert!(
+            said.contains("`printf` `a\\b`") && said.contains("`printf` `ab`"),
+            "{said}"
+        );
+        // The line is the top-level key's, not a probe's `cmd:` above it.
+        let text = "ready:\n  cmd: true\ncmd: echo 'x'\n";
+        let (line, said) = cmd_note(text).unwrap();
+        assert_eq!(line, Some(3));
+        assert!(said.contains("`echo` `'x'`"), "{said}");
+        assert_eq!(cmd_note("cmd: [sh, -c, \"echo 'x'\"]\n"), None);
+        assert_eq!(cmd_note("cmd: sleep 1\n"), None);
     }
 
     #[test]
@@ -1006,7 +1201,7 @@ require:
             (Some(512 << 20), Some(256), Some(0.5))
         );
         // -cc prints what parses back the same.
-        assert_eq!(p(&to_yaml(&cfg)).unwrap(), cfg);
+        assert_eq!(p(&to_yaml(&cfg)).unwrap(), effective(&cfg));
         for (yml, want) in [
             (
                 "cmd: x\nlimits:\n  nofiles: 1\n",
@@ -1047,6 +1242,62 @@ require:
         let cfg = p(SEED).unwrap();
         let text = to_yaml(&cfg);
         assert!(text.contains("timeout: 10"), "{text}");
-        assert_eq!(p(&text).unwrap(), cfg);
+        assert_eq!(p(&text).unwrap(), effective(&cfg));
+        assert_eq!(effective(&effective(&cfg)), effective(&cfg));
+    }
+
+    /// `-cc` prints every default: `restart:`, `ready:`, `socket:` too,
+    /// and what a start makes of the printed file is what it makes of the
+    /// file itself.
+    #[test]
+    fn cc_prints_every_default_and_means_the_same() {
+        let text = to_yaml(&p("cmd: sleep 1\n").unwrap());
+        for want in [
+            "restart:\n  policy: always\n  success:\n  - 0\n  delay: 1.0\n  max_delay: 1.0\n  factor: 2.0\n  reset_after: 60.0\n  limit: null  # no circuit breaker",
+            "\nessential: false\n",
+            "\nready: null  # ready as soon as it runs",
+            "\nhealth: null  # no health check\n",
+            "\nwatchdog: null  # no watchdog\n",
+            "\nno_new_privs: false\n",
+            "\nsocket:\n  mode: '0660'\n  group: null  # control: root",
+            "\nstop:\n  signal: TERM\n  group: true\n  timeout: 10\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        let probe = to_yaml(&p("cmd: x\nready: {tcp: \"127.0.0.1:1\"}\nhealth: {cmd: \"true\"}\n").unwrap());
+        for want in [
+            "ready:\n  tcp: 127.0.0.1:1\n  interval: 1.0\n  timeout: 0.0\n  probe_timeout: 5.0\n",
+            "health:\n  cmd: 'true'\n  interval: 10.0\n  timeout: 2.0\n  failures: 3\n",
+        ] {
+            assert!(probe.contains(want), "missing {want:?} in:\n{probe}");
+        }
+        // A string's line that looks like an absent block is left alone.
+        let odd = p("cmd: x\nlogger: \"a\\nlimit: null\\nready: null\"\nenv: {A: \"b\\n  group: null\"}\n").unwrap();
+        assert_eq!(p(&to_yaml(&odd)).unwrap(), effective(&odd));
+        let notify = to_yaml(&p("cmd: x\nready: notify\n").unwrap());
+        assert!(notify.contains("ready:\n  notify: true\n  timeout: 0.0\n"), "{notify}");
+        let path = Path::new("run.yml");
+        for text in [
+            "cmd: sleep 1\n",
+            "cmd: x\nready: {tcp: \"127.0.0.1:1\"}\nhealth: {cmd: \"true\"}\n",
+            "cmd: x\nready: {fd: 3, timeout: 2}\nrestart: {delay: 0.5, limit: {count: 2, within: 9}}\n",
+            "cmd: x\nrestart: {max_delay: 30, policy: on-failure}\nsocket: {group: root}\n",
+        ] {
+            let cfg = p(text).unwrap();
+            let printed = p(&to_yaml(&cfg)).unwrap();
+            assert_eq!(printed, effective(&cfg), "{text}");
+            let (a, b) = (
+                crate::service::from_yml(path, &cfg).map(|s| (s.restart, s.ready, s.health, s.socket)),
+                crate::service::from_yml(path, &printed).map(|s| (s.restart, s.ready, s.health, s.socket)),
+            );
+            let (mut a, b) = (a.unwrap(), b.unwrap());
+            // Absent, each of these is what -cc prints: the delay is the
+            // supervisor's throttle (1 s); max_delay the delay (no
+            // backoff); the socket's mode 0660.
+            a.0.delay = a.0.delay.or(Some(crate::supervise::state::MIN_RUN));
+            a.0.max_delay = a.0.max_delay.or(a.0.delay);
+            a.3.mode = a.3.mode.or(Some(crate::service::SocketSpec::DEFAULT_MODE));
+            assert_eq!(a, b, "{text}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! pid             the service's pid, one line
 //! immortal.sock   the HTTP/JSON API (see crate::api)
 //! started         who runs: pid, start ticks, boot id, group (adoption)
+//! holder          who holds the output pipes open (pid, start ticks, boot id)
 //! immortal.log    a detached supervisor's messages when syslog is
 //!                 unreachable (immortal.log.1: the one older file)
 //! config-error    written by immortalsvc while NAME.yml does not validate
@@ -62,6 +63,9 @@ pub const LOCK: &str = "lock";
 pub const SOCKET: &str = "immortal.sock";
 /// `immortalsvc`'s own socket, in `$IMMORTAL_SDIR`.
 pub const IMMORTALSVC_SOCKET: &str = "immortalsvc.sock";
+/// What `immortalsvc.sock` answers with the services it runs no supervisor
+/// for (waiting for a requirement, or a `NAME.yml` that does not validate).
+pub const IMMORTALSVC_WAITING: &str = "/waiting";
 /// runit's control FIFO.
 pub const CONTROL: &str = "control";
 /// runit's liveness FIFO.
@@ -74,6 +78,9 @@ pub const STAT: &str = "stat";
 pub const PID: &str = "pid";
 /// The record of the process a later supervisor may adopt.
 pub const STARTED: &str = "started";
+/// The holder of the service's output pipes (pid, start time, boot id):
+/// see `sys::hold`.
+pub const HOLDER: &str = "holder";
 /// The cgroup directories made for the service (see `cgroup`), so that a
 /// later supervisor finds them again.
 pub const CGROUP: &str = "cgroup";
@@ -190,6 +197,14 @@ pub fn absolute(p: &Path) -> PathBuf {
         std::env::current_dir()
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 

@@ -4,19 +4,24 @@
 //! The binaries (`src/bin/`) are thin: option tables and exit codes. Code
 //! that only one binary uses is that binary's, under [`cmd`]:
 //!
-//! - [`cmd::immortal`]: `immortal`'s startup (validate, daemonize, take the
+//! - [`cmd::immortal`]: `immortal`'s command line ([`cmd::immortal::Flags`],
+//!   [`cmd::immortal::Plan`]) and startup (validate, daemonize, take the
 //!   supervise directory);
 //! - [`cmd::immortalctl`]: status and control of every service;
 //! - [`cmd::immortallog`]: stdin to rotated logs (svlogd, multilog, Go);
-//! - [`cmd::immortalsvc`]: one supervisor per service of a directory, and
-//!   its [`cmd::immortalsvc::listing`] (what the directory asks for).
+//! - [`cmd::immortalsvc`]: one supervisor per service of a directory.
 //!
 //! The library proper, at the top: what more than one binary needs, and
-//! what those parts need in turn:
+//! what those parts need in turn. It never uses [`cmd`]. Configuration is
+//! layered one way, each module using only those before it: [`config`]
+//! (what a `run.yml` says) ← [`service`] (what will run) ← [`listing`]
+//! (what a services directory asks for, by the scanner's rules) ←
+//! [`check`] (what is wrong):
 //!
 //! - [`supervise`]: the supervisor's event loop and pure state machine;
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
-//!   service), [`envdir`], [`user`]; [`check`]: `-check`, every problem
+//!   service), [`envdir`], [`user`]; [`listing`]: the entries of a services
+//!   directory and `-cc`'s validation; [`check`]: `-check`, every problem
 //!   of a service, a file or a services directory at once; [`listen`]:
 //!   the sockets a supervisor holds for its service (`listen:`);
 //! - [`control`]: the one command set behind control bytes and socket
@@ -47,6 +52,7 @@ pub mod events;
 pub mod layout;
 pub mod limits;
 pub mod listen;
+pub mod listing;
 pub mod logfile;
 pub mod metrics;
 pub mod notice;

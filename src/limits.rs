@@ -15,6 +15,7 @@
 //! | `cgroup: {pids}` | ≥ 1 | `pids.max` |
 //! | `cgroup: {cpu}` | CPUs, > 0 (`0.5`) | v2 `cpu.max`, v1 `cpu.cfs_quota_us` |
 
+use crate::error::{Error, Result};
 use nix::sys::resource::Resource;
 
 /// An rlimit's value meaning "no limit".
@@ -57,12 +58,15 @@ pub struct Rlimit {
 
 impl Rlimit {
     /// `limits: {NAME: TEXT}`; the error says what is wrong with it.
-    pub fn parse(name: &str, text: &str) -> Result<Rlimit, String> {
+    pub fn parse(name: &str, text: &str) -> Result<Rlimit> {
         let Some(&(name, resource)) = RLIMITS.iter().find(|(n, _)| *n == name.to_ascii_lowercase()) else {
             let known: Vec<&str> = RLIMITS.iter().map(|(n, _)| *n).collect();
-            return Err(format!("unknown limit '{name}' (known: {})", known.join(", ")));
+            return Err(Error::invalid(format!(
+                "unknown limit '{name}' (known: {})",
+                known.join(", ")
+            )));
         };
-        let value = |part: &str| -> Result<Option<u64>, String> {
+        let value = |part: &str| -> Result<Option<u64>> {
             match part.trim() {
                 "" => Ok(None),
                 "unlimited" | "infinity" => Ok(Some(UNLIMITED)),
@@ -71,7 +75,7 @@ impl Rlimit {
                     .ok()
                     .filter(|&v| v != UNLIMITED)
                     .map(Some)
-                    .ok_or_else(|| format!("{name}: '{text}' is not N, unlimited or SOFT:HARD")),
+                    .ok_or_else(|| Error::invalid(format!("{name}: '{text}' is not N, unlimited or SOFT:HARD"))),
             }
         };
         let (soft, hard) = match text.split_once(':') {
@@ -82,11 +86,13 @@ impl Rlimit {
             }
         };
         if soft.is_none() && hard.is_none() {
-            return Err(format!("{name}: '{text}' sets nothing"));
+            return Err(Error::invalid(format!("{name}: '{text}' sets nothing")));
         }
         if let (Some(s), Some(h)) = (soft, hard) {
             if s > h {
-                return Err(format!("{name}: soft limit {s} above the hard limit {h}"));
+                return Err(Error::invalid(format!(
+                    "{name}: soft limit {s} above the hard limit {h}"
+                )));
             }
         }
         Ok(Rlimit {
@@ -216,30 +222,34 @@ fn nice_allowed(nice: i32) -> bool {
 }
 
 /// `nice:` in range.
-pub fn parse_nice(n: i64) -> Result<i32, String> {
+pub fn parse_nice(n: i64) -> Result<i32> {
     if (-20..=19).contains(&n) {
         Ok(n as i32)
     } else {
-        Err(format!("nice must be -20 to 19, not {n}"))
+        Err(Error::invalid(format!("nice must be -20 to 19, not {n}")))
     }
 }
 
 /// `umask: "027"`: octal digits (a YAML number's digits are read as octal
 /// too: `umask: 027` means the same).
-pub fn parse_umask(text: &str) -> Result<u32, String> {
+pub fn parse_umask(text: &str) -> Result<u32> {
     let digits = text.trim();
     let digits = digits.strip_prefix("0o").unwrap_or(digits);
     u32::from_str_radix(digits, 8)
         .ok()
         .filter(|&m| m <= 0o777 && !digits.is_empty())
-        .ok_or_else(|| format!("umask must be octal digits 000 to 777, not '{text}'"))
+        .ok_or_else(|| Error::invalid(format!("umask must be octal digits 000 to 777, not '{text}'")))
 }
 
 /// `memory: 512M`: bytes, or a number with K, M, G or T (powers of 1024;
 /// `KB`, `KiB` … too).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub fn parse_size(text: &str) -> Result<u64> {
     let t = text.trim();
-    let bad = || format!("memory: '{text}' is not a size (bytes, or a number with K, M, G or T)");
+    let bad = || {
+        Error::invalid(format!(
+            "memory: '{text}' is not a size (bytes, or a number with K, M, G or T)"
+        ))
+    };
     let t = t
         .strip_suffix("iB")
         .or_else(|| t.strip_suffix("ib"))
@@ -258,7 +268,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let n: u64 = num.trim().parse().map_err(|_| bad())?;
     let bytes = n.checked_mul(1u64 << shift).ok_or_else(bad)?;
     if bytes == 0 {
-        return Err(format!("memory: '{text}' must be more than 0"));
+        return Err(Error::invalid(format!("memory: '{text}' must be more than 0")));
     }
     Ok(bytes)
 }
@@ -289,28 +299,28 @@ mod tests {
             ("nofile", ":", "sets nothing"),
             ("nofile", "-1", "is not N"),
         ] {
-            let err = Rlimit::parse(name, bad).unwrap_err();
+            let err = Rlimit::parse(name, bad).unwrap_err().to_string();
             assert!(err.contains(want), "{name}: {bad}: {err}");
         }
     }
 
     #[test]
     fn sizes_umasks_and_nice() {
-        assert_eq!(parse_size("512M"), Ok(512 << 20));
-        assert_eq!(parse_size("32MiB"), Ok(32 << 20));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("4KB"), Ok(4096));
-        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("512M").ok(), Some(512 << 20));
+        assert_eq!(parse_size("32MiB").ok(), Some(32 << 20));
+        assert_eq!(parse_size("1g").ok(), Some(1 << 30));
+        assert_eq!(parse_size("4KB").ok(), Some(4096));
+        assert_eq!(parse_size("1000").ok(), Some(1000));
         for bad in ["", "M", "12X", "0", "-1M", "99999999999T"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_umask("027"), Ok(0o27));
-        assert_eq!(parse_umask("27"), Ok(0o27));
-        assert_eq!(parse_umask("0777"), Ok(0o777));
+        assert_eq!(parse_umask("027").ok(), Some(0o27));
+        assert_eq!(parse_umask("27").ok(), Some(0o27));
+        assert_eq!(parse_umask("0777").ok(), Some(0o777));
         for bad in ["8", "1000", "", "u=rwx"] {
             assert!(parse_umask(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_nice(-20), Ok(-20));
+        assert_eq!(parse_nice(-20).ok(), Some(-20));
         assert!(parse_nice(20).is_err() && parse_nice(-21).is_err());
     }
 

@@ -6,8 +6,9 @@
 //! - [`entries`] checks what `run.yml` says: each entry one of `tcp:`,
 //!   `udp:` (an IP address and port: `0.0.0.0:8080`, `"[::]:8080"`) or
 //!   `unix:` (an absolute path, with `mode` and `group`), an optional
-//!   `name` (its `LISTEN_FDNAMES` entry; by default the address, each `:`
-//!   written `_` because `:` separates the names) and `backlog` (default
+//!   `name` (its `LISTEN_FDNAMES` entry; by default the address, `_` for
+//!   each `:`, which separates the names, and each character a name may
+//!   not hold) and `backlog` (default
 //!   `SOMAXCONN`); no address twice.
 //! - [`Sockets::open`] opens them in order before the first start, as the
 //!   supervisor (root, before the service drops to `user:`: port 80 for
@@ -161,9 +162,14 @@ pub struct Entry {
     pub group: Option<String>,
 }
 
-/// The `LISTEN_FDNAMES` entry of an address: its text, `:` as `_`.
+/// The `LISTEN_FDNAMES` entry of an address: its text, with `_` for each
+/// `:` (the separator) and each character a name may not hold.
 pub fn default_name(address: &Address) -> String {
-    address.to_string().replace(':', "_")
+    address
+        .to_string()
+        .chars()
+        .map(|c| if (' '..='~').contains(&c) && c != ':' { c } else { '_' })
+        .collect()
 }
 
 /// A `LISTEN_FDNAMES` entry: 1 to 255 printable ASCII characters, no `:`
@@ -234,6 +240,22 @@ impl Entry {
             mode,
             group: y.group.clone(),
         })
+    }
+}
+
+/// An entry with its defaults written in (`-cc`): its name, and its
+/// backlog and mode where they apply. One that does not check is kept as
+/// it is.
+pub fn effective(y: &ListenYml) -> ListenYml {
+    let Ok(e) = Entry::from_yml(y) else {
+        return y.clone();
+    };
+    let unix = matches!(e.address, Address::Unix(_));
+    ListenYml {
+        name: Some(e.name),
+        backlog: (!matches!(e.address, Address::Udp(_))).then_some(e.backlog as u32),
+        mode: unix.then(|| y.mode.clone().unwrap_or_else(|| format!("{:04o}", e.mode))),
+        ..y.clone()
     }
 }
 
@@ -745,6 +767,8 @@ mod tests {
         // A mode written as a YAML number keeps its digits.
         assert_eq!(one("- unix: /x.sock\n  mode: 0600\n").unwrap().mode, 0o600);
         assert_eq!(one("- unix: /x.sock\n").unwrap().mode, DEFAULT_MODE);
+        // A default name is always one LISTEN_FDNAMES can hold.
+        assert_eq!(one("- unix: \"/run/é:x.sock\"\n").unwrap().name, "/run/__x.sock");
     }
 
     #[test]
@@ -862,14 +886,20 @@ mod tests {
             "run.yml:6: ready.fd 4 is taken by listen: (its sockets are descriptors 3 to 4): use 5 or more"
         );
         assert!(parse("cmd: x\nlisten:\n  - tcp: 0.0.0.0:80\nready: {fd: 4}\n").is_ok());
-        // -cc prints the entries, and what it prints parses back the same.
+        // -cc prints the entries with their defaults, and what it prints
+        // parses back to the same effective configuration.
         let cfg = crate::config::parse(Path::new("run.yml"), text.replace("99999", "9999").as_str()).unwrap();
         let printed = crate::config::to_yaml(&cfg);
-        assert!(
-            printed.contains("listen:\n- tcp: 0.0.0.0:8080\n  name: http\n"),
-            "{printed}"
+        let backlog = libc::SOMAXCONN;
+        let want = format!(
+            "listen:\n- tcp: 0.0.0.0:8080\n  name: http\n  backlog: {backlog}\n- unix: /run/app.sock\n  name: /run/app.sock\n  backlog: {backlog}\n  mode: '0666'\n- tcp: 0.0.0.0:9999\n  name: 0.0.0.0_9999\n  backlog: {backlog}\n"
         );
-        assert_eq!(crate::config::parse(Path::new("run.yml"), &printed).unwrap(), cfg);
+        assert!(printed.contains(&want), "{printed}");
+        let effective = crate::config::effective(&cfg);
+        assert_eq!(crate::config::parse(Path::new("run.yml"), &printed).unwrap(), effective);
+        assert_eq!(crate::config::effective(&effective), effective);
+        let none = crate::config::to_yaml(&parse("cmd: x\n").unwrap());
+        assert!(none.contains("\nlisten: []  # no socket held"), "{none}");
     }
 
     #[test]

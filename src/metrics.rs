@@ -130,6 +130,13 @@ pub fn service_text(s: &State, facts: &ServiceFacts, now: Instant) -> String {
         flag(s.is_ready()),
     );
     e.add(
+        "immortal_done",
+        Kind::Gauge,
+        "Whether the service is a one-shot that ran to completion (oneshot: true).",
+        &service,
+        flag(matches!(s.phase, Phase::Done { .. })),
+    );
+    e.add(
         "immortal_healthy",
         Kind::Gauge,
         "Whether the service is ready and its last health check passed (no health check: ready).",
@@ -197,7 +204,8 @@ pub fn service_text(s: &State, facts: &ServiceFacts, now: Instant) -> String {
         | Phase::Running { .. }
         | Phase::Stopping { .. }
         | Phase::Finishing { .. }
-        | Phase::Failed { .. } => Duration::ZERO,
+        | Phase::Failed { .. }
+        | Phase::Done { .. } => Duration::ZERO,
     };
     e.add(
         "immortal_backoff_seconds",

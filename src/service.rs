@@ -4,7 +4,7 @@
 //! operator's terminal.
 
 use crate::config::{self, LogYml, RunYml};
-use crate::envdir::{self, EnvChange};
+use crate::envdir::EnvChange;
 use crate::error::{Context, Error, Result};
 use crate::layout;
 use crate::limits::Confinement;
@@ -12,27 +12,6 @@ use crate::user::{self, RunAs};
 use nix::sys::signal::Signal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// The options of `immortal`'s command line, as typed.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Flags {
-    pub config: Option<PathBuf>,
-    pub check_config: bool,
-    pub ctl: Option<String>,
-    pub name: Option<String>,
-    pub wrkdir: Option<String>,
-    pub envdir: Option<String>,
-    pub follow: Option<String>,
-    pub logfile: Option<String>,
-    pub logger: Option<String>,
-    pub foreground: bool,
-    pub supervisor_pidfile: Option<String>,
-    pub child_pidfile: Option<String>,
-    pub retries: i64,
-    pub user: Option<String>,
-    pub wait: u64,
-    pub command: Vec<String>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogSpec {
@@ -128,6 +107,26 @@ pub struct RestartSpec {
 /// not given.
 pub const DEFAULT_RESET_AFTER: Duration = Duration::from_secs(60);
 
+impl RestartSpec {
+    /// The checked block as the supervisor uses it ([`config::parse`] has
+    /// validated every value).
+    pub fn from_yml(y: &config::RestartYml) -> RestartSpec {
+        RestartSpec {
+            when: match y.policy.as_str() {
+                "on-failure" => RestartWhen::OnFailure,
+                "never" => RestartWhen::Never,
+                _ => RestartWhen::Always,
+            },
+            success: ExitCodes::of(&y.success),
+            delay: y.delay.map(seconds),
+            max_delay: y.max_delay.map(seconds),
+            factor: y.factor,
+            reset_after: y.reset_after.map_or(DEFAULT_RESET_AFTER, seconds),
+            limit: y.limit.as_ref().map(|l| (l.count, seconds(l.within))),
+        }
+    }
+}
+
 impl Default for RestartSpec {
     /// Today's rule: restart every exit, at most one start a second.
     fn default() -> Self {
@@ -160,51 +159,19 @@ pub enum Probe {
 }
 
 impl Probe {
-    /// `127.0.0.1:6379`, `[::1]:80`; `localhost:N` is 127.0.0.1.
-    pub fn tcp(addr: &str) -> std::result::Result<std::net::SocketAddr, String> {
-        let fixed = match addr.strip_prefix("localhost:") {
-            Some(port) => format!("127.0.0.1:{port}"),
-            None => addr.to_string(),
-        };
-        fixed
-            .parse()
-            .map_err(|_| format!("'{addr}' is not IP:PORT (an address, not a name: no resolver runs in the loop)"))
-    }
-
-    /// `http://127.0.0.1:8080/healthz` (plain HTTP; port 80 by default).
-    pub fn http(url: &str) -> std::result::Result<Probe, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("'{url}' is not an http:// URL"))?;
-        let (host, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let has_port = match host.strip_prefix('[') {
-            Some(v6) => v6.contains("]:"),
-            None => host.contains(':'),
-        };
-        let with_port = if has_port {
-            host.to_string()
-        } else {
-            format!("{host}:80")
-        };
-        let addr = Probe::tcp(&with_port).map_err(|e| format!("{url}: {e}"))?;
-        Ok(Probe::Http {
-            addr,
-            host: host.to_string(),
-            path: path.to_string(),
-        })
-    }
-
     fn from_yml(cmd: &Option<String>, tcp: &Option<String>, http: &Option<String>) -> Option<Probe> {
         if let Some(c) = cmd {
             return Some(Probe::Cmd(c.clone()));
         }
-        if let Some(addr) = tcp.as_deref().and_then(|a| Probe::tcp(a).ok()) {
+        if let Some(addr) = tcp.as_deref().and_then(|a| config::tcp_address(a).ok()) {
             return Some(Probe::Tcp(addr));
         }
-        http.as_deref().and_then(|u| Probe::http(u).ok())
+        let url = http.as_deref().and_then(|u| config::http_url(u).ok())?;
+        Some(Probe::Http {
+            addr: url.addr,
+            host: url.host,
+            path: url.path,
+        })
     }
 }
 
@@ -276,12 +243,17 @@ impl ReadySpec {
 }
 
 impl HealthSpec {
+    /// `interval`, `timeout` and `failures` when not given.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    pub const DEFAULT_FAILURES: u32 = 3;
+
     fn from_yml(y: &config::HealthYml) -> Option<HealthSpec> {
         Some(HealthSpec {
             probe: Probe::from_yml(&y.cmd, &y.tcp, &y.http)?,
-            interval: y.interval.map_or(Duration::from_secs(10), seconds),
-            timeout: y.timeout.map_or(Duration::from_secs(2), seconds),
-            failures: y.failures.unwrap_or(3),
+            interval: y.interval.map_or(Self::DEFAULT_INTERVAL, seconds),
+            timeout: y.timeout.map_or(Self::DEFAULT_TIMEOUT, seconds),
+            failures: y.failures.unwrap_or(Self::DEFAULT_FAILURES),
         })
     }
 }
@@ -299,12 +271,7 @@ impl SocketSpec {
     pub const DEFAULT_MODE: u32 = 0o660;
 
     pub fn from_yml(yml: &config::SocketYml) -> Result<SocketSpec> {
-        let mode = yml
-            .mode
-            .as_deref()
-            .map(config::parse_socket_mode)
-            .transpose()
-            .map_err(Error::invalid)?;
+        let mode = yml.mode.as_deref().map(config::parse_socket_mode).transpose()?;
         let group = match &yml.group {
             Some(g) => Some(user::group_id(g).map_err(|e| Error::invalid(format!("socket: group: {e}")))?),
             None => None,
@@ -339,6 +306,8 @@ pub struct Service {
     pub restart: RestartSpec,
     /// Once the service is failed, the supervisor stops and exits 3.
     pub essential: bool,
+    /// Runs to completion: exit 0 makes it `done` (ready, not restarted).
+    pub oneshot: bool,
     pub ready: ReadySpec,
     pub health: Option<HealthSpec>,
     /// sd_notify `WATCHDOG=1` expected at least this often.
@@ -366,16 +335,6 @@ impl Service {
             Some(stem.to_string_lossy().into_owned()).filter(|s| !s.is_empty())
         })
     }
-}
-
-/// What `immortal` was asked to do.
-#[derive(Debug)]
-pub enum Plan {
-    /// `-cc`: print this YAML and exit 0.
-    PrintConfig(String),
-    Supervise(Box<Service>),
-    /// `immortal DIR`: a daemontools/runit service directory.
-    ServiceDir(PathBuf),
 }
 
 /// Whether `path` is a service directory: a directory with a `run` file.
@@ -409,6 +368,7 @@ pub fn from_service_dir(dir: &Path) -> Result<Service> {
         stop,
         // s6's `essential`-style marker file: failed for good ends the supervisor.
         essential: dir.join(layout::ESSENTIAL).exists(),
+        oneshot: false,
         ready: ReadySpec {
             method: match notification_fd(dir)? {
                 Some(fd) => ReadyMethod::Fd(fd),
@@ -459,6 +419,7 @@ impl Service {
             stop: StopSpec::default(),
             restart: RestartSpec::default(),
             essential: false,
+            oneshot: false,
             ready: ReadySpec::default(),
             health: None,
             watchdog: None,
@@ -478,97 +439,6 @@ fn read_setting(path: &Path) -> Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).ctx("read", path),
     }
-}
-
-/// Turn the command line into a plan.
-pub fn plan(flags: &Flags) -> Result<Plan> {
-    if let Some(path) = &flags.config {
-        let yml = config::load(path)?;
-        if flags.check_config {
-            // Validate everything a start would check before printing,
-            // and what only the files beside it show: a require cycle.
-            let svc = from_yml(path, &yml)?;
-            crate::check::require_cycle(path, &yml)?;
-            let how = crate::cgroup::Hierarchies::discover().describe();
-            return Ok(Plan::PrintConfig(format!(
-                "{}# the service is stopped through {how}\n{}",
-                config::to_yaml(&yml),
-                crate::listen::summary(&svc.listen)
-            )));
-        }
-        let mut svc = from_yml(path, &yml)?;
-        if flags.name.is_some() {
-            svc.name.clone_from(&flags.name);
-        }
-        return Ok(Plan::Supervise(Box::new(svc)));
-    }
-    if flags.check_config {
-        return Err(Error::invalid("missing config file: -cc needs -c run.yml"));
-    }
-    if let [only] = flags.command.as_slice() {
-        let path = Path::new(only);
-        if is_service_dir(path) {
-            return Ok(Plan::ServiceDir(layout::absolute(path)));
-        }
-    }
-    from_flags(flags).map(|s| Plan::Supervise(Box::new(s)))
-}
-
-fn from_flags(flags: &Flags) -> Result<Service> {
-    if flags.command.is_empty() {
-        return Err(Error::invalid("missing command, use (\"immortal -h\") for help"));
-    }
-    if flags.retries < -1 {
-        return Err(Error::invalid(format!(
-            "-r: retries must be -1 or more, not {}",
-            flags.retries
-        )));
-    }
-    let cwd = match &flags.wrkdir {
-        Some(d) => Some(check_dir("-d", d)?),
-        None => None,
-    };
-    let env = match &flags.envdir {
-        Some(d) => envdir::read(&check_dir("-e", d)?)?,
-        None => Vec::new(),
-    };
-    let user = flags.user.as_deref().map(user::resolve).transpose()?;
-    Ok(Service {
-        name: flags.name.clone(),
-        command: flags.command.clone(),
-        cwd,
-        env,
-        user,
-        wait: Duration::from_secs(flags.wait),
-        retries: flags.retries,
-        // `-l` rotates at 1 MiB, as the Go immortal does.
-        log: flags.logfile.as_ref().map(|f| LogSpec {
-            file: PathBuf::from(f),
-            age: Duration::ZERO,
-            num: 0,
-            size: 1024 * 1024,
-            timestamp: false,
-        }),
-        stderr_log: None,
-        logger: flags.logger.clone(),
-        follow_pidfile: flags.follow.as_ref().map(PathBuf::from),
-        supervisor_pidfile: flags.supervisor_pidfile.as_ref().map(PathBuf::from),
-        child_pidfile: flags.child_pidfile.as_ref().map(PathBuf::from),
-        require: Vec::new(),
-        require_cmd: None,
-        post_exit: None,
-        stop: StopSpec::default(),
-        restart: RestartSpec::default(),
-        essential: false,
-        ready: ReadySpec::default(),
-        health: None,
-        watchdog: None,
-        confine: Confinement::default(),
-        socket: SocketSpec::default(),
-        listen: Vec::new(),
-        config_file: None,
-        cli: true,
-    })
 }
 
 /// Build a service from a parsed `run.yml` found at `path`.
@@ -621,8 +491,9 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
             group: yml.stop.group,
             timeout: (yml.stop.timeout > 0).then(|| Duration::from_secs(yml.stop.timeout)),
         },
-        restart: yml.restart.spec(),
+        restart: RestartSpec::from_yml(&yml.restart),
         essential: yml.essential,
+        oneshot: yml.oneshot,
         ready: yml.ready.as_ref().map(ReadySpec::from_yml).unwrap_or_default(),
         health: yml.health.as_ref().and_then(HealthSpec::from_yml),
         watchdog: yml.watchdog.map(seconds),
@@ -634,7 +505,9 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
     })
 }
 
-fn check_dir(what: &str, dir: &str) -> Result<PathBuf> {
+/// `dir` if it is an existing directory, else an error naming `what`
+/// (`-d`, `FILE: cwd`).
+pub fn check_dir(what: &str, dir: &str) -> Result<PathBuf> {
     let path = PathBuf::from(dir);
     if path.is_dir() {
         Ok(path)
@@ -648,109 +521,6 @@ fn check_dir(what: &str, dir: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn flags(cmd: &[&str]) -> Flags {
-        Flags {
-            retries: -1,
-            command: cmd.iter().map(|s| s.to_string()).collect(),
-            ..Flags::default()
-        }
-    }
-
-    #[test]
-    fn command_line_service() {
-        let mut f = flags(&["sleep", "10"]);
-        f.logfile = Some("/tmp/x.log".into());
-        f.wait = 2;
-        let Plan::Supervise(svc) = plan(&f).unwrap() else {
-            panic!()
-        };
-        assert_eq!(svc.command, vec!["sleep", "10"]);
-        assert!(svc.cli);
-        assert_eq!(svc.wait, Duration::from_secs(2));
-        assert_eq!(svc.log.unwrap().size, 1024 * 1024);
-        assert_eq!(svc.stop, StopSpec::default());
-    }
-
-    #[test]
-    fn command_line_errors() {
-        assert!(plan(&flags(&[])).unwrap_err().to_string().contains("missing command"));
-        let mut f = flags(&["x"]);
-        f.wrkdir = Some("/nonexistent-dir".into());
-        assert!(plan(&f).unwrap_err().to_string().contains("-d '/nonexistent-dir'"));
-        let mut f = flags(&["x"]);
-        f.user = Some("no-such-user-xyz".into());
-        assert!(plan(&f).unwrap_err().to_string().contains("no-such-user-xyz"));
-        let mut f = flags(&["x"]);
-        f.check_config = true;
-        assert!(plan(&f).unwrap_err().to_string().contains("-cc needs -c"));
-    }
-
-    #[test]
-    fn yml_service() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("web.yml");
-        std::fs::write(
-            &path,
-            "cmd: sleep  100\nstop: {signal: QUIT, timeout: 0}\nenv: {A: 1}\n",
-        )
-        .unwrap();
-        let Plan::Supervise(svc) = plan(&Flags {
-            config: Some(path.clone()),
-            ..Flags::default()
-        })
-        .unwrap() else {
-            panic!()
-        };
-        assert_eq!(svc.name, None);
-        assert_eq!(svc.default_dir_name().as_deref(), Some("web"));
-        assert_eq!(svc.command, vec!["sleep", "100"]);
-        assert_eq!(svc.stop.signal, Signal::SIGQUIT);
-        assert_eq!(svc.stop.timeout, None);
-        assert_eq!(svc.env, vec![("A".to_string(), Some("1".to_string()))]);
-        assert!(!svc.cli);
-    }
-
-    #[test]
-    fn yml_missing_cwd_and_user_name_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bad.yml");
-        std::fs::write(&path, "cmd: x\ncwd: /nonexistent-cwd\n").unwrap();
-        let err = plan(&Flags {
-            config: Some(path.clone()),
-            ..Flags::default()
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("bad.yml: cwd '/nonexistent-cwd'"), "{err}");
-        std::fs::write(&path, "cmd: x\nuser: no-such-user-xyz\n").unwrap();
-        let err = plan(&Flags {
-            config: Some(path.clone()),
-            ..Flags::default()
-        })
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("bad.yml: user 'no-such-user-xyz'"), "{err}");
-    }
-
-    #[test]
-    fn check_config_prints_effective_yaml() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.yml");
-        std::fs::write(&path, "cmd: sleep 1\n").unwrap();
-        let f = Flags {
-            config: Some(path),
-            check_config: true,
-            ..Flags::default()
-        };
-        let Plan::PrintConfig(text) = plan(&f).unwrap() else {
-            panic!()
-        };
-        assert!(
-            text.contains("cmd:\n- sleep\n") && text.contains("retries: -1") && text.contains("signal: TERM"),
-            "{text}"
-        );
-    }
 
     #[test]
     fn service_dir_settings() {

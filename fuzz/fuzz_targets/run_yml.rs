@@ -7,6 +7,8 @@ use std::path::Path;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let path = Path::new("run.yml");
+    // -check's note on a `cmd:` string (the shell's reading beside ours).
+    let _ = immortal::config::cmd_note(text);
     match immortal::config::parse(path, text) {
         Ok(yml) => {
             if let Err(e) = immortal::service::from_yml(path, &yml) {

@@ -2,7 +2,8 @@
 
 #![forbid(unsafe_code)]
 
-use immortal::{cli, cmd, service::Flags};
+use immortal::cli;
+use immortal::cmd::{self, immortal::Flags};
 use std::path::PathBuf;
 
 const USAGE: &str = "Usage: immortal [-v] [-n] [-cc] [-c run.yml] [-ctl dir] [-name name] [-d dir] [-e dir] \
@@ -64,7 +65,7 @@ fn options() -> getopts::Options {
     o
 }
 
-fn flags(m: &getopts::Matches) -> Result<Flags, String> {
+fn flags(m: &getopts::Matches) -> immortal::error::Result<Flags> {
     Ok(Flags {
         config: m.opt_str("c").map(PathBuf::from),
         check_config: m.opt_present("cc"),

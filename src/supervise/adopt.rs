@@ -8,7 +8,7 @@
 //! adopted instead of starting a second copy. A pid reused by another
 //! program has another start time and is ignored.
 
-use crate::layout::STARTED;
+use crate::layout::{HOLDER, STARTED};
 use crate::sys::process::ProcStat;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
@@ -55,10 +55,28 @@ impl Record {
 
 /// Record `pid` (started in group `spawned_pgid`) as the unit's process.
 pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
-    let path = dir.join(STARTED);
+    save_as(&dir.join(STARTED), pid, spawned_pgid)
+}
+
+/// Record the holder of the output pipes ([`crate::sys::hold`]).
+pub fn save_holder(dir: &Path, pid: Pid) -> crate::error::Result<()> {
+    save_as(&dir.join(HOLDER), pid, pid)
+}
+
+/// The holder an earlier supervisor of `dir` left, if it still runs.
+pub fn holder(dir: &Path) -> Option<Pid> {
+    recorded(&dir.join(HOLDER)).map(|(pid, _)| pid)
+}
+
+/// The holder is gone.
+pub fn forget_holder(dir: &Path) -> crate::error::Result<()> {
+    remove(&dir.join(HOLDER))
+}
+
+fn save_as(path: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
     let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
         // Gone already (or no /proc): nothing that could be adopted.
-        return forget(dir);
+        return remove(path);
     };
     let record = Record {
         pid: pid.as_raw(),
@@ -66,27 +84,37 @@ pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()>
         boot,
         pgid: spawned_pgid.as_raw(),
     };
-    crate::sys::fs::write_atomic(&path, record.line().as_bytes())
+    crate::sys::fs::write_atomic(path, record.line().as_bytes())
 }
 
 /// The unit has no process any more.
 pub fn forget(dir: &Path) -> crate::error::Result<()> {
+    remove(&dir.join(STARTED))
+}
+
+fn remove(path: &Path) -> crate::error::Result<()> {
     use crate::error::Context;
-    let path = dir.join(STARTED);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", &path),
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", path),
         _ => Ok(()),
     }
 }
 
-/// The process recorded in `dir`, if it is still the same one and alive.
-pub fn survivor(dir: &Path) -> Option<Survivor> {
-    let text = crate::sys::fs::read_regular_text(&dir.join(STARTED), 256).ok()?;
+/// The process recorded in `path`, if it is still the same one and alive,
+/// with its record.
+fn recorded(path: &Path) -> Option<(Pid, Record)> {
+    let text = crate::sys::fs::read_regular_text(path, 256).ok()?;
     let record = Record::parse(&text)?;
     let pid = Pid::from_raw(record.pid);
     if boot_id()? != record.boot || start_ticks(pid)? != record.start || is_zombie(pid) {
         return None;
     }
+    Some((pid, record))
+}
+
+/// The process recorded in `dir`, if it is still the same one and alive.
+pub fn survivor(dir: &Path) -> Option<Survivor> {
+    let (pid, record) = recorded(&dir.join(STARTED))?;
     Some(Survivor {
         pid,
         spawned_pgid: Pid::from_raw(record.pgid),

@@ -13,6 +13,7 @@
 //! | `restart` | a start is decided, at once or after the throttle or backoff, with why |
 //! | `down`    | it is down: the whole process group gone                   |
 //! | `failed`  | down for good (breaker, retries, `finish` exiting 125)     |
+//! | `done`    | a one-shot service ran to completion (exit 0)              |
 //!
 //! A `logger:` or runit `log/` unit's changes are one `logger` event each,
 //! with the inner event as `what`.
@@ -68,6 +69,7 @@ pub fn fields(change: &Change) -> (&'static str, Value) {
         ),
         Change::Down { pid } => ("down", json!({ "pid": pid_of(*pid) })),
         Change::Failed { reason } => ("failed", json!({ "reason": reason })),
+        Change::Done { pid } => ("done", json!({ "pid": pid_of(*pid) })),
     }
 }
 

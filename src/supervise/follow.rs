@@ -13,6 +13,7 @@
 //! or owned by the service's user. A pid file in a world-writable
 //! directory is not read through a symlink.
 
+use crate::error::{Context, Error, Result};
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::MetadataExt;
@@ -23,46 +24,48 @@ const MAX_PIDFILE: u64 = 64;
 
 /// Parse a pid file's content: one positive decimal pid, optional
 /// surrounding whitespace. Pid 1 and `exited` are refused.
-pub fn parse(content: &str, exited: Pid) -> Result<Pid, String> {
+pub fn parse(content: &str, exited: Pid) -> Result<Pid> {
     let text = content.trim();
     if text.is_empty() {
-        return Err("empty".into());
+        return Err(Error::invalid("empty"));
     }
     let n: i32 = text
         .parse()
-        .map_err(|_| format!("not a pid: '{}'", text.chars().take(20).collect::<String>()))?;
+        .map_err(|_| Error::invalid(format!("not a pid: '{}'", text.chars().take(20).collect::<String>())))?;
     if n <= 1 {
-        return Err(format!("refusing pid {n}"));
+        return Err(Error::invalid(format!("refusing pid {n}")));
     }
     let pid = Pid::from_raw(n);
     if pid == exited {
-        return Err(format!("still names the exited pid {n}"));
+        return Err(Error::invalid(format!("still names the exited pid {n}")));
     }
     Ok(pid)
 }
 
 /// Read the pid file at `path`.
-pub fn read(path: &Path) -> Result<String, String> {
+pub fn read(path: &Path) -> Result<String> {
     let world_writable = path
         .parent()
         .and_then(|d| std::fs::metadata(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())
         .is_some_and(|m| m.mode() & 0o002 != 0);
     // In a world-writable directory anyone could plant a symlink there.
-    let data = crate::sys::fs::read_regular(path, MAX_PIDFILE, world_writable)
-        .map_err(|e| format!("unable to read {}: {e}", path.display()))?;
+    let data = crate::sys::fs::read_regular(path, MAX_PIDFILE, world_writable).ctx("read", path)?;
     Ok(String::from_utf8_lossy(&data).into_owned())
 }
 
 /// The process to follow after `exited` ended, and its process group, or
 /// why there is none.
-pub fn candidate(path: &Path, exited: Pid, uid: u32) -> Result<(Pid, Pid), String> {
+pub fn candidate(path: &Path, exited: Pid, uid: u32) -> Result<(Pid, Pid)> {
     let pid = parse(&read(path)?, exited)?;
-    let (ppid, owner) = owner_and_parent(pid).ok_or_else(|| format!("pid {pid} is not running"))?;
+    let not_running = || Error::invalid(format!("pid {pid} is not running"));
+    let (ppid, owner) = owner_and_parent(pid).ok_or_else(not_running)?;
     let ours = ppid == std::process::id() as i32 || owner == uid;
     if !ours {
-        return Err(format!("pid {pid} belongs to uid {owner}, not to the service"));
+        return Err(Error::invalid(format!(
+            "pid {pid} belongs to uid {owner}, not to the service"
+        )));
     }
-    let pgid = nix::unistd::getpgid(Some(pid)).map_err(|_| format!("pid {pid} is not running"))?;
+    let pgid = nix::unistd::getpgid(Some(pid)).map_err(|_| not_running())?;
     Ok((pid, pgid))
 }
 
@@ -132,18 +135,24 @@ mod tests {
 
     #[test]
     fn pidfile_cases() {
-        assert_eq!(parse("1234\n", p(99)), Ok(p(1234)));
-        assert_eq!(parse("  1234  ", p(99)), Ok(p(1234)));
-        assert!(parse("", p(99)).unwrap_err().contains("empty"));
-        assert!(parse("\n\n", p(99)).unwrap_err().contains("empty"));
-        assert!(parse("abc", p(99)).unwrap_err().contains("not a pid"));
-        assert!(parse("12 34", p(99)).unwrap_err().contains("not a pid"));
-        assert!(parse("99999999999999999999", p(99)).unwrap_err().contains("not a pid"));
-        assert!(parse("-5", p(99)).unwrap_err().contains("refusing"));
-        assert!(parse("0", p(99)).unwrap_err().contains("refusing"));
-        assert!(parse("1", p(99)).unwrap_err().contains("refusing pid 1"));
-        assert!(parse("99", p(99)).unwrap_err().contains("exited pid"));
-        assert!(parse("\u{0}\u{1}binary", p(99)).unwrap_err().contains("not a pid"));
+        assert_eq!(parse("1234\n", p(99)).ok(), Some(p(1234)));
+        assert_eq!(parse("  1234  ", p(99)).ok(), Some(p(1234)));
+        assert!(parse("", p(99)).unwrap_err().to_string().contains("empty"));
+        assert!(parse("\n\n", p(99)).unwrap_err().to_string().contains("empty"));
+        assert!(parse("abc", p(99)).unwrap_err().to_string().contains("not a pid"));
+        assert!(parse("12 34", p(99)).unwrap_err().to_string().contains("not a pid"));
+        assert!(parse("99999999999999999999", p(99))
+            .unwrap_err()
+            .to_string()
+            .contains("not a pid"));
+        assert!(parse("-5", p(99)).unwrap_err().to_string().contains("refusing"));
+        assert!(parse("0", p(99)).unwrap_err().to_string().contains("refusing"));
+        assert!(parse("1", p(99)).unwrap_err().to_string().contains("refusing pid 1"));
+        assert!(parse("99", p(99)).unwrap_err().to_string().contains("exited pid"));
+        assert!(parse("\u{0}\u{1}binary", p(99))
+            .unwrap_err()
+            .to_string()
+            .contains("not a pid"));
     }
 
     #[test]
@@ -157,16 +166,26 @@ mod tests {
         assert_eq!(pid.as_raw() as u32, me);
         assert_eq!(pgid, nix::unistd::getpgrp());
         // Owned by someone else and not our child: refused.
-        assert!(candidate(&f, p(1), uid + 1).unwrap_err().contains("belongs to uid"));
+        assert!(candidate(&f, p(1), uid + 1)
+            .unwrap_err()
+            .to_string()
+            .contains("belongs to uid"));
         // A pid nobody has.
         std::fs::write(&f, "2147483646\n").unwrap();
-        assert!(candidate(&f, p(1), uid).unwrap_err().contains("not running"));
+        assert!(candidate(&f, p(1), uid)
+            .unwrap_err()
+            .to_string()
+            .contains("not running"));
         assert!(candidate(&dir.path().join("missing.pid"), p(1), uid)
             .unwrap_err()
+            .to_string()
             .contains("unable to read"));
         // Huge content is refused, not read whole.
         std::fs::write(&f, "7".repeat(1 << 20)).unwrap();
-        assert!(candidate(&f, p(1), uid).unwrap_err().contains("larger than"));
+        assert!(candidate(&f, p(1), uid)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than"));
     }
 
     #[test]

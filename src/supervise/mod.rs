@@ -235,6 +235,7 @@ pub fn policy(svc: &Service, role: Role, service_dir: bool) -> Policy {
         follows_pidfile: svc.follow_pidfile.is_some(),
         restart: svc.restart,
         essential: svc.essential,
+        oneshot: svc.oneshot,
         jitter_seed: jitter_seed(),
         ready: match svc.ready.method {
             ReadyMethod::Up => ReadyKind::Up,
@@ -295,6 +296,8 @@ pub struct Supervisor {
     notify: Option<notify::NotifySocket>,
     /// `GET /events` readers.
     watchers: Vec<crate::events::Watcher>,
+    /// The holder of the service's output pipes (see [`sys::hold`]).
+    holder: Option<Pid>,
     /// Who asked for the command being handled (`uid 1000 (pid 4242)`),
     /// named in the events it causes.
     caller: Option<String>,
@@ -328,6 +331,7 @@ impl Supervisor {
             release_at: Some(Instant::now()),
             notify: None,
             watchers: Vec::new(),
+            holder: None,
             caller: None,
         }
     }
@@ -349,6 +353,7 @@ impl Supervisor {
                 self.queue.push_back((i, Event::Start));
             }
         }
+        self.hold_output();
         self.run_queue();
         loop {
             if let Some(code) = self.exit_code {
@@ -447,6 +452,31 @@ impl Supervisor {
             }
         }
         Ok(())
+    }
+
+    /// Fork a holder of the service's output pipes, so that they outlive
+    /// this supervisor (a `kill -9`): the service keeps writing into them
+    /// and the next supervisor adopts it with no line lost. The holder an
+    /// earlier supervisor left for the same pipes goes first.
+    fn hold_output(&mut self) {
+        let Some(files) = &self.units[0].files else { return };
+        let dir = files.dir.clone();
+        if let Some(old) = adopt::holder(&dir) {
+            let _ = nix::sys::signal::kill(old, Signal::SIGKILL);
+        }
+        let Some(output) = &self.units[0].output else {
+            let _ = adopt::forget_holder(&dir);
+            return;
+        };
+        match sys::hold::spawn(&output.read_ends()) {
+            Ok(pid) => {
+                self.holder = Some(pid);
+                if let Err(e) = adopt::save_holder(&dir, pid) {
+                    self.log.warn(&e.to_string());
+                }
+            }
+            Err(e) => self.log.warn(&format!("unable to start the output pipes' holder: {e}")),
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -632,6 +662,12 @@ impl Supervisor {
 
     fn reap(&mut self) {
         for (pid, how, pgid) in sys::process::reap_all() {
+            if self.holder == Some(pid) {
+                self.holder = None;
+                self.log
+                    .warn(&format!("the output pipes' holder (pid {pid}) ended: {how}"));
+                continue;
+            }
             if let Some((_, unit)) = self.control_script.filter(|(p, _)| *p == pid) {
                 self.control_script = None;
                 self.queue.push_back((unit, Event::ControlDone { how: Some(how) }));
@@ -1031,10 +1067,10 @@ impl Supervisor {
                 unit.oom_before = cg.oom_kills();
                 ready.and_then(|()| cg.entry_points())
             }
-            None => Ok(Vec::new()),
+            None => Ok(crate::cgroup::Entry::default()),
         };
         let cgroups = match entry {
-            Ok(fds) => fds,
+            Ok(entry) => entry,
             Err(e) => {
                 self.log
                     .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
@@ -1487,6 +1523,15 @@ impl Supervisor {
             }
         }
         let _ = std::fs::remove_file(self.dir.join(crate::layout::SOCKET));
+        // The holder stays only for a service left running (`exit`): the
+        // next supervisor adopts it and its output.
+        if let (Some(pid), None) = (self.holder, self.units[0].state.tracked_pid()) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            if let Some(files) = &self.units[0].files {
+                let _ = adopt::forget_holder(&files.dir);
+            }
+        }
         // The service is gone (unless `exit` left it running): so go its
         // cgroups. Still populated, they stay for the next supervisor.
         for u in &self.units {

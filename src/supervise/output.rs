@@ -157,6 +157,11 @@ impl Output {
         }
     }
 
+    /// The read ends of the service's pipes, for their holder.
+    pub fn read_ends(&self) -> Vec<BorrowedFd<'_>> {
+        self.streams.iter().map(|s| s.read.as_fd()).collect()
+    }
+
     /// The read end of the logger's pipe: the `logger:` unit's stdin.
     pub fn logger_input(&self) -> Option<Rc<OwnedFd>> {
         self.logger.as_ref().map(|l| l.input.clone())

@@ -106,12 +106,12 @@ impl ProbeRun {
             }
             Running::Tcp { sock } => Some(match connected(sock) {
                 Ok(()) => (true, String::new()),
-                Err(e) => (false, e),
+                Err(e) => (false, e.to_string()),
             }),
             Running::Http { sock, request, sent } => {
                 if *sent < request.len() {
                     if let Err(e) = connected(sock) {
-                        return Some((false, e));
+                        return Some((false, e.to_string()));
                     }
                     match sock.write(&request[*sent..]) {
                         Ok(n) => *sent += n,
@@ -225,14 +225,16 @@ fn connect(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
 }
 
 /// Whether the connect finished well (the socket is writable).
-fn connected(sock: &std::net::TcpStream) -> Result<(), String> {
+fn connected(sock: &std::net::TcpStream) -> crate::error::Result<()> {
+    use crate::error::Error;
     match socket::getsockopt(sock, sockopt::SocketError) {
         Ok(0) => Ok(()),
-        Ok(errno) => Err(std::io::Error::from_raw_os_error(errno)
-            .to_string()
-            .replace(" (os error", " (")
-            .to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(errno) => Err(Error::invalid(
+            std::io::Error::from_raw_os_error(errno)
+                .to_string()
+                .replace(" (os error", " ("),
+        )),
+        Err(e) => Err(Error::invalid(e.to_string())),
     }
 }
 

@@ -69,8 +69,9 @@ pub struct Extra<'a> {
     pub env: Vec<(String, String)>,
     /// A variable set to the service's own pid (`WATCHDOG_PID`).
     pub own_pid_var: Option<&'static str>,
-    /// The `cgroup.procs` files it joins before exec.
-    pub cgroups: Vec<OwnedFd>,
+    /// The cgroups it enters: born in the v2 one, the v1 ones joined
+    /// before exec.
+    pub cgroups: crate::cgroup::Entry,
     /// The sockets it gets as descriptors 3, 4, … with `LISTEN_FDS`,
     /// `LISTEN_FDNAMES` and `LISTEN_PID` (its own pid).
     pub listen: Option<&'a crate::listen::Sockets>,
@@ -109,6 +110,16 @@ pub fn service(svc: &Service, io: &Io) -> io::Result<u32> {
 
 /// [`service`] with what readiness needs.
 pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
+    match start(svc, io, extra, true)? {
+        Some(pid) => Ok(pid),
+        // This kernel cannot start a child in a cgroup: it writes itself in.
+        None => start(svc, io, extra, false)?.ok_or_else(|| io::Error::other("no child started")),
+    }
+}
+
+/// Build and start the command; `born_in_cgroup`: try to create the child
+/// in its v2 cgroup (`None` when the kernel cannot).
+fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Result<Option<u32>> {
     let (program, args) = svc
         .command
         .split_first()
@@ -125,16 +136,24 @@ pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
         };
     }
     let c = &svc.confine;
+    // Born in its v2 cgroup when the kernel can (clone3); else it writes
+    // itself into it, as into the v1 ones, before exec.
+    let born_in = extra.cgroups.v2.as_ref().filter(|_| born_in_cgroup);
+    let joins = extra
+        .cgroups
+        .v2
+        .iter()
+        .filter(|_| born_in.is_none())
+        .map(|(_, procs)| procs)
+        .chain(&extra.cgroups.v1)
+        .map(OwnedFd::try_clone)
+        .collect::<io::Result<_>>()?;
     // Before drop_privileges: raising a hard limit or lowering the nice
     // value takes root.
     confine::apply(
         &mut cmd,
         confine::Prepared {
-            cgroups: extra
-                .cgroups
-                .iter()
-                .map(OwnedFd::try_clone)
-                .collect::<io::Result<_>>()?,
+            cgroups: joins,
             rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft, r.hard)).collect(),
             nice: c.nice,
             umask: c.umask,
@@ -182,7 +201,10 @@ pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
         // Last: it executes the program itself.
         crate::sys::exec::exec_with_own_pid(&mut cmd, &own_pid_vars)?;
     }
-    Ok(cmd.spawn()?.id())
+    if let Some((dir, _)) = born_in {
+        return crate::sys::clone::spawn_into_cgroup(&mut cmd, std::os::fd::AsFd::as_fd(dir));
+    }
+    Ok(Some(cmd.spawn()?.id()))
 }
 
 /// `$SHELL`, or `sh` when unset: what runs `post_exit` and `require_cmd`.

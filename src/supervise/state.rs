@@ -353,7 +353,11 @@ pub enum Phase {
         /// The main process, until it has been reaped.
         main: Option<Proc>,
         group: Group,
+        /// When the process stopped started (the status's uptime).
         since: Instant,
+        /// When the stop signal was sent (`immortalctl`'s `TERM sent 2.1s
+        /// ago`).
+        sent: Instant,
         /// When KILL goes to the whole group (`None`: never).
         kill_at: Option<Instant>,
         /// KILL was sent; `kill_at` is now the next look at the group.
@@ -371,6 +375,11 @@ pub enum Phase {
     /// Down for good until an operator starts it again.
     Failed {
         why: Failure,
+    },
+    /// A one-shot service ran to completion (exit 0) at `at`: ready for
+    /// what requires it, never restarted but by an operator.
+    Done {
+        at: Instant,
     },
 }
 
@@ -399,6 +408,8 @@ pub struct Policy {
     pub restart: RestartSpec,
     /// Failed for good → the supervisor stops what is left and exits 3.
     pub essential: bool,
+    /// `oneshot: true`: a success is `done`, not a restart.
+    pub oneshot: bool,
     /// Seeds the backoff's jitter (the loop gives each supervisor its own).
     pub jitter_seed: u64,
     /// How readiness is told; `ready.timeout`; between readiness probes.
@@ -590,6 +601,10 @@ pub enum Change {
     /// Down for good.
     Failed {
         reason: Option<String>,
+    },
+    /// A one-shot service ran to completion.
+    Done {
+        pid: Option<Pid>,
     },
 }
 
@@ -788,7 +803,7 @@ impl State {
                 let probe = live.probe_at.filter(|_| !live.probing);
                 [ready_by, live.watchdog_by, probe].into_iter().flatten().min()
             }
-            Phase::Down { .. } | Phase::Asked(_) | Phase::Failed { .. } => None,
+            Phase::Down { .. } | Phase::Asked(_) | Phase::Failed { .. } | Phase::Done { .. } => None,
         }
     }
 
@@ -801,13 +816,15 @@ impl State {
             | Phase::Asked(_)
             | Phase::Stopping { .. }
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => None,
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => None,
         }
     }
 
-    /// Running and ready (what `require` and `-w … up` wait for).
+    /// Running and ready, or a one-shot done (what `require` and `-w …
+    /// up` wait for).
     pub fn is_ready(&self) -> bool {
-        self.live().is_some_and(|l| l.ready_at.is_some())
+        matches!(self.phase, Phase::Done { .. }) || self.live().is_some_and(|l| l.ready_at.is_some())
     }
 
     /// With health checks: ready and the last check passed.
@@ -839,7 +856,8 @@ impl State {
             | Phase::Waiting { .. }
             | Phase::Asked(_)
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => None,
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => None,
         }
     }
 
@@ -857,7 +875,8 @@ impl State {
             | Phase::Asked(_)
             | Phase::Running { .. }
             | Phase::Stopping { .. }
-            | Phase::Failed { .. } => self.main_pid(),
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => self.main_pid(),
         }
     }
 
@@ -891,7 +910,8 @@ impl State {
             | Phase::Running { .. }
             | Phase::Stopping { main: Some(_), .. }
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => None,
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => None,
         }
     }
 
@@ -915,7 +935,8 @@ impl State {
             Phase::Down { .. }
             | Phase::Waiting { .. }
             | Phase::Asked(Ask::Spawn | Ask::PidFile | Ask::Leftovers(_))
-            | Phase::Failed { .. } => RunState::Down,
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => RunState::Down,
         }
     }
 
@@ -929,7 +950,8 @@ impl State {
             | Phase::Waiting { .. }
             | Phase::Asked(_)
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => false,
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => false,
         };
         crate::status::Status {
             since,
@@ -973,6 +995,8 @@ impl State {
                     Failure::Finish => format!("failed: ./finish exited {FINISH_PERMANENT_FAILURE}{last}"),
                 })
             }
+            // Ran to completion (immortalctl's row says ` - done`).
+            Phase::Done { .. } => Some("done".into()),
             Phase::Down { note } => Some(match (note, last) {
                 (Some(note), Some(last)) => format!("{last}; {note}"),
                 (None, Some(last)) if matches!(self.want, Want::Up | Want::Once) => last,

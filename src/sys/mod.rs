@@ -6,10 +6,12 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bytes;
+pub mod clone;
 pub mod confine;
 pub mod daemon;
 pub mod exec;
 pub mod fs;
+pub mod hold;
 pub mod lock;
 pub mod mem;
 pub mod pidfd;

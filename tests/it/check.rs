@@ -154,6 +154,44 @@ fn a_cmd_not_in_the_services_path_is_named_with_that_path() {
     check(&sb, "web.yml").ok();
 }
 
+/// A Go user's `cmd` passes (split at blanks, as the Go immortal splits
+/// it); where a shell would split it otherwise, a warning says both.
+#[test]
+fn a_cmd_with_quotes_passes_with_a_warning_naming_its_line() {
+    let sb = Sandbox::new();
+    sb.write("web.yml", "wait: 1\ncmd: /bin/echo it's fine\n");
+    let got = check(&sb, "web.yml");
+    assert!(got.code == 0 && got.stdout == "ok: web.yml\n", "{got}");
+    assert_eq!(got.stderr.lines().count(), 1, "{got}");
+    assert!(
+        got.stderr
+            .starts_with("web.yml:2: warning: cmd is split at blanks only")
+            && got.stderr.contains("`/bin/echo` `it's` `fine`")
+            && got.stderr.contains("a shell would refuse"),
+        "{got}"
+    );
+    sb.write("web.yml", "cmd: sh -c \"sleep 1\"\n");
+    let got = check(&sb, "web.yml");
+    assert!(got.code == 0, "{got}");
+    assert!(
+        got.stderr.starts_with("web.yml:1: warning: ")
+            && got.stderr.contains("`sh` `-c` `\"sleep` `1\"`")
+            && got.stderr.contains("a shell would pass `sh` `-c` `sleep 1`"),
+        "{got}"
+    );
+    // A warning does not hide a problem, nor turn it into one.
+    sb.write("web.yml", "cmd: sh -c 'sleep 1'\nuser: no-such-user-xyz\n");
+    let got = check(&sb, "web.yml");
+    got.problem("web.yml:2: ", "user 'no-such-user-xyz' does not exist");
+    assert!(got.stderr.contains("immortal: 1 problem in web.yml"), "{got}");
+    assert!(
+        got.stderr.lines().any(|l| l.starts_with("web.yml:1: warning: ")),
+        "{got}"
+    );
+    sb.write("web.yml", "cmd: [sh, -c, \"sleep 1\"]\n");
+    check(&sb, "web.yml").ok();
+}
+
 #[test]
 fn a_cmd_that_is_not_executable_is_named() {
     let sb = Sandbox::new();
@@ -192,8 +230,10 @@ fn a_log_directory_the_supervisor_cannot_write_is_named() {
         "web.yml",
         "cmd: sleep 1\nlog:\n  file: logs/web.log\nstderr: {file: /nonexistent-log-dir/e.log}\n",
     );
+    // nobody runs a copy it can reach wherever the checkout is.
+    let immortal = reachable_copy(IMMORTAL);
     let as_nobody = |sb: &Sandbox| {
-        let mut cmd = sb.command(&["-check", "web.yml"]);
+        let mut cmd = sb.command_of(immortal.path(), &["-check", "web.yml"]);
         cmd.uid(nobody.uid.as_raw()).gid(nobody.gid.as_raw());
         finish(cmd)
     };
@@ -361,4 +401,24 @@ fn a_socket_mode_or_group_that_cannot_be_applied_is_a_problem_at_its_line() {
     c.problem("web.yml:4: ", "socket: group: group 'no-such-group-xyz' does not exist");
     sb.write("web.yml", "cmd: sleep 1\nsocket:\n  mode: 0666\n  group: daemon\n");
     check(&sb, "web.yml").ok();
+}
+
+#[test]
+fn a_service_that_requires_one_that_can_never_start_is_named() {
+    let sb = Sandbox::new();
+    sb.write("svc/nocmd.yml", "wait: 1\n");
+    sb.write("svc/app.yml", "cmd: sleep 1\nrequire: [nocmd]\n");
+    sb.write("svc/web.yml", "cmd: sleep 1\nrequire:\n  - db\n  - app\n");
+    sb.write("svc/db.yml", "cmd: sleep 1\n");
+    let got = check_dir(&sb, "svc");
+    got.problem("svc/nocmd.yml: ", "missing key 'cmd'")
+        .problem(
+            "svc/app.yml:2: ",
+            "require 'nocmd': nocmd.yml is invalid, so app can never start",
+        )
+        .problem(
+            "svc/web.yml:4: ",
+            "require 'app': app can never start (nocmd.yml is invalid), so neither can web",
+        );
+    assert_eq!(got.problems().len(), 3, "{got}");
 }

@@ -75,21 +75,30 @@ fn option_forms_and_stop_at_command() {
 #[test]
 fn check_config_prints_effective_yaml() {
     let sb = Sandbox::new();
-    let yml = sb.write("web.yml", "cmd: sh -c \"sleep 100\"\nwait: 1\n");
+    let yml = sb.write("web.yml", "cmd: [sh, -c, \"sleep 100\"]\nwait: 1\n");
     let out = sb.run(&["-c", yml.to_str().unwrap(), "-cc"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     for want in [
-        // The argv the service will get: quoting resolved.
+        // The argv the service will get.
         "cmd:\n- sh\n- -c\n- sleep 100\n",
         "wait: 1",
         "retries: -1",
         "signal: TERM",
         "group: true",
         "timeout: 10",
+        // Every default, the blocks not written in the file too.
+        "restart:\n  policy: always\n  success:\n  - 0\n  delay: 1.0\n  max_delay: 1.0\n  factor: 2.0\n  reset_after: 60.0\n  limit: null",
+        "\nready: null  # ready as soon as it runs",
+        "\nsocket:\n  mode: '0660'\n  group: null",
+        "\nessential: false\n",
     ] {
         assert!(text.contains(want), "missing {want}: {text}");
     }
+    // What it prints is a configuration that means the same.
+    let again = sb.write("again.yml", &text);
+    let out = sb.run(&["-c", again.to_str().unwrap(), "-cc"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), text, "{}", stderr_of(&out));
     assert!(
         !sb.path("sdir").exists() && !sb.path("home/.immortal").exists(),
         "-cc must not start anything"

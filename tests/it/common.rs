@@ -61,13 +61,38 @@ impl Sandbox {
 
     /// `immortal` with a clean, sandboxed environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(IMMORTAL);
+        self.command_of(Path::new(IMMORTAL), args)
+    }
+
+    /// `program` (an `immortal`, e.g. a [`reachable_copy`]) with the
+    /// clean, sandboxed environment of [`Sandbox::command`].
+    ///
+    /// It starts with SIGINT and SIGQUIT at their defaults, as an init
+    /// system would start it: a test run started as a background job of a
+    /// script (`.ci/run &`, `cargo test … &`) has both ignored, the
+    /// supervisor hands the dispositions it found on to its services (as
+    /// runsv does), and a shell service could then not trap them.
+    pub fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("HOME", self.path("home"))
             .env("IMMORTAL_SDIR", self.path("sdir"))
             .env_remove("IMMORTAL_EXIT")
             .stdin(Stdio::null());
+        // SAFETY: between fork and exec, only signal(2), which is
+        // async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGINT, libc::SIGQUIT] {
+                    if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
@@ -260,6 +285,46 @@ impl Drop for Supervisor {
             let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
         }
     }
+}
+
+/// A copy of one of our binaries that any user may run, for a test that
+/// runs it as another user: the checkout (and so `target/`) may sit under
+/// a directory only its owner can enter, such as a home directory of mode
+/// 0700 or a `mktemp -d`. The copy is in a fresh directory of mode 0755
+/// under /tmp, removed when the copy is dropped. It is made by `cp`, not by
+/// this process: a file this process had open for writing could be
+/// inherited by a child another test thread forks at that moment, and
+/// executing the copy would then fail with ETXTBSY.
+pub struct ReachableCopy {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl ReachableCopy {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn reachable_copy(bin: &str) -> ReachableCopy {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("immortal-bin-")
+        .tempdir_in("/tmp")
+        .unwrap_or_else(|e| panic!("a directory under /tmp for a copy of {bin}: {e}"));
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let name = Path::new(bin)
+        .file_name()
+        .unwrap_or_else(|| panic!("{bin}: no file name"));
+    let path = dir.path().join(name);
+    let out = Command::new("cp")
+        .arg(bin)
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cp {bin} {}: {e}", path.display()));
+    assert!(out.status.success(), "cp {bin} {}: {}", path.display(), stderr_of(&out));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    ReachableCopy { _dir: dir, path }
 }
 
 /// A TCP port on 127.0.0.1 that nobody listens on (as of now).

@@ -193,8 +193,11 @@ fn a_child_flooding_a_gigabyte_does_not_slow_status_or_lose_bytes() {
     }
     eprintln!("{queries} status queries during the flood, slowest {slowest:?}");
     assert!(queries >= 10, "only {queries} status queries during the flood");
+    // Not a timing test (scripts/bench measures): a loop held up by the
+    // flood would keep a query waiting for seconds; a loaded 2-core
+    // machine delays one by a few hundred milliseconds.
     assert!(
-        slowest < Duration::from_millis(100),
+        slowest < Duration::from_secs(1),
         "slowest of {queries} status answers during the flood: {slowest:?}"
     );
     // Halt: the logger reads everything, sees end-of-file, counts.
@@ -495,4 +498,56 @@ fn a_request_right_after_hundreds_of_idle_clients_closed_is_answered() {
         let text = answer(c);
         assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     }
+}
+
+/// A standalone supervisor (`-l`, no immortalsvc) killed with -9 while
+/// its service writes: the service lives on (the holder keeps the pipe
+/// open, so its write is no EPIPE), and the next supervisor adopts it and
+/// logs what it wrote meanwhile — no line lost. Without the holder the
+/// write killed it (SIGPIPE) and the next supervisor started a new copy.
+#[test]
+fn a_service_writing_while_its_supervisor_is_dead_lives_and_loses_no_line() {
+    let sb = Sandbox::new();
+    let script = sb.script(
+        "svc.sh",
+        "#!/bin/sh\nn=0\ntrap 'n=$((n+1)); echo line-$n; : > wrote-$n' USR1\necho ready > ready\nwhile :; do sleep 1 & wait $!; done\n",
+    );
+    let log = sb.path("out.log");
+    let args = ["-l", log.to_str().unwrap(), "sh", script.to_str().unwrap()];
+    let mut first = sb.supervise(&args);
+    let pid = first.wait_running(None);
+    wait_for(5.0, "service ready", || sb.path("ready").exists());
+    let holder = first.dir.join("holder");
+    let held_by = || -> i64 {
+        fs::read_to_string(&holder)
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let first_holder = held_by();
+    assert!(first_holder > 0 && alive(first_holder), "a holder runs");
+    first.pids.push(first_holder as i32);
+    usr1(pid);
+    first.wait_for(5.0, "line 1 logged", || lines(&log) == ["line-1"]);
+    kill_supervisor(&mut first);
+    // No supervisor: the service writes all the same, and lives.
+    usr1(pid);
+    wait_for(5.0, "the service wrote line 2", || sb.path("wrote-2").exists());
+    usr1(pid);
+    wait_for(5.0, "the service wrote line 3", || sb.path("wrote-3").exists());
+    assert!(alive(pid), "killed by its own write");
+    let mut second = sb.supervise(&args);
+    second.pids.push(pid as i32);
+    assert_eq!(second.status()["pid"].as_i64(), Some(pid), "adopted, not started anew");
+    second.wait_for(5.0, "what it wrote meanwhile is logged", || lines(&log).len() == 3);
+    assert_eq!(lines(&log), ["line-1", "line-2", "line-3"]);
+    // The old holder went; the new supervisor has its own.
+    wait_for(5.0, "the old holder gone", || !alive(first_holder));
+    let second_holder = held_by();
+    assert!(second_holder > 0 && second_holder != first_holder && alive(second_holder));
+    second.pids.push(second_holder as i32);
+    // A plain halt takes the holder with it.
+    assert_eq!(second.signal("halt"), "");
+    second.wait_exit(10.0);
+    wait_for(5.0, "the holder gone with its supervisor", || !alive(second_holder));
 }

@@ -664,7 +664,8 @@ fn a_socket_that_cannot_be_opened_refuses_the_start_and_check_tells_it() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("listen:\n- tcp: '[::]:8080'\n  name: http\n- udp: 127.0.0.1:53\n"),
+        text.contains("listen:\n- tcp: '[::]:8080'\n  name: http\n  backlog: ")
+            && text.contains("\n- udp: 127.0.0.1:53\n  name: 127.0.0.1_53\n"),
         "{text}"
     );
     assert!(

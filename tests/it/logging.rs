@@ -173,7 +173,7 @@ fn a_final_line_without_newline_is_written_when_the_service_exits() {
     let yml = sb.write(
         "p.yml",
         &format!(
-            "cmd: printf 'full\\npartial'\nretries: 0\nlog:\n  file: {}\nlogger: cat > {}\n",
+            "cmd: [printf, 'full\\npartial']\nretries: 0\nlog:\n  file: {}\nlogger: cat > {}\n",
             log.display(),
             got.display()
         ),

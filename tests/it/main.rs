@@ -17,6 +17,7 @@ mod cli;
 mod confinement;
 mod ctl;
 mod ctl_log;
+mod ctl_rows;
 mod faults;
 mod follow;
 mod immortallog;

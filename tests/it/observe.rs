@@ -75,7 +75,7 @@ fn metrics_count_starts_exits_and_log_lines_and_pass_promtool() {
     sb.write(
         "run.yml",
         &format!(
-            "cmd: sh -c 'echo one; echo two; echo three; exec sleep 60'\nlog:\n  file: {}\n",
+            "cmd: [sh, -c, 'echo one; echo two; echo three; exec sleep 60']\nlog:\n  file: {}\n",
             sb.path("out.log").display()
         ),
     );
@@ -134,7 +134,7 @@ fn a_slow_logger_drops_lines_and_the_metric_counts_them() {
     sb.write(
         "run.yml",
         &format!(
-            "cmd: sh -c 'i=0; while [ $i -lt 40000 ]; do echo line-$i-padding-padding-padding-padding; i=$((i+1)); done; exec sleep 60'\n\
+            "cmd: [sh, -c, 'i=0; while [ $i -lt 40000 ]; do echo line-$i-padding-padding-padding-padding; i=$((i+1)); done; exec sleep 60']\n\
              log:\n  file: {}\n  size: 0\nlogger: exec sleep 60\n",
             sb.path("out.log").display()
         ),
@@ -214,14 +214,27 @@ fn at_most_16_event_readers_and_a_reader_that_falls_behind_is_cut_off() {
     cmd.env("IMMORTAL_THROTTLE_MS", "20");
     let sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
     let sock = sup.sock();
-    // A reader that reads, as fast as it can, in a thread of its own.
+    // A reader that reads, as fast as it can, in a thread of its own. It
+    // says when it has seen enough that a reader taking nothing is surely
+    // past its allowance (what the kernel holds, twice the 16 KiB socket
+    // buffer, and 64 KiB more): the silent reader below is cut off by then,
+    // and is read at once, well within the 5 s it has to take the notice.
     let mut active = EventStream::open(&sock).unwrap();
+    let (past_allowance, cut_off) = std::sync::mpsc::channel();
     let reading = std::thread::spawn(move || {
-        let (mut starts, t0) = (0, Instant::now());
+        let (mut starts, mut bytes, t0) = (0, 0, Instant::now());
         while starts < 250 && t0.elapsed() < Duration::from_secs(60) {
             match active.next_line(Some(Duration::from_secs(5))) {
-                Ok(Some(line)) if line.contains("\"event\":\"start\"") => starts += 1,
-                Ok(_) => {}
+                Ok(Some(line)) => {
+                    bytes += line.len() + 1;
+                    if bytes >= 128 * 1024 {
+                        let _ = past_allowance.send(());
+                    }
+                    if line.contains("\"event\":\"start\"") {
+                        starts += 1;
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => panic!("the active reader lost its stream after {starts} starts: {e}"),
             }
         }
@@ -242,15 +255,18 @@ fn at_most_16_event_readers_and_a_reader_that_falls_behind_is_cut_off() {
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("too many event readers"), "{refused}");
     readers.clear();
+    // The silent reader: whole lines, the overflow notice, the end.
+    cut_off
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the active reader saw 128 KiB of events");
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut all = Vec::new();
+    silent.read_to_end(&mut all).unwrap();
     // The reader that reads keeps up: hundreds of restarts flow by.
     assert_eq!(reading.join().unwrap(), 250);
     let t = Instant::now();
     immortal::client::status(&sock).unwrap();
     assert!(t.elapsed() < Duration::from_secs(1), "the loop was held up");
-    // The silent reader: whole lines, the overflow notice, the end.
-    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut all = Vec::new();
-    silent.read_to_end(&mut all).unwrap();
     let text = String::from_utf8_lossy(&all);
     let body = text.split_once("\r\n\r\n").unwrap().1;
     let lines: Vec<&str> = body.lines().collect();
@@ -266,9 +282,11 @@ fn at_most_16_event_readers_and_a_reader_that_falls_behind_is_cut_off() {
     EventStream::open(&sock).unwrap();
 }
 
-fn as_nobody(args: &[&str], groups: &str) -> (String, i32) {
+/// Run `args` as nobody (in /, which nobody may enter): stdout, stderr and
+/// the exit code.
+fn as_nobody(args: &[&str], groups: &str) -> (String, String, i32) {
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid", "nobody", "--regid", "nogroup"]);
+    cmd.current_dir("/").args(["--reuid", "nobody", "--regid", "nogroup"]);
     if groups.is_empty() {
         cmd.arg("--clear-groups");
     } else {
@@ -277,12 +295,13 @@ fn as_nobody(args: &[&str], groups: &str) -> (String, i32) {
     let out = cmd.args(args).output().expect("setpriv (util-linux) is missing");
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
         out.status.code().unwrap_or(-1),
     )
 }
 
 fn curl_as_nobody(sock: &std::path::Path, path: &str, groups: &str) -> (u16, String) {
-    let (out, _) = as_nobody(
+    let (out, _, _) = as_nobody(
         &[
             "curl",
             "-s",
@@ -336,10 +355,17 @@ fn a_non_root_client_reads_but_may_not_control_unless_in_the_socket_group() {
         sup.log()
     );
 
-    // immortalctl as nobody: the same answer, said as an error.
-    let ctl = env!("CARGO_BIN_EXE_immortalctl");
-    let (_, code) = as_nobody(&[ctl, "stop", sup.dir.to_str().unwrap()], "");
-    assert_ne!(code, 0);
+    // immortalctl as nobody: the same answer, said as an error — by
+    // immortalctl (a copy nobody can reach wherever the checkout is), not
+    // by setpriv failing to run it.
+    let ctl = reachable_copy(CTL);
+    let (out, err, code) = as_nobody(&[ctl.path().to_str().unwrap(), "stop", sup.dir.to_str().unwrap()], "");
+    let said = format!("{out}{err}");
+    assert_ne!(code, 0, "{said}");
+    assert!(
+        said.contains("permission denied") && !said.contains("setpriv"),
+        "{said}"
+    );
     assert_eq!(sup.status()["state"], "run");
 
     // A member of the socket's group may.

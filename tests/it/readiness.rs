@@ -380,7 +380,7 @@ fn redis_under_sd_notify_restarted_when_its_health_check_stops_answering() {
         &sb,
         "redis",
         &format!(
-            "cmd: redis-server --port {port} --bind 127.0.0.1 --supervised systemd --save '' --appendonly no\n\
+            "cmd: [redis-server, --port, '{port}', --bind, 127.0.0.1, --supervised, systemd, --save, '', --appendonly, 'no']\n\
              ready: notify\n\
              health:\n  cmd: redis-cli -p {port} ping\n  interval: 0.2\n  timeout: 0.5\n  failures: 2\n\
              restart:\n  delay: 0.1\n"
@@ -418,6 +418,10 @@ fn s6_notifyoncheck_reports_through_the_notification_fd() {
     assert_eq!(sup.status()["ready"], false);
     fs::write(&flag, "").unwrap();
     wait_ready(&sup);
+    // It subscribed to `event/` (for the `d` that ends its poll), which is
+    // s6-supervise's 03730, not writable by others.
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(sb.path("svc/event")).unwrap().permissions());
+    assert_eq!(mode & 0o7777, 0o3730);
 }
 
 #[test]

@@ -277,3 +277,53 @@ fn immortalctl_history_lists_the_exits_newest_first() {
     let none = ctl(&sb, &["history", "nosuch"]);
     assert!(none.contains("no such service: nosuch"), "{none}");
 }
+
+/// `oneshot: true`: exit 0 is `done` (ready, not restarted, in the status,
+/// events, metrics and immortalctl); an operator's `up` runs it again; a
+/// failure is retried under `restart:`.
+#[test]
+fn a_one_shot_is_done_and_runs_again_only_when_asked() {
+    let sb = Sandbox::new();
+    let runs = sb.path("runs");
+    let yml = sb.write(
+        "svc.yml",
+        &format!(
+            "cmd: [sh, -c, 'echo ran >> {}; [ $(wc -l < {}) -ge 2 ]']\noneshot: true\nrestart: {{delay: 0.05}}\n",
+            runs.display(),
+            runs.display()
+        ),
+    );
+    let sup = supervise(&sb, "svc", &["-c", yml.to_str().unwrap()]);
+    // The first run fails (one line so far): retried; the second succeeds.
+    let st = sup.wait_state("done");
+    assert_eq!(
+        (st["ready"].as_bool(), st["count"].as_u64()),
+        (Some(true), Some(2)),
+        "{st}"
+    );
+    assert_eq!(st["reason"], "done", "{st}");
+    let (_, metrics) = immortal::client::get(&sup.sock(), "/metrics").unwrap();
+    assert!(metrics.contains("immortal_done{service=\"svc\"} 1"), "{metrics}");
+    assert!(metrics.contains("immortal_ready{service=\"svc\"} 1"), "{metrics}");
+    // Not restarted: with a 50 ms throttle a restart would have come long
+    // before this (a wait for something that must not happen).
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sup.status()["count"], 2);
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 2);
+    let row = ctl(&sb, &["svc"]);
+    assert!(row.contains(" - done"), "{row}");
+    // An operator runs it again.
+    let mut events = immortal::client::EventStream::open(&sup.sock()).unwrap();
+    assert_eq!(sup.signal("up"), "");
+    let mut names = Vec::new();
+    while names.last().map(String::as_str) != Some("done") {
+        let line = events
+            .next_line(Some(Duration::from_secs(10)))
+            .unwrap()
+            .expect("events");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        names.push(v["event"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(names, ["start", "up", "exit", "down", "done"], "{names:?}");
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 3);
+}

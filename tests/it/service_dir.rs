@@ -61,6 +61,66 @@ fn down_file_starts_down_and_runit_files_exist() {
     assert_eq!(fs::read_to_string(sv.join("pid")).unwrap(), format!("{pid}\n"));
 }
 
+/// The directories `immortal DIR` makes in a service directory (s6's
+/// `event/` fifodirs, `supervise/`) are open to no one but their owner and
+/// group: `event/` as s6-supervise makes it, 03730 in the supervisor's
+/// group. `immortal -check` warns about one anyone may write.
+#[test]
+fn no_directory_made_in_a_service_directory_is_world_writable() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let sb = Sandbox::new();
+    let d = sb.path("svc");
+    sb.script("svc/run", "#!/bin/sh\nexec sleep 1000\n");
+    sb.script("svc/log/run", "#!/bin/sh\nexec cat > /dev/null\n");
+    let mut sup = supervise_dir(&sb, &d);
+    sup.wait_running(None);
+    wait_for(10.0, "the logger runs", || {
+        immortal::status::read(&d.join("log/supervise")).is_ok_and(|s| s.pid > 0)
+    });
+    fn walk(dir: &Path, out: &mut Vec<(std::path::PathBuf, u32)>) {
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
+            if meta.is_dir() {
+                out.push((entry.path(), meta.mode() & 0o7777));
+                walk(&entry.path(), out);
+            }
+        }
+    }
+    let mut dirs = Vec::new();
+    walk(&d, &mut dirs);
+    assert!(dirs.len() >= 4, "{dirs:?}");
+    let open: Vec<_> = dirs.iter().filter(|(_, mode)| mode & 0o002 != 0).collect();
+    assert!(open.is_empty(), "world-writable: {open:?}");
+    for event in [d.join("event"), d.join("log/event")] {
+        let meta = fs::metadata(&event).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.gid()),
+            (0o3730, nix::unistd::getegid().as_raw()),
+            "{}",
+            event.display()
+        );
+    }
+    let check = sb.run(&["-check", d.to_str().unwrap()]);
+    assert!(
+        check.status.success() && check.stderr.is_empty(),
+        "{}",
+        stderr_of(&check)
+    );
+    // What an earlier immortal made (or s6-svperms -e) is kept, and named.
+    fs::set_permissions(d.join("event"), fs::Permissions::from_mode(0o1733)).unwrap();
+    let check = sb.run(&["-check", d.to_str().unwrap()]);
+    let said = stderr_of(&check);
+    assert!(
+        check.status.success()
+            && said.starts_with(&format!(
+                "{}/event: warning: anyone may write this directory (mode 1733)",
+                d.display()
+            ))
+            && said.contains("chmod 3730"),
+        "{said}"
+    );
+}
+
 #[test]
 fn log_pipe_outlives_logger_restarts() {
     let sb = Sandbox::new();

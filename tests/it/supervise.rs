@@ -25,6 +25,32 @@ fn restarts_with_one_second_throttle() {
     assert!(sup.log().contains("exit code 3"), "{}", sup.log());
 }
 
+/// The Go immortal's `cmd` (`strings.Fields`): a quote is a character of
+/// its word, and the start says how a shell would have read it.
+#[test]
+fn a_go_users_cmd_runs_as_the_go_immortal_runs_it() {
+    let sb = Sandbox::new();
+    let out = sb.path("out.log");
+    let yml = sb.write(
+        "echo.yml",
+        &format!(
+            "cmd: /bin/echo it's fine  a\\b \"c\"\nretries: 0\nlog:\n  file: {}\n",
+            out.display()
+        ),
+    );
+    let sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
+    sup.wait_for(10.0, "the echo in the log", || {
+        fs::read_to_string(&out).unwrap_or_default() == "it's fine a\\b \"c\"\n"
+    });
+    assert_eq!(sup.status()["cmd"], "/bin/echo it's fine a\\b \"c\"");
+    let log = sup.log();
+    assert!(
+        log.contains("echo.yml:1: warning: cmd is split at blanks only")
+            && log.contains("`/bin/echo` `it's` `fine` `a\\b` `\"c\"`, quotes and backslashes kept as written (a shell would refuse"),
+        "{log}"
+    );
+}
+
 #[test]
 fn long_running_exit_restarts_at_once() {
     let sb = Sandbox::new();
@@ -572,7 +598,7 @@ fn every_kind_of_child_starts_with_default_signal_dispositions() {
     // A -c service with a logger, post_exit and require_cmd.
     let post = sb.script("post", &format!("#!/bin/sh\n{}\n", probe("post_exit")));
     let yml = format!(
-        "cmd: sh -c '{}; sleep 0.2; exit 1'\nlogger: sh -c '{}; exec cat'\npost_exit: {}\nrequire_cmd: sh -c '{}'\nretries: 0\n",
+        "cmd: [sh, -c, '{}; sleep 0.2; exit 1']\nlogger: sh -c '{}; exec cat'\npost_exit: {}\nrequire_cmd: sh -c '{}'\nretries: 0\n",
         probe("yml"),
         probe("logger"),
         post.display(),

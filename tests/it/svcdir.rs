@@ -867,7 +867,7 @@ fn immortalsvc_raises_its_descriptor_limit_and_services_keep_theirs() {
     let out = sb.path("ulimit");
     sb.write(
         "services/web.yml",
-        &format!("cmd: sh -c 'ulimit -n > {}; exec sleep 1000'\n", out.display()),
+        &format!("cmd: [sh, -c, 'ulimit -n > {}; exec sleep 1000']\n", out.display()),
     );
     let sc = Scanner::start(&sb, &["prlimit", "--nofile=256:4096"]);
     wait_running(&sb, &sc, "web", 0);
@@ -924,4 +924,147 @@ fn its_socket_answers_a_client_that_shut_its_sending_side() {
         line.contains("\"service\":\"web\""),
         "the stream ended instead: {line:?}"
     );
+}
+
+/// Database migrations before the application: `web` requires the
+/// one-shot `migrate`, and starts once it is done; `migrate` is shown
+/// `done`, and runs again when its `.yml` changes.
+#[test]
+fn a_service_requiring_a_one_shot_starts_once_it_is_done() {
+    let sb = Sandbox::new();
+    let runs = sb.path("migrations");
+    let migrate = |tag: &str| {
+        format!(
+            "cmd: [sh, -c, 'sleep 0.3; echo {tag} >> {}']\noneshot: true\n",
+            runs.display()
+        )
+    };
+    sb.write("services/migrate.yml", &migrate("first"));
+    sb.write("services/web.yml", "cmd: sleep 1000\nrequire: [migrate]\n");
+    let sc = Scanner::start(&sb, &[]);
+    wait_running(&sb, &sc, "web", 0);
+    // It started after the migration, not before.
+    assert_eq!(sb.read("migrations"), "first\n");
+    let st = status(&sb, "migrate");
+    assert_eq!(
+        (st["state"].as_str(), st["ready"].as_bool()),
+        (Some("done"), Some(true)),
+        "{st}"
+    );
+    let table = ctl_table(&sb);
+    assert!(
+        table.lines().any(|l| l.contains("migrate") && l.ends_with(" - done")),
+        "{table}"
+    );
+    // A changed migrate.yml runs it again (web keeps running).
+    let web = running_pid(&sb, "web");
+    sb.write("services/migrate.yml", &migrate("second"));
+    wait_for(15.0, "the migration ran again", || {
+        sb.read("migrations") == "first\nsecond\n"
+    });
+    sc_wait_done(&sb);
+    assert_eq!(running_pid(&sb, "web"), web, "{}", sc.log());
+}
+
+fn sc_wait_done(sb: &Sandbox) {
+    wait_for(15.0, "migrate done again", || status(sb, "migrate")["state"] == "done");
+}
+
+/// `immortalctl ARGS` for this sandbox's services: exit code, stdout,
+/// stderr.
+fn ctl(sb: &Sandbox, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(CTL)
+        .args(args)
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .env("HOME", sb.path("home"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_service_that_never_started_is_shown_with_why_and_check_says_it_never_will() {
+    let sb = Sandbox::new();
+    // nocmd is invalid (no cmd): never started, so web, which requires
+    // it, never is either.
+    sb.write("services/nocmd.yml", "wait: 1\n");
+    sb.write("services/web.yml", "cmd: sleep 1000\nrequire: [nocmd]\n");
+    sb.write("services/db.yml", "cmd: sleep 1001\n");
+    let sc = Scanner::start(&sb, &[]);
+    wait_running(&sb, &sc, "db", 0);
+    wait_for(10.0, "web waits", || {
+        sc.log().contains("web: waiting for nocmd to be ready")
+    });
+    let hub = sb.path("sdir/immortalsvc.sock");
+    wait_for(10.0, "immortalsvc.sock", || hub.exists());
+    let invalid = format!(
+        "(invalid: {}: missing key 'cmd')",
+        sb.path("services/nocmd.yml").display()
+    );
+
+    // immortalctl's table: every service, each with why it does not run.
+    let table = ctl_table(&sb);
+    let web = row(&table, "web");
+    assert!(
+        web.contains(&format!("sleep 1000 - waiting for nocmd {invalid}")),
+        "{table}"
+    );
+    assert!(row(&table, "nocmd").contains("- invalid: "), "{table}");
+    assert!(row(&table, "db").contains("sleep 1001"), "{table}");
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().find(|w| ["db", "nocmd", "web"].contains(w)))
+        .collect();
+    assert_eq!(names, ["db", "nocmd", "web"], "{table}");
+    // By name too; a verb says why there is nothing to act on.
+    let (code, out, err) = ctl(&sb, &["web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(row(&out, "web").contains("waiting for nocmd (invalid: "), "{out}");
+    let (code, _, err) = ctl(&sb, &["stop", "web"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("web: no supervisor yet: waiting for nocmd (invalid: "),
+        "{err}"
+    );
+    let (_, out, _) = ctl(&sb, &["--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let web = list.iter().find(|v| v["name"] == "web").expect("web listed");
+    assert_eq!(
+        (&web["state"], &web["pid"]),
+        (&serde_json::json!("wait"), &serde_json::json!(0))
+    );
+
+    // immortalsvc.sock's GET /: the same, in its place by name.
+    let (code, body) = immortal::client::get(&hub, "/").unwrap();
+    assert_eq!(code, 200, "{body}");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = list.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert_eq!(names, ["db", "nocmd", "web"], "{body}");
+    let reason = list[2]["reason"].as_str().unwrap_or("");
+    assert_eq!(reason, format!("waiting for nocmd {invalid}"), "{body}");
+    assert_eq!(list[2]["cmd"], "sleep 1000", "{body}");
+
+    // -check: web can never start.
+    let out = Command::new(SVC)
+        .args(["-check", sb.path("services").to_str().unwrap()])
+        .env("IMMORTAL_SDIR", sb.path("sdir-check"))
+        .env("HOME", sb.path("home"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}:2: require 'nocmd': nocmd.yml is invalid, so web can never start",
+        sb.path("services/web.yml").display()
+    );
+    assert!(err.lines().any(|l| l == want), "{err}");
+
+    // Fixed: web starts, and nothing is left waiting.
+    put(&sb, "services/nocmd.yml", "cmd: sleep 1002\n");
+    wait_running(&sb, &sc, "web", 0);
+    let (_, body) = immortal::client::get(&hub, "/waiting").unwrap();
+    assert_eq!(body.trim(), "[]", "{}", sc.log());
+    assert!(!ctl_table(&sb).contains("waiting for"), "{}", sc.log());
 }

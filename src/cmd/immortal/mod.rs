@@ -5,13 +5,16 @@
 use crate::error::{Context, Error, Result};
 use crate::layout;
 use crate::notice::Log;
-use crate::service::{self, Flags, Plan, Service};
+use crate::service::{self, Service};
 use crate::supervise::{self, files, files::Files, spawn::Io, spawn::Sink, state::Role, state::Want, Supervisor, Unit};
 use crate::sys::{self, daemon::Readiness, signalfd::Signals};
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+
+pub mod plan;
+pub use plan::{Flags, Plan};
 
 /// Run `immortal` with parsed flags; returns the process exit status.
 pub fn run(flags: &Flags) -> i32 {
@@ -32,12 +35,15 @@ enum Start {
 
 #[inline(never)]
 fn start(flags: &Flags) -> Start {
-    match service::plan(flags) {
+    match plan::plan(flags) {
         Ok(Plan::PrintConfig(yaml)) => {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
             Start::Exit(0)
         }
-        Ok(Plan::Supervise(svc)) => supervise_command(flags, *svc),
+        Ok(Plan::Supervise(svc)) => {
+            warn_about_cmd(flags);
+            supervise_command(flags, *svc)
+        }
         // runsv's behaviour: stays in the foreground, messages on stderr.
         Ok(Plan::ServiceDir(dir)) => match prepare_service_dir(&dir) {
             Ok(parts) => Start::Supervise(Box::new(Supervisor::new(parts))),
@@ -71,6 +77,22 @@ fn supervise_command(flags: &Flags, svc: Service) -> Start {
         parts.log.warn(&e.to_string());
     }
     Start::Supervise(Box::new(Supervisor::new(parts)))
+}
+
+/// A `cmd:` string that a shell would split otherwise (quotes,
+/// backslashes) starts as the Go immortal starts it: said on stderr,
+/// before detaching, as `immortal -check` says it.
+fn warn_about_cmd(flags: &Flags) {
+    let Some(path) = &flags.config else {
+        return;
+    };
+    let Ok(text) = crate::sys::fs::read_regular_text(path, crate::sys::fs::MAX_SMALL_FILE) else {
+        return;
+    };
+    if let Some((line, note)) = crate::config::cmd_note(&text) {
+        let at = line.map(|n| format!(":{n}")).unwrap_or_default();
+        let _ = writeln!(std::io::stderr(), "immortal: {}{at}: warning: {note}", path.display());
+    }
 }
 
 fn fail(msg: &str) -> i32 {
@@ -118,7 +140,11 @@ pub fn is_up(name: &str) -> bool {
     [layout::base(), layout::user_base()].iter().any(|base| {
         let sock = base.join(name).join(layout::SOCKET);
         match crate::client::status(&sock) {
-            Ok(st) => st.get("up").is_some() && st.get("ready").and_then(serde_json::Value::as_bool) != Some(false),
+            // Running and ready, or a one-shot that ran to completion.
+            Ok(st) => {
+                let ready = st.get("ready").and_then(serde_json::Value::as_bool) != Some(false);
+                (st.get("up").is_some() || st["state"] == "done") && ready
+            }
             Err(_) => false,
         }
     })

@@ -7,6 +7,7 @@
 //! `-w` followed by a number and a verb is a wait instead.
 
 use crate::control::Command;
+use crate::error::{Error, Result};
 
 /// What to do to the selected services.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +54,7 @@ impl Until {
 
 /// `wait [-t SECONDS] up|ready|down NAME` (options may also come first:
 /// `-A`, `--json` are accepted and ignored).
-fn parse_wait(args: &[String]) -> Result<Parsed, String> {
+fn parse_wait(args: &[String]) -> Result<Parsed> {
     let (mut until, mut timeout, mut target) = (None, None, None);
     let mut i = 0;
     while i < args.len() {
@@ -65,7 +66,7 @@ fn parse_wait(args: &[String]) -> Result<Parsed, String> {
                     .get(i)
                     .and_then(|s| s.parse::<f64>().ok())
                     .filter(|s| s.is_finite() && *s >= 0.0)
-                    .ok_or("wait: -t needs a number of seconds")?;
+                    .ok_or_else(|| Error::invalid("wait: -t needs a number of seconds"))?;
                 timeout = Some(std::time::Duration::from_secs_f64(secs.min(1e9)));
                 i += 1;
             }
@@ -77,16 +78,16 @@ fn parse_wait(args: &[String]) -> Result<Parsed, String> {
                     _ => Until::Down,
                 });
             }
-            _ if arg.starts_with('-') => return Err(format!("wait: unknown option: {arg}")),
-            _ if until.is_none() => return Err(format!("wait: up, ready or down, not '{arg}'")),
+            _ if arg.starts_with('-') => return Err(Error::invalid(format!("wait: unknown option: {arg}"))),
+            _ if until.is_none() => return Err(Error::invalid(format!("wait: up, ready or down, not '{arg}'"))),
             _ if target.is_none() => target = Some(arg.to_string()),
-            _ => return Err(format!("unexpected argument: {arg}")),
+            _ => return Err(Error::invalid(format!("unexpected argument: {arg}"))),
         }
     }
-    let until = until.ok_or("wait: up, ready or down, then a NAME")?;
-    let target = target.ok_or("missing service: give a NAME or a PATH")?;
+    let until = until.ok_or_else(|| Error::invalid("wait: up, ready or down, then a NAME"))?;
+    let target = target.ok_or_else(|| Error::invalid("missing service: give a NAME or a PATH"))?;
     if target == "*" {
-        return Err("wait: one service at a time".into());
+        return Err(Error::invalid("wait: one service at a time"));
     }
     Ok(Parsed::Run(Request {
         action: Action::Wait { until, timeout },
@@ -164,7 +165,7 @@ fn verb(word: &str) -> Option<Action> {
     })
 }
 
-pub fn parse(args: &[String]) -> Result<Parsed, String> {
+pub fn parse(args: &[String]) -> Result<Parsed> {
     let mut action: Option<Action> = None;
     let mut target: Option<String> = None;
     let (mut color, mut json, mut wait) = (true, false, None);
@@ -172,7 +173,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let (mut follow, mut lines) = (false, None);
     let set_action = |a: Action, action: &mut Option<Action>| {
         if action.replace(a).is_some() {
-            Err("give one verb or one signal flag".to_string())
+            Err(Error::invalid("give one verb or one signal flag"))
         } else {
             Ok(())
         }
@@ -205,7 +206,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             Some("f") | Some("follow") => follow = true,
             Some("n") => {
                 let n = args.get(i).and_then(|n| n.parse().ok());
-                lines = Some(n.ok_or("-n needs a number of lines")?);
+                lines = Some(n.ok_or_else(|| Error::invalid("-n needs a number of lines"))?);
                 i += 1;
             }
             Some(n) if n.strip_prefix('n').is_some_and(|n| n.parse::<usize>().is_ok()) => {
@@ -220,7 +221,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
             }
             Some(name) if !name.is_empty() => match signal_flag(name) {
                 Some(sig) => set_action(Action::Signal(sig), &mut action)?,
-                None => return Err(format!("unknown option: {arg}")),
+                None => return Err(Error::invalid(format!("unknown option: {arg}"))),
             },
             _ => match (verb(arg), action.is_none() && target.is_none()) {
                 // A verb comes before the target ("status" may also be a
@@ -228,7 +229,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
                 (Some(a), true) => set_action(a, &mut action)?,
                 _ => {
                     if target.replace(arg.to_string()).is_some() {
-                        return Err(format!("unexpected argument: {arg}"));
+                        return Err(Error::invalid(format!("unexpected argument: {arg}")));
                     }
                 }
             },
@@ -237,21 +238,21 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
     let action = match action.unwrap_or(Action::Status) {
         Action::Log { .. } => {
             if target.as_deref() == Some("*") {
-                return Err("log takes one service: a NAME or a PATH".into());
+                return Err(Error::invalid("log takes one service: a NAME or a PATH"));
             }
             Action::Log {
                 follow,
                 lines: lines.unwrap_or(DEFAULT_LINES),
             }
         }
-        _ if follow || lines.is_some() => return Err("-f and -n N go with log".into()),
+        _ if follow || lines.is_some() => return Err(Error::invalid("-f and -n N go with log")),
         other => other,
     };
     if action != Action::Status && target.is_none() {
-        return Err("missing service: give a NAME, a PATH or '*'".into());
+        return Err(Error::invalid("missing service: give a NAME, a PATH or '*'"));
     }
     if wait.is_some() && !matches!(action, Action::Verb(Verb::Up | Verb::Down | Verb::Restart | Verb::Once)) {
-        return Err("-w SECONDS goes with start, stop, restart or once".into());
+        return Err(Error::invalid("-w SECONDS goes with start, stop, restart or once"));
     }
     Ok(Parsed::Run(Request {
         action,
@@ -266,7 +267,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, String> {
 mod tests {
     use super::*;
 
-    fn p(args: &[&str]) -> Result<Parsed, String> {
+    fn p(args: &[&str]) -> Result<Parsed> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
 
@@ -329,9 +330,9 @@ mod tests {
         assert_eq!((r.wait, r.action), (Some(5), Action::Verb(Verb::Up)));
         // -w without a number and a verb is WINCH.
         assert_eq!(req(&["-w", "web"]).action, Action::Signal("WINCH"));
-        assert_eq!(p(&["-v"]), Ok(Parsed::Version));
-        assert_eq!(p(&["-help"]), Ok(Parsed::Help));
-        assert_eq!(p(&["-h"]), Ok(Parsed::Help));
+        assert_eq!(p(&["-v"]).ok(), Some(Parsed::Version));
+        assert_eq!(p(&["-help"]).ok(), Some(Parsed::Help));
+        assert_eq!(p(&["-h"]).ok(), Some(Parsed::Help));
         assert_eq!(req(&["-h", "web"]).action, Action::Signal("HUP"));
     }
 
@@ -362,24 +363,42 @@ mod tests {
                 timeout: Some(std::time::Duration::from_secs(1))
             }
         );
-        assert!(p(&["wait", "web"]).unwrap_err().contains("up, ready or down"));
-        assert!(p(&["wait", "up"]).unwrap_err().contains("missing service"));
-        assert!(p(&["wait", "-t", "x", "up", "web"]).unwrap_err().contains("-t needs"));
-        assert!(p(&["wait", "up", "*"]).unwrap_err().contains("one service"));
+        assert!(p(&["wait", "web"])
+            .unwrap_err()
+            .to_string()
+            .contains("up, ready or down"));
+        assert!(p(&["wait", "up"]).unwrap_err().to_string().contains("missing service"));
+        assert!(p(&["wait", "-t", "x", "up", "web"])
+            .unwrap_err()
+            .to_string()
+            .contains("-t needs"));
+        assert!(p(&["wait", "up", "*"]).unwrap_err().to_string().contains("one service"));
         // A service named `wait`: its status.
         assert_eq!(req(&["status", "wait"]).target.as_deref(), Some("wait"));
         let r = req(&["events", "*"]);
         assert_eq!((r.action, r.target.as_deref()), (Action::Events, Some("*")));
-        assert!(p(&["events"]).unwrap_err().contains("missing service"));
+        assert!(p(&["events"]).unwrap_err().to_string().contains("missing service"));
     }
 
     #[test]
     fn usage_errors() {
-        assert!(p(&["halt"]).unwrap_err().contains("missing service"));
-        assert!(p(&["-x", "web"]).unwrap_err().contains("unknown option: -x"));
-        assert!(p(&["-1", "-2", "web"]).unwrap_err().contains("one verb or one signal"));
-        assert!(p(&["stop", "a", "b"]).unwrap_err().contains("unexpected argument: b"));
-        assert!(p(&["-w", "3", "halt", "web"]).unwrap_err().contains("-w SECONDS"));
+        assert!(p(&["halt"]).unwrap_err().to_string().contains("missing service"));
+        assert!(p(&["-x", "web"])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown option: -x"));
+        assert!(p(&["-1", "-2", "web"])
+            .unwrap_err()
+            .to_string()
+            .contains("one verb or one signal"));
+        assert!(p(&["stop", "a", "b"])
+            .unwrap_err()
+            .to_string()
+            .contains("unexpected argument: b"));
+        assert!(p(&["-w", "3", "halt", "web"])
+            .unwrap_err()
+            .to_string()
+            .contains("-w SECONDS"));
     }
 
     #[test]
@@ -400,16 +419,29 @@ mod tests {
 
     #[test]
     fn log_usage_errors() {
-        assert!(p(&["log"]).unwrap_err().contains("missing service"));
-        assert!(p(&["log", "-f"]).unwrap_err().contains("missing service"));
-        assert!(p(&["log", "web", "-n"]).unwrap_err().contains("-n needs a number"));
-        assert!(p(&["log", "web", "-n", "x"]).unwrap_err().contains("-n needs a number"));
+        assert!(p(&["log"]).unwrap_err().to_string().contains("missing service"));
+        assert!(p(&["log", "-f"]).unwrap_err().to_string().contains("missing service"));
+        assert!(p(&["log", "web", "-n"])
+            .unwrap_err()
+            .to_string()
+            .contains("-n needs a number"));
+        assert!(p(&["log", "web", "-n", "x"])
+            .unwrap_err()
+            .to_string()
+            .contains("-n needs a number"));
         assert!(p(&["log", "web", "-n", "-3"])
             .unwrap_err()
+            .to_string()
             .contains("-n needs a number"));
-        assert!(p(&["log", "*"]).unwrap_err().contains("one service"));
-        assert!(p(&["stop", "web", "-f"]).unwrap_err().contains("go with log"));
-        assert!(p(&["web", "-n", "3"]).unwrap_err().contains("go with log"));
-        assert!(p(&["log", "a", "b"]).unwrap_err().contains("unexpected argument: b"));
+        assert!(p(&["log", "*"]).unwrap_err().to_string().contains("one service"));
+        assert!(p(&["stop", "web", "-f"])
+            .unwrap_err()
+            .to_string()
+            .contains("go with log"));
+        assert!(p(&["web", "-n", "3"]).unwrap_err().to_string().contains("go with log"));
+        assert!(p(&["log", "a", "b"])
+            .unwrap_err()
+            .to_string()
+            .contains("unexpected argument: b"));
     }
 }

@@ -8,26 +8,31 @@
 
 use super::discover::{Channel, Found};
 use crate::client;
+use crate::error::{Error, Result};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
 
 /// One service's history, or why there is none.
-fn fetch(f: &Found) -> Result<Vec<Value>, String> {
+fn fetch(f: &Found) -> Result<Vec<Value>> {
     let sock = match &f.channel {
         Channel::Socket(sock) => sock,
-        Channel::Denied(why) => return Err(why.clone()),
-        _ => return Err("no history: not an immortal supervisor (runit/daemontools supervise, or gone)".into()),
+        Channel::Denied(why) => return Err(Error::invalid(why.clone())),
+        Channel::Fifo(_) | Channel::Orphan { .. } => {
+            return Err(Error::invalid(
+                "no history: not an immortal supervisor (runit/daemontools supervise, or gone)",
+            ))
+        }
     };
-    let (code, body) = client::get(sock, "/history").map_err(|e| super::discover::explain(&e))?;
+    let (code, body) = client::get(sock, "/history").map_err(|e| Error::invalid(super::discover::explain(&e)))?;
     if code != 200 {
-        return Err(format!(
+        return Err(Error::invalid(format!(
             "no history: the supervisor answered {code} (an older version?)"
-        ));
+        )));
     }
     match serde_json::from_str(&body) {
         Ok(Value::Array(entries)) => Ok(entries),
-        _ => Err("no history: the supervisor's answer is not a list".into()),
+        _ => Err(Error::invalid("no history: the supervisor's answer is not a list")),
     }
 }
 

@@ -23,6 +23,7 @@
 
 use super::discover::{Channel, Found};
 use crate::client;
+use crate::error::Error;
 use crate::layout;
 use crate::logfile::Naming;
 use crate::sys::signalfd::Signals;
@@ -415,7 +416,7 @@ fn run(set: &Set, follow_on: bool, lines: usize) -> Result<(), Stop> {
 /// svlogd's file set in the runit service directory around `supervise`
 /// (`DIR/supervise` → `DIR/log/main/current`), if there is one.
 /// `Err`: we may not look (access denied), the message.
-fn svlogd_set(supervise: &Path) -> Result<Option<Set>, String> {
+fn svlogd_set(supervise: &Path) -> crate::error::Result<Option<Set>> {
     if supervise.file_name() != Some(std::ffi::OsStr::new(layout::SUPERVISE)) {
         return Ok(None);
     }
@@ -428,24 +429,25 @@ fn svlogd_set(supervise: &Path) -> Result<Option<Set>, String> {
             current,
             naming: Naming::Tai64n,
         })),
-        Err(e) if client::denied(e.raw_os_error()) => Err(super::discover::access_denied(format!(
+        Err(e) if client::denied(e.raw_os_error()) => Err(Error::invalid(super::discover::access_denied(format!(
             "unable to look for {}: {e}",
             current.display()
-        ))),
+        )))),
         _ => Ok(None),
     }
 }
 
 /// The service's log file set, or the message saying why there is none.
-fn find_set(f: &Found) -> Result<Set, String> {
-    let none = || format!("{} has no log: file", f.name);
+fn find_set(f: &Found) -> crate::error::Result<Set> {
+    let none = || Error::invalid(format!("{} has no log: file", f.name));
     let svlogd = |dir: &Path| match svlogd_set(dir) {
         Ok(set) => set.ok_or_else(none),
-        Err(e) => Err(format!("{}: {e}", f.name)),
+        Err(e) => Err(Error::invalid(format!("{}: {e}", f.name))),
     };
     match &f.channel {
         Channel::Socket(sock) => {
-            let status = client::status(sock).map_err(|e| format!("{}: {}", f.name, super::discover::explain(&e)))?;
+            let status = client::status(sock)
+                .map_err(|e| Error::invalid(format!("{}: {}", f.name, super::discover::explain(&e))))?;
             match status.get("log").and_then(serde_json::Value::as_str) {
                 Some(file) => Ok(Set {
                     current: PathBuf::from(file),
@@ -455,8 +457,8 @@ fn find_set(f: &Found) -> Result<Set, String> {
             }
         }
         Channel::Fifo(dir) => svlogd(dir),
-        Channel::Orphan { pid, .. } => Err(format!("{}: {}", f.name, super::orphaned(*pid))),
-        Channel::Denied(why) => Err(format!("{}: {why}", f.name)),
+        Channel::Orphan { pid, .. } => Err(Error::invalid(format!("{}: {}", f.name, super::orphaned(*pid)))),
+        Channel::Denied(why) => Err(Error::invalid(format!("{}: {why}", f.name))),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod discover;
+pub mod facts;
 pub mod history;
 pub mod log;
 pub mod table;
@@ -12,6 +13,7 @@ pub mod watch;
 use crate::api;
 use crate::client;
 use crate::control::{self, Command};
+use crate::error::{Error, Result};
 use crate::layout;
 use crate::status::{self, RunState, Wanted};
 use args::{Action, Request, Verb};
@@ -24,20 +26,36 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 use table::Row;
 
-/// One service's state, from either channel, in the API's shape: `None`
-/// when nothing runs (no supervisor, no orphan); `Err` when it cannot be
-/// known (access denied: the message to show).
-fn fetch(f: &Found) -> Result<Option<Value>, String> {
+/// One service's state, from either channel, in the API's shape, with
+/// what its supervise directory adds ([`facts`]): `None` when nothing runs
+/// (no supervisor, no orphan); `Err` when it cannot be known (access
+/// denied: the message to show).
+fn fetch(f: &Found) -> Result<Option<Value>> {
+    let Some(mut v) = fetch_status(f)? else { return Ok(None) };
+    match &f.channel {
+        Channel::Socket(sock) => {
+            if let Some(sdir) = sock.parent() {
+                facts::add(&mut v, sdir, false);
+            }
+        }
+        Channel::Fifo(dir) => facts::add(&mut v, dir, true),
+        Channel::Orphan { .. } | Channel::Denied(_) => {}
+    }
+    Ok(Some(v))
+}
+
+/// One service's state as its supervisor (or its status file) says it.
+fn fetch_status(f: &Found) -> Result<Option<Value>> {
     match &f.channel {
         Channel::Socket(sock) => {
             let mut v = match client::status(sock) {
                 Ok(v) => v,
-                Err(e) if client::denied(e.raw_os_error()) => return Err(discover::access_denied(e)),
+                Err(e) if client::denied(e.raw_os_error()) => return Err(Error::invalid(discover::access_denied(e))),
                 Err(_) => {
                     // Nobody answers: an orphaned service, or nothing at all.
                     let Some(dir) = sock.parent() else { return Ok(None) };
                     return match discover::live_or_orphan(dir) {
-                        Some(other @ (Channel::Orphan { .. } | Channel::Denied(_))) => fetch(&Found {
+                        Some(other @ (Channel::Orphan { .. } | Channel::Denied(_))) => fetch_status(&Found {
                             name: f.name.clone(),
                             channel: other,
                         }),
@@ -54,7 +72,7 @@ fn fetch(f: &Found) -> Result<Option<Value>, String> {
         Channel::Fifo(dir) => {
             let st = match status::read(dir) {
                 Ok(st) => st,
-                Err(e) if client::denied(e.raw_os_error()) => return Err(discover::access_denied(e)),
+                Err(e) if client::denied(e.raw_os_error()) => return Err(Error::invalid(discover::access_denied(e))),
                 Err(_) => return Ok(None),
             };
             let age = api::since(SystemTime::now().duration_since(st.since).unwrap_or(Duration::ZERO));
@@ -85,7 +103,7 @@ fn fetch(f: &Found) -> Result<Option<Value>, String> {
             "cmd": command_line(*pid),
             "error": format!("orphaned: pid {pid}, supervisor gone"),
         }))),
-        Channel::Denied(why) => Err(why.clone()),
+        Channel::Denied(why) => Err(Error::invalid(why.clone())),
     }
 }
 
@@ -124,7 +142,7 @@ fn run_script(supervise: &Path) -> String {
 /// runit's liveness test: `ok` has a reader (`ENXIO`: none). Opening it is
 /// for whoever may control the service: `Err` (access denied), as `sv`
 /// says, when we may not.
-fn supervisor_alive(dir: &Path) -> Result<bool, String> {
+fn supervisor_alive(dir: &Path) -> Result<bool> {
     let ok = dir.join(layout::OK);
     match std::fs::OpenOptions::new()
         .write(true)
@@ -132,9 +150,10 @@ fn supervisor_alive(dir: &Path) -> Result<bool, String> {
         .open(&ok)
     {
         Ok(_) => Ok(true),
-        Err(e) if client::denied(e.raw_os_error()) => {
-            Err(discover::access_denied(format!("unable to open {}: {e}", ok.display())))
-        }
+        Err(e) if client::denied(e.raw_os_error()) => Err(Error::invalid(discover::access_denied(format!(
+            "unable to open {}: {e}",
+            ok.display()
+        )))),
         Err(_) => Ok(false),
     }
 }
@@ -163,17 +182,21 @@ fn row(v: &Value, detailed: bool) -> Row {
         config_error: v.get("config_error").and_then(Value::as_str).map(String::from),
         live: live_notes(v),
         details,
+        log_service: facts::log_note(v),
     }
 }
 
-/// What the row says of a running service: ` - not ready`, ` - unhealthy:
-/// …`, and its sd_notify `STATUS=` text.
+/// What the row says of a running service: ` - stopping: TERM sent …`
+/// during a stop (instead of ` - not ready`), else ` - not ready`; ` -
+/// unhealthy: …`, and its sd_notify `STATUS=` text.
 fn live_notes(v: &Value) -> Vec<String> {
     let mut notes = Vec::new();
     if v.get("state").and_then(Value::as_str) != Some("run") {
         return notes;
     }
-    if v.get("ready").and_then(Value::as_bool) == Some(false) {
+    if let Some(stop) = facts::stop_note(v) {
+        notes.push(stop);
+    } else if v.get("ready").and_then(Value::as_bool) == Some(false) {
         notes.push("not ready".to_string());
     }
     if v.get("healthy").and_then(Value::as_bool) == Some(false) {
@@ -213,22 +236,24 @@ fn fifo_commands(verb: Verb) -> &'static [Command] {
 }
 
 /// The `/signal/WORD` that asks for `action` (`None`: nothing to send).
-fn socket_word(action: &Action) -> Result<Option<&'static str>, String> {
+fn socket_word(action: &Action) -> Result<Option<&'static str>> {
     let cmd = match action {
         Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => {
             return Ok(None)
         }
         Action::Verb(v) => socket_command(*v),
-        Action::Signal(sig) => control::from_word(sig).ok_or_else(|| format!("{sig}: no such signal"))?,
+        Action::Signal(sig) => {
+            control::from_word(sig).ok_or_else(|| Error::invalid(format!("{sig}: no such signal")))?
+        }
     };
     control::to_word(cmd)
         .map(Some)
-        .ok_or_else(|| format!("{cmd:?}: no socket word for it"))
+        .ok_or_else(|| Error::invalid(format!("{cmd:?}: no socket word for it")))
 }
 
 /// The bytes to write to a runit control FIFO for `action` (`None`: nothing
 /// to send).
-fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
+fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>> {
     let commands = match action {
         Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => {
             return Ok(None)
@@ -247,8 +272,10 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>, String> {
         .collect();
     match (bytes, action) {
         (Some(bytes), _) if !bytes.is_empty() => Ok(Some(bytes)),
-        (_, Action::Signal(sig)) => Err(format!("{sig}: no runit control letter for this signal")),
-        (_, _) => Err(format!("{action:?}: no runit control letter for it")),
+        (_, Action::Signal(sig)) => Err(Error::invalid(format!(
+            "{sig}: no runit control letter for this signal"
+        ))),
+        (_, _) => Err(Error::invalid(format!("{action:?}: no runit control letter for it"))),
     }
 }
 
@@ -267,7 +294,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             let word = match socket_word(action) {
                 Ok(Some(word)) => word,
                 Ok(None) => return None,
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             };
             match client::get(sock, &format!("/signal/{word}")) {
                 Ok((_, body)) => {
@@ -290,7 +317,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
             let bytes = match fifo_bytes(action) {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => return None,
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             };
             let path = dir.join(layout::CONTROL);
             let written = std::fs::OpenOptions::new()
@@ -323,7 +350,10 @@ fn reached(verb: Verb, before: Option<&Value>, v: &Value) -> bool {
     match verb {
         // Up means ready (no `ready` field: a runit supervisor, or an older
         // one: running is ready).
-        Verb::Up | Verb::Once => state == "run" && pid > 0 && v.get("ready").and_then(Value::as_bool) != Some(false),
+        Verb::Up | Verb::Once => {
+            let ran = (state == "run" && pid > 0) || state == "done";
+            ran && v.get("ready").and_then(Value::as_bool) != Some(false)
+        }
         Verb::Down => state == "down",
         Verb::Restart => state == "run" && pid > 0 && pid != old_pid,
         Verb::Halt | Verb::Exit => true,
@@ -335,6 +365,20 @@ fn colour_wanted(req: &Request) -> bool {
     req.color && tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
+/// The services `immortalsvc` runs no supervisor for — waiting for a
+/// requirement, or a `NAME.yml` that does not validate — each as a status
+/// with its `reason`, asked of its socket (none without an immortalsvc).
+fn not_started() -> Vec<Value> {
+    let sock = watch::immortalsvc_socket();
+    if !sock.exists() {
+        return Vec::new();
+    }
+    match client::get(&sock, layout::IMMORTALSVC_WAITING) {
+        Ok((200, body)) => serde_json::from_str(&body).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// Run a parsed request; returns the exit status.
 pub fn run(req: &Request) -> i32 {
     let services = match req.target.as_deref() {
@@ -342,6 +386,15 @@ pub fn run(req: &Request) -> i32 {
         Some(t) => match discover::one(t) {
             Some(f) => vec![f],
             None => {
+                // No supervisor: immortalsvc may say why.
+                if let Some(v) = not_started().into_iter().find(|v| v["name"] == t) {
+                    if req.action == Action::Status {
+                        return show(req, &[v]);
+                    }
+                    let why = v["reason"].as_str().unwrap_or("not started");
+                    let _ = writeln!(std::io::stderr(), "immortalctl: {t}: no supervisor yet: {why}");
+                    return 1;
+                }
                 let _ = writeln!(std::io::stderr(), "immortalctl: no such service: {t}");
                 return 1;
             }
@@ -410,7 +463,12 @@ pub fn run(req: &Request) -> i32 {
             // We may not see it (nor, usually, act on it: then the action
             // said the same, once is enough). Not a row: nothing is known.
             Err(why) => {
-                let _ = writeln!(std::io::stderr(), "immortalctl: {}: {}", f.name, error.unwrap_or(why));
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "immortalctl: {}: {}",
+                    f.name,
+                    error.unwrap_or_else(|| why.to_string())
+                );
                 code = 1;
             }
             // A supervisor that exited (halt, exit) has no status to show.
@@ -430,15 +488,35 @@ pub fn run(req: &Request) -> i32 {
             }
         }
     }
+    if matches!(req.target.as_deref(), None | Some("*")) && req.action == Action::Status {
+        // What immortalsvc has not started, in its place by name.
+        for v in not_started() {
+            if shown.iter().any(|s| s["name"] == v["name"]) {
+                continue;
+            }
+            let name = v["name"].as_str().unwrap_or("");
+            let at = shown
+                .iter()
+                .position(|s| s["name"].as_str().is_some_and(|n| n > name))
+                .unwrap_or(shown.len());
+            shown.insert(at, v);
+        }
+    }
+    show(req, &shown);
+    code
+}
+
+/// Print the statuses as the table (or `--json`); 0.
+fn show(req: &Request, shown: &[Value]) -> i32 {
     let out = if req.json {
-        serde_json::to_string_pretty(&shown).unwrap_or_default() + "\n"
+        serde_json::to_string_pretty(shown).unwrap_or_default() + "\n"
     } else {
         let detailed = req.target.as_deref().is_some_and(|t| t != "*");
         let rows: Vec<Row> = shown.iter().map(|v| row(v, detailed)).collect();
         table::render(&rows, colour_wanted(req))
     };
     crate::cli::print(&out);
-    code
+    0
 }
 
 #[cfg(test)]
@@ -459,8 +537,12 @@ mod tests {
         ];
         for (verb, word, bytes) in verbs {
             let action = Action::Verb(verb);
-            assert_eq!(socket_word(&action), Ok(Some(word)), "{verb:?}");
-            assert_eq!(fifo_bytes(&action), Ok(Some(bytes.as_bytes().to_vec())), "{verb:?}");
+            assert_eq!(socket_word(&action).ok(), Some(Some(word)), "{verb:?}");
+            assert_eq!(
+                fifo_bytes(&action).ok(),
+                Some(Some(bytes.as_bytes().to_vec())),
+                "{verb:?}"
+            );
         }
         let signals = [
             ("USR1", Some("1")),
@@ -479,16 +561,16 @@ mod tests {
         ];
         for (sig, bytes) in signals {
             let action = Action::Signal(sig);
-            assert_eq!(socket_word(&action), Ok(Some(sig)), "{sig}");
+            assert_eq!(socket_word(&action).ok(), Some(Some(sig)), "{sig}");
             match bytes {
-                Some(b) => assert_eq!(fifo_bytes(&action), Ok(Some(b.as_bytes().to_vec())), "{sig}"),
+                Some(b) => assert_eq!(fifo_bytes(&action).ok(), Some(Some(b.as_bytes().to_vec())), "{sig}"),
                 None => assert_eq!(
-                    fifo_bytes(&action),
+                    fifo_bytes(&action).map_err(|e| e.to_string()),
                     Err(format!("{sig}: no runit control letter for this signal"))
                 ),
             }
         }
-        assert_eq!(socket_word(&Action::Status), Ok(None));
-        assert_eq!(fifo_bytes(&Action::Status), Ok(None));
+        assert_eq!(socket_word(&Action::Status).ok(), Some(None));
+        assert_eq!(fifo_bytes(&Action::Status).ok(), Some(None));
     }
 }

@@ -29,11 +29,15 @@ pub struct Row {
     pub error: Option<String>,
     /// Why its `NAME.yml` was not applied (immortalsvc's `config-error`).
     pub config_error: Option<String>,
-    /// Of a running service: `not ready`, `unhealthy: …`, its STATUS text.
+    /// Of a running service: `stopping: …` or `not ready`, `unhealthy:
+    /// …`, its STATUS text.
     pub live: Vec<String>,
     /// Lines under the row, from the Name column on (the detailed view of
     /// one service: `listen: tcp 0.0.0.0:8080 (fd 3)`).
     pub details: Vec<String>,
+    /// A service directory's `log/` service that does not run: `log: down
+    /// 1.2s`.
+    pub log_service: Option<String>,
 }
 
 const RED: &str = "\x1b[0;31m";
@@ -83,7 +87,11 @@ pub fn render(rows: &[Row], color: bool) -> String {
             );
         }
         let reason = r.reason.as_deref().and_then(|why| row_reason(why, r.waiting.is_some()));
-        for note in r.live.iter().chain([&reason, &r.error].into_iter().flatten()) {
+        for note in r
+            .live
+            .iter()
+            .chain([&reason, &r.error, &r.log_service].into_iter().flatten())
+        {
             out += &paint(&format!(" - {note}"), YELLOW, color);
         }
         if let Some(e) = &r.config_error {
@@ -259,6 +267,20 @@ mod tests {
         let text = render(&rows, false);
         assert!(text.contains("postgres -D /x - failed: 5 failures"), "{text}");
         assert!(text.contains("sleep 1 - Starting in 2.0 seconds - exit 1\n"), "{text}");
+    }
+
+    /// A stop under way and a `log/` service that does not run, in the
+    /// row after what the row says of the service itself.
+    #[test]
+    fn a_stop_and_a_down_log_service_are_in_the_row() {
+        let mut rows = rows();
+        rows[0].live = vec!["stopping: TERM sent 2.1s ago".into()];
+        rows[1].log_service = Some("log: down 0.4s".into());
+        rows[1].reason = Some("exit 1".into());
+        let text = render(&rows[..2], false);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].ends_with("sleep 100 - stopping: TERM sent 2.1s ago"), "{text}");
+        assert!(lines[2].ends_with("postgres -D /x - exit 1 - log: down 0.4s"), "{text}");
     }
 
     #[test]

@@ -23,8 +23,9 @@ pub fn reached(until: Until, v: &Value) -> bool {
     match until {
         Until::Up => running,
         // No `ready` field (runit, an older supervisor): running is ready.
-        Until::Ready => running && v.get("ready").and_then(Value::as_bool) != Some(false),
-        Until::Down => matches!(state, "down" | "failed"),
+        // A one-shot that ran to completion is ready, and its process down.
+        Until::Ready => (running || state == "done") && v.get("ready").and_then(Value::as_bool) != Some(false),
+        Until::Down => matches!(state, "down" | "failed" | "done"),
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! | request        | answer                                                  |
 //! |----------------|---------------------------------------------------------|
-//! | `GET /`, `/status` | every service's status, a JSON list (`{"name", "Err"}` for one that does not answer) |
+//! | `GET /`, `/status` | every service's status, a JSON list (`{"name", "Err"}` for one that does not answer), with those that have no supervisor ([`GET /waiting`](Hub::set_unstarted)) |
+//! | `GET /waiting` | the services immortalsvc does not run now and why, as statuses (`"reason": "waiting for db (invalid: …)"`): answered at once, no supervisor asked |
 //! | `GET /metrics` | every service's series, each family declared once, plus `immortalsvc_services` and `immortalsvc_unreachable` |
 //! | `GET /events`  | every service's events, merged (≤ 16 readers, overflow as a supervisor's) |
 //!
@@ -15,7 +16,9 @@
 //! a deadline and the supervisors are not woken. The merged event stream
 //! holds one `/events` connection per supervisor only while it has readers.
 
+use super::fleet::Unstarted;
 use crate::api::{self, Client, HalfClose, Progress, Route};
+use crate::error::{Context, Error, Result};
 use crate::events::{self, Watcher};
 use crate::metrics;
 use nix::poll::PollFlags;
@@ -109,11 +112,11 @@ struct Fetch {
     answer: Vec<u8>,
 }
 
-type Answer = Result<(u16, String), String>;
+type Answer = Result<(u16, String)>;
 
 impl Fetch {
-    fn start(sock: &Path, name: &str, path: &str) -> Result<Fetch, String> {
-        let stream = connect(sock).map_err(|e| format!("supervisor not answering: {e}"))?;
+    fn start(sock: &Path, name: &str, path: &str) -> Result<Fetch> {
+        let stream = connect(sock).map_err(|e| Error::invalid(format!("supervisor not answering: {e}")))?;
         let mut f = Fetch {
             name: name.to_string(),
             stream,
@@ -131,11 +134,11 @@ impl Fetch {
     fn write(&mut self) -> Option<Answer> {
         while self.sent < self.out.len() {
             match self.stream.write(&self.out[self.sent..]) {
-                Ok(0) => return Some(Err("the supervisor closed the connection".into())),
+                Ok(0) => return Some(Err(Error::invalid("the supervisor closed the connection"))),
                 Ok(n) => self.sent += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) => return Some(Err(format!("asking: {e}"))),
+                Err(e) => return Some(Err(Error::invalid(format!("asking: {e}")))),
             }
         }
         None
@@ -157,12 +160,12 @@ impl Fetch {
                 Ok(n) => {
                     self.answer.extend_from_slice(&buf[..n]);
                     if self.answer.len() > MAX_ANSWER {
-                        return Some(Err("answer too large".into()));
+                        return Some(Err(Error::invalid("answer too large")));
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
-                Err(e) => return Some(Err(format!("reading the answer: {e}"))),
+                Err(e) => return Some(Err(Error::invalid(format!("reading the answer: {e}")))),
             }
         }
     }
@@ -170,12 +173,14 @@ impl Fetch {
 
 fn parse_answer(raw: &[u8]) -> Answer {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("incomplete answer")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| Error::invalid("incomplete answer"))?;
     let code = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or("malformed answer")?;
+        .ok_or_else(|| Error::invalid("malformed answer"))?;
     Ok((code, body.to_string()))
 }
 
@@ -232,13 +237,26 @@ pub struct Hub {
     /// Out of descriptors (accept failed): the listeners are not polled
     /// until then, rather than spin on them.
     accept_paused: Option<Instant>,
+    /// The statuses of services with no supervisor ([`Hub::set_unstarted`]).
+    unstarted: Vec<serde_json::Value>,
+}
+
+/// A service with no supervisor, as a status in the API's shape.
+fn unstarted_status(u: &Unstarted) -> serde_json::Value {
+    serde_json::json!({
+        "name": u.name,
+        "pid": 0,
+        "cmd": u.cmd.join(" "),
+        "state": if u.waiting { "wait" } else { "down" },
+        "want": "up",
+        "reason": u.why,
+    })
 }
 
 impl Hub {
     /// Bind `$IMMORTAL_SDIR/immortalsvc.sock` (mode 0660) and the
     /// `-metrics` address if given.
-    pub fn new(sdir: &Path, metrics_addr: Option<&str>) -> crate::error::Result<Hub> {
-        use crate::error::Context;
+    pub fn new(sdir: &Path, metrics_addr: Option<&str>) -> Result<Hub> {
         let path = sdir.join(crate::layout::IMMORTALSVC_SOCKET);
         crate::sys::fs::check_owner(&path)?;
         match std::fs::remove_file(&path) {
@@ -252,10 +270,9 @@ impl Hub {
         let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).ctx("stat", &path)?);
         let tcp = match metrics_addr {
             Some(addr) => {
-                let l = TcpListener::bind(addr)
-                    .map_err(|e| crate::error::Error::invalid(format!("-metrics {addr}: {e}")))?;
+                let l = TcpListener::bind(addr).map_err(|e| Error::invalid(format!("-metrics {addr}: {e}")))?;
                 l.set_nonblocking(true)
-                    .map_err(|e| crate::error::Error::invalid(format!("-metrics {addr}: {e}")))?;
+                    .map_err(|e| Error::invalid(format!("-metrics {addr}: {e}")))?;
                 Some(l)
             }
             None => None,
@@ -272,7 +289,14 @@ impl Hub {
             upstreams: Vec::new(),
             retry_at: None,
             accept_paused: None,
+            unstarted: Vec::new(),
         })
+    }
+
+    /// The services that have no supervisor, and why: shown by `GET /`
+    /// beside the others, and by `GET /waiting` (what `immortalctl` asks).
+    pub fn set_unstarted(&mut self, unstarted: &[Unstarted]) {
+        self.unstarted = unstarted.iter().map(unstarted_status).collect();
     }
 
     /// The address `-metrics` is bound to (port 0 picks one).
@@ -397,10 +421,10 @@ impl Hub {
             let gather = &mut self.gathers[g];
             if now >= gather.deadline {
                 for f in gather.in_flight.drain(..) {
-                    gather.answers.push((f.name, Err("no answer in time".into())));
+                    gather.answers.push((f.name, Err(Error::invalid("no answer in time"))));
                 }
                 for name in gather.waiting.drain(..) {
-                    gather.answers.push((name, Err("not asked in time".into())));
+                    gather.answers.push((name, Err(Error::invalid("not asked in time"))));
                 }
             }
             if gather.in_flight.is_empty() && gather.waiting.is_empty() {
@@ -462,6 +486,10 @@ impl Hub {
                     404,
                     &api::error_body("immortalsvc takes no commands: use the service's own socket"),
                 ),
+                (Route::NotFound(path), false) if path == crate::layout::IMMORTALSVC_WAITING => {
+                    let list = serde_json::Value::Array(self.unstarted.clone());
+                    self.clients[k].reply(200, &(list.to_string() + "\n"))
+                }
                 (route, _) => {
                     let path = match route {
                         Route::NotFound(p) => p,
@@ -520,16 +548,29 @@ impl Hub {
         gather.answers.sort_by(|a, b| a.0.cmp(&b.0));
         let out = match gather.ask {
             Ask::Status => {
-                let list: Vec<serde_json::Value> = gather
+                let mut list: Vec<(String, serde_json::Value)> = gather
                     .answers
                     .iter()
-                    .map(|(name, answer)| match answer {
-                        Ok((200, body)) => serde_json::from_str(body)
-                            .unwrap_or_else(|_| serde_json::json!({ "name": name, "Err": "bad status JSON" })),
-                        Ok((code, _)) => serde_json::json!({ "name": name, "Err": format!("answered {code}") }),
-                        Err(e) => serde_json::json!({ "name": name, "Err": e }),
+                    .map(|(name, answer)| {
+                        let v = match answer {
+                            Ok((200, body)) => serde_json::from_str(body)
+                                .unwrap_or_else(|_| serde_json::json!({ "name": name, "Err": "bad status JSON" })),
+                            Ok((code, _)) => serde_json::json!({ "name": name, "Err": format!("answered {code}") }),
+                            Err(e) => serde_json::json!({ "name": name, "Err": e.to_string() }),
+                        };
+                        (name.clone(), v)
                     })
                     .collect();
+                // Those with no supervisor, in their place by name.
+                let asked: Vec<String> = gather.answers.iter().map(|(n, _)| n.clone()).collect();
+                list.extend(
+                    self.unstarted
+                        .iter()
+                        .map(|v| (v["name"].as_str().unwrap_or("").to_string(), v.clone()))
+                        .filter(|(n, _)| !asked.contains(n)),
+                );
+                list.sort_by(|a, b| a.0.cmp(&b.0));
+                let list: Vec<serde_json::Value> = list.into_iter().map(|(_, v)| v).collect();
                 api::response(200, &(serde_json::to_string(&list).unwrap_or_default() + "\n"))
             }
             Ask::Metrics => {
@@ -671,8 +712,8 @@ mod tests {
     #[test]
     fn answers_are_parsed() {
         assert_eq!(
-            parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
-            Ok((200, "{}".into()))
+            parse_answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").ok(),
+            Some((200, "{}".into()))
         );
         assert!(parse_answer(b"HTTP/1.1 200 OK\r\n").is_err());
         assert!(parse_answer(b"garbage\r\n\r\n").is_err());

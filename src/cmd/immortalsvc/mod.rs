@@ -4,19 +4,27 @@
 //! as `$IMMORTAL_SDIR/NAME`, so `immortalctl` lists it).
 //!
 //! One event loop, asleep until something happens — an idle immortalsvc
-//! never wakes up:
+//! never wakes up. It decides nothing: every decision (what to start,
+//! restart and stop, in which order, when to exit) is one pure table,
+//! [`fleet::plan`]; the loop turns what happens into [`fleet::Event`]s,
+//! queued, and performs the [`fleet::Action`]s. Its sources:
 //! - an inotify watch on DIR: any change of an entry of DIR (a file
 //!   written, created, removed, renamed, chmod-ed) rereads DIR at once. A
 //!   change *inside* a service directory (`chmod +x NAME/run`) is no event
 //!   on DIR: SIGHUP rereads DIR, as does a lost-events report
 //!   (`IN_Q_OVERFLOW`). Without inotify (or if the watch is lost), DIR is
-//!   reread every [`RESCAN`] instead, said so at start — the only periodic
-//!   timer.
+//!   reread every [`fleet::RESCAN`] instead, said so at start — the only
+//!   periodic timer.
 //! - a signalfd: supervisors are our children, so their deaths arrive as
 //!   SIGCHLD. A supervisor that exits for any reason but removal — died,
 //!   was halted, refused to start because a `require` is not up yet — is
-//!   started again, at most once per [`MIN_RESTART`]; a deadline exists
-//!   only while such a start is pending.
+//!   started again, at most once per [`fleet::MIN_RESTART`]; a deadline
+//!   exists only while such a start is pending.
+//! - an inotify watch on the supervise directories of required services:
+//!   a `ready` file appearing starts what waits for it.
+//! - a pidfd per orphaned supervisor killed before a first start (one left
+//!   by a killed immortalsvc): its end starts ours, never a blocking wait.
+//! - immortalsvc's own socket ([`hub`]).
 //!
 //! A `NAME.yml` is validated as `immortal -c FILE -cc` validates it before
 //! anything is stopped, and compared by meaning (the effective
@@ -32,74 +40,43 @@
 //! timeout), then exit 0. Fit to be PID 1: every process that ends up as
 //! its child is reaped.
 
+pub mod fleet;
 pub mod hub;
-pub mod listing;
 
 use crate::error::{Context, Result};
 use crate::layout;
-use crate::supervise::state::EXIT_ESSENTIAL_FAILED;
-use crate::sys::process::ExitHow;
+use crate::listing;
 use crate::sys::{self, signalfd::Signals};
-use listing::{Entry, Listing};
+use fleet::{Action, Event, Fleet, Holder};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-/// Without inotify only: how often DIR is reread.
-pub const RESCAN: Duration = Duration::from_secs(5);
-/// Two starts of one supervisor are at least this far apart.
-pub const MIN_RESTART: Duration = Duration::from_secs(1);
-
-struct Child {
-    /// What its supervisor runs (or is started with next): never
-    /// [`Entry::Invalid`].
-    entry: Entry,
-    pid: Option<Pid>,
-    last_start: Option<Instant>,
-    /// Gone from the directory: halted, then forgotten.
-    removed: bool,
-    /// Its `require:` list (services that must be ready before it starts).
-    requires: Vec<String>,
-    /// What it was last said to wait for (logged once per change).
-    waiting_for: Vec<String>,
-}
-
-/// The `require:` of a valid `NAME.yml`'s effective configuration.
-fn requires_of(entry: &Entry) -> Vec<String> {
-    match entry {
-        Entry::Yml(yaml) => serde_yaml::from_str::<crate::config::RunYml>(yaml)
-            .map(|c| c.require)
-            .unwrap_or_default(),
-        Entry::Invalid(_) | Entry::Dir => Vec::new(),
-    }
-}
+use std::time::Instant;
 
 pub struct Scanner {
     dir: PathBuf,
     sdir: PathBuf,
     immortal: PathBuf,
-    children: BTreeMap<String, Child>,
-    /// `NAME.yml` files that do not validate, with the error reported.
-    errors: BTreeMap<String, String>,
+    /// What the table knows and has decided.
+    fleet: Fleet,
+    /// Events not handled yet: an action's answer comes after the event
+    /// that asked for it, never in a nested call.
+    queue: VecDeque<Event>,
     signals: Signals,
     inotify: Option<Inotify>,
-    /// When to reread DIR: now after an event or SIGHUP; without inotify,
-    /// [`RESCAN`] after the last read; else never.
-    next_scan: Option<Instant>,
-    stopping: bool,
-    /// An essential service failed for good (its supervisor exited 3):
-    /// everything is stopped and immortalsvc exits 1.
-    essential_failed: Option<String>,
     /// Watches `$IMMORTAL_SDIR` and the supervise directories of services
-    /// others require: a `ready` file appearing starts those waiting.
+    /// others require: a `ready` file appearing is an event.
     ready_watch: Option<Inotify>,
+    /// The names of the last [`Action::WatchReady`].
+    ready_names: BTreeSet<String>,
+    /// Orphaned supervisors killed by [`Action::Kill`], until gone.
+    dying: Vec<(Pid, OwnedFd)>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
 }
@@ -156,7 +133,10 @@ impl Scanner {
             }
         };
         if inotify.is_none() {
-            say(&format!("changes are seen by a rescan every {} s", RESCAN.as_secs()));
+            say(&format!(
+                "changes are seen by a rescan every {} s",
+                fleet::RESCAN.as_secs()
+            ));
         }
         let hub = match hub::Hub::new(&sdir, metrics) {
             Ok(h) => {
@@ -174,17 +154,16 @@ impl Scanner {
             }
         };
         Ok(Scanner {
+            fleet: Fleet::new(inotify.is_some(), Instant::now()),
             dir,
             sdir,
             immortal,
-            children: BTreeMap::new(),
-            errors: BTreeMap::new(),
+            queue: VecDeque::new(),
             signals,
             inotify,
-            next_scan: Some(Instant::now()),
-            stopping: false,
-            essential_failed: None,
             ready_watch: Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok(),
+            ready_names: BTreeSet::new(),
+            dying: Vec::new(),
             hub,
         })
     }
@@ -195,87 +174,215 @@ impl Scanner {
             self.dir.display(),
             self.sdir.display()
         ));
+        self.queue.push_back(Event::Tick);
         loop {
-            let now = Instant::now();
-            if !self.stopping && self.next_scan.is_some_and(|t| t <= now) {
-                self.scan();
-            }
-            self.start_due();
-            self.watch_requirements();
-            if self.stopping && self.children.values().all(|c| c.pid.is_none()) {
-                for name in self.errors.keys() {
-                    self.remove_config_error(name);
+            while let Some(event) = self.queue.pop_front() {
+                let now = Instant::now();
+                let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
+                let (fleet, actions) = fleet::plan(fleet, event, now);
+                self.fleet = fleet;
+                for action in actions {
+                    if let Some(code) = self.perform(action) {
+                        return code;
+                    }
                 }
-                if let Some(name) = &self.essential_failed {
-                    say(&format!("every service stopped: exiting 1 ({name}, essential, failed)"));
-                    return 1;
-                }
-                say("every service stopped: exiting");
-                return 0;
             }
             self.wait();
         }
     }
 
-    /// Whether NAME's supervisor is to be started (now or after
-    /// [`MIN_RESTART`]): not running, still wanted, and its file valid (a
-    /// supervisor reading an invalid file would only fail every second).
-    fn wants_start(&self, name: &str, c: &Child) -> bool {
-        !self.stopping
-            && c.pid.is_none()
-            && !c.removed
-            && !self.errors.contains_key(name)
-            && self.not_ready(&c.requires).is_empty()
+    /// Do what the table decided; an answer is queued as an event. `Some`:
+    /// exit with this status.
+    fn perform(&mut self, action: Action) -> Option<i32> {
+        match action {
+            Action::Say(text) => say(&text),
+            Action::Scan => self.queue.push_back(match listing::read(&self.dir) {
+                Ok((listing, clashes)) => Event::Listed { listing, clashes },
+                Err(e) => Event::ListFailed(format!("unable to read {}: {e}", self.dir.display())),
+            }),
+            Action::Inspect { name, service_dir } => {
+                let holder = holder(&self.supervise_dir(&name, service_dir));
+                self.queue.push_back(Event::Held { name, holder });
+            }
+            Action::Kill(pid) => {
+                // Opened before the kill: the descriptor is of this process.
+                let fd = sys::pidfd::open(pid).ok();
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                match fd {
+                    Some(fd) => self.dying.push((pid, fd)),
+                    None => self.queue.push_back(Event::Gone { pid }),
+                }
+            }
+            Action::Start { name, service_dir } => {
+                let event = self.start(&name, service_dir);
+                self.queue.push_back(event);
+            }
+            Action::Term(pid) => {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+            }
+            Action::WriteConfigError { name, error } => self.write_config_error(&name, &error),
+            Action::RemoveConfigError { name } => self.remove_config_error(&name),
+            Action::WatchReady(names) => {
+                self.ready_names = names;
+                let ready = self.ready_now();
+                self.queue.push_back(Event::Ready(ready));
+            }
+            Action::Exit(code) => return Some(code),
+        }
+        None
     }
 
-    /// Those of `names` that are not ready: no `ready` file in their
-    /// supervise directory, or (ours) no supervisor running.
-    fn not_ready(&self, names: &[String]) -> Vec<String> {
-        names
+    /// Where NAME's supervisor keeps its files.
+    fn supervise_dir(&self, name: &str, service_dir: bool) -> PathBuf {
+        if service_dir {
+            self.dir.join(name).join(layout::SUPERVISE)
+        } else {
+            self.sdir.join(name)
+        }
+    }
+
+    /// Spawn NAME's supervisor: `immortal -n DIR/NAME`, or `immortal -n -c
+    /// DIR/NAME.yml -ctl NAME`.
+    fn start(&self, name: &str, service_dir: bool) -> Event {
+        let args: Vec<String> = if service_dir {
+            let svc = self.dir.join(name);
+            link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE));
+            vec!["-n".into(), svc.display().to_string()]
+        } else {
+            let yml = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
+            vec![
+                "-n".into(),
+                "-c".into(),
+                yml.display().to_string(),
+                "-ctl".into(),
+                name.into(),
+            ]
+        };
+        let io = crate::supervise::spawn::Io {
+            stdin: crate::supervise::spawn::Sink::Null,
+            stdout: crate::supervise::spawn::Sink::Inherit,
+            stderr: crate::supervise::spawn::Sink::Inherit,
+        };
+        match crate::supervise::spawn::program(&self.immortal, &args, None, &io) {
+            Ok(pid) => Event::Started {
+                name: name.to_string(),
+                pid: Pid::from_raw(pid as i32),
+            },
+            Err(e) => Event::StartFailed {
+                name: name.to_string(),
+                why: format!("{}: {e}", self.immortal.display()),
+            },
+        }
+    }
+
+    /// Which of the watched names have a `ready` file, the watches renewed
+    /// first (a supervise directory created since is watched from now on;
+    /// checked after, so a file made in between is not missed).
+    fn ready_now(&self) -> BTreeSet<String> {
+        if let Some(ino) = &self.ready_watch {
+            let dirs = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_TO;
+            if !self.ready_names.is_empty() {
+                let _ = ino.add_watch(&self.sdir, dirs);
+            }
+            for name in &self.ready_names {
+                let _ = ino.add_watch(&self.sdir.join(name), dirs);
+            }
+        }
+        self.ready_names
             .iter()
-            .filter(|r| {
-                let ours_down = self.children.get(*r).is_some_and(|c| c.pid.is_none());
-                ours_down || !self.sdir.join(r).join(layout::READY).exists()
-            })
+            .filter(|name| self.sdir.join(name).join(layout::READY).exists())
             .cloned()
             .collect()
     }
 
-    /// Say once what each service waits for, and watch where its
-    /// requirements' readiness will show (their supervise directories, and
-    /// `$IMMORTAL_SDIR` for those not there yet). No timer: a `ready` file
-    /// appearing is the event.
-    fn watch_requirements(&mut self) {
-        let mut waits = Vec::new();
-        for (name, c) in &self.children {
-            if self.stopping || c.pid.is_some() || c.removed || self.errors.contains_key(name) {
-                continue;
-            }
-            waits.push((name.clone(), self.not_ready(&c.requires)));
-        }
-        for (name, missing) in waits {
-            if missing.is_empty() {
-                continue;
-            }
+    /// Sleep until something happens (or the one deadline), and queue it.
+    fn wait(&mut self) {
+        let hub_deadline = self.hub.as_ref().and_then(|h| h.deadline());
+        let deadline = self.fleet.deadline().into_iter().chain(hub_deadline).min();
+        let timeout = sys::timeout_until(deadline);
+        let (sig, deps, changed, gone, hub_ready) = {
+            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+            let deps_at = fds.len();
             if let Some(ino) = &self.ready_watch {
-                // Cheap and idempotent: a directory created since is
-                // watched from now on.
-                let dirs = AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE | AddWatchFlags::IN_MOVED_TO;
-                let _ = ino.add_watch(&self.sdir, dirs);
-                for r in &missing {
-                    let _ = ino.add_watch(&self.sdir.join(r), dirs);
+                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
+            }
+            let dir_at = fds.len();
+            if let Some(ino) = &self.inotify {
+                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
+            }
+            let dying_at = fds.len();
+            fds.extend(
+                self.dying
+                    .iter()
+                    .map(|(_, fd)| PollFd::new(fd.as_fd(), PollFlags::POLLIN)),
+            );
+            let hub_at = fds.len();
+            let hub_fds = self.hub.as_ref().map(|h| h.fds()).unwrap_or_default();
+            fds.extend(hub_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
+            if poll(&mut fds, timeout).is_err() {
+                return;
+            }
+            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+            let gone: Vec<Pid> = self
+                .dying
+                .iter()
+                .zip(&fds[dying_at..hub_at])
+                .filter(|(_, f)| ready(f))
+                .map(|((pid, _), _)| *pid)
+                .collect();
+            let hub_ready: Vec<hub::Tag> = hub_fds
+                .iter()
+                .zip(&fds[hub_at..])
+                .filter(|(_, f)| ready(f))
+                .map(|((_, _, tag), _)| *tag)
+                .collect();
+            (
+                ready(&fds[0]),
+                self.ready_watch.is_some() && ready(&fds[deps_at]),
+                self.inotify.is_some() && ready(&fds[dir_at]),
+                gone,
+                hub_ready,
+            )
+        };
+        let running = self.fleet.running();
+        if let Some(hub) = &mut self.hub {
+            hub.set_unstarted(&self.fleet.unstarted());
+            hub.handle(&hub_ready, &running);
+        }
+        // Without an inotify instance for them, readiness is looked at
+        // whenever something else wakes the loop.
+        if deps || (self.ready_watch.is_none() && !self.ready_names.is_empty()) {
+            self.read_ready_events();
+            let ready = self.ready_now();
+            self.queue.push_back(Event::Ready(ready));
+        }
+        if changed {
+            self.read_events();
+        }
+        for pid in gone {
+            self.dying.retain(|(p, _)| *p != pid);
+            self.queue.push_back(Event::Gone { pid });
+        }
+        if sig {
+            for s in self.signals.drain() {
+                match s {
+                    Signal::SIGCHLD => {
+                        for (pid, how, _) in sys::process::reap_all() {
+                            self.queue.push_back(Event::Exited { pid, how });
+                        }
+                    }
+                    Signal::SIGHUP => self.queue.push_back(Event::Reread),
+                    Signal::SIGTERM | Signal::SIGINT => self.queue.push_back(Event::Stop),
+                    _ => {}
                 }
             }
-            if let Some(c) = self.children.get_mut(&name) {
-                if c.waiting_for != missing {
-                    say(&format!("{name}: waiting for {} to be ready", missing.join(", ")));
-                    c.waiting_for = missing;
-                }
-            }
+        }
+        if self.queue.is_empty() && deadline.is_some_and(|d| d <= Instant::now()) {
+            self.queue.push_back(Event::Tick);
         }
     }
 
-    /// Drain the readiness watch; the loop then looks at what may start.
+    /// Drain the readiness watch (what changed is read from the files).
     fn read_ready_events(&mut self) {
         if let Some(ino) = &self.ready_watch {
             while let Ok(events) = ino.read_events() {
@@ -286,97 +393,19 @@ impl Scanner {
         }
     }
 
-    /// The services whose supervisors run, for the hub to ask.
-    fn running(&self) -> Vec<String> {
-        self.children
-            .iter()
-            .filter(|(_, c)| c.pid.is_some())
-            .map(|(n, _)| n.clone())
-            .collect()
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        let hub = self.hub.as_ref().and_then(|h| h.deadline());
-        if self.stopping {
-            return hub;
-        }
-        let now = Instant::now();
-        let starts = self
-            .children
-            .iter()
-            .filter(|(n, c)| self.wants_start(n, c))
-            .map(|(_, c)| c.last_start.map_or(now, |t| t + MIN_RESTART));
-        starts.chain(self.next_scan).chain(hub).min()
-    }
-
-    fn wait(&mut self) {
-        let timeout = sys::timeout_until(self.deadline());
-        let (sig, changed, hub_ready) = {
-            let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
-            if let Some(ino) = &self.ready_watch {
-                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
-            }
-            let dir_at = fds.len();
-            if let Some(ino) = &self.inotify {
-                fds.push(PollFd::new(ino.as_fd(), PollFlags::POLLIN));
-            }
-            let hub_at = fds.len();
-            let hub_fds = self.hub.as_ref().map(|h| h.fds()).unwrap_or_default();
-            fds.extend(hub_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
-            if poll(&mut fds, timeout).is_err() {
-                return;
-            }
-            let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-            let deps = self.ready_watch.is_some() && ready(&fds[1]);
-            let hub_ready: Vec<hub::Tag> = hub_fds
-                .iter()
-                .zip(&fds[hub_at..])
-                .filter(|(_, f)| ready(f))
-                .map(|((_, _, tag), _)| *tag)
-                .collect();
-            (
-                ready(&fds[0]) || deps,
-                fds.get(dir_at).filter(|_| self.inotify.is_some()).is_some_and(ready),
-                hub_ready,
-            )
-        };
-        let running = self.running();
-        if let Some(hub) = &mut self.hub {
-            hub.handle(&hub_ready, &running);
-        }
-        self.read_ready_events();
-        if changed {
-            self.read_events();
-        }
-        if sig {
-            for s in self.signals.drain() {
-                match s {
-                    Signal::SIGCHLD => self.reap(),
-                    Signal::SIGHUP => {
-                        say("SIGHUP: rereading the directory");
-                        self.next_scan = Some(Instant::now());
-                    }
-                    Signal::SIGTERM | Signal::SIGINT => self.stop_all(),
-                    _ => {}
-                }
-            }
-        }
-    }
-
-    /// Drain the inotify queue: whatever it says, DIR is reread (once).
+    /// Drain the inotify queue on DIR: whatever it says, DIR is reread.
     fn read_events(&mut self) {
         let Some(ino) = &self.inotify else {
             return;
         };
+        let mut overflow = false;
         let mut lost_watch = None;
         loop {
             match ino.read_events() {
                 Ok(events) if events.is_empty() => break,
                 Ok(events) => {
                     for e in events {
-                        if e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
-                            say("inotify lost events (queue overflow): rereading the directory");
-                        }
+                        overflow |= e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW);
                         if e.mask.contains(AddWatchFlags::IN_IGNORED) {
                             lost_watch = Some(format!("the inotify watch on {} was removed", self.dir.display()));
                         }
@@ -390,102 +419,11 @@ impl Scanner {
                 }
             }
         }
-        self.next_scan = Some(Instant::now());
+        self.queue.push_back(Event::DirChanged { overflow });
         if let Some(why) = lost_watch {
-            say(&format!(
-                "{why}: changes are seen by a rescan every {} s from now on",
-                RESCAN.as_secs()
-            ));
             self.inotify = None;
+            self.queue.push_back(Event::WatchLost(why));
         }
-    }
-
-    fn scan(&mut self) {
-        self.next_scan = self.inotify.is_none().then(|| Instant::now() + RESCAN);
-        let (listed, clashes) = match listing::read(&self.dir) {
-            Ok(found) => found,
-            Err(e) => {
-                say(&format!("unable to read {}: {e}", self.dir.display()));
-                return;
-            }
-        };
-        for name in clashes {
-            say(&format!("{name}: both {name}.yml and {name}/ exist; using {name}.yml"));
-        }
-        let current: Listing = self
-            .children
-            .iter()
-            .filter(|(_, c)| !c.removed)
-            .map(|(n, c)| (n.clone(), c.entry.clone()))
-            .collect();
-        let plan = listing::plan(&current, &listed);
-        self.report_errors(plan.invalid, &listed);
-        for name in plan.start {
-            let Some(entry) = listed.get(&name).cloned() else {
-                continue;
-            };
-            self.children.insert(
-                name,
-                Child {
-                    requires: requires_of(&entry),
-                    entry,
-                    pid: None,
-                    last_start: None,
-                    removed: false,
-                    waiting_for: Vec::new(),
-                },
-            );
-        }
-        for name in plan.restart {
-            if let (Some(c), Some(entry)) = (self.children.get_mut(&name), listed.get(&name)) {
-                c.entry = entry.clone();
-                c.requires = requires_of(entry);
-                if c.pid.is_some() {
-                    say(&format!("{name}: changed: restarting"));
-                }
-                // It is started again, with the new configuration, when its
-                // supervisor has stopped the service and exited.
-                terminate(c.pid);
-            }
-        }
-        for name in plan.stop {
-            if let Some(c) = self.children.get_mut(&name) {
-                say(&format!("{name}: removed: halting"));
-                c.removed = true;
-                terminate(c.pid);
-            }
-        }
-        self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
-    }
-
-    /// Report each invalid `NAME.yml` once per change of its error, and
-    /// keep `$IMMORTAL_SDIR/NAME/config-error` in step for `immortalctl`.
-    fn report_errors(&mut self, invalid: Vec<(String, String)>, listed: &Listing) {
-        let now: BTreeMap<String, String> = invalid.into_iter().collect();
-        for (name, err) in &now {
-            if self.errors.get(name) == Some(err) {
-                continue;
-            }
-            match self.children.get(name).filter(|c| !c.removed) {
-                Some(c) if c.pid.is_some() => {
-                    say(&format!("{name}: not restarted, the running service is kept: {err}"));
-                    self.write_config_error(name, err);
-                }
-                Some(_) => {
-                    say(&format!("{name}: not started again: {err}"));
-                    self.write_config_error(name, err);
-                }
-                None => say(&format!("{name}: not started: {err}")),
-            }
-        }
-        let fixed: Vec<String> = self.errors.keys().filter(|n| !now.contains_key(*n)).cloned().collect();
-        for name in fixed {
-            if listed.contains_key(&name) {
-                say(&format!("{name}: {name}.yml is valid again"));
-            }
-            self.remove_config_error(&name);
-        }
-        self.errors = now;
     }
 
     fn config_error_path(&self, name: &str) -> PathBuf {
@@ -511,167 +449,37 @@ impl Scanner {
             _ => {}
         }
     }
-
-    fn start_due(&mut self) {
-        let now = Instant::now();
-        let due: Vec<String> = self
-            .children
-            .iter()
-            .filter(|(n, c)| self.wants_start(n, c) && c.last_start.is_none_or(|t| t + MIN_RESTART <= now))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in due {
-            self.start(&name);
-        }
-    }
-
-    fn start(&mut self, name: &str) {
-        let Some(child) = self.children.get_mut(name) else {
-            return;
-        };
-        let (args, sdir): (Vec<String>, PathBuf) = match child.entry {
-            Entry::Dir => {
-                let svc = self.dir.join(name);
-                link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE));
-                (
-                    vec!["-n".into(), svc.display().to_string()],
-                    svc.join(layout::SUPERVISE),
-                )
-            }
-            _ => {
-                let yml = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
-                let args = vec![
-                    "-n".into(),
-                    "-c".into(),
-                    yml.display().to_string(),
-                    "-ctl".into(),
-                    name.into(),
-                ];
-                (args, self.sdir.join(name))
-            }
-        };
-        let first_start = child.last_start.is_none();
-        child.last_start = Some(Instant::now());
-        if first_start {
-            take_over_orphan(name, &sdir);
-            // Left by an earlier immortalsvc: the file is valid now.
-            self.remove_config_error(name);
-        }
-        let Some(child) = self.children.get_mut(name) else {
-            return;
-        };
-        let io = crate::supervise::spawn::Io {
-            stdin: crate::supervise::spawn::Sink::Null,
-            stdout: crate::supervise::spawn::Sink::Inherit,
-            stderr: crate::supervise::spawn::Sink::Inherit,
-        };
-        match crate::supervise::spawn::program(&self.immortal, &args, None, &io) {
-            Ok(pid) => {
-                child.pid = Some(Pid::from_raw(pid as i32));
-                say(&format!("{name}: supervisor started (pid {pid})"));
-            }
-            Err(e) => say(&format!("{name}: unable to start {}: {e}", self.immortal.display())),
-        }
-    }
-
-    fn reap(&mut self) {
-        for (pid, how, _) in sys::process::reap_all() {
-            let Some((name, child)) = self.children.iter_mut().find(|(_, c)| c.pid == Some(pid)) else {
-                continue; // an orphan we inherited (as PID 1 or subreaper): reaped
-            };
-            child.pid = None;
-            if how == ExitHow::Code(EXIT_ESSENTIAL_FAILED) && !self.stopping {
-                say(&format!(
-                    "{name}: essential service failed (its supervisor exited {EXIT_ESSENTIAL_FAILED}): stopping every service"
-                ));
-                self.essential_failed = Some(name.clone());
-            } else if self.errors.contains_key(name) && !child.removed && !self.stopping {
-                say(&format!(
-                    "{name}: supervisor ended ({how}); not started again until {name}.yml is valid"
-                ));
-            } else {
-                say(&format!("{name}: supervisor ended ({how})"));
-            }
-        }
-        self.children.retain(|_, c| !(c.removed && c.pid.is_none()));
-        if self.stopping || self.essential_failed.is_some() {
-            // Those whose dependents have now stopped go next.
-            self.stop_all();
-        }
-    }
-
-    /// Stop every service, dependents before what they require: a
-    /// supervisor is told to stop once nothing running requires its
-    /// service ([`Scanner::reap`] calls this again as each one ends).
-    fn stop_all(&mut self) {
-        if !self.stopping {
-            say("stopping every service");
-        }
-        self.stopping = true;
-        let running: Vec<&String> = self
-            .children
-            .iter()
-            .filter(|(_, c)| c.pid.is_some())
-            .map(|(n, _)| n)
-            .collect();
-        for (name, c) in &self.children {
-            let required = running
-                .iter()
-                .any(|other| *other != name && self.children[*other].requires.contains(name));
-            if !required {
-                terminate(c.pid);
-            }
-        }
-    }
 }
 
-/// A supervisor left running by an earlier immortalsvc that was killed
-/// (`kill -9`, a crash) still holds NAME's supervise directory: ours would
-/// find the lock taken and retry forever. If that supervisor is an orphan
-/// (its parent is not an immortalsvc), end it with KILL — the service stays
-/// up, and the supervisor started next adopts it and its output.
-fn take_over_orphan(name: &str, sdir: &Path) {
+/// Who holds the supervise directory `sdir`: a supervisor left running by
+/// an earlier immortalsvc that was killed (`kill -9`, a crash) would make
+/// ours find the lock taken and retry forever. An orphan (an `immortal`
+/// whose parent is not an immortalsvc) is for the table to replace — the
+/// service stays up, and the supervisor started next adopts it and its
+/// output; anyone else is left alone.
+fn holder(sdir: &Path) -> Holder {
     let lock = sdir.join(layout::LOCK);
     if !sys::lock::is_held(&lock) {
-        return;
+        return Holder::Free;
     }
     let holder = std::fs::read_to_string(&lock)
         .ok()
         .and_then(|t| t.trim().parse::<i32>().ok())
         .filter(|&p| p > 1);
     let Some(holder) = holder.map(Pid::from_raw) else {
-        return;
+        return Holder::Free;
     };
     let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    let parent = sys::process::ProcStat::read(holder).and_then(|st| st.ppid());
-    let Some(parent) = parent else { return };
+    let Some(parent) = sys::process::ProcStat::read(holder).and_then(|st| st.ppid()) else {
+        return Holder::Free;
+    };
     if comm(holder.as_raw()).trim() != "immortal" || comm(parent).trim() == "immortalsvc" {
-        say(&format!(
-            "{name}: {} is held by pid {holder}: leaving it alone",
-            sdir.display()
-        ));
-        return;
+        return Holder::Other {
+            pid: holder,
+            dir: sdir.to_path_buf(),
+        };
     }
-    say(&format!(
-        "{name}: orphaned supervisor (pid {holder}) found: replacing it, the service is adopted"
-    ));
-    let fd = sys::pidfd::open(holder).ok();
-    let _ = nix::sys::signal::kill(holder, Signal::SIGKILL);
-    // Wait (at most a second, once per service at start-up) for it to be
-    // gone, so our supervisor finds the lock free.
-    if let Some(fd) = fd {
-        use std::os::fd::AsFd;
-        let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(1000u16));
-    }
-}
-
-/// SIGTERM to a supervisor: it stops its service (with that service's stop
-/// timeout) and exits.
-fn terminate(pid: Option<Pid>) {
-    if let Some(pid) = pid {
-        let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
-    }
+    Holder::Orphan(holder)
 }
 
 /// `$IMMORTAL_SDIR/NAME -> DIR/NAME/supervise`, so `immortalctl` finds a

@@ -110,7 +110,8 @@ impl State {
             | Phase::Asked(_)
             | Phase::Stopping { main: None, .. }
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => false,
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => false,
         };
         if let (true, Some(g)) = (changed, &mut self.last.group) {
             g.pgid = owned;
@@ -369,6 +370,15 @@ impl State {
                 self.want = Want::Down;
                 self.rest(Some("ran once"), now, acts);
             }
+            Want::Up if self.policy.oneshot && self.last.end.as_ref().is_some_and(|e| !e.failed) => {
+                // A one-shot ran to completion: done, ready for what
+                // requires it. What it left in its group stays until the
+                // next start or a `down`.
+                let pid = self.last.pid;
+                self.enter(Phase::Done { at: now }, now, acts);
+                acts.push(Action::Tell(Change::Done { pid }));
+                acts.push(Action::Note("ran to completion: done".into()));
+            }
             Want::Up => {
                 let restart = self.policy.restart;
                 let failed = self.last.end.as_ref().is_some_and(|e| e.failed);
@@ -545,6 +555,7 @@ impl State {
             main: None,
             group,
             since: now,
+            sent: now,
             kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
             killed: false,
             then,
@@ -612,7 +623,8 @@ impl State {
             | Phase::Asked(_)
             | Phase::Stopping { main: None, .. }
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => {
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => {
                 acts.push(Action::Refuse(NOT_RUNNING.into()));
                 return;
             }
@@ -630,7 +642,8 @@ impl State {
             | Phase::Asked(_)
             | Phase::Stopping { main: None, .. }
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => {}
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => {}
         }
     }
 
@@ -656,6 +669,7 @@ impl State {
                     main: Some(Proc { paused: false, ..main }),
                     group: main.group,
                     since: main.since,
+                    sent: now,
                     kill_at: self.policy.stop.timeout.map(|t| later(now, t)),
                     killed: false,
                     then,
@@ -663,17 +677,19 @@ impl State {
                 };
             }
             Phase::Stopping { .. } | Phase::Finishing { .. } => self.redirect_stop(then),
-            Phase::Waiting { .. } | Phase::Down { .. } | Phase::Failed { .. } => match self.last.group {
-                // What the last run left behind goes before "down".
-                Some(group) => {
-                    self.enter(Phase::Asked(Ask::Leftovers(then)), now, acts);
-                    acts.push(Action::ProbeGroup(group));
+            Phase::Waiting { .. } | Phase::Down { .. } | Phase::Failed { .. } | Phase::Done { .. } => {
+                match self.last.group {
+                    // What the last run left behind goes before "down".
+                    Some(group) => {
+                        self.enter(Phase::Asked(Ask::Leftovers(then)), now, acts);
+                        acts.push(Action::ProbeGroup(group));
+                    }
+                    None => {
+                        self.enter(Phase::Down { note: None }, now, acts);
+                        self.stopped(then, now, acts);
+                    }
                 }
-                None => {
-                    self.enter(Phase::Down { note: None }, now, acts);
-                    self.stopped(then, now, acts);
-                }
-            },
+            }
             Phase::Asked(_) => acts.push(Action::Refuse(BUSY.into())),
         }
     }
@@ -693,7 +709,8 @@ impl State {
             | Phase::Running { .. }
             | Phase::Stopping { .. }
             | Phase::Finishing { .. }
-            | Phase::Failed { .. } => {}
+            | Phase::Failed { .. }
+            | Phase::Done { .. } => {}
         }
     }
 
@@ -704,6 +721,11 @@ impl State {
     /// probes and the watchdog start with readiness.
     pub(super) fn live_begins(&mut self, now: Instant, acts: &mut Actions) {
         let ready_by = self.policy.ready_timeout.map(|t| later(now, t));
+        if self.policy.oneshot {
+            // A one-shot is ready when it is done, not while it runs: what
+            // requires it waits for its end.
+            return;
+        }
         match self.policy.ready {
             ReadyKind::Up => self.become_ready(now, false, acts),
             ReadyKind::Probe => self.with_live(|l| {

@@ -24,7 +24,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Start,
             ) => {}
 
@@ -64,12 +65,17 @@ impl State {
                 self.live_taken_over(now, acts);
             }
             (
-                P::Asked(_) | P::Running { .. } | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                P::Asked(_)
+                | P::Running { .. }
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Adopted { .. },
             ) => {}
 
             // ------------------------------------------------ commands
-            (P::Down { .. } | P::Failed { .. }, E::Command(C::Up)) => {
+            (P::Down { .. } | P::Failed { .. } | P::Done { .. }, E::Command(C::Up)) => {
                 self.want = self.want.unless_exiting(Want::Up);
                 if self.want == Want::Up {
                     // An operator's start: backoff and breaker begin anew.
@@ -99,7 +105,7 @@ impl State {
                 self.want = self.want.unless_exiting(Want::Up);
             }
 
-            (P::Down { .. } | P::Failed { .. }, E::Command(C::Once)) => {
+            (P::Down { .. } | P::Failed { .. } | P::Done { .. }, E::Command(C::Once)) => {
                 self.want = self.want.unless_exiting(Want::Once);
                 if self.want == Want::Once {
                     self.reset_backoff();
@@ -121,7 +127,12 @@ impl State {
                 self.enter(P::Down { note: None }, now, acts);
             }
             (
-                P::Down { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. },
+                P::Down { .. }
+                | P::Asked(_)
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Command(C::OnceAtMost),
             ) => {
                 if self.want == Want::Up {
@@ -136,7 +147,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Command(C::Down),
             ) => {
                 self.want = self.want.unless_exiting(Want::Down);
@@ -150,7 +162,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Command(C::Halt | C::Exit { stop_service: true }),
             ) => {
                 self.want = self.want.unless_exiting(Want::Exit(0));
@@ -168,7 +181,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Command(C::Exit { stop_service: false }),
             ) => {
                 if self.policy.may_exit {
@@ -189,7 +203,7 @@ impl State {
                 acts.push(Action::ReloadConfig);
                 self.redirect_stop(AfterStop::Start);
             }
-            (P::Down { .. } | P::Waiting { .. } | P::Failed { .. }, E::Command(C::Restart)) => {
+            (P::Down { .. } | P::Waiting { .. } | P::Failed { .. } | P::Done { .. }, E::Command(C::Restart)) => {
                 self.want = self.want.unless_exiting(Want::Up);
                 acts.push(Action::ReloadConfig);
                 if self.want == Want::Up {
@@ -222,7 +236,8 @@ impl State {
                 | P::Asked(_)
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Command(C::RestartSignal),
             ) => {}
 
@@ -241,7 +256,8 @@ impl State {
                 | P::Asked(_)
                 | P::Stopping { main: None, .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Command(C::Pause | C::Continue | C::Signal(_)),
             ) => acts.push(Action::Refuse(NOT_RUNNING.into())),
 
@@ -253,7 +269,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Control { byte, cmd },
             ) => self.control_byte(byte, cmd, now, acts),
             (
@@ -263,7 +280,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::ControlDone { how },
             ) => {
                 let Control::Running { byte, cmd, queued } = std::mem::take(&mut self.control) else {
@@ -307,7 +325,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Signal { sig, detached },
             ) => {
                 let name = crate::signal::short_name(sig);
@@ -324,7 +343,12 @@ impl State {
 
             (P::Running { .. } | P::Stopping { .. }, E::Regrouped { pid, pgid }) => self.regroup(pid, pgid),
             (
-                P::Down { .. } | P::Waiting { .. } | P::Asked(_) | P::Finishing { .. } | P::Failed { .. },
+                P::Down { .. }
+                | P::Waiting { .. }
+                | P::Asked(_)
+                | P::Finishing { .. }
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Regrouped { .. },
             ) => {}
 
@@ -339,6 +363,7 @@ impl State {
                     main,
                     group,
                     since,
+                    sent,
                     kill_at: Some(at),
                     killed,
                     then,
@@ -350,6 +375,8 @@ impl State {
                     main,
                     group,
                     since,
+                    // The signal said sent is KILL, from now.
+                    sent: if killed { sent } else { now },
                     kill_at: Some(now + GROUP_RECHECK),
                     killed: true,
                     then,
@@ -386,7 +413,15 @@ impl State {
                 acts.push(Action::Kill(Whom::Group(pid), Signal::SIGKILL));
             }
             (P::Running { main, live, term_sent }, E::Timer) => self.live_timer(main, live, term_sent, now, acts),
-            (P::Down { .. } | P::Asked(_) | P::Stopping { .. } | P::Finishing { .. } | P::Failed { .. }, E::Timer) => {}
+            (
+                P::Down { .. }
+                | P::Asked(_)
+                | P::Stopping { .. }
+                | P::Finishing { .. }
+                | P::Failed { .. }
+                | P::Done { .. },
+                E::Timer,
+            ) => {}
 
             // ------------------------------------------------ what the service says
             (P::Running { main, live, term_sent }, E::Notified(notice)) => {
@@ -398,7 +433,8 @@ impl State {
                 | P::Asked(_)
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Notified(_),
             ) => {}
 
@@ -411,7 +447,8 @@ impl State {
                 | P::Asked(_)
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::NotifyClosed,
             ) => {}
 
@@ -422,7 +459,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Datagram {
                     from,
                     notices,
@@ -472,7 +510,8 @@ impl State {
                 | P::Asked(_)
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Probed { .. },
             ) => {}
 
@@ -522,7 +561,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Spawned { .. } | E::SpawnFailed { .. },
             ) => {}
 
@@ -570,7 +610,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::PidFile { .. },
             ) => {}
 
@@ -591,7 +632,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { main: Some(_), .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::GroupProbed { .. },
             ) => {}
 
@@ -629,6 +671,7 @@ impl State {
                     main: Some(main),
                     group: _,
                     since,
+                    sent,
                     kill_at,
                     killed,
                     then,
@@ -676,6 +719,7 @@ impl State {
                         main: None,
                         group,
                         since,
+                        sent,
                         kill_at,
                         killed,
                         then,
@@ -715,7 +759,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Exited { .. },
             ) => {}
 
@@ -735,7 +780,8 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { pid: Some(_), .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::FinishSpawned { .. } | E::FinishFailed,
             ) => {}
 
@@ -746,12 +792,13 @@ impl State {
                 | P::Running { .. }
                 | P::Stopping { .. }
                 | P::Finishing { .. }
-                | P::Failed { .. },
+                | P::Failed { .. }
+                | P::Done { .. },
                 E::Reconfigured(policy),
             ) => self.next_policy = Some(*policy),
 
             // ------------------------------------------------ the drain (a log/ unit)
-            (P::Down { .. } | P::Waiting { .. } | P::Failed { .. }, E::Drain { code }) => {
+            (P::Down { .. } | P::Waiting { .. } | P::Failed { .. } | P::Done { .. }, E::Drain { code }) => {
                 self.want = Want::Exit(code);
                 self.enter(P::Down { note: None }, now, acts);
                 acts.push(Action::Exit(code));

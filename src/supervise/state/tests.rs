@@ -55,6 +55,7 @@ pub(crate) fn policy() -> Policy {
         health: None,
         watchdog: None,
         has_log: false,
+        oneshot: false,
         uid: 0,
     }
 }
@@ -1093,10 +1094,11 @@ fn phase_kind(s: &State) -> &'static str {
         Phase::Finishing { pid: None, .. } => "finish asked",
         Phase::Finishing { pid: Some(_), .. } => "finishing",
         Phase::Failed { .. } => "failed",
+        Phase::Done { .. } => "done",
     }
 }
 
-const PHASE_KINDS: [&str; 12] = [
+const PHASE_KINDS: [&str; 13] = [
     "down",
     "waiting",
     "asked spawn",
@@ -1109,6 +1111,7 @@ const PHASE_KINDS: [&str; 12] = [
     "finish asked",
     "finishing",
     "failed",
+    "done",
 ];
 
 /// Which column of the table an event is in.
@@ -1218,6 +1221,7 @@ struct Samples {
     finish_asked: State,
     finishing: State,
     failed: State,
+    done: State,
 }
 
 fn samples(t0: Instant) -> Samples {
@@ -1228,7 +1232,7 @@ fn samples(t0: Instant) -> Samples {
     spawn.apply(Event::Start, t0);
     let mut pidfile = following_policy(t0);
     pidfile.apply(exit_of(P, ExitHow::Code(0), false), t0 + secs(5.0));
-    let mut handover = pidfile.clone();
+    let handover = pidfile.clone();
     pidfile.apply(
         Event::PidFile {
             found: Err("none".into()),
@@ -1259,7 +1263,18 @@ fn samples(t0: Instant) -> Samples {
     failed.apply(Event::Start, t0);
     failed.apply(Event::Spawned { pid: pid(P) }, t0);
     failed.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(2.0));
-    handover.refusal_said = false;
+    let mut done = State::new(
+        Policy {
+            oneshot: true,
+            ..policy()
+        },
+        Want::Up,
+        t0,
+    );
+    done.apply(Event::Start, t0);
+    done.apply(Event::Spawned { pid: pid(P) }, t0);
+    done.apply(exit_of(P, ExitHow::Code(0), false), t0 + secs(2.0));
+    assert!(matches!(done.phase, Phase::Done { .. }), "{:?}", done.phase);
     Samples {
         down: State::new(policy(), Want::Down, t0),
         waiting,
@@ -1273,6 +1288,7 @@ fn samples(t0: Instant) -> Samples {
         finish_asked,
         finishing,
         failed,
+        done,
     }
 }
 
@@ -1320,6 +1336,7 @@ fn stopping_from(run: &State, then: AfterStop, t0: Instant, at: f64) -> Phase {
         main: Some(main.signalled_with(Signal::SIGTERM).signalled_with(Signal::SIGCONT)),
         group: main.group,
         since: main.since,
+        sent: t0 + secs(at),
         kill_at: Some(t0 + secs(at) + StopSpec::default().timeout.unwrap_or_default()),
         killed: false,
         then,
@@ -1441,9 +1458,10 @@ fn the_table() {
         row("waiting: timer due spawns", &x.waiting, Event::Timer, 1.0,
             |s| s.phase = Phase::Asked(Ask::Spawn), vec![Action::Spawn]),
         row("stopping: KILL to the whole service at the deadline", &x.rest, Event::Timer, 10.0,
-            |s| if let Phase::Stopping { kill_at, killed, .. } = &mut s.phase {
+            |s| if let Phase::Stopping { kill_at, killed, sent, .. } = &mut s.phase {
                 *kill_at = Some(t0 + secs(10.0) + GROUP_RECHECK);
                 *killed = true;
+                *sent = t0 + secs(10.0);
             },
             vec![note(&format!("stop timeout: sending KILL to process group {P}")),
                  Action::Kill(Whom::Service(pid(P)), Signal::SIGKILL)]),
@@ -1811,6 +1829,42 @@ fn more_rows(x: &Samples, t0: Instant) -> Vec<Row> {
         Event::Datagram { from: None, notices: vec![], status: None, main_pid: None }, 0.5,
         |s| s.refusal_said = true,
         vec![Action::Warn("ignored a notify datagram from an unknown sender: not a process of the service (logged once)".into())]));
+    // done: a one-shot ran to completion; an operator runs it again
+    let again = |s: &mut State| {
+        s.tally.failures = 0;
+        s.tally.failure_times.clear();
+        s.phase = Phase::Asked(Ask::Spawn);
+    };
+    rows.push(row("done: up runs it again", &x.done, cmd(Command::Up), 3.0, again, vec![Action::Spawn]));
+    rows.push(row("done: u runs it again", &x.done, ctl(b'u'), 3.0, again, vec![note("control 'u'"), Action::Spawn]));
+    rows.push(row("done: once runs it again, once", &x.done, cmd(Command::Once), 3.0,
+        |s| { s.want = Want::Once; again(s); }, vec![Action::Spawn]));
+    rows.push(row("done: restart runs it again at once", &x.done, cmd(Command::Restart), 3.0, again,
+        vec![Action::ReloadConfig, tell(Change::Restart { after: Duration::ZERO, backoff: None, reason: "restart".into() }),
+             Action::Spawn]));
+    rows.push(row("done: down is plain down", &x.done, cmd(Command::Down), 3.0,
+        |s| { s.want = Want::Down; s.phase = Phase::Down { note: None }; }, vec![]));
+    rows.push(row("done: O, not again", &x.done, cmd(Command::OnceAtMost), 3.0, |s| s.want = Want::Once, vec![]));
+    for e in [cmd(Command::Halt), cmd(Command::Exit { stop_service: true })] {
+        rows.push(row("done: the supervisor exits", &x.done, e, 3.0,
+            |s| { s.want = Want::Exit(0); s.phase = Phase::Down { note: None }; }, vec![Action::Exit(0)]));
+    }
+    rows.push(row("done: TERM, the supervisor exits", &x.done, Event::Signal { sig: Signal::SIGTERM, detached: false }, 3.0,
+        |s| { s.want = Want::Exit(0); s.phase = Phase::Down { note: None }; },
+        vec![note("got TERM: stopping the service, then exiting"), Action::Exit(0)]));
+    rows.push(row("done: exit, nothing runs", &x.done, cmd(Command::Exit { stop_service: false }), 3.0, |_| {},
+        vec![note("exit: leaving the service running"), Action::Exit(0)]));
+    for c in [Command::Pause, Command::Continue, Command::Signal(Signal::SIGUSR1)] {
+        rows.push(row("done: nothing to signal", &x.done, cmd(c), 3.0, |_| {}, vec![refused.clone()]));
+    }
+    rows.push(row("done: drain exits", &x.done, Event::Drain { code: 0 }, 3.0,
+        |s| { s.want = Want::Exit(0); s.phase = Phase::Down { note: None }; }, vec![Action::Exit(0)]));
+    rows.extend(each("done: reconfigured", &[&x.done], Event::Reconfigured(Box::new(policy())), 3.0,
+        |s| s.next_policy = Some(policy()), vec![]));
+    rows.extend(each("done: a datagram nobody sent", &[&x.done],
+        Event::Datagram { from: None, notices: vec![], status: None, main_pid: None }, 3.0, |s| s.refusal_said = true,
+        vec![Action::Warn("ignored a notify datagram from an unknown sender: not a process of the service (logged once)".into())]));
+    rows.push(row("done: r, nothing runs", &x.done, cmd(Command::RestartSignal), 3.0, |_| {}, vec![]));
     let _ = t_down;
     rows
 }
@@ -1862,6 +1916,7 @@ fn quiet_cells(x: &Samples, t0: Instant) -> Vec<Row> {
     rows.extend(quiet(&x.finish_asked, &["finish spawned", "finish failed"]));
     rows.extend(quiet(&x.finishing, &[]));
     rows.extend(quiet(&x.failed, &[]));
+    rows.extend(quiet(&x.done, &[]));
     rows
 }
 
@@ -2423,4 +2478,72 @@ fn every_failed_check_and_the_restart_are_events() {
             reason: "health check failed 2 times: PONG?".into()
         }
     );
+}
+
+/// `oneshot: true`: exit 0 is `done` — ready (what requires it starts),
+/// never restarted; a failure follows `restart:`; an operator's `up` runs
+/// it again.
+#[test]
+fn a_one_shot_is_done_after_a_success_and_retried_after_a_failure() {
+    let t0 = Instant::now();
+    let oneshot = Policy {
+        oneshot: true,
+        restart: RestartSpec {
+            max_delay: Some(secs(8.0)),
+            ..RestartSpec::default()
+        },
+        ..policy()
+    };
+    let mut s = live(oneshot, t0);
+    assert!(!s.is_ready(), "running is not done: what requires it waits");
+    // A failure: restarted (after the throttle), like any service.
+    s.apply(exit_of(P, ExitHow::Code(1), false), t0 + secs(0.5));
+    assert!(matches!(s.phase, Phase::Waiting { .. }));
+    assert!(!s.is_ready());
+    s.apply(Event::Timer, t0 + secs(1.0));
+    s.apply(Event::Spawned { pid: pid(P + 1) }, t0 + secs(1.0));
+    // A success: done, ready, no deadline, nothing restarts it.
+    assert_eq!(
+        told(&s, exit_of(P + 1, ExitHow::Code(0), false), t0 + secs(3.0)),
+        ["exit", "down", "done"]
+    );
+    let acts = s.apply(exit_of(P + 1, ExitHow::Code(0), false), t0 + secs(3.0));
+    assert_eq!(acts, vec![Action::PostExit(0), note("ran to completion: done")]);
+    assert_eq!(s.phase, Phase::Done { at: t0 + secs(3.0) });
+    assert!(s.is_ready(), "what requires it may start");
+    assert_eq!(
+        (s.deadline(), s.reason(t0 + secs(9.0)).as_deref()),
+        (None, Some("done"))
+    );
+    assert_eq!(
+        s.record(std::time::SystemTime::UNIX_EPOCH).state,
+        crate::status::RunState::Down
+    );
+    assert_eq!(s.apply(Event::Timer, t0 + secs(100.0)), vec![]);
+    // An operator runs it again.
+    assert_eq!(s.apply(cmd(Command::Up), t0 + secs(100.0)), vec![Action::Spawn]);
+}
+
+/// `immortalctl`'s row during a stop: what was sent, how long ago, when
+/// KILL comes, and what follows.
+#[test]
+fn a_stop_under_way_is_told_in_the_status() {
+    let t0 = Instant::now();
+    let mut s = running(t0);
+    s.apply(cmd(Command::Restart), t0 + secs(1.0));
+    let svc = crate::service::Service::program(vec!["sleep".into()], None);
+    let st = crate::api::status_of(&s, &svc, "web".into(), t0 + secs(3.1));
+    let v = serde_json::to_value(&st).unwrap();
+    assert_eq!(
+        v["stopping"],
+        serde_json::json!({"signal": "TERM", "since": "2.1s", "kill_in": "7.9s", "then": "restart"})
+    );
+    s.apply(Event::Timer, t0 + secs(11.0));
+    let v = serde_json::to_value(crate::api::status_of(&s, &svc, "web".into(), t0 + secs(11.5))).unwrap();
+    assert_eq!(
+        v["stopping"],
+        serde_json::json!({"signal": "KILL", "since": "0.5s", "then": "restart"})
+    );
+    let v = serde_json::to_value(crate::api::status_of(&running(t0), &svc, "web".into(), t0)).unwrap();
+    assert!(v.get("stopping").is_none());
 }

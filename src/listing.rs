@@ -1,12 +1,25 @@
-//! What a services directory asks for. [`find`] lists `NAME.yml` files and
-//! `NAME/` service directories (with an executable `run`), dot-entries
-//! ignored — the rules `immortalsvc -check` reuses; [`read`] validates each
-//! `.yml` as `immortal -c FILE -cc` does;
-//! [`plan`] compares what runs with what the directory says and tells what
-//! to start, stop and restart. Pure, so the rules are tested as tables.
+//! What a services directory asks for, by the scanner's rules — the one
+//! place those rules live, for `immortalsvc` (what to run) and for
+//! `-check` (what is wrong with it).
+//!
+//! - [`find`] lists `NAME.yml` files and `NAME/` service directories (with
+//!   an executable `run`), dot-entries ignored, and the near misses;
+//! - [`effective`] validates one `NAME.yml` as a start would (what
+//!   `immortal -c FILE -cc` prints), including [`require_cycle`] through
+//!   the files beside it; [`read`] lists a directory with each `.yml`
+//!   validated so;
+//! - [`plan`] compares what runs with what the directory says and tells
+//!   what to start, stop and restart. Pure, so the rules are tested as
+//!   tables.
+//!
+//! Layering: this module reads files through [`crate::config`] (what a
+//! file says) and [`crate::service`] (what would run); [`crate::check`]
+//! uses it, never the other way round.
 
+use crate::config::{self, RunYml};
+use crate::error::{Error, Result};
 use crate::layout;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,20 +66,93 @@ pub fn plan(old: &Listing, new: &Listing) -> Plan {
 }
 
 /// `path` as the supervisor started with `immortal -n -c PATH` would see
-/// it: the same validation as `immortal -c PATH -cc` (YAML, unknown keys,
-/// types, `cwd` exists, `user` exists, no `require` cycle through the
-/// `.yml` files beside it), giving the effective configuration.
+/// it: the same validation as `immortal -c PATH -cc` ([`effective`]),
+/// giving the effective configuration or the error.
 pub fn validate(path: &Path) -> Entry {
-    let flags = crate::service::Flags {
-        config: Some(path.to_path_buf()),
-        check_config: true,
-        ..crate::service::Flags::default()
-    };
-    match crate::service::plan(&flags) {
-        Ok(crate::service::Plan::PrintConfig(yaml)) => Entry::Yml(yaml),
-        Ok(_) => Entry::Invalid(format!("{}: not a run.yml configuration", path.display())),
+    match effective(path) {
+        Ok(yaml) => Entry::Yml(yaml),
         Err(e) => Entry::Invalid(e.to_string()),
     }
+}
+
+/// What `immortal -c PATH -cc` prints: the effective configuration of the
+/// file, after everything a start would check (YAML, unknown keys, types,
+/// `cwd` exists, `user` exists, limits can be applied) and what only the
+/// files beside it show (a `require` cycle), or the first error found.
+pub fn effective(path: &Path) -> Result<String> {
+    let yml = config::load(path)?;
+    let svc = crate::service::from_yml(path, &yml)?;
+    require_cycle(path, &yml)?;
+    let how = crate::cgroup::Hierarchies::discover().describe();
+    Ok(format!(
+        "{}# the service is stopped through {how}\n{}",
+        config::to_yaml(&yml),
+        crate::listen::summary(&svc.listen)
+    ))
+}
+
+/// For `immortal -cc`: an error naming the cycle when the service of
+/// `path` requires itself through the `NAME.yml` files beside it.
+pub fn require_cycle(path: &Path, cfg: &RunYml) -> Result<()> {
+    let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+        return Ok(());
+    };
+    let dir = layout::parent_dir(path);
+    let mut requires = |n: &str| {
+        if n == name {
+            return cfg.require.clone();
+        }
+        // Another file's problems are its own check's: here it only says
+        // what it requires (its `require:` may parse when other keys do not).
+        let other = dir.join(format!("{n}{}", layout::YML_SUFFIX));
+        crate::sys::fs::read_regular_text(&other, crate::sys::fs::MAX_SMALL_FILE)
+            .ok()
+            .and_then(|text| config::parse_all(&other, &text).0)
+            .map(|c| c.require)
+            .unwrap_or_default()
+    };
+    match cycle_through(&name, &mut requires) {
+        Some(cycle) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let at = match config::line_of(&text, "require") {
+                Some(n) => format!("{}:{n}", path.display()),
+                None => path.display().to_string(),
+            };
+            Err(Error::invalid(format!("{at}: require cycle: {}", cycle.join(" -> "))))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A chain of requirements from `start` back to itself (`[a, b, a]`), if
+/// there is one. `requires` gives a service's requirements (none for a
+/// service it does not know). Each service is explored once.
+pub fn cycle_through(start: &str, requires: &mut dyn FnMut(&str) -> Vec<String>) -> Option<Vec<String>> {
+    fn walk(
+        node: &str,
+        start: &str,
+        chain: &mut Vec<String>,
+        seen: &mut BTreeSet<String>,
+        requires: &mut dyn FnMut(&str) -> Vec<String>,
+    ) -> bool {
+        for next in requires(node) {
+            if next == start {
+                chain.push(next);
+                return true;
+            }
+            if seen.insert(next.clone()) {
+                chain.push(next.clone());
+                if walk(&next, start, chain, seen, requires) {
+                    return true;
+                }
+                chain.pop();
+            }
+        }
+        false
+    }
+    let mut chain = vec![start.to_string()];
+    let mut seen = BTreeSet::from([start.to_string()]);
+    walk(start, start, &mut chain, &mut seen, requires).then_some(chain)
 }
 
 /// What kind of service an entry of a services directory is.
@@ -161,6 +247,26 @@ pub fn read(dir: &Path) -> std::io::Result<(Listing, Vec<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn graph(edges: &[(&str, &[&str])]) -> impl FnMut(&str) -> Vec<String> {
+        let map: BTreeMap<String, Vec<String>> = edges
+            .iter()
+            .map(|(n, r)| (n.to_string(), r.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        move |n: &str| map.get(n).cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn cycles_are_named_from_their_start() {
+        let mut g = graph(&[("a", &["b"]), ("b", &["c", "x"]), ("c", &["a"]), ("d", &["d"])]);
+        assert_eq!(cycle_through("a", &mut g).unwrap(), ["a", "b", "c", "a"]);
+        assert_eq!(cycle_through("d", &mut g).unwrap(), ["d", "d"]);
+        assert_eq!(cycle_through("x", &mut g), None);
+        // A cycle reachable from e that does not pass through e is not e's.
+        let mut g = graph(&[("e", &["f"]), ("f", &["g"]), ("g", &["f"])]);
+        assert_eq!(cycle_through("e", &mut g), None);
+        assert_eq!(cycle_through("f", &mut g).unwrap(), ["f", "g", "f"]);
+    }
 
     /// `Some(text)`: a valid `.yml` (its effective configuration);
     /// `Some("!err")`: an invalid one; `None`: a service directory.
