@@ -410,10 +410,6 @@ impl Sockets {
         self.list.len()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Socket> {
-        self.list.iter()
-    }
-
     /// Open every entry, in order. A socket that `survivor` (the service
     /// an earlier supervisor left running) holds is taken from it.
     pub fn open(entries: &[Entry], survivor: Option<nix::unistd::Pid>) -> Result<Sockets> {
@@ -433,7 +429,8 @@ impl Sockets {
     /// The sockets of a re-read configuration: those of `self` (or of a
     /// configuration re-read earlier and not started yet, `pending`) whose
     /// address is unchanged are kept, with the new entry's name, backlog,
-    /// mode and group; the others are opened. Nothing changes on an error.
+    /// mode and group; the others are opened. On an error, what this call
+    /// opened is closed again (and its socket files removed).
     pub fn reopen(&self, entries: &[Entry], pending: Option<&Sockets>) -> Result<Sockets> {
         let held: Vec<&Socket> = self
             .list
