@@ -186,6 +186,11 @@ pub struct StatusJson {
     /// The `log:` file, absolute (`immortalctl log` reads it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The sockets held for the service (`listen:`): `tcp 0.0.0.0:8080
+    /// (fd 3)`, in descriptor order; filled in by the supervisor, which
+    /// holds them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<String>,
     /// While a stop is under way: what was sent, when, and what follows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopping: Option<StoppingJson>,
@@ -314,6 +319,7 @@ pub fn status_of(s: &State, svc: &Service, name: String, now: Instant) -> Status
             .as_ref()
             .map(|l| crate::layout::absolute(&l.file).display().to_string()),
         stopping: stopping_of(s, now),
+        listen: Vec::new(),
     }
 }
 
@@ -660,6 +666,7 @@ mod tests {
             note: Some("serving".into()),
             log: Some("/var/log/web.log".into()),
             stopping: None,
+            listen: Vec::new(),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         assert_eq!(
@@ -668,8 +675,19 @@ mod tests {
                 "name":"web","state":"run","want":"up","paused":false,"exit":{"signal":"TERM"},
                 "ready":true,"ready_in":"0.2s","note":"serving","log":"/var/log/web.log"})
         );
-        let none = StatusJson { exit: None, ..s };
+        let none = StatusJson {
+            exit: None,
+            ..s.clone()
+        };
         assert_eq!(serde_json::to_value(&none).unwrap()["exit"], serde_json::Value::Null);
+        let held = StatusJson {
+            listen: vec!["tcp 0.0.0.0:8080 (fd 3)".into(), "unix /run/app.sock (fd 4)".into()],
+            ..s
+        };
+        assert_eq!(
+            serde_json::to_value(&held).unwrap()["listen"],
+            serde_json::json!(["tcp 0.0.0.0:8080 (fd 3)", "unix /run/app.sock (fd 4)"])
+        );
     }
 
     #[test]

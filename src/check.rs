@@ -16,7 +16,10 @@
 //!   supervisor to be, which opens them itself (never the service's user);
 //!   permissions are read from mode bits, ownership and groups, nothing is
 //!   created; `limits:`, `nice` and `cgroup:` can be applied (hard limits,
-//!   privileges, a cgroup controller for each `cgroup:` limit);
+//!   privileges, a cgroup controller for each `cgroup:` limit); each
+//!   `listen:` unix socket's directory exists and is writable by the
+//!   supervisor to be, its group exists, and a port below the first
+//!   unprivileged one is bound by a root supervisor;
 //! - `require`: each name exists (in a services directory: among its
 //!   services; for one file: a service beside it, or a supervise directory
 //!   in `$IMMORTAL_SDIR` or `~/.immortal`), no service requires itself
@@ -350,6 +353,7 @@ const YML_CHECKS: &[fn(&YmlFile) -> Vec<Problem>] = &[
     check_pid_files,
     check_limits,
     check_socket,
+    check_listen,
 ];
 
 /// Read, parse and check one file; the parsed file (for `require`), unless
@@ -519,6 +523,52 @@ fn check_limits(yml: &YmlFile) -> Vec<Problem> {
     if !confine.cgroup.is_empty() {
         if let Some((controller, why)) = crate::cgroup::Hierarchies::discover().check(&confine.cgroup) {
             out.push(yml.problem(nested_line(&yml.text, "cgroup", controller), why));
+        }
+    }
+    out
+}
+
+/// `listen:` (its syntax is the parser's): a unix socket's directory
+/// exists and the supervisor to be may create it there, nothing but a
+/// socket is at its path, its group exists; a port below the first
+/// unprivileged one is for a supervisor run by root.
+fn check_listen(yml: &YmlFile) -> Vec<Problem> {
+    use crate::listen::Address;
+    let Ok(entries) = crate::listen::entries(&yml.cfg.listen) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let at = |i: usize, key: &str| crate::listen::line_of(&yml.text, i, key);
+    for (i, e) in entries.iter().enumerate() {
+        match &e.address {
+            Address::Unix(path) => {
+                let occupied = std::fs::symlink_metadata(path)
+                    .is_ok_and(|m| !std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()));
+                let why = if occupied {
+                    Some("exists and is not a socket".to_string())
+                } else {
+                    unwritable(path, &yml.supervisor)
+                };
+                if let Some(why) = why {
+                    out.push(yml.problem(at(i, "unix"), format!("listen: unix '{}': {why}", path.display())));
+                }
+                if let Some(Err(err)) = e.group.as_deref().map(user::group_id) {
+                    out.push(yml.problem(at(i, "group"), format!("listen: group: {err}")));
+                }
+            }
+            Address::Tcp(addr) | Address::Udp(addr) => {
+                let first = crate::sys::socket::unprivileged_port_start();
+                if yml.supervisor.uid != 0 && addr.port() != 0 && addr.port() < first {
+                    let kind = e.address.kind();
+                    out.push(yml.problem(
+                        at(i, kind),
+                        format!(
+                            "listen: {kind} {addr}: a port below {first} is for a supervisor run by root, not {}",
+                            yml.supervisor
+                        ),
+                    ));
+                }
+            }
         }
     }
     out

@@ -77,6 +77,9 @@ pub struct RunYml {
     /// The API socket's mode and group (who may connect, who may control).
     #[serde(default)]
     pub socket: SocketYml,
+    /// Sockets the supervisor holds for the service ([`crate::listen`]).
+    #[serde(default)]
+    pub listen: Vec<crate::listen::ListenYml>,
 }
 
 /// `socket: {mode: 0660, group: ops}`.
@@ -678,6 +681,14 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     if let Some(Err((key, msg))) = cfg.health.as_ref().map(HealthYml::check) {
         return Err(Error::invalid(format!("{}: {msg}", at_in("health", key))));
     }
+    if let Err((i, key, msg)) = crate::listen::entries(&cfg.listen) {
+        let at = crate::listen::line_of(text, i, key).map_or(shown.to_string(), |n| format!("{shown}:{n}"));
+        return Err(Error::invalid(format!("{at}: {msg}")));
+    }
+    let ready_fd = cfg.ready.as_ref().and_then(|r| r.fd);
+    if let Some(why) = ready_fd.and_then(|fd| crate::listen::fd_conflict(cfg.listen.len(), fd)) {
+        return Err(Error::invalid(format!("{}: {why}", at_in("ready", "fd"))));
+    }
     if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
         return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));
     }
@@ -910,6 +921,7 @@ pub fn effective(cfg: &RunYml) -> RunYml {
     out.socket
         .mode
         .get_or_insert_with(|| format!("{:04o}", SocketSpec::DEFAULT_MODE));
+    out.listen = out.listen.iter().map(crate::listen::effective).collect();
     out
 }
 
@@ -929,6 +941,7 @@ const ABSENT: &[(&str, &str, &str)] = &[
         "  group: null",
         "control: root and the supervisor's user only",
     ),
+    ("", "listen: []", "no socket held: the service opens its own"),
 ];
 
 /// The effective configuration as YAML, for `-cc`: every default filled

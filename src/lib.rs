@@ -22,7 +22,8 @@
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
 //!   service), [`envdir`], [`user`]; [`listing`]: the entries of a services
 //!   directory and `-cc`'s validation; [`check`]: `-check`, every problem
-//!   of a service, a file or a services directory at once;
+//!   of a service, a file or a services directory at once; [`listen`]:
+//!   the sockets a supervisor holds for its service (`listen:`);
 //! - [`control`]: the one command set behind control bytes and socket
 //!   words, both directions;
 //! - [`status`]: runit's status record; [`api`]: the HTTP/JSON socket,
@@ -50,6 +51,7 @@ pub mod error;
 pub mod events;
 pub mod layout;
 pub mod limits;
+pub mod listen;
 pub mod listing;
 pub mod logfile;
 pub mod metrics;

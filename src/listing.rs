@@ -81,12 +81,13 @@ pub fn validate(path: &Path) -> Entry {
 /// files beside it show (a `require` cycle), or the first error found.
 pub fn effective(path: &Path) -> Result<String> {
     let yml = config::load(path)?;
-    crate::service::from_yml(path, &yml)?;
+    let svc = crate::service::from_yml(path, &yml)?;
     require_cycle(path, &yml)?;
     let how = crate::cgroup::Hierarchies::discover().describe();
     Ok(format!(
-        "{}# the service is stopped through {how}\n",
-        config::to_yaml(&yml)
+        "{}# the service is stopped through {how}\n{}",
+        config::to_yaml(&yml),
+        crate::listen::summary(&svc.listen)
     ))
 }
 

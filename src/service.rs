@@ -317,6 +317,8 @@ pub struct Service {
     pub confine: Confinement,
     /// The API socket's mode and group.
     pub socket: SocketSpec,
+    /// Sockets the supervisor holds and passes at 3, 4, … (`listen:`).
+    pub listen: Vec<crate::listen::Entry>,
     /// The `-c` file, re-read on `restart`.
     pub config_file: Option<PathBuf>,
     /// Started from the command line (not `-c`): the supervisor exits when
@@ -423,6 +425,7 @@ impl Service {
             watchdog: None,
             confine: Confinement::default(),
             socket: SocketSpec::default(),
+            listen: Vec::new(),
             config_file: None,
             cli: false,
         }
@@ -465,6 +468,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         return Err(Error::invalid(format!("{shown}: {}", problems.join("; "))));
     }
     let socket = SocketSpec::from_yml(&yml.socket).map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
+    let listen = crate::listen::entries(&yml.listen).map_err(|(_, _, e)| Error::invalid(format!("{shown}: {e}")))?;
     Ok(Service {
         name: None,
         command,
@@ -495,6 +499,7 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         watchdog: yml.watchdog.map(seconds),
         confine,
         socket,
+        listen,
         config_file: Some(path.to_path_buf()),
         cli: false,
     })

@@ -104,6 +104,10 @@ pub struct Unit {
     cgroup_watch: Option<crate::cgroup::EventsWatch>,
     /// OOM kills in the cgroup when the running process started.
     oom_before: Option<u64>,
+    /// The sockets of `listen:`, held across every start.
+    pub listen: crate::listen::Sockets,
+    /// Those of a configuration re-read by `restart`, from its start on.
+    pending_listen: Option<crate::listen::Sockets>,
 }
 
 impl Unit {
@@ -155,6 +159,8 @@ impl Unit {
             cgroup: None,
             cgroup_watch: None,
             oom_before: None,
+            listen: crate::listen::Sockets::default(),
+            pending_listen: None,
         }
     }
 
@@ -1135,6 +1141,11 @@ impl Supervisor {
         if let Some(svc) = unit.pending.take() {
             unit.svc = svc;
         }
+        if let Some(sockets) = unit.pending_listen.take() {
+            // The sockets no longer configured close here.
+            unit.listen.retire(&[&sockets]);
+            unit.listen = sockets;
+        }
         let entry = match &mut unit.cgroup {
             Some(cg) => {
                 let limits = unit.svc.confine.cgroup;
@@ -1182,6 +1193,7 @@ impl Supervisor {
         let extra = spawn::Extra {
             fd: pass.as_ref().map(|(fd, n)| (fd.as_fd(), *n)),
             cgroups,
+            listen: Some(&unit.listen),
             ..spawn::readiness(&unit.svc, notify_socket)
         };
         let spawned = spawn::service_with(&unit.svc, &unit.io, &extra);
@@ -1285,9 +1297,19 @@ impl Supervisor {
         let loaded = crate::config::load(&path)
             .and_then(|yml| crate::service::from_yml(&path, &yml))
             .and_then(|svc| self.cgroup_for(i, &svc).map(|()| svc));
+        let unit = &self.units[i];
+        // Unchanged addresses keep their sockets; new ones open now.
+        let loaded = loaded.and_then(|svc| {
+            let sockets = unit.listen.reopen(&svc.listen, unit.pending_listen.as_ref())?;
+            Ok((svc, sockets))
+        });
         match loaded {
-            Ok(mut svc) => {
+            Ok((mut svc, sockets)) => {
                 let unit = &mut self.units[i];
+                if let Some(earlier) = unit.pending_listen.take() {
+                    earlier.retire(&[&unit.listen, &sockets]);
+                }
+                unit.pending_listen = Some(sockets);
                 svc.name.clone_from(&unit.svc.name);
                 let policy = policy(&svc, unit.state.policy.role, unit.service_dir.is_some());
                 unit.pending = Some(svc);
@@ -1489,7 +1511,8 @@ impl Supervisor {
         match route {
             Route::Status => {
                 let unit = &self.units[0];
-                let status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
+                let mut status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
+                status.listen = unit.listen.describe();
                 (200, serde_json::to_string(&status).unwrap_or_default() + "\n")
             }
             Route::History => {

@@ -61,7 +61,8 @@ impl Io {
 }
 
 /// What a start adds for readiness: a descriptor passed at a number (s6's
-/// notification fd) and variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+/// notification fd) and variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`); and
+/// the sockets of `listen:`.
 #[derive(Default)]
 pub struct Extra<'a> {
     pub fd: Option<(std::os::fd::BorrowedFd<'a>, i32)>,
@@ -71,6 +72,9 @@ pub struct Extra<'a> {
     /// The cgroups it enters: born in the v2 one, the v1 ones joined
     /// before exec.
     pub cgroups: crate::cgroup::Entry,
+    /// The sockets it gets as descriptors 3, 4, … with `LISTEN_FDS`,
+    /// `LISTEN_FDNAMES` and `LISTEN_PID` (its own pid).
+    pub listen: Option<&'a crate::listen::Sockets>,
 }
 
 /// Whether the service talks sd_notify (`ready: notify`, or the
@@ -170,14 +174,32 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
     for (name, value) in &extra.env {
         cmd.env(name, value);
     }
-    if let Some((fd, number)) = extra.fd {
-        crate::sys::exec::pass_fd(&mut cmd, std::os::fd::AsRawFd::as_raw_fd(&fd), number);
+    use std::os::fd::AsRawFd;
+    let sockets = extra.listen.filter(|s| !s.is_empty());
+    let mut own_pid_vars: Vec<&str> = extra.own_pid_var.into_iter().collect();
+    let mut places = Vec::new();
+    if let Some(sockets) = sockets {
+        sockets.reset()?;
+        for (name, value) in sockets.env() {
+            cmd.env(name, value);
+        }
+        own_pid_vars.push("LISTEN_PID");
+        places.extend(sockets.placement().into_iter().map(|(fd, n)| (fd.as_raw_fd(), n)));
+    }
+    // The notification fd never is one of the sockets' numbers
+    // (`listen::fd_conflict`); all are placed at once.
+    places.extend(extra.fd.map(|(fd, n)| (fd.as_raw_fd(), n)));
+    let given: Vec<_> = places.iter().map(|&(_, n)| n).collect();
+    crate::sys::exec::place_fds(&mut cmd, places);
+    if sockets.is_some() {
+        // The protocol's promise: the sockets, and nothing else.
+        crate::sys::exec::pass_only(&mut cmd, given);
     }
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
-    if let Some(var) = extra.own_pid_var {
+    if !own_pid_vars.is_empty() {
         // Last: it executes the program itself.
-        crate::sys::exec::exec_with_own_pid(&mut cmd, var)?;
+        crate::sys::exec::exec_with_own_pid(&mut cmd, &own_pid_vars)?;
     }
     if let Some((dir, _)) = born_in {
         return crate::sys::clone::spawn_into_cgroup(&mut cmd, std::os::fd::AsFd::as_fd(dir));

@@ -37,20 +37,86 @@ pub fn drop_privileges(cmd: &mut Command, uid: libc::uid_t, gid: libc::gid_t, gr
     }
 }
 
-/// Give the child descriptor `from` as number `to` (s6's notification fd),
-/// without close-on-exec.
-pub fn pass_fd(cmd: &mut Command, from: std::os::fd::RawFd, to: std::os::fd::RawFd) {
-    // SAFETY: dup2 and fcntl are async-signal-safe; `from` is a descriptor
-    // the parent keeps open until after the spawn.
+/// Give the child each descriptor `from` as number `to`, without
+/// close-on-exec: the sockets of `listen:` at 3, 4, … and s6's
+/// notification fd. Every source is first duplicated above all the
+/// targets (close-on-exec, so the copies go at exec), then each copy is
+/// put in place: a source whose number is another's target is never
+/// overwritten before it is placed.
+pub fn place_fds(cmd: &mut Command, pairs: Vec<(std::os::fd::RawFd, std::os::fd::RawFd)>) {
+    let Some(above) = pairs.iter().map(|&(_, to)| to).max().map(|top| top + 1) else {
+        return;
+    };
+    let mut copies: Vec<std::os::fd::RawFd> = vec![-1; pairs.len()];
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) and dup2 are async-signal-safe; the
+    // closure owns `pairs` and `copies`, allocated before the fork (it only
+    // writes into `copies`); every `from` is a descriptor the parent keeps
+    // open until after the spawn.
     unsafe {
         cmd.pre_exec(move || {
-            if from == to {
-                // dup2 onto itself keeps close-on-exec: clear it.
-                if libc::fcntl(to, libc::F_SETFD, 0) != 0 {
+            for (copy, &(from, _)) in copies.iter_mut().zip(&pairs) {
+                *copy = libc::fcntl(from, libc::F_DUPFD_CLOEXEC, above);
+                if *copy < 0 {
                     return Err(io::Error::last_os_error());
                 }
-            } else if libc::dup2(from, to) < 0 {
-                return Err(io::Error::last_os_error());
+            }
+            for (&copy, &(_, to)) in copies.iter().zip(&pairs) {
+                if libc::dup2(copy, to) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Make every descriptor from 3 on close-on-exec, except `keep` (placed
+/// by [`place_fds`], which must run first): the program then gets its
+/// standard streams and the descriptors it was given, nothing the
+/// supervisor inherited from whoever started it (systemd does the same
+/// for a socket-activated service).
+pub fn pass_only(cmd: &mut Command, mut keep: Vec<std::os::fd::RawFd>) {
+    keep.sort_unstable();
+    keep.dedup();
+    // The ranges between the kept ones, the last one open-ended.
+    let mut ranges: Vec<(libc::c_uint, libc::c_uint)> = Vec::new();
+    let mut low: libc::c_uint = 3;
+    for k in keep.into_iter().filter_map(|k| libc::c_uint::try_from(k).ok()) {
+        if k > low {
+            ranges.push((low, k - 1));
+        }
+        low = low.max(k + 1);
+    }
+    ranges.push((low, libc::c_uint::MAX));
+    // SAFETY: close_range, getrlimit and fcntl are system calls without
+    // allocation (async-signal-safe); the closure owns `ranges`, made before
+    // the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for &(low, high) in &ranges {
+                #[cfg(target_os = "linux")]
+                if libc::syscall(libc::SYS_close_range, low, high, libc::CLOSE_RANGE_CLOEXEC) == 0 {
+                    continue;
+                }
+                // Before Linux 5.11, and elsewhere: one at a time, up to
+                // the limit.
+                let mut limit = libc::rlimit {
+                    rlim_cur: 0,
+                    rlim_max: 0,
+                };
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                #[allow(clippy::unnecessary_cast)] // rlim_t is i64 on some systems
+                let top = (high as u64).min((limit.rlim_cur as u64).saturating_sub(1));
+                let mut fd = low as u64;
+                while fd <= top {
+                    let flags = libc::fcntl(fd as libc::c_int, libc::F_GETFD);
+                    if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                        libc::fcntl(fd as libc::c_int, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                    fd += 1;
+                }
             }
             Ok(())
         });
@@ -64,9 +130,9 @@ struct Prepared {
     _argv: Vec<std::ffi::CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     _envs: Vec<std::ffi::CString>,
-    _slot: Vec<u8>,
-    /// Where the digits go: just after `VAR=` in `_slot`.
-    digits_at: *mut u8,
+    _slots: Vec<Vec<u8>>,
+    /// Where the digits go: just after each `VAR=` in `_slots`.
+    digits_at: Vec<*mut u8>,
     env_ptrs: Vec<*const libc::c_char>,
 }
 
@@ -81,12 +147,13 @@ extern "C" {
     static mut environ: *const *const libc::c_char;
 }
 
-/// Run `cmd` with `VAR=<its own pid>` in its environment (systemd's
-/// `WATCHDOG_PID`): std builds the environment before the fork, when the
-/// pid is not known, so this last `pre_exec` step executes the program
-/// itself with an environment prepared here, the pid filled in after the
-/// fork. Must be registered after every other `pre_exec` hook.
-pub fn exec_with_own_pid(cmd: &mut Command, var: &str) -> io::Result<()> {
+/// Run `cmd` with `VAR=<its own pid>` in its environment for each of
+/// `vars` (systemd's `WATCHDOG_PID`, `LISTEN_PID`): std builds the
+/// environment before the fork, when the pid is not known, so this last
+/// `pre_exec` step executes the program itself with an environment
+/// prepared here, the pid filled in after the fork. Must be registered
+/// after every other `pre_exec` hook.
+pub fn exec_with_own_pid(cmd: &mut Command, vars: &[&str]) -> io::Result<()> {
     use std::collections::BTreeMap;
     use std::ffi::{CString, OsString};
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -108,7 +175,9 @@ pub fn exec_with_own_pid(cmd: &mut Command, var: &str) -> io::Result<()> {
             None => env.remove(k),
         };
     }
-    env.remove(std::ffi::OsStr::new(var));
+    for var in vars {
+        env.remove(std::ffi::OsStr::new(var));
+    }
     let mut envs = Vec::with_capacity(env.len());
     for (k, v) in env {
         let mut kv = k.into_vec();
@@ -116,13 +185,22 @@ pub fn exec_with_own_pid(cmd: &mut Command, var: &str) -> io::Result<()> {
         kv.extend(v.into_vec());
         envs.push(CString::new(kv).map_err(|_| nul())?);
     }
-    // `VAR=` then room for any pid's digits and the NUL.
-    let mut slot = format!("{var}=").into_bytes();
-    let prefix = slot.len();
-    slot.resize(prefix + 24, 0);
-    let base = slot.as_mut_ptr();
+    // `VAR=` then room for any pid's digits and the NUL, for each.
+    let mut slots: Vec<Vec<u8>> = Vec::with_capacity(vars.len());
+    let mut digits_at = Vec::with_capacity(vars.len());
     let mut env_ptrs: Vec<*const libc::c_char> = envs.iter().map(|c| c.as_ptr()).collect();
-    env_ptrs.push(base as *const libc::c_char);
+    for var in vars {
+        let mut slot = format!("{var}=").into_bytes();
+        let prefix = slot.len();
+        slot.resize(prefix + 24, 0);
+        let base = slot.as_mut_ptr();
+        env_ptrs.push(base as *const libc::c_char);
+        // SAFETY: `prefix` is within the 24 + prefix bytes just allocated;
+        // the buffer is moved into `slots` below, which moves the Vec and
+        // not its heap allocation.
+        digits_at.push(unsafe { base.add(prefix) });
+        slots.push(slot);
+    }
     env_ptrs.push(std::ptr::null());
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
@@ -131,13 +209,12 @@ pub fn exec_with_own_pid(cmd: &mut Command, var: &str) -> io::Result<()> {
         _argv: argv,
         argv_ptrs,
         _envs: envs,
-        _slot: slot,
-        // SAFETY: `prefix` is within the 24 + prefix bytes just allocated.
-        digits_at: unsafe { base.add(prefix) },
+        _slots: slots,
+        digits_at,
         env_ptrs,
     };
     // SAFETY: after the fork the closure calls only getpid, writes into
-    // memory prepared above (at most 20 digits and a NUL, within the
+    // memory prepared above (at most 20 digits and a NUL, within each
     // slot), sets `environ` and calls execvp: all async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
@@ -156,8 +233,10 @@ pub fn exec_with_own_pid(cmd: &mut Command, var: &str) -> io::Result<()> {
                 }
             }
             let len = digits.len() - i;
-            std::ptr::copy_nonoverlapping(digits[i..].as_ptr(), p.digits_at, len);
-            *p.digits_at.add(len) = 0;
+            for &at in &p.digits_at {
+                std::ptr::copy_nonoverlapping(digits[i..].as_ptr(), at, len);
+                *at.add(len) = 0;
+            }
             environ = p.env_ptrs.as_ptr();
             libc::execvp(p.program.as_ptr(), p.argv_ptrs.as_ptr());
             Err(io::Error::last_os_error())

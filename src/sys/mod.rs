@@ -20,6 +20,7 @@ pub mod peer;
 pub mod pidfd;
 pub mod process;
 pub mod rlimit;
+pub mod socket;
 pub mod system;
 
 /// The `poll` timeout that wakes at `deadline` (never early: rounded up to

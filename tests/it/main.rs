@@ -21,6 +21,7 @@ mod ctl_rows;
 mod faults;
 mod follow;
 mod immortallog;
+mod listen;
 mod logging;
 mod observe;
 mod operator_tools;

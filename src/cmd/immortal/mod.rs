@@ -159,9 +159,16 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     if let Some(path) = &svc.supervisor_pidfile {
         sys::fs::write_pidfile(path, std::process::id())?;
     }
-    let events = start_supervising(&dir)?;
-    // Last: a start refused by anything above leaves no dead socket.
-    let listener = listen(&dir.join(layout::SOCKET), svc.socket)?;
+    // The service's sockets (`listen:`), before it first starts and while
+    // we may still be root: one held by a service a killed supervisor left
+    // running is taken from it.
+    let survivor = supervise::adopt::survivor(&dir).map(|s| s.pid);
+    let sockets = crate::listen::Sockets::open(&svc.listen, survivor)?;
+    let rest = start_supervising(&dir).and_then(|events| {
+        // Last: a start refused by anything above leaves no dead socket.
+        Ok((events, listen(&dir.join(layout::SOCKET), svc.socket)?))
+    });
+    let (events, listener) = rest.inspect_err(|_| sockets.retire(&[]))?;
     let prefix = dir.display().to_string();
     let log = if detached {
         Log::syslog(prefix, dir.join(layout::FALLBACK_LOG))
@@ -188,6 +195,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     let name = svc.name.clone().unwrap_or_else(|| dir_name(&dir));
     let mut unit = Unit::new("", svc, Some(files), io, None, Want::Up, Role::Service);
     unit.output = output;
+    unit.listen = sockets;
     confine(&mut unit, &dir, &name)?;
     let mut units = vec![unit];
     units.extend(logger);

@@ -152,8 +152,17 @@ fn supervisor_alive(dir: &Path) -> Result<bool> {
     }
 }
 
-fn row(v: &Value) -> Row {
+/// A service's row; `detailed` (one service named): with the lines
+/// under it (the sockets it holds, `listen:`).
+fn row(v: &Value, detailed: bool) -> Row {
     let text = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let listen = v.get("listen").and_then(Value::as_array).filter(|_| detailed);
+    let details = listen
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|s| format!("listen: {s}"))
+        .collect();
     Row {
         name: text("name"),
         pid: v.get("pid").and_then(Value::as_i64).unwrap_or(0),
@@ -166,6 +175,7 @@ fn row(v: &Value) -> Row {
         error: v.get("error").and_then(Value::as_str).map(String::from),
         config_error: v.get("config_error").and_then(Value::as_str).map(String::from),
         live: live_notes(v),
+        details,
         log_service: facts::log_note(v),
     }
 }
@@ -495,7 +505,8 @@ fn show(req: &Request, shown: &[Value]) -> i32 {
     let out = if req.json {
         serde_json::to_string_pretty(shown).unwrap_or_default() + "\n"
     } else {
-        let rows: Vec<Row> = shown.iter().map(row).collect();
+        let detailed = req.target.as_deref().is_some_and(|t| t != "*");
+        let rows: Vec<Row> = shown.iter().map(|v| row(v, detailed)).collect();
         table::render(&rows, colour_wanted(req))
     };
     crate::cli::print(&out);

@@ -9,6 +9,9 @@
 //! between columns, each column as wide as its widest cell (at least 3, 2,
 //! 4, 0). The name is green when up, red when down, yellow when following a
 //! pid; a service waiting to start shows `CMD - Starting in N seconds`.
+//! The detailed view (one service named) adds lines under its row, from
+//! the Name column on: the sockets it holds (`listen: tcp 0.0.0.0:8080 (fd
+//! 3)`).
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Row {
@@ -29,6 +32,9 @@ pub struct Row {
     /// Of a running service: `stopping: …` or `not ready`, `unhealthy:
     /// …`, its STATUS text.
     pub live: Vec<String>,
+    /// Lines under the row, from the Name column on (the detailed view of
+    /// one service: `listen: tcp 0.0.0.0:8080 (fd 3)`).
+    pub details: Vec<String>,
     /// A service directory's `log/` service that does not run: `log: down
     /// 1.2s`.
     pub log_service: Option<String>,
@@ -92,6 +98,10 @@ pub fn render(rows: &[Row], color: bool) -> String {
             out += &paint(&format!(" - config error: {e}"), YELLOW, color);
         }
         out.push('\n');
+        let indent = w_pid + w_up + w_down + 9;
+        for line in &r.details {
+            out += &format!("{:indent$}{line}\n", "");
+        }
     }
     out
 }
@@ -160,6 +170,23 @@ mod tests {
                 ..Row::default()
             },
         ]
+    }
+
+    #[test]
+    fn details_go_under_the_row_from_the_name_column() {
+        let mut rows = rows();
+        rows[0].details = vec![
+            "listen: tcp 0.0.0.0:8080 (fd 3)".into(),
+            "listen: unix /a.sock (fd 4)".into(),
+        ];
+        let want = concat!(
+            "  PID         Up   Down   Name    CMD\n",
+            "12345   1h2m3.4s          web     sleep 100\n",
+            "                          listen: tcp 0.0.0.0:8080 (fd 3)\n",
+            "                          listen: unix /a.sock (fd 4)\n",
+            "   77              5.0s   db      postgres -D /x\n",
+        );
+        assert!(render(&rows, false).starts_with(want), "{}", render(&rows, false));
     }
 
     /// The Go tool's layout, byte for byte (format
