@@ -30,4 +30,5 @@ mod restart;
 mod security;
 mod service_dir;
 mod supervise;
+mod svc_output;
 mod svcdir;
