@@ -133,23 +133,28 @@ pub struct Mux {
 impl Mux {
     /// Lines in `format` on descriptors of our own stdout and stderr.
     pub fn new(format: Format) -> std::io::Result<Mux> {
-        let out = |fd: BorrowedFd<'_>| -> std::io::Result<Out> {
-            Ok(Out {
-                fd: writer(fd)?,
-                queue: Vec::new(),
-                sent: 0,
-                broken: None,
-            })
+        let stdout = writer(std::io::stdout().as_fd())?;
+        let stderr = writer(std::io::stderr().as_fd())?;
+        Ok(Mux::to(format, stdout, stderr))
+    }
+
+    /// Lines in `format` on `stdout` and `stderr` (non-blocking).
+    fn to(format: Format, stdout: File, stderr: File) -> Mux {
+        let out = |fd: File| Out {
+            fd,
+            queue: Vec::new(),
+            sent: 0,
+            broken: None,
         };
-        Ok(Mux {
+        Mux {
             format,
             width: 0,
             pipes: Vec::new(),
-            outs: [out(std::io::stdout().as_fd())?, out(std::io::stderr().as_fd())?],
+            outs: [out(stdout), out(stderr)],
             turn: 0,
             buf: vec![0; READ_MAX],
             counts: Counts::default(),
-        })
+        }
     }
 
     /// The longest name of the services known (those not started yet
@@ -448,4 +453,136 @@ fn writer(fd: BorrowedFd<'_>) -> std::io::Result<File> {
     let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(&own, nix::fcntl::FcntlArg::F_SETFL(flags))?;
     Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Mux writing to pipes whose read ends the test holds.
+    fn mux(format: Format) -> (Mux, File, File) {
+        let (out_r, out_w) = pipe().unwrap();
+        let (err_r, err_w) = pipe().unwrap();
+        for w in [&out_w, &err_w] {
+            nix::fcntl::fcntl(w, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        }
+        (Mux::to(format, File::from(out_w), File::from(err_w)), out_r, err_r)
+    }
+
+    /// One round of the loop, every descriptor taken as ready.
+    fn round(m: &mut Mux) {
+        let tags: Vec<Tag> = m.fds().iter().map(|(_, _, t)| *t).collect();
+        m.handle(&tags);
+    }
+
+    fn take(from: &mut File) -> String {
+        let mut buf = vec![0; 1 << 20];
+        let mut got = Vec::new();
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    fn reading(m: &Mux) -> usize {
+        m.fds().iter().filter(|(_, _, t)| matches!(t, Tag::Pipe(_))).count()
+    }
+
+    #[test]
+    fn whole_lines_then_the_rest_once_the_service_is_forgotten() {
+        let (mut m, mut out, mut err) = mux(Format::Prefix);
+        m.set_width(6);
+        let (ro, re) = m.sinks("web").unwrap();
+        // The same pipes at every start.
+        let (ro2, re2) = m.sinks("web").unwrap();
+        assert!(Rc::ptr_eq(&ro, &ro2) && Rc::ptr_eq(&re, &re2));
+        let mut o = File::from(ro.try_clone().unwrap());
+        let mut e = File::from(re.try_clone().unwrap());
+        o.write_all(b"GET / 200\nGET / 4").unwrap();
+        e.write_all(b"oops\n").unwrap();
+        round(&mut m);
+        assert_eq!(take(&mut out), "web    | GET / 200\n");
+        assert_eq!(take(&mut err), "web    | oops\n");
+        o.write_all(b"04\nbye").unwrap();
+        round(&mut m);
+        assert_eq!(take(&mut out), "web    | GET / 404\n");
+        // Forgotten, its last writer gone: the rest is a line, the pipes close.
+        m.close("web");
+        drop((o, e, ro, re, ro2, re2));
+        round(&mut m);
+        assert_eq!(take(&mut out), "web    | bye\n");
+        assert_eq!(reading(&m), 0);
+        m.say("immortalsvc: done");
+        assert_eq!(take(&mut err), "immortalsvc: done\n");
+    }
+
+    #[test]
+    fn a_full_queue_stops_the_reading_until_the_reader_takes_more() {
+        let (mut m, mut out, _err) = mux(Format::Plain);
+        let (o, _e) = m.sinks("web").unwrap();
+        let o = File::from(o.try_clone().unwrap());
+        nix::fcntl::fcntl(&o, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let line = [b'x'; 999];
+        let mut written = 0usize;
+        // Nobody reads `out`: the service's writes end up refused, and its
+        // pipe is not read any more.
+        let mut held = false;
+        for _ in 0..2_000 {
+            let mut progress = false;
+            for _ in 0..64 {
+                match (&o).write(&line).and_then(|_| (&o).write(b"\n")) {
+                    Ok(_) => {
+                        written += 1;
+                        progress = true;
+                    }
+                    Err(_) => break,
+                }
+            }
+            round(&mut m);
+            if !progress && reading(&m) == 1 {
+                held = true; // only stderr's pipe is read
+                break;
+            }
+        }
+        assert!(held, "never held back ({written} lines written)");
+        assert!(m.outs[0].waiting() >= QUEUE_MAX);
+        assert_eq!(reading(&m), 1);
+        // The reader takes it all: every line, whole, once.
+        let mut got = String::new();
+        while got.lines().count() < written {
+            got.push_str(&take(&mut out));
+            round(&mut m);
+        }
+        assert_eq!(got.lines().count(), written);
+        assert!(got.lines().all(|l| l.len() == 999));
+        assert_eq!(reading(&m), 2);
+    }
+
+    #[test]
+    fn a_stdout_gone_drops_its_lines_and_says_so_once() {
+        let (mut m, out, mut err) = mux(Format::Prefix);
+        m.set_width(3);
+        let (o, e) = m.sinks("web").unwrap();
+        let mut o = File::from(o.try_clone().unwrap());
+        let mut e = File::from(e.try_clone().unwrap());
+        drop(out);
+        for _ in 0..3 {
+            o.write_all(b"lost\n").unwrap();
+            e.write_all(b"kept\n").unwrap();
+            round(&mut m);
+        }
+        let said = take(&mut err);
+        assert_eq!(
+            said.matches("immortalsvc: unable to write to stdout: Broken pipe (os error 32)")
+                .count(),
+            1,
+            "{said}"
+        );
+        assert_eq!(said.matches("web | kept\n").count(), 3, "{said}");
+        assert_eq!(m.counts.dropped, 2);
+        assert_eq!(m.counts.lines, 6);
+    }
 }
