@@ -10,8 +10,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     // Small inputs still reach the cuts: lines are made long by repeating.
-    let times = 1 + usize::from(step >> 4) * 9000;
-    let input: Vec<u8> = bytes.iter().copied().cycle().take(bytes.len() * times).collect();
+    let times = 1 + usize::from(step >> 4) * 2000;
+    let size = (bytes.len() * times).min(140_000);
+    let input: Vec<u8> = bytes.iter().copied().cycle().take(size).collect();
     let mut pieces: Vec<(Vec<u8>, Piece)> = Vec::new();
     let mut lines = Lines::default();
     let mut emit = |t: &[u8], p: Piece| pieces.push((t.to_vec(), p));
