@@ -540,3 +540,18 @@ fn a_supervisor_killed_loses_no_line_of_its_service() {
         assert_eq!(line, format!("tick | tick {i}"), "every tick once, in order");
     }
 }
+
+#[test]
+fn an_unknown_format_is_refused() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(sb.path("services")).unwrap();
+    let out = Command::new(SVC)
+        .args(["-o", "xml"])
+        .arg(sb.path("services"))
+        .env("IMMORTAL_SDIR", sb.path("sdir"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad arguments") && err.contains("-o FORMAT"), "{err}");
+}
