@@ -32,4 +32,5 @@ mod restart;
 mod security;
 mod service_dir;
 mod supervise;
+mod svc_output;
 mod svcdir;

@@ -976,7 +976,7 @@ fn container_example_immortalsvc_as_pid_1_reaps_and_stops_cleanly() {
     // Both services up: ticker.yml and orphans/.
     let running = |what: &str| processes_in(&ns).iter().any(|p| p.3.contains(what));
     wait_for(15.0, "both services running", || {
-        running("ticker:") && running("./run") && output().contains("orphans: started")
+        running("ticker:") && running("./run") && output().contains("orphans | orphans: started")
     });
 
     // orphans/ leaves an orphan every second, reaped by its supervisor

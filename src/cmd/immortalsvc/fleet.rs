@@ -14,6 +14,7 @@
 //! | a supervisor exits | `Down`, started again when wanted; exit 3 (an essential service failed for good) stops everything and immortalsvc exits 1 |
 //! | SIGTERM/SIGINT | stop every supervisor, dependents first: each is told once nothing running requires it; when none is left, exit |
 //! | SIGHUP, a change of DIR | read DIR now; without inotify, every [`RESCAN`] |
+//! | a service is forgotten (removed from DIR, its supervisor gone) | [`Action::CloseOutput`]: its output pipes are read to their end, then closed (until then they outlive every supervisor, so no line is lost across restarts) |
 //!
 //! After the event's own cell, the same `settle` runs for every event: what
 //! has become due (a scan, a start, the next stop, the exit) and what to
@@ -188,6 +189,12 @@ pub enum Action {
         error: String,
     },
     RemoveConfigError {
+        name: String,
+    },
+    /// NAME is forgotten: close our write ends of its output pipes, read
+    /// what is left until its last writer is gone (a partial line ends
+    /// there), then close them ([`super::mux`]).
+    CloseOutput {
         name: String,
     },
     /// Watch these names' supervise directories for `ready` files (answer:
@@ -474,6 +481,7 @@ impl Fleet {
                 Phase::Stopping { pid, .. } => c.phase = Phase::Stopping { pid, forget: true },
                 Phase::Down | Phase::Inspecting | Phase::Clearing { .. } | Phase::Starting => {
                     self.children.remove(&name);
+                    out.push(Action::CloseOutput { name });
                 }
             }
         }
@@ -548,6 +556,7 @@ impl Fleet {
         }
         if forget {
             self.children.remove(&name);
+            out.push(Action::CloseOutput { name });
         } else if let Some(c) = self.children.get_mut(&name) {
             c.phase = Phase::Down;
         }

@@ -27,6 +27,9 @@
 //!   start (one left by a killed immortalsvc): its end starts ours, never a
 //!   blocking wait.
 //! - immortalsvc's own socket ([`hub`]).
+//! - the services' output pipes and our own stdout and stderr ([`mux`]):
+//!   every service without a log of its own writes there, as whole lines
+//!   marked with its name (`-o prefix|plain|json`).
 //!
 //! A `NAME.yml` is validated as `immortal -c FILE -cc` validates it before
 //! anything is stopped, and compared by meaning (the effective
@@ -44,6 +47,7 @@
 
 pub mod fleet;
 pub mod hub;
+pub mod mux;
 
 use crate::error::{Context, Result};
 use crate::layout;
@@ -81,16 +85,20 @@ pub struct Scanner {
     dying: Vec<(Pid, Token)>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
+    /// The services' output, and our own messages (see [`mux`]).
+    mux: mux::Mux,
 }
 
+/// Before the loop (nothing else is written yet): straight to stderr.
 fn say(msg: &str) {
     let _ = writeln!(std::io::stderr(), "immortalsvc: {msg}");
 }
 
 impl Scanner {
     /// Set up (errors are fatal: bad directory, no `immortal` binary).
-    /// `metrics`: `-metrics ADDR:PORT`, serving `/metrics` over TCP.
-    pub fn new(dir: &Path, metrics: Option<&str>) -> Result<Scanner> {
+    /// `metrics`: `-metrics ADDR:PORT`, serving `/metrics` over TCP;
+    /// `format`: `-o`, how the services' lines are written.
+    pub fn new(dir: &Path, metrics: Option<&str>, format: mux::lines::Format) -> Result<Scanner> {
         let dir = layout::absolute(dir);
         std::fs::read_dir(&dir).ctx("read", &dir)?;
         let exe = std::env::current_exe().ctx("locate", "immortalsvc")?;
@@ -141,6 +149,8 @@ impl Scanner {
                 None
             }
         };
+        // Last: what was said above is written already, straight to stderr.
+        let mux = mux::Mux::new(format).ctx("set up the output of", "stdout and stderr")?;
         Ok(Scanner {
             fleet: Fleet::new(watch.is_some(), Instant::now()),
             dir,
@@ -153,11 +163,12 @@ impl Scanner {
             ready_names: BTreeSet::new(),
             dying: Vec::new(),
             hub,
+            mux,
         })
     }
 
     pub fn run(mut self) -> i32 {
-        say(&format!(
+        self.say(&format!(
             "supervising {} (supervise directories in {})",
             self.dir.display(),
             self.sdir.display()
@@ -169,6 +180,8 @@ impl Scanner {
                 let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
                 let (fleet, actions) = fleet::plan(fleet, event, now);
                 self.fleet = fleet;
+                let longest = self.fleet.children.keys().map(|n| n.chars().count()).max();
+                self.mux.set_width(longest.unwrap_or(0));
                 for action in actions {
                     if let Some(code) = self.perform(action) {
                         return code;
@@ -183,7 +196,7 @@ impl Scanner {
     /// exit with this status.
     fn perform(&mut self, action: Action) -> Option<i32> {
         match action {
-            Action::Say(text) => say(&text),
+            Action::Say(text) => self.say(&text),
             Action::Scan => {
                 let event = match listing::read(&self.dir) {
                     Ok((listing, clashes)) => {
@@ -216,14 +229,23 @@ impl Scanner {
             }
             Action::WriteConfigError { name, error } => self.write_config_error(&name, &error),
             Action::RemoveConfigError { name } => self.remove_config_error(&name),
+            Action::CloseOutput { name } => self.mux.close(&name),
             Action::WatchReady(names) => {
                 self.ready_names = names;
                 let ready = self.ready_now();
                 self.queue.push_back(Event::Ready(ready));
             }
-            Action::Exit(code) => return Some(code),
+            Action::Exit(code) => {
+                self.mux.finish(mux::FINISH);
+                return Some(code);
+            }
         }
         None
+    }
+
+    /// A line of ours on stderr, in turn with the services' lines.
+    fn say(&mut self, msg: &str) {
+        self.mux.say(&format!("immortalsvc: {msg}"));
     }
 
     /// Where NAME's supervisor keeps its files.
@@ -237,10 +259,12 @@ impl Scanner {
 
     /// Spawn NAME's supervisor: `immortal -n DIR/NAME`, or `immortal -n -c
     /// DIR/NAME.yml -ctl NAME`.
-    fn start(&self, name: &str, service_dir: bool) -> Event {
+    fn start(&mut self, name: &str, service_dir: bool) -> Event {
         let args: Vec<String> = if service_dir {
             let svc = self.dir.join(name);
-            link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE));
+            if let Err(why) = link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE)) {
+                self.say(&why);
+            }
             vec!["-n".into(), svc.display().to_string()]
         } else {
             let yml = self.dir.join(format!("{name}{}", layout::YML_SUFFIX));
@@ -252,10 +276,21 @@ impl Scanner {
                 name.into(),
             ]
         };
+        // Its stdout and stderr: its pipes to the multiplexer, the same at
+        // every start. It hands them to a service without a log of its own.
+        let (stdout, stderr) = match self.mux.sinks(name) {
+            Ok(ends) => ends,
+            Err(e) => {
+                return Event::StartFailed {
+                    name: name.to_string(),
+                    why: format!("{}: unable to make its output pipes: {e}", self.immortal.display()),
+                }
+            }
+        };
         let io = crate::supervise::spawn::Io {
             stdin: crate::supervise::spawn::Sink::Null,
-            stdout: crate::supervise::spawn::Sink::Inherit,
-            stderr: crate::supervise::spawn::Sink::Inherit,
+            stdout: crate::supervise::spawn::Sink::Fd(stdout),
+            stderr: crate::supervise::spawn::Sink::Fd(stderr),
         };
         match crate::supervise::spawn::program(&self.immortal, &args, None, &io) {
             Ok(pid) => Event::Started {
@@ -311,7 +346,7 @@ impl Scanner {
         let hub_deadline = self.hub.as_ref().and_then(|h| h.deadline());
         let deadline = self.fleet.deadline().into_iter().chain(hub_deadline).min();
         let timeout = sys::timeout_until(deadline);
-        let (system, hub_ready) = {
+        let (system, hub_ready, mux_ready) = {
             let sources = self.events.fds();
             let mut fds: Vec<PollFd> = sources
                 .iter()
@@ -320,6 +355,9 @@ impl Scanner {
             let hub_at = fds.len();
             let hub_fds = self.hub.as_ref().map(|h| h.fds()).unwrap_or_default();
             fds.extend(hub_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
+            let mux_at = fds.len();
+            let mux_fds = self.mux.fds();
+            fds.extend(mux_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
             if poll(&mut fds, timeout).is_err() {
                 return;
             }
@@ -330,14 +368,21 @@ impl Scanner {
                 .filter(|(_, f)| ready(f))
                 .map(|((_, key), _)| *key)
                 .collect();
-            let hub_ready: Vec<hub::Tag> = hub_fds
+            let mux_ready: Vec<mux::Tag> = mux_fds
                 .iter()
-                .zip(&fds[hub_at..])
+                .zip(&fds[mux_at..])
                 .filter(|(_, f)| ready(f))
                 .map(|((_, _, tag), _)| *tag)
                 .collect();
-            (system, hub_ready)
+            let hub_ready: Vec<hub::Tag> = hub_fds
+                .iter()
+                .zip(&fds[hub_at..mux_at])
+                .filter(|(_, f)| ready(f))
+                .map(|((_, _, tag), _)| *tag)
+                .collect();
+            (system, hub_ready, mux_ready)
         };
+        self.mux.handle(&mux_ready);
         let running = self.fleet.running();
         if let Some(hub) = &mut self.hub {
             hub.set_unstarted(&self.fleet.unstarted());
@@ -389,21 +434,21 @@ impl Scanner {
         self.sdir.join(name).join(layout::CONFIG_ERROR)
     }
 
-    fn write_config_error(&self, name: &str, err: &str) {
+    fn write_config_error(&mut self, name: &str, err: &str) {
         let path = self.config_error_path(name);
         // Only beside a supervisor's own files: no directory is made here.
         if path.parent().is_some_and(Path::is_dir) {
             if let Err(e) = sys::fs::write_atomic(&path, format!("{err}\n").as_bytes()) {
-                say(&format!("{name}: {e}"));
+                self.say(&format!("{name}: {e}"));
             }
         }
     }
 
-    fn remove_config_error(&self, name: &str) {
+    fn remove_config_error(&mut self, name: &str) {
         let path = self.config_error_path(name);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                say(&format!("{name}: unable to remove {}: {e}", path.display()));
+                self.say(&format!("{name}: unable to remove {}: {e}", path.display()));
             }
             _ => {}
         }
@@ -442,16 +487,11 @@ fn holder(sdir: &Path) -> Holder {
 }
 
 /// `$IMMORTAL_SDIR/NAME -> DIR/NAME/supervise`, so `immortalctl` finds a
-/// service directory's supervisor with the others.
-fn link_supervise(link: &Path, target: &Path) {
+/// service directory's supervisor with the others (`Err`: what to say).
+fn link_supervise(link: &Path, target: &Path) -> std::result::Result<(), String> {
     if std::fs::symlink_metadata(link).is_ok() {
-        return; // whatever is there (a real directory, an old link) stays
+        return Ok(()); // whatever is there (a real directory, an old link) stays
     }
-    if let Err(e) = std::os::unix::fs::symlink(target, link) {
-        say(&format!(
-            "unable to link {} to {}: {e}",
-            link.display(),
-            target.display()
-        ));
-    }
+    std::os::unix::fs::symlink(target, link)
+        .map_err(|e| format!("unable to link {} to {}: {e}", link.display(), target.display()))
 }

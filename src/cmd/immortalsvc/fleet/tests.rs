@@ -502,7 +502,7 @@ fn dir_changes() {
                 actions: vec![says("web: removed: halting"), Action::Term(pid(60))],
             },
             Row {
-                what: "removed and halted: forgotten",
+                what: "removed and halted: forgotten, its output pipes closed",
                 before: fleet(vec![(
                     "web",
                     child(
@@ -520,15 +520,21 @@ fn dir_changes() {
                 },
                 at: secs(0.0),
                 after: fleet(vec![]),
-                actions: vec![says("web: supervisor ended (exit code 0)")],
+                actions: vec![
+                    says("web: supervisor ended (exit code 0)"),
+                    Action::CloseOutput { name: "web".into() },
+                ],
             },
             Row {
-                what: "removed while not running: forgotten at once",
+                what: "removed while not running: forgotten at once, its output pipes closed",
                 before: fleet(vec![("web", child(yml("sleep 1"), Phase::Down, Some(t)))]),
                 event: listed(&[]),
                 at: secs(0.0),
                 after: fleet(vec![]),
-                actions: vec![says("web: removed: halting")],
+                actions: vec![
+                    says("web: removed: halting"),
+                    Action::CloseOutput { name: "web".into() },
+                ],
             },
             Row {
                 what: "removed, then back while its supervisor stops: started again after",

@@ -1,0 +1,588 @@
+//! One stdout for the container: the output of every service without a
+//! `log:`/`logger:` of its own reaches immortalsvc's stdout (its stderr to
+//! immortalsvc's stderr) as whole lines, each marked with its service
+//! ([`lines`]).
+//!
+//! Each service has two pipes, one per stream, made at its first start and
+//! kept while immortalsvc knows the service: their write ends are the
+//! stdout and stderr of every supervisor started for it (which hands them
+//! to the service when it has no log of its own, and writes its own
+//! messages to the stderr one); immortalsvc holds both ends, so a pipe
+//! outlives each supervisor and each service — nothing written is lost
+//! when either dies, and a line cut by a restart is completed by the next
+//! bytes. The loop reads the read ends (non-blocking, in its one `poll`),
+//! assembles lines, and writes them in batches, one `write` per batch, on
+//! descriptors of its own stdout and stderr that never block (see
+//! [`writer`]). What it decides is plumbing; each rule once:
+//!
+//! | when | then |
+//! |---|---|
+//! | a stream's queue holds [`QUEUE_MAX`] bytes (its reader is slow) | the pipes feeding it are not read: the services block in `write`, nothing is dropped (back-pressure); read again as soon as the queue is below |
+//! | many pipes are ready | each gives one read per round, the first one turning each round |
+//! | a line is complete | rendered whole into the queue: a line is never interleaved with another, whatever the reads |
+//! | the service is forgotten ([`super::fleet::Action::CloseOutput`]) | our write end is closed; the pipe is read until its last writer is gone, its unfinished line made a line, then closed |
+//! | writing to stdout or stderr fails for good (`EPIPE`: the reader is gone) | its lines are dropped and counted from then on (the pipes are still read, so no service blocks on a reader that will never come back); said once on the other stream. `SIGPIPE` is ignored (Rust's runtime does) |
+//! | immortalsvc exits ([`Mux::finish`]) | what is in the pipes is read, unfinished lines are made lines, and the queues written, waiting at most [`FINISH`] for a slow reader |
+//!
+//! immortalsvc's own messages ([`Mux::say`]) go through the stderr queue
+//! too, so they never cut a line either.
+
+pub mod lines;
+
+use lines::{Format, Lines, Origin, Piece, Stream, Style};
+use nix::fcntl::OFlag;
+use nix::poll::{PollFd, PollFlags};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Rendered lines waiting for a slow stdout (or stderr) before the pipes
+/// feeding it stop being read.
+pub const QUEUE_MAX: usize = 256 * 1024;
+/// One read from a pipe, at most.
+const READ_MAX: usize = 64 * 1024;
+/// At exit, how long a slow reader gets to take the last lines.
+pub const FINISH: Duration = Duration::from_secs(5);
+
+/// A descriptor in the loop's `poll`, for [`Mux::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    /// The read end of pipe `i` of [`Mux::fds`]'s call.
+    Pipe(usize),
+    /// Our stdout or stderr can take more.
+    Out(Stream),
+}
+
+/// One pipe from a service.
+struct Pipe {
+    name: String,
+    stream: Stream,
+    read: File,
+    /// Our write end, given to each supervisor started for `name`; `None`
+    /// once the service is forgotten (then read to its end).
+    write: Option<Rc<OwnedFd>>,
+    lines: Lines,
+}
+
+/// immortalsvc's own stdout or stderr.
+struct Out {
+    fd: File,
+    /// Whole rendered lines; `queue[sent..]` is not written yet.
+    queue: Vec<u8>,
+    sent: usize,
+    /// Why writing failed for good: lines are dropped from then on.
+    broken: Option<String>,
+}
+
+impl Out {
+    fn waiting(&self) -> usize {
+        self.queue.len() - self.sent
+    }
+
+    /// One `write` of what waits; `Some(why)` when the stream broke now.
+    fn write(&mut self) -> Option<String> {
+        if self.broken.is_some() || self.waiting() == 0 {
+            return None;
+        }
+        match self.fd.write(&self.queue[self.sent..]) {
+            Ok(n) => {
+                self.sent += n;
+                if self.sent == self.queue.len() {
+                    self.queue.clear();
+                    self.sent = 0;
+                } else if self.sent > QUEUE_MAX {
+                    self.queue.drain(..self.sent);
+                    self.sent = 0;
+                }
+                None
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => None,
+            Err(e) => {
+                let why = e.to_string();
+                self.broken = Some(why.clone());
+                self.queue = Vec::new();
+                self.sent = 0;
+                Some(why)
+            }
+        }
+    }
+}
+
+/// What went through, for the metrics and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub lines: u64,
+    /// Lines for a stream that broke (its reader gone).
+    pub dropped: u64,
+}
+
+pub struct Mux {
+    format: Format,
+    /// Longest name of a service known (prefixes are padded to it).
+    width: usize,
+    pipes: Vec<Pipe>,
+    outs: [Out; 2],
+    /// The pipe read first in the next round.
+    turn: usize,
+    buf: Vec<u8>,
+    pub counts: Counts,
+}
+
+impl Mux {
+    /// Lines in `format` on descriptors of our own stdout and stderr.
+    pub fn new(format: Format) -> std::io::Result<Mux> {
+        let stdout = writer(std::io::stdout().as_fd())?;
+        let stderr = writer(std::io::stderr().as_fd())?;
+        Ok(Mux::to(format, stdout, stderr))
+    }
+
+    /// Lines in `format` on `stdout` and `stderr` (non-blocking).
+    fn to(format: Format, stdout: File, stderr: File) -> Mux {
+        let out = |fd: File| Out {
+            fd,
+            queue: Vec::new(),
+            sent: 0,
+            broken: None,
+        };
+        Mux {
+            format,
+            width: 0,
+            pipes: Vec::new(),
+            outs: [out(stdout), out(stderr)],
+            turn: 0,
+            buf: vec![0; READ_MAX],
+            counts: Counts::default(),
+        }
+    }
+
+    /// The longest name of the services known (those not started yet
+    /// too, so the prefixes line up from the first line).
+    pub fn set_width(&mut self, longest: usize) {
+        let draining = self.pipes.iter().map(|p| p.name.chars().count());
+        self.width = draining.chain([longest]).max().unwrap_or(0);
+    }
+
+    /// The stdout and stderr for a supervisor of `name`: the write ends of
+    /// its pipes, made at its first start and the same ever after.
+    pub fn sinks(&mut self, name: &str) -> std::io::Result<(Rc<OwnedFd>, Rc<OwnedFd>)> {
+        let mut ends = Vec::new();
+        for stream in Stream::ALL {
+            let open = self
+                .pipes
+                .iter()
+                .find(|p| p.name == name && p.stream == stream && p.write.is_some())
+                .and_then(|p| p.write.clone());
+            let write = match open {
+                Some(w) => w,
+                None => {
+                    let (read, write) = pipe()?;
+                    let write = Rc::new(write);
+                    self.pipes.push(Pipe {
+                        name: name.to_string(),
+                        stream,
+                        read,
+                        write: Some(write.clone()),
+                        lines: Lines::default(),
+                    });
+                    write
+                }
+            };
+            ends.push(write);
+        }
+        self.set_width(self.width);
+        let err = ends.pop();
+        let out = ends.pop();
+        match (out, err) {
+            (Some(out), Some(err)) => Ok((out, err)),
+            // Both were pushed above.
+            _ => Err(std::io::Error::other("no pipes")),
+        }
+    }
+
+    /// `name` is forgotten: its pipes are read until their last writer is
+    /// gone (at once if none is left), then closed.
+    pub fn close(&mut self, name: &str) {
+        for p in self.pipes.iter_mut().filter(|p| p.name == name) {
+            p.write = None;
+        }
+    }
+
+    /// A line of immortalsvc's own, to stderr.
+    pub fn say(&mut self, text: &str) {
+        let time = self.stamp();
+        let style = self.style();
+        let out = &mut self.outs[Stream::Stderr.index()];
+        if out.broken.is_none() {
+            style.render(
+                &mut out.queue,
+                Origin::Own,
+                Stream::Stderr,
+                &time,
+                text.as_bytes(),
+                Piece::Whole,
+            );
+        }
+        self.flush();
+    }
+
+    fn style(&self) -> Style {
+        Style {
+            format: self.format,
+            width: self.width,
+        }
+    }
+
+    /// The time of a batch (`-o json` only: one clock read per batch).
+    fn stamp(&self) -> String {
+        match self.format {
+            Format::Json => crate::timefmt::rfc3339(SystemTime::now()),
+            Format::Prefix | Format::Plain => String::new(),
+        }
+    }
+
+    /// What to poll: each pipe whose stream's queue has room, each stream
+    /// with lines to write.
+    pub fn fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags, Tag)> {
+        let mut v = Vec::new();
+        for (i, p) in self.pipes.iter().enumerate() {
+            if self.outs[p.stream.index()].waiting() < QUEUE_MAX {
+                v.push((p.read.as_fd(), PollFlags::POLLIN, Tag::Pipe(i)));
+            }
+        }
+        for stream in Stream::ALL {
+            if self.outs[stream.index()].waiting() > 0 {
+                v.push((
+                    self.outs[stream.index()].fd.as_fd(),
+                    PollFlags::POLLOUT,
+                    Tag::Out(stream),
+                ));
+            }
+        }
+        v
+    }
+
+    /// The descriptors of `ready` (tags of the last [`Mux::fds`]) can be
+    /// read or written.
+    pub fn handle(&mut self, ready: &[Tag]) {
+        let mut pipes: Vec<usize> = ready
+            .iter()
+            .filter_map(|t| match t {
+                Tag::Pipe(i) => Some(*i),
+                Tag::Out(_) => None,
+            })
+            .collect();
+        if !pipes.is_empty() {
+            // Fairness: the round starts with a different pipe each time.
+            let first = self.turn % pipes.len();
+            pipes.rotate_left(first);
+            self.turn = self.turn.wrapping_add(1);
+            let time = self.stamp();
+            let mut ended = Vec::new();
+            for i in pipes {
+                if self.outs[self.pipes[i].stream.index()].waiting() >= QUEUE_MAX {
+                    continue;
+                }
+                if self.read(i, &time) {
+                    ended.push(i);
+                }
+            }
+            self.remove(ended, &time);
+        }
+        self.flush();
+    }
+
+    /// One read from pipe `i`, its lines queued; whether it has ended.
+    fn read(&mut self, i: usize, time: &str) -> bool {
+        let n = loop {
+            match self.pipes[i].read.read(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                // Not for a pipe; as its end.
+                Err(_) => return true,
+            }
+        };
+        if n == 0 {
+            return self.pipes[i].write.is_none();
+        }
+        let style = self.style();
+        let Mux {
+            pipes,
+            outs,
+            counts,
+            buf,
+            ..
+        } = self;
+        let p = &mut pipes[i];
+        let out = &mut outs[p.stream.index()];
+        let (name, stream) = (p.name.as_str(), p.stream);
+        p.lines.push(&buf[..n], &mut |text, piece| {
+            counts.lines += 1;
+            if out.broken.is_some() {
+                counts.dropped += 1;
+            } else {
+                style.render(&mut out.queue, Origin::Service(name), stream, time, text, piece);
+            }
+        });
+        false
+    }
+
+    /// Pipes `ended` (in increasing order): their last line, then closed.
+    fn remove(&mut self, ended: Vec<usize>, time: &str) {
+        let mut ended = ended;
+        ended.sort_unstable();
+        ended.dedup();
+        for i in ended.into_iter().rev() {
+            self.finish_line(i, time);
+            self.pipes.remove(i);
+        }
+    }
+
+    /// Pipe `i`'s unfinished line, as a line.
+    fn finish_line(&mut self, i: usize, time: &str) {
+        let style = self.style();
+        let Mux {
+            pipes, outs, counts, ..
+        } = self;
+        let p = &mut pipes[i];
+        let out = &mut outs[p.stream.index()];
+        let (name, stream) = (p.name.as_str(), p.stream);
+        p.lines.finish(&mut |text, piece| {
+            counts.lines += 1;
+            if out.broken.is_some() {
+                counts.dropped += 1;
+            } else {
+                style.render(&mut out.queue, Origin::Service(name), stream, time, text, piece);
+            }
+        });
+    }
+
+    /// One write on each stream with lines waiting (a stream not ready
+    /// takes nothing: `EAGAIN`, polled for next).
+    fn flush(&mut self) {
+        for stream in Stream::ALL {
+            if let Some(why) = self.outs[stream.index()].write() {
+                let other = match stream {
+                    Stream::Stdout => Stream::Stderr,
+                    Stream::Stderr => Stream::Stdout,
+                };
+                let time = self.stamp();
+                let text = format!(
+                    "immortalsvc: unable to write to {}: {why}: the services' lines for it are dropped from now on",
+                    stream.name()
+                );
+                let style = self.style();
+                let o = &mut self.outs[other.index()];
+                if o.broken.is_none() {
+                    style.render(&mut o.queue, Origin::Own, other, &time, text.as_bytes(), Piece::Whole);
+                }
+            }
+        }
+    }
+
+    /// immortalsvc exits (its services stopped): read what the pipes hold,
+    /// end every unfinished line, and write it all, waiting at most
+    /// `grace` for a slow reader.
+    pub fn finish(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        let time = self.stamp();
+        for i in 0..self.pipes.len() {
+            self.pipes[i].write = None;
+            // Bounded: a stray process still writing does not keep us.
+            for _ in 0..16 {
+                let waiting = crate::sys::fs::readable_bytes(self.pipes[i].read.as_fd());
+                if waiting == 0 || self.read(i, &time) {
+                    break;
+                }
+            }
+            self.finish_line(i, &time);
+        }
+        self.pipes.clear();
+        loop {
+            self.flush();
+            let waiting: Vec<PollFd> = self
+                .outs
+                .iter()
+                .filter(|o| o.broken.is_none() && o.waiting() > 0)
+                .map(|o| PollFd::new(o.fd.as_fd(), PollFlags::POLLOUT))
+                .collect();
+            if waiting.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            let mut fds = waiting;
+            let _ = nix::poll::poll(&mut fds, crate::sys::timeout_until(Some(deadline)));
+        }
+    }
+}
+
+/// A pipe: the read end ours (non-blocking), the write end blocking, as a
+/// service expects of its stdout. Both close-on-exec: a supervisor gets
+/// its write end as its stdout or stderr, nobody else gets either.
+fn pipe() -> std::io::Result<(File, OwnedFd)> {
+    let (r, w) = crate::sys::fs::pipe(false)?;
+    nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok((File::from(r), w))
+}
+
+/// A descriptor for writing to `fd` (our stdout or stderr) that never
+/// blocks, without making `fd`'s own open file non-blocking — that one is
+/// shared (with the shell of a terminal, with the container runtime), and
+/// a program finding it non-blocking may fail with `EAGAIN`. A pipe or a
+/// terminal is opened again through `/proc/self/fd` (a description of our
+/// own); a regular file never blocks (the same one is used, `O_APPEND`
+/// kept); anything else (a socket, no `/proc`) is made non-blocking itself.
+fn writer(fd: BorrowedFd<'_>) -> std::io::Result<File> {
+    let kind = nix::sys::stat::fstat(fd)?.st_mode & libc::S_IFMT;
+    let own = File::from(fd.try_clone_to_owned()?);
+    if kind == libc::S_IFREG || kind == libc::S_IFBLK {
+        return Ok(own);
+    }
+    if kind == libc::S_IFIFO || kind == libc::S_IFCHR {
+        use std::os::unix::fs::OpenOptionsExt;
+        let reopened = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        if let Ok(f) = reopened {
+            return Ok(f);
+        }
+    }
+    let flags = nix::fcntl::fcntl(&own, nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&own, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+    Ok(own)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Mux writing to pipes whose read ends the test holds.
+    fn mux(format: Format) -> (Mux, File, File) {
+        let (out_r, out_w) = pipe().unwrap();
+        let (err_r, err_w) = pipe().unwrap();
+        for w in [&out_w, &err_w] {
+            nix::fcntl::fcntl(w, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        }
+        (Mux::to(format, File::from(out_w), File::from(err_w)), out_r, err_r)
+    }
+
+    /// One round of the loop, every descriptor taken as ready.
+    fn round(m: &mut Mux) {
+        let tags: Vec<Tag> = m.fds().iter().map(|(_, _, t)| *t).collect();
+        m.handle(&tags);
+    }
+
+    fn take(from: &mut File) -> String {
+        let mut buf = vec![0; 1 << 20];
+        let mut got = Vec::new();
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    fn reading(m: &Mux) -> usize {
+        m.fds().iter().filter(|(_, _, t)| matches!(t, Tag::Pipe(_))).count()
+    }
+
+    #[test]
+    fn whole_lines_then_the_rest_once_the_service_is_forgotten() {
+        let (mut m, mut out, mut err) = mux(Format::Prefix);
+        m.set_width(6);
+        let (ro, re) = m.sinks("web").unwrap();
+        // The same pipes at every start.
+        let (ro2, re2) = m.sinks("web").unwrap();
+        assert!(Rc::ptr_eq(&ro, &ro2) && Rc::ptr_eq(&re, &re2));
+        let mut o = File::from(ro.try_clone().unwrap());
+        let mut e = File::from(re.try_clone().unwrap());
+        o.write_all(b"GET / 200\nGET / 4").unwrap();
+        e.write_all(b"oops\n").unwrap();
+        round(&mut m);
+        assert_eq!(take(&mut out), "web    | GET / 200\n");
+        assert_eq!(take(&mut err), "web    | oops\n");
+        o.write_all(b"04\nbye").unwrap();
+        round(&mut m);
+        assert_eq!(take(&mut out), "web    | GET / 404\n");
+        // Forgotten, its last writer gone: the rest is a line, the pipes close.
+        m.close("web");
+        drop((o, e, ro, re, ro2, re2));
+        round(&mut m);
+        assert_eq!(take(&mut out), "web    | bye\n");
+        assert_eq!(reading(&m), 0);
+        m.say("immortalsvc: done");
+        assert_eq!(take(&mut err), "immortalsvc: done\n");
+    }
+
+    #[test]
+    fn a_full_queue_stops_the_reading_until_the_reader_takes_more() {
+        let (mut m, mut out, _err) = mux(Format::Plain);
+        let (o, _e) = m.sinks("web").unwrap();
+        let o = File::from(o.try_clone().unwrap());
+        nix::fcntl::fcntl(&o, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
+        let line = [b'x'; 999];
+        let mut written = 0usize;
+        // Nobody reads `out`: the service's writes end up refused, and its
+        // pipe is not read any more.
+        let mut held = false;
+        for _ in 0..2_000 {
+            let mut progress = false;
+            for _ in 0..64 {
+                match (&o).write(&line).and_then(|_| (&o).write(b"\n")) {
+                    Ok(_) => {
+                        written += 1;
+                        progress = true;
+                    }
+                    Err(_) => break,
+                }
+            }
+            round(&mut m);
+            if !progress && reading(&m) == 1 {
+                held = true; // only stderr's pipe is read
+                break;
+            }
+        }
+        assert!(held, "never held back ({written} lines written)");
+        assert!(m.outs[0].waiting() >= QUEUE_MAX);
+        assert_eq!(reading(&m), 1);
+        // The reader takes it all: every line, whole, once.
+        let mut got = String::new();
+        while got.lines().count() < written {
+            got.push_str(&take(&mut out));
+            round(&mut m);
+        }
+        assert_eq!(got.lines().count(), written);
+        assert!(got.lines().all(|l| l.len() == 999));
+        assert_eq!(reading(&m), 2);
+    }
+
+    #[test]
+    fn a_stdout_gone_drops_its_lines_and_says_so_once() {
+        let (mut m, out, mut err) = mux(Format::Prefix);
+        m.set_width(3);
+        let (o, e) = m.sinks("web").unwrap();
+        let mut o = File::from(o.try_clone().unwrap());
+        let mut e = File::from(e.try_clone().unwrap());
+        drop(out);
+        for _ in 0..3 {
+            o.write_all(b"lost\n").unwrap();
+            e.write_all(b"kept\n").unwrap();
+            round(&mut m);
+        }
+        let said = take(&mut err);
+        assert_eq!(
+            said.matches("immortalsvc: unable to write to stdout: Broken pipe (os error 32)")
+                .count(),
+            1,
+            "{said}"
+        );
+        assert_eq!(said.matches("web | kept\n").count(), 3, "{said}");
+        assert_eq!(m.counts.dropped, 2);
+        assert_eq!(m.counts.lines, 6);
+    }
+}
