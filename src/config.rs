@@ -22,6 +22,10 @@ pub struct RunYml {
     pub cwd: Option<String>,
     #[serde(default, deserialize_with = "scalar_map", skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Environment files (`-PATH`: may be missing), read at each start
+    /// before `env:` ([`crate::envfile`]); one path or a list.
+    #[serde(default, deserialize_with = "path_list")]
+    pub env_file: Vec<String>,
     #[serde(default, skip_serializing_if = "PidYml::is_empty")]
     pub pid: PidYml,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -490,6 +494,25 @@ fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<S
     texts(d, "env")
 }
 
+/// `env_file: PATH` or a list of paths.
+fn path_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    use serde::de::Error as _;
+    let bad = || D::Error::custom("env_file: a path or a list of paths");
+    let paths = match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::Null => Vec::new(),
+        serde_yaml::Value::String(s) => vec![s],
+        serde_yaml::Value::Sequence(items) => items
+            .into_iter()
+            .map(|v| v.as_str().map(String::from).ok_or_else(bad))
+            .collect::<std::result::Result<_, _>>()?,
+        _ => return Err(bad()),
+    };
+    if paths.iter().any(|p| p.trim_start_matches('-').is_empty()) {
+        return Err(D::Error::custom("env_file: an empty path"));
+    }
+    Ok(paths)
+}
+
 /// `limits:` values are numbers or strings (`unlimited`, `1024:4096`).
 fn limit_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
     texts(d, "limits")
@@ -632,7 +655,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
                 let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
                 // A value checked by our own deserializer is reported at the
                 // start of the mapping: point at its key instead.
-                let line = ["cmd", "env", "limits", "umask", "memory"]
+                let line = ["cmd", "env_file", "env", "limits", "umask", "memory"]
                     .iter()
                     .find(|key| msg.starts_with(&format!("{key}: ")))
                     .and_then(|key| line_of(text, key))
@@ -902,6 +925,7 @@ const ABSENT: &[(&str, &str, &str)] = &[
         "no circuit breaker: restarted however often it fails",
     ),
     ("", "ready: null", "ready as soon as it runs (no fd, notify or probe)"),
+    ("", "env_file: []", "no environment file"),
     ("", "health: null", "no health check"),
     ("", "watchdog: null", "no watchdog"),
     (
@@ -1218,6 +1242,33 @@ require:
             ),
             ("cmd: x\ncgroup: {swap: 1}\n", "run.yml:2:"),
             ("cmd: x\nno_new_privs: maybe\n", "run.yml:2:"),
+        ] {
+            let err = p(yml).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yml:?}: {err}");
+        }
+    }
+
+    /// `env_file:` is a path or a list; `-cc` prints it (as a list).
+    #[test]
+    fn env_file_is_a_path_or_a_list() {
+        assert_eq!(
+            p("cmd: x\nenv_file: /etc/app.env\n").unwrap().env_file,
+            ["/etc/app.env"]
+        );
+        let cfg = p("cmd: x\nenv_file:\n  - a.env\n  - -/etc/opt.env\n").unwrap();
+        assert_eq!(cfg.env_file, ["a.env", "-/etc/opt.env"]);
+        let text = to_yaml(&cfg);
+        assert!(text.contains("env_file:\n- a.env\n- -/etc/opt.env\n"), "{text}");
+        assert_eq!(p(&text).unwrap(), effective(&cfg));
+        let none = to_yaml(&p("cmd: x\n").unwrap());
+        assert!(none.contains("\nenv_file: []  # no environment file\n"), "{none}");
+        for (yml, want) in [
+            (
+                "cmd: x\nwait: 1\nenv_file: {a: 1}\n",
+                "run.yml:3: env_file: a path or a list of paths",
+            ),
+            ("cmd: x\nenv_file: [a, [b]]\n", "run.yml:2: env_file: a path or a list"),
+            ("cmd: x\nenv_file: \"-\"\n", "run.yml:2: env_file: an empty path"),
         ] {
             let err = p(yml).unwrap_err().to_string();
             assert!(err.starts_with(want), "{yml:?}: {err}");

@@ -20,9 +20,10 @@
 //!
 //! - [`supervise`]: the supervisor's event loop and pure state machine;
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
-//!   service), [`envdir`], [`user`]; [`listing`]: the entries of a services
-//!   directory and `-cc`'s validation; [`check`]: `-check`, every problem
-//!   of a service, a file or a services directory at once;
+//!   service), [`envdir`], [`envfile`] (`env_file:`), [`user`];
+//!   [`listing`]: the entries of a services directory and `-cc`'s
+//!   validation; [`check`]: `-check`, every problem of a service, a file
+//!   or a services directory at once;
 //! - [`control`]: the one command set behind control bytes and socket
 //!   words, both directions;
 //! - [`status`]: runit's status record; [`api`]: the HTTP/JSON socket,
@@ -46,6 +47,7 @@ pub mod cmd;
 pub mod config;
 pub mod control;
 pub mod envdir;
+pub mod envfile;
 pub mod error;
 pub mod events;
 pub mod layout;

@@ -289,6 +289,8 @@ pub struct Service {
     pub cwd: Option<PathBuf>,
     /// Applied in order over the inherited environment.
     pub env: Vec<EnvChange>,
+    /// `env_file:`, read at each start and applied before `env`.
+    pub env_files: Vec<crate::envfile::EnvFile>,
     pub user: Option<RunAs>,
     pub wait: Duration,
     /// -1: forever; N ≥ 0: at most N+1 starts.
@@ -402,6 +404,7 @@ impl Service {
             command,
             cwd,
             env: Vec::new(),
+            env_files: Vec::new(),
             user: None,
             wait: Duration::ZERO,
             retries: -1,
@@ -470,6 +473,11 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         command,
         cwd,
         env: yml.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+        env_files: yml
+            .env_file
+            .iter()
+            .map(|f| crate::envfile::EnvFile::parse(f, layout::parent_dir(&layout::absolute(path))))
+            .collect(),
         user,
         wait: Duration::from_secs(yml.wait),
         retries: yml.retries,

@@ -98,6 +98,10 @@ pub struct Unit {
     cgroup_watch: Option<crate::cgroup::EventsWatch>,
     /// OOM kills in the cgroup when the running process started.
     oom_before: Option<u64>,
+    /// Why the last start failed before any exec (an `env_file:`), with
+    /// the errno the table was given: it names the file and line where
+    /// the table's reason would only say `exec failed: …`.
+    start_error: Option<(i32, String)>,
 }
 
 impl Unit {
@@ -148,6 +152,24 @@ impl Unit {
             cgroup: None,
             cgroup_watch: None,
             oom_before: None,
+            start_error: None,
+        }
+    }
+
+    /// `text` (a reason, an exit's description) with a failed start's
+    /// own words in place of the table's `exec failed: …`.
+    fn explain(&self, text: String) -> String {
+        match &self.start_error {
+            Some((errno, why)) => {
+                let said = state::End {
+                    how: None,
+                    cause: state::Cause::ExecFailed(*errno),
+                    failed: true,
+                }
+                .text();
+                text.replace(&said, why)
+            }
+            None => text,
         }
     }
 
@@ -943,7 +965,10 @@ impl Supervisor {
             Action::Exit(code) => self.exit_code = Some(code),
             Action::Drain(code) => self.drain(code),
             Action::Probe(kind) => return self.start_probe(i, kind),
-            Action::Tell(change) => {
+            Action::Tell(mut change) => {
+                if let state::Change::Exit { reason, .. } = &mut change {
+                    *reason = self.units[i].explain(std::mem::take(reason));
+                }
                 let (name, fields) = changes::fields(&change);
                 self.tell(i, name, fields);
             }
@@ -1049,6 +1074,18 @@ impl Supervisor {
         if let Some(svc) = unit.pending.take() {
             unit.svc = svc;
         }
+        // Read at every start: a restart picks up a changed file.
+        unit.start_error = None;
+        let file_env = match crate::envfile::read_all(&unit.svc.env_files) {
+            Ok(vars) => vars,
+            Err(e) => {
+                let why = e.to_string();
+                self.log
+                    .warn(&format!("unable to start {}: {why}", unit.svc.command.join(" ")));
+                unit.start_error = Some((e.errno, why));
+                return Event::SpawnFailed { errno: e.errno };
+            }
+        };
         let entry = match &mut unit.cgroup {
             Some(cg) => {
                 let limits = unit.svc.confine.cgroup;
@@ -1094,6 +1131,7 @@ impl Supervisor {
             .filter(|_| wants_notify)
             .map(|s| s.address.as_str());
         let extra = spawn::Extra {
+            file_env,
             fd: pass.as_ref().map(|(fd, n)| (fd.as_fd(), *n)),
             cgroups,
             ..spawn::readiness(&unit.svc, notify_socket)
@@ -1403,11 +1441,16 @@ impl Supervisor {
         match route {
             Route::Status => {
                 let unit = &self.units[0];
-                let status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
+                let mut status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
+                status.reason = status.reason.map(|r| unit.explain(r));
                 (200, serde_json::to_string(&status).unwrap_or_default() + "\n")
             }
             Route::History => {
-                let history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
+                let mut history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
+                // The newest exit is the one the last start's error is about.
+                if let Some(last) = history.first_mut() {
+                    last.reason = self.units[0].explain(std::mem::take(&mut last.reason));
+                }
                 (200, serde_json::to_string(&history).unwrap_or_default() + "\n")
             }
             Route::Signal(name) => {

@@ -64,6 +64,8 @@ impl Io {
 /// notification fd) and variables (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
 #[derive(Default)]
 pub struct Extra<'a> {
+    /// The `env_file:` variables read for this start (before `env:`).
+    pub file_env: Vec<crate::envfile::Var>,
     pub fd: Option<(std::os::fd::BorrowedFd<'a>, i32)>,
     pub env: Vec<(String, String)>,
     /// A variable set to the service's own pid (`WATCHDOG_PID`).
@@ -113,6 +115,9 @@ pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
     cmd.args(args).process_group(0);
     if let Some(cwd) = &svc.cwd {
         cmd.current_dir(cwd);
+    }
+    for (name, value) in &extra.file_env {
+        cmd.env(name, value);
     }
     for (name, value) in &svc.env {
         match value {

@@ -18,6 +18,7 @@ mod confinement;
 mod ctl;
 mod ctl_log;
 mod ctl_rows;
+mod envfile;
 mod faults;
 mod follow;
 mod immortallog;
