@@ -13,8 +13,9 @@
 //!   executable by the service's user; `cwd` is a directory; each
 //!   `env_file:` is read as a start reads it (its problems at its own
 //!   file and line); the directories of `log:`/`stderr:` files and of
-//!   the supervisor's pid files exist and are writable by whoever runs the check — the
-//!   supervisor to be, which opens them itself (never the service's user);
+//!   the supervisor's pid files exist and are writable by whoever runs
+//!   the check — the supervisor to be, which opens them itself (never the
+//!   service's user) — and a `compress:` program is in its `PATH`;
 //!   permissions are read from mode bits, ownership and groups, nothing is
 //!   created; `limits:`, `nice` and `cgroup:` can be applied (hard limits,
 //!   privileges, a cgroup controller for each `cgroup:` limit);
@@ -467,6 +468,11 @@ fn check_logs(yml: &YmlFile) -> Vec<Problem> {
                 nested_line(&yml.text, key, "file"),
                 format!("{key}: file '{}': {why}", log.file),
             ));
+        }
+        // The supervisor runs it, from its own PATH.
+        let method = log.compress.as_deref().and_then(crate::compress::Method::parse);
+        if let Some(Err(why)) = method.map(|m| m.find(None)) {
+            out.push(yml.problem(nested_line(&yml.text, key, "compress"), format!("{key}: {why}")));
         }
     }
     out

@@ -450,6 +450,9 @@ pub struct LogYml {
     pub size: u64,
     #[serde(default)]
     pub timestamp: bool,
+    /// `gzip` or `zstd`: each rotated file compressed by that program.
+    #[serde(default)]
+    pub compress: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -697,6 +700,16 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     if let Some(Err((key, msg))) = cfg.health.as_ref().map(HealthYml::check) {
         return Err(Error::invalid(format!("{}: {msg}", at_in("health", key))));
     }
+    for (block, log) in [("log", &cfg.log), ("stderr", &cfg.stderr)] {
+        if let Some(method) = log.as_ref().and_then(|l| l.compress.as_deref()) {
+            if crate::compress::Method::parse(method).is_none() {
+                let line = nested_line(text, block, "compress").map_or(shown.to_string(), |n| format!("{shown}:{n}"));
+                return Err(Error::invalid(format!(
+                    "{line}: {block}: compress must be gzip or zstd, not '{method}'"
+                )));
+            }
+        }
+    }
     if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
         return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));
     }
@@ -926,6 +939,8 @@ const ABSENT: &[(&str, &str, &str)] = &[
     ),
     ("", "ready: null", "ready as soon as it runs (no fd, notify or probe)"),
     ("", "env_file: []", "no environment file"),
+    ("log", "  compress: null", "rotated files kept as written"),
+    ("stderr", "  compress: null", "rotated files kept as written"),
     ("", "health: null", "no health check"),
     ("", "watchdog: null", "no watchdog"),
     (
@@ -1246,6 +1261,30 @@ require:
             let err = p(yml).unwrap_err().to_string();
             assert!(err.starts_with(want), "{yml:?}: {err}");
         }
+    }
+
+    /// `log: {compress: gzip|zstd}`; `-cc` prints `compress: null` when
+    /// there is none.
+    #[test]
+    fn log_compress_is_gzip_or_zstd() {
+        let cfg = p("cmd: x\nlog: {file: /l, compress: zstd}\nstderr:\n  file: /e\n  compress: gzip\n").unwrap();
+        assert_eq!(cfg.log.as_ref().unwrap().compress.as_deref(), Some("zstd"));
+        assert_eq!(cfg.stderr.as_ref().unwrap().compress.as_deref(), Some("gzip"));
+        assert_eq!(p(&to_yaml(&cfg)).unwrap(), effective(&cfg));
+        let plain = to_yaml(&p("cmd: x\nlog: {file: /l}\n").unwrap());
+        assert!(
+            plain.contains("\n  compress: null  # rotated files kept as written\n"),
+            "{plain}"
+        );
+        let err = p("cmd: x\nlog:\n  file: /l\n  compress: bzip2\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "run.yml:4: log: compress must be gzip or zstd, not 'bzip2'");
+        let err = p("cmd: x\nstderr: {file: /l, compress: 1}\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("run.yml:2: stderr: compress must be gzip or zstd"),
+            "{err}"
+        );
     }
 
     /// `env_file:` is a path or a list; `-cc` prints it (as a list).

@@ -31,7 +31,9 @@
 //! - [`layout`]: every on-disk name (supervise directory, service
 //!   directory, log directory) and where supervise directories live;
 //! - [`notice`]: the supervisor's own messages (stderr or syslog);
-//!   [`logfile`]: a service's rotated log files; [`timefmt`]: their stamps;
+//!   [`logfile`]: a service's rotated log files, [`rotated`]: what
+//!   becomes of them (kept, compressed by [`compress`], processed);
+//!   [`timefmt`]: their stamps;
 //! - [`signal`]: signal names; [`cli`], [`error`];
 //! - [`sys`]: the system-call layer, the only `unsafe` code: the crate
 //!   denies `unsafe_code` everywhere else, so the compiler keeps it so.
@@ -44,6 +46,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod compress;
 pub mod config;
 pub mod control;
 pub mod envdir;
@@ -56,6 +59,7 @@ pub mod listing;
 pub mod logfile;
 pub mod metrics;
 pub mod notice;
+pub mod rotated;
 pub mod service;
 pub mod signal;
 pub mod status;

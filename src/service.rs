@@ -23,6 +23,8 @@ pub struct LogSpec {
     /// Rotate at this many bytes; zero: never by size.
     pub size: u64,
     pub timestamp: bool,
+    /// Rotated files compressed by this program (found in `PATH`).
+    pub compress: Option<crate::compress::Compressor>,
 }
 
 impl LogSpec {
@@ -33,7 +35,21 @@ impl LogSpec {
             num: y.num,
             size: y.size.saturating_mul(1024 * 1024),
             timestamp: y.timestamp,
+            compress: None,
         }
+    }
+
+    /// The block's `compress:` program, found in `PATH` (its absence
+    /// refuses the start: never a silent plain file).
+    fn with_compressor(y: &LogYml, what: &str) -> Result<LogSpec> {
+        let mut spec = LogSpec::from_yml(y);
+        if let Some(method) = y.compress.as_deref() {
+            let method = crate::compress::Method::parse(method)
+                .ok_or_else(|| Error::invalid(format!("{what}: compress must be gzip or zstd, not '{method}'")))?;
+            spec.compress =
+                Some(crate::compress::Compressor::find(method).map_err(|e| Error::invalid(format!("{what}: {e}")))?);
+        }
+        Ok(spec)
     }
 }
 
@@ -481,8 +497,16 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         user,
         wait: Duration::from_secs(yml.wait),
         retries: yml.retries,
-        log: yml.log.as_ref().map(LogSpec::from_yml),
-        stderr_log: yml.stderr.as_ref().map(LogSpec::from_yml),
+        log: yml
+            .log
+            .as_ref()
+            .map(|y| LogSpec::with_compressor(y, &format!("{shown}: log")))
+            .transpose()?,
+        stderr_log: yml
+            .stderr
+            .as_ref()
+            .map(|y| LogSpec::with_compressor(y, &format!("{shown}: stderr")))
+            .transpose()?,
         logger: yml.logger.clone(),
         follow_pidfile: yml.pid.follow.as_ref().map(PathBuf::from),
         supervisor_pidfile: yml.pid.parent.as_ref().map(PathBuf::from),

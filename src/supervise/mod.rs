@@ -700,6 +700,15 @@ impl Supervisor {
                     self.units[i].probe = None;
                     self.queue.push_back((i, Event::Probed { ok, output }));
                 }
+            } else if let Some(errors) = self
+                .units
+                .iter_mut()
+                .find_map(|u| u.output.as_mut().and_then(|o| o.child_ended(pid, how)))
+            {
+                // A rotated log file's compression.
+                for e in errors {
+                    self.log.warn(&e);
+                }
             }
             // Anything else: a hook, or an orphan reparented to us.
         }

@@ -9,6 +9,7 @@ pub mod bytes;
 pub mod confine;
 pub mod daemon;
 pub mod exec;
+pub mod filter;
 pub mod fs;
 pub mod hold;
 pub mod lock;

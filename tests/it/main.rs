@@ -14,6 +14,7 @@ mod common;
 mod api;
 mod check;
 mod cli;
+mod compressed;
 mod confinement;
 mod ctl;
 mod ctl_log;
