@@ -26,6 +26,7 @@ mod immortallog;
 mod logging;
 mod observe;
 mod operator_tools;
+mod processor;
 mod readiness;
 mod real_programs;
 mod restart;
