@@ -231,6 +231,12 @@ impl LogWriter {
         self.finisher.set_after(after);
     }
 
+    /// Start finishing the rotated files a crash left (see
+    /// [`crate::rotated`]), once the caller reaps its children.
+    pub fn resume(&mut self) {
+        self.finisher.resume();
+    }
+
     /// The child finishing the last rotated file, if one runs.
     pub fn child(&self) -> Option<nix::unistd::Pid> {
         self.finisher.child()

@@ -166,8 +166,9 @@ fn unable(op: &str, path: &Path, e: io::Error) -> io::Error {
 }
 
 impl Finisher {
-    /// The finisher of the set around `current`, after finishing what a
-    /// crash left (the module's list); it may start a child at once.
+    /// The finisher of the set around `current`, after looking at what a
+    /// crash left (the module's list); the children it needs start at
+    /// [`Finisher::resume`] (or the first rotation).
     pub fn open(current: &Path, naming: Naming, keep: usize, after: After) -> Finisher {
         let mut f = Finisher {
             after: match (&after, naming) {
@@ -186,8 +187,14 @@ impl Finisher {
         if let Err(e) = f.recover() {
             f.notes.push(e.to_string());
         }
-        f.next();
         f
+    }
+
+    /// Start finishing what [`Finisher::open`] found — once the caller
+    /// reaps its children (its SIGCHLD blocked and read): a child that
+    /// ended before would never be reported.
+    pub fn resume(&mut self) {
+        self.next();
     }
 
     fn dir(&self) -> &Path {

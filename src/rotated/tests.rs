@@ -36,6 +36,7 @@ fn gzip() -> Compressor {
 /// Wait for the writer's child (if one runs), report its end, flush;
 /// until nothing runs and nothing is queued.
 fn settle(w: &mut LogWriter) {
+    w.resume();
     loop {
         w.flush().unwrap();
         let Some(pid) = w.child() else {

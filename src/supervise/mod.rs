@@ -370,6 +370,10 @@ impl Supervisor {
             }
         }
         self.hold_output();
+        // SIGCHLD is read from the signalfd now: children may start.
+        for o in self.units.iter_mut().filter_map(|u| u.output.as_mut()) {
+            o.resume();
+        }
         self.run_queue();
         loop {
             if let Some(code) = self.exit_code {

@@ -266,6 +266,13 @@ impl Output {
         }
     }
 
+    /// Compress what a crash left (the loop reaps children now).
+    pub fn resume(&mut self) {
+        for w in self.streams.iter_mut().filter_map(|s| s.writer.as_mut()) {
+            w.resume();
+        }
+    }
+
     /// A child ended: if it was compressing a rotated file of ours, the
     /// lines that waited for that are written now; the errors to report.
     /// `None`: not ours.

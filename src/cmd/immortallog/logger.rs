@@ -500,6 +500,13 @@ impl Logger {
         self.read_size
     }
 
+    /// Process what a crash left (children are reaped from now on).
+    pub fn resume(&mut self) {
+        for o in &mut self.outs {
+            o.writer.resume();
+        }
+    }
+
     /// A child ended: a processor of some log's (then that log can rotate
     /// again: flush after this).
     pub fn child_ended(&mut self, pid: nix::unistd::Pid, how: crate::sys::process::ExitHow) {
@@ -616,6 +623,8 @@ pub fn run(mut logger: Logger) -> i32 {
         }
     };
     crate::sys::process::ignore_file_size_signal();
+    // SIGCHLD is read from the signalfd now: processors may start.
+    logger.resume();
     let stdin = std::io::stdin();
     let _ = nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     let mut buf = vec![0u8; logger.read_size()];
