@@ -10,10 +10,12 @@
 //!   per concern in [`YML_CHECKS`]: the `user` exists (and may be switched
 //!   to: the supervisor is root or that user); `cmd` is found in
 //!   the service's `PATH` (its `env: PATH`, else the supervisor's) and is
-//!   executable by the service's user; `cwd` is a directory; the
-//!   directories of `log:`/`stderr:` files and of the supervisor's pid
-//!   files exist and are writable by whoever runs the check — the
-//!   supervisor to be, which opens them itself (never the service's user);
+//!   executable by the service's user; `cwd` is a directory; each
+//!   `env_file:` is read as a start reads it (its problems at its own
+//!   file and line); the directories of `log:`/`stderr:` files and of
+//!   the supervisor's pid files exist and are writable by whoever runs
+//!   the check — the supervisor to be, which opens them itself (never the
+//!   service's user) — and a `compress:` program is in its `PATH`;
 //!   permissions are read from mode bits, ownership and groups, nothing is
 //!   created; `limits:`, `nice` and `cgroup:` can be applied (hard limits,
 //!   privileges, a cgroup controller for each `cgroup:` limit); each
@@ -349,6 +351,7 @@ impl YmlFile {
 const YML_CHECKS: &[fn(&YmlFile) -> Vec<Problem>] = &[
     check_cmd,
     check_cwd,
+    check_env_files,
     check_logs,
     check_pid_files,
     check_limits,
@@ -470,6 +473,41 @@ fn check_logs(yml: &YmlFile) -> Vec<Problem> {
                 format!("{key}: file '{}': {why}", log.file),
             ));
         }
+        // The supervisor runs it, from its own PATH.
+        let method = log.compress.as_deref().and_then(crate::compress::Method::parse);
+        if let Some(Err(why)) = method.map(|m| m.find(None)) {
+            out.push(yml.problem(nested_line(&yml.text, key, "compress"), format!("{key}: {why}")));
+        }
+    }
+    out
+}
+
+/// `env_file:`: each file read as a start reads it (a missing `-PATH` is
+/// fine); a problem in one is told at its own file and line.
+fn check_env_files(yml: &YmlFile) -> Vec<Problem> {
+    // Named as the check was asked (`bad.env`, `svc/bad.env`).
+    let base = yml.path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let start = config::line_of(&yml.text, "env_file");
+    let mut out = Vec::new();
+    for entry in &yml.cfg.env_file {
+        let file = crate::envfile::EnvFile::parse(entry, &base);
+        let Err(e) = crate::envfile::read(&file) else { continue };
+        out.push(match e.line {
+            Some(n) => Problem::new(&e.path, Some(n), e.text),
+            None => {
+                // The list item's line, else the key's.
+                let line = start.map(|s| {
+                    yml.text
+                        .lines()
+                        .enumerate()
+                        .skip(s - 1)
+                        .take_while(|(i, l)| *i == s - 1 || l.starts_with([' ', '\t', '-']))
+                        .find(|(_, l)| l.contains(entry.as_str()))
+                        .map_or(s, |(i, _)| i + 1)
+                });
+                yml.problem(line, e.to_string())
+            }
+        });
     }
     out
 }

@@ -22,6 +22,10 @@ pub struct RunYml {
     pub cwd: Option<String>,
     #[serde(default, deserialize_with = "scalar_map", skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Environment files (`-PATH`: may be missing), read at each start
+    /// before `env:` ([`crate::envfile`]); one path or a list.
+    #[serde(default, deserialize_with = "path_list")]
+    pub env_file: Vec<String>,
     #[serde(default, skip_serializing_if = "PidYml::is_empty")]
     pub pid: PidYml,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -453,6 +457,9 @@ pub struct LogYml {
     pub size: u64,
     #[serde(default)]
     pub timestamp: bool,
+    /// `gzip` or `zstd`: each rotated file compressed by that program.
+    #[serde(default)]
+    pub compress: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -495,6 +502,25 @@ fn default_stop_timeout() -> u64 {
 /// Go immortal accepts; they become their YAML text.
 fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<String, String>, D::Error> {
     texts(d, "env")
+}
+
+/// `env_file: PATH` or a list of paths.
+fn path_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    use serde::de::Error as _;
+    let bad = || D::Error::custom("env_file: a path or a list of paths");
+    let paths = match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::Null => Vec::new(),
+        serde_yaml::Value::String(s) => vec![s],
+        serde_yaml::Value::Sequence(items) => items
+            .into_iter()
+            .map(|v| v.as_str().map(String::from).ok_or_else(bad))
+            .collect::<std::result::Result<_, _>>()?,
+        _ => return Err(bad()),
+    };
+    if paths.iter().any(|p| p.trim_start_matches('-').is_empty()) {
+        return Err(D::Error::custom("env_file: an empty path"));
+    }
+    Ok(paths)
 }
 
 /// `limits:` values are numbers or strings (`unlimited`, `1024:4096`).
@@ -639,7 +665,7 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
                 let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
                 // A value checked by our own deserializer is reported at the
                 // start of the mapping: point at its key instead.
-                let line = ["cmd", "env", "limits", "umask", "memory"]
+                let line = ["cmd", "env_file", "env", "limits", "umask", "memory"]
                     .iter()
                     .find(|key| msg.starts_with(&format!("{key}: ")))
                     .and_then(|key| line_of(text, key))
@@ -688,6 +714,16 @@ pub fn parse(path: &Path, text: &str) -> Result<RunYml> {
     let ready_fd = cfg.ready.as_ref().and_then(|r| r.fd);
     if let Some(why) = ready_fd.and_then(|fd| crate::listen::fd_conflict(cfg.listen.len(), fd)) {
         return Err(Error::invalid(format!("{}: {why}", at_in("ready", "fd"))));
+    }
+    for (block, log) in [("log", &cfg.log), ("stderr", &cfg.stderr)] {
+        if let Some(method) = log.as_ref().and_then(|l| l.compress.as_deref()) {
+            if crate::compress::Method::parse(method).is_none() {
+                let line = nested_line(text, block, "compress").map_or(shown.to_string(), |n| format!("{shown}:{n}"));
+                return Err(Error::invalid(format!(
+                    "{line}: {block}: compress must be gzip or zstd, not '{method}'"
+                )));
+            }
+        }
     }
     if let Err(msg) = check_seconds("watchdog", cfg.watchdog, true) {
         return Err(Error::invalid(format!("{}: {msg}", at("watchdog"))));
@@ -934,6 +970,9 @@ const ABSENT: &[(&str, &str, &str)] = &[
         "no circuit breaker: restarted however often it fails",
     ),
     ("", "ready: null", "ready as soon as it runs (no fd, notify or probe)"),
+    ("", "env_file: []", "no environment file"),
+    ("log", "  compress: null", "rotated files kept as written"),
+    ("stderr", "  compress: null", "rotated files kept as written"),
     ("", "health: null", "no health check"),
     ("", "watchdog: null", "no watchdog"),
     (
@@ -1258,6 +1297,57 @@ require:
             ),
             ("cmd: x\ncgroup: {swap: 1}\n", "run.yml:2:"),
             ("cmd: x\nno_new_privs: maybe\n", "run.yml:2:"),
+        ] {
+            let err = p(yml).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{yml:?}: {err}");
+        }
+    }
+
+    /// `log: {compress: gzip|zstd}`; `-cc` prints `compress: null` when
+    /// there is none.
+    #[test]
+    fn log_compress_is_gzip_or_zstd() {
+        let cfg = p("cmd: x\nlog: {file: /l, compress: zstd}\nstderr:\n  file: /e\n  compress: gzip\n").unwrap();
+        assert_eq!(cfg.log.as_ref().unwrap().compress.as_deref(), Some("zstd"));
+        assert_eq!(cfg.stderr.as_ref().unwrap().compress.as_deref(), Some("gzip"));
+        assert_eq!(p(&to_yaml(&cfg)).unwrap(), effective(&cfg));
+        let plain = to_yaml(&p("cmd: x\nlog: {file: /l}\n").unwrap());
+        assert!(
+            plain.contains("\n  compress: null  # rotated files kept as written\n"),
+            "{plain}"
+        );
+        let err = p("cmd: x\nlog:\n  file: /l\n  compress: bzip2\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "run.yml:4: log: compress must be gzip or zstd, not 'bzip2'");
+        let err = p("cmd: x\nstderr: {file: /l, compress: 1}\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("run.yml:2: stderr: compress must be gzip or zstd"),
+            "{err}"
+        );
+    }
+
+    /// `env_file:` is a path or a list; `-cc` prints it (as a list).
+    #[test]
+    fn env_file_is_a_path_or_a_list() {
+        assert_eq!(
+            p("cmd: x\nenv_file: /etc/app.env\n").unwrap().env_file,
+            ["/etc/app.env"]
+        );
+        let cfg = p("cmd: x\nenv_file:\n  - a.env\n  - -/etc/opt.env\n").unwrap();
+        assert_eq!(cfg.env_file, ["a.env", "-/etc/opt.env"]);
+        let text = to_yaml(&cfg);
+        assert!(text.contains("env_file:\n- a.env\n- -/etc/opt.env\n"), "{text}");
+        assert_eq!(p(&text).unwrap(), effective(&cfg));
+        let none = to_yaml(&p("cmd: x\n").unwrap());
+        assert!(none.contains("\nenv_file: []  # no environment file\n"), "{none}");
+        for (yml, want) in [
+            (
+                "cmd: x\nwait: 1\nenv_file: {a: 1}\n",
+                "run.yml:3: env_file: a path or a list of paths",
+            ),
+            ("cmd: x\nenv_file: [a, [b]]\n", "run.yml:2: env_file: a path or a list"),
+            ("cmd: x\nenv_file: \"-\"\n", "run.yml:2: env_file: an empty path"),
         ] {
             let err = p(yml).unwrap_err().to_string();
             assert!(err.starts_with(want), "{yml:?}: {err}");

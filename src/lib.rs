@@ -20,10 +20,11 @@
 //!
 //! - [`supervise`]: the supervisor's event loop and pure state machine;
 //! - [`config`] (`run.yml`) and [`service`] (a validated, ready-to-run
-//!   service), [`envdir`], [`user`]; [`listing`]: the entries of a services
-//!   directory and `-cc`'s validation; [`check`]: `-check`, every problem
-//!   of a service, a file or a services directory at once; [`listen`]:
-//!   the sockets a supervisor holds for its service (`listen:`);
+//!   service), [`envdir`], [`envfile`] (`env_file:`), [`user`];
+//!   [`listing`]: the entries of a services directory and `-cc`'s
+//!   validation; [`check`]: `-check`, every problem of a service, a file
+//!   or a services directory at once; [`listen`]: the sockets a supervisor
+//!   holds for its service (`listen:`);
 //! - [`control`]: the one command set behind control bytes and socket
 //!   words, both directions;
 //! - [`status`]: runit's status record; [`api`]: the HTTP/JSON socket,
@@ -31,7 +32,9 @@
 //! - [`layout`]: every on-disk name (supervise directory, service
 //!   directory, log directory) and where supervise directories live;
 //! - [`notice`]: the supervisor's own messages (stderr or syslog);
-//!   [`logfile`]: a service's rotated log files; [`timefmt`]: their stamps;
+//!   [`logfile`]: a service's rotated log files, [`rotated`]: what
+//!   becomes of them (kept, compressed by [`compress`], processed);
+//!   [`timefmt`]: their stamps;
 //! - [`signal`]: signal names; [`cli`], [`error`];
 //! - [`sys`]: the system-call layer, the only `unsafe` code: the crate
 //!   denies `unsafe_code` everywhere else, so the compiler keeps it so.
@@ -44,9 +47,11 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod cmd;
+pub mod compress;
 pub mod config;
 pub mod control;
 pub mod envdir;
+pub mod envfile;
 pub mod error;
 pub mod events;
 pub mod layout;
@@ -56,6 +61,7 @@ pub mod listing;
 pub mod logfile;
 pub mod metrics;
 pub mod notice;
+pub mod rotated;
 pub mod service;
 pub mod signal;
 pub mod status;

@@ -10,7 +10,17 @@
 //!   boundaries when the size or age limit would be passed.
 //! - Rotation protocol: start the write-back of `current`, rename it to its
 //!   rotated name, open a new `current`, then prune the oldest. At every
-//!   moment a complete file holds every line written so far.
+//!   moment a complete file holds every line written so far. What follows
+//!   the rename — the names, the pruning, a child that compresses or
+//!   processes the rotated file — is [`crate::rotated`]'s; while that child
+//!   works the next rotation waits. Compressing (the supervisor's
+//!   `compress:`), the lines go on into `current` meanwhile, past its size
+//!   if they must: none waits in memory, where a `kill -9` would lose it
+//!   (the pipe holds what is not read yet). Processing (svlogd's and
+//!   multilog's `!processor`), they wait as with svlogd and multilog, which
+//!   block: queued, and [`LogWriter::full`] stops the caller's reading at
+//!   once, so the input waits in its pipe. Closing ([`LogWriter::closing`]),
+//!   nothing waits.
 //! - A failed write keeps the unwritten lines queued; the caller retries
 //!   after [`RETRY`] and stops reading its input while [`LogWriter::full`]
 //!   (the writer sees back-pressure). Nothing is dropped.
@@ -21,7 +31,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -87,7 +96,6 @@ pub struct Rotation {
 
 pub struct LogWriter {
     current: PathBuf,
-    naming: Naming,
     rotation: Rotation,
     stamp: Stamp,
     file: Option<File>,
@@ -98,14 +106,37 @@ pub struct LogWriter {
     last_error: Option<String>,
     /// Writes are failing (the error was reported once).
     failing: bool,
+    /// The rotated files' names and what becomes of them.
+    finisher: crate::rotated::Finisher,
+    /// A rotation was asked for while the last rotated file was busy.
+    want_rotate: bool,
+    /// Lines never wait for a rotation: they go on into `current` (while
+    /// compressing, and when closing).
+    overflow: bool,
+    /// Lines wait for a rotation now.
+    waiting: bool,
 }
 
 impl LogWriter {
     /// Log to `current` (appending to what is there).
     pub fn open(current: &Path, naming: Naming, rotation: Rotation, stamp: Stamp) -> io::Result<LogWriter> {
+        Self::open_with(current, naming, rotation, stamp, crate::rotated::After::Keep)
+    }
+
+    /// [`LogWriter::open`], the rotated files compressed or processed as
+    /// `after` says (what a crash left is finished first: see
+    /// [`crate::rotated`]).
+    pub fn open_with(
+        current: &Path,
+        naming: Naming,
+        rotation: Rotation,
+        stamp: Stamp,
+        after: crate::rotated::After,
+    ) -> io::Result<LogWriter> {
+        let overflow = !matches!(after, crate::rotated::After::Process(_));
+        let finisher = crate::rotated::Finisher::open(current, naming, rotation.keep, after);
         let mut w = LogWriter {
             current: current.to_path_buf(),
-            naming,
             rotation: Rotation {
                 keep: rotation.keep.max(1),
                 ..rotation
@@ -118,6 +149,10 @@ impl LogWriter {
             queue: Vec::new(),
             last_error: None,
             failing: false,
+            finisher,
+            want_rotate: false,
+            overflow,
+            waiting: false,
         };
         w.open_current()?;
         Ok(w)
@@ -187,6 +222,56 @@ impl LogWriter {
             keep: rotation.keep.max(1),
             ..rotation
         };
+        self.finisher.set_keep(self.rotation.keep);
+    }
+
+    /// Another processor (svlogd's `config` read again), from the next
+    /// rotation on.
+    pub fn set_after(&mut self, after: crate::rotated::After) {
+        self.finisher.set_after(after);
+    }
+
+    /// Start finishing the rotated files a crash left (see
+    /// [`crate::rotated`]), once the caller reaps its children.
+    pub fn resume(&mut self) {
+        self.finisher.resume();
+    }
+
+    /// The child finishing the last rotated file, if one runs.
+    pub fn child(&self) -> Option<nix::unistd::Pid> {
+        self.finisher.child()
+    }
+
+    /// A child ended: `false` if it is not this writer's. Flush after it:
+    /// lines may have waited for the rotation.
+    pub fn child_ended(&mut self, pid: nix::unistd::Pid, how: crate::sys::process::ExitHow) -> bool {
+        self.finisher.ended(pid, how)
+    }
+
+    /// A rotated file is being finished (a child runs, or a failed
+    /// processor waits to run again).
+    pub fn finishing(&self) -> bool {
+        self.finisher.busy()
+    }
+
+    /// When a failed processor runs again ([`LogWriter::on_timer`]).
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.finisher.deadline()
+    }
+
+    pub fn on_timer(&mut self, now: std::time::Instant) {
+        self.finisher.on_timer(now);
+    }
+
+    /// What went wrong finishing rotated files, each once.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        self.finisher.take_notes()
+    }
+
+    /// The writer closes soon: from now on lines never wait for a
+    /// rotation (they go on into `current`, past its size).
+    pub fn closing(&mut self) {
+        self.overflow = true;
     }
 
     /// Bytes queued and not yet written.
@@ -194,9 +279,10 @@ impl LogWriter {
         self.queue.len()
     }
 
-    /// Stop reading input until the queue drains (a failing disk).
+    /// Stop reading input until the queue drains (a failing disk, or
+    /// lines waiting for a processor to finish the last rotated file).
     pub fn full(&self) -> bool {
-        self.queue.len() >= HIGH_WATER
+        self.queue.len() >= HIGH_WATER || self.waiting
     }
 
     /// The error that started the current run of failed writes, once (to
@@ -223,6 +309,11 @@ impl LogWriter {
     }
 
     fn write_queue(&mut self, done: &mut usize) -> io::Result<()> {
+        if self.want_rotate && !self.finisher.busy() {
+            self.want_rotate = false;
+            self.rotate_now()?;
+        }
+        self.waiting = false;
         while *done < self.queue.len() {
             if self.file.is_none() {
                 self.open_current()?;
@@ -232,27 +323,42 @@ impl LogWriter {
                 .age
                 .is_some_and(|a| SystemTime::now().duration_since(self.started).unwrap_or_default() >= a);
             if aged && self.size > 0 {
-                self.rotate()?;
-                continue;
+                if self.rotate_when_free()? {
+                    continue;
+                }
+                if !self.overflow {
+                    self.waiting = true;
+                    return Ok(());
+                }
             }
             // The longest run of whole lines that fits before a rotation
             // (the queue holds whole lines only).
-            let rest = &self.queue[*done..];
+            let len = self.queue.len() - *done;
+            let first_line = |q: &[u8]| find_newline(q).map_or(q.len(), |nl| nl + 1);
             let end = if self.rotation.size == 0 {
-                rest.len()
+                len
             } else {
                 let room = self.rotation.size.saturating_sub(self.size) as usize;
-                if rest.len() <= room {
-                    rest.len()
+                if len <= room {
+                    len
                 } else {
-                    match rfind_newline(&rest[..room]) {
+                    match rfind_newline(&self.queue[*done..*done + room]) {
                         Some(nl) => nl + 1,
-                        // Not even one line fits: a fresh file takes it whole.
+                        // Not even one line fits: a fresh file takes it
+                        // whole — once the last rotated file is let go.
                         None if self.size > 0 => {
-                            self.rotate()?;
-                            continue;
+                            if self.rotate_when_free()? {
+                                continue;
+                            }
+                            if !self.overflow {
+                                self.waiting = true;
+                                return Ok(());
+                            }
+                            // Past the size until the rotation: all of it,
+                            // in one write.
+                            len
                         }
-                        None => find_newline(rest).map_or(rest.len(), |nl| nl + 1),
+                        None => first_line(&self.queue[*done..]),
                     }
                 }
             };
@@ -264,15 +370,35 @@ impl LogWriter {
             self.size += n as u64;
             *done += n;
             if self.rotation.size > 0 && self.size >= self.rotation.size {
-                self.rotate()?;
+                // If it must wait, the next turn finds no room and waits.
+                self.rotate_when_free()?;
             }
         }
         Ok(())
     }
 
+    /// Rotate unless the last rotated file is still being finished;
+    /// whether it rotated.
+    fn rotate_when_free(&mut self) -> io::Result<bool> {
+        if self.finisher.busy() {
+            return Ok(false);
+        }
+        self.rotate_now()?;
+        Ok(true)
+    }
+
     /// Rotate now (also `immortallog`'s SIGALRM). Lines still queued go to
-    /// the new file.
+    /// the new file. While the last rotated file is being finished, the
+    /// rotation happens at the next flush after that.
     pub fn rotate(&mut self) -> io::Result<()> {
+        if self.finisher.busy() {
+            self.want_rotate = true;
+            return Ok(());
+        }
+        self.rotate_now()
+    }
+
+    fn rotate_now(&mut self) -> io::Result<()> {
         if let Some(f) = self.file.take() {
             // Start writing the finished file back now, without waiting for
             // it (an fsync per rotation would halve the throughput).
@@ -281,48 +407,9 @@ impl LogWriter {
         if self.size == 0 && self.current.exists() {
             return self.open_current();
         }
-        match self.naming {
-            Naming::Numbered => {
-                let name = |i: usize| {
-                    let mut s = self.current.as_os_str().to_owned();
-                    s.push(format!(".{i}"));
-                    PathBuf::from(s)
-                };
-                for i in (0..self.rotation.keep - 1).rev() {
-                    if name(i).exists() {
-                        std::fs::rename(name(i), name(i + 1))?;
-                    }
-                }
-                std::fs::rename(&self.current, name(0))?;
-            }
-            Naming::Tai64n => {
-                let dir = self.current.parent().unwrap_or(Path::new("."));
-                let rotated = dir.join(format!("{}.s", crate::timefmt::tai64n(SystemTime::now())));
-                std::fs::rename(&self.current, &rotated)?;
-                // multilog's mark of a complete rotated file.
-                let _ = std::fs::set_permissions(&rotated, std::fs::Permissions::from_mode(0o744));
-                self.prune(dir);
-            }
-        }
+        self.finisher.set_keep(self.rotation.keep);
+        self.finisher.rotate()?;
         self.open_current()
-    }
-
-    fn prune(&self, dir: &Path) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
-        let mut old: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with('@') && n.len() == 27 && n.ends_with(".s"))
-            })
-            .collect();
-        old.sort();
-        let excess = old.len().saturating_sub(self.rotation.keep);
-        for p in &old[..excess] {
-            let _ = std::fs::remove_file(p);
-        }
     }
 
     /// Close and open `current` again (external rotation; SIGHUP).

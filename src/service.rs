@@ -23,6 +23,8 @@ pub struct LogSpec {
     /// Rotate at this many bytes; zero: never by size.
     pub size: u64,
     pub timestamp: bool,
+    /// Rotated files compressed by this program (found in `PATH`).
+    pub compress: Option<crate::compress::Compressor>,
 }
 
 impl LogSpec {
@@ -33,7 +35,21 @@ impl LogSpec {
             num: y.num,
             size: y.size.saturating_mul(1024 * 1024),
             timestamp: y.timestamp,
+            compress: None,
         }
+    }
+
+    /// The block's `compress:` program, found in `PATH` (its absence
+    /// refuses the start: never a silent plain file).
+    fn with_compressor(y: &LogYml, what: &str) -> Result<LogSpec> {
+        let mut spec = LogSpec::from_yml(y);
+        if let Some(method) = y.compress.as_deref() {
+            let method = crate::compress::Method::parse(method)
+                .ok_or_else(|| Error::invalid(format!("{what}: compress must be gzip or zstd, not '{method}'")))?;
+            spec.compress =
+                Some(crate::compress::Compressor::find(method).map_err(|e| Error::invalid(format!("{what}: {e}")))?);
+        }
+        Ok(spec)
     }
 }
 
@@ -289,6 +305,8 @@ pub struct Service {
     pub cwd: Option<PathBuf>,
     /// Applied in order over the inherited environment.
     pub env: Vec<EnvChange>,
+    /// `env_file:`, read at each start and applied before `env`.
+    pub env_files: Vec<crate::envfile::EnvFile>,
     pub user: Option<RunAs>,
     pub wait: Duration,
     /// -1: forever; N ≥ 0: at most N+1 starts.
@@ -404,6 +422,7 @@ impl Service {
             command,
             cwd,
             env: Vec::new(),
+            env_files: Vec::new(),
             user: None,
             wait: Duration::ZERO,
             retries: -1,
@@ -474,11 +493,24 @@ pub fn from_yml(path: &Path, yml: &RunYml) -> Result<Service> {
         command,
         cwd,
         env: yml.env.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect(),
+        env_files: yml
+            .env_file
+            .iter()
+            .map(|f| crate::envfile::EnvFile::parse(f, layout::parent_dir(&layout::absolute(path))))
+            .collect(),
         user,
         wait: Duration::from_secs(yml.wait),
         retries: yml.retries,
-        log: yml.log.as_ref().map(LogSpec::from_yml),
-        stderr_log: yml.stderr.as_ref().map(LogSpec::from_yml),
+        log: yml
+            .log
+            .as_ref()
+            .map(|y| LogSpec::with_compressor(y, &format!("{shown}: log")))
+            .transpose()?,
+        stderr_log: yml
+            .stderr
+            .as_ref()
+            .map(|y| LogSpec::with_compressor(y, &format!("{shown}: stderr")))
+            .transpose()?,
         logger: yml.logger.clone(),
         follow_pidfile: yml.pid.follow.as_ref().map(PathBuf::from),
         supervisor_pidfile: yml.pid.parent.as_ref().map(PathBuf::from),

@@ -44,7 +44,9 @@ svlogd:
     pPREFIX   prefix lines written (after the stamp), to stderr and UDP
     uIP[:PORT] also send selected lines by UDP (default port 514)
     UIP[:PORT] send them by UDP only (not to the directory)
-    !processor not supported: a warning, rotated files are kept unprocessed
+    !processor feed each rotated file through sh -c processor (as svlogd:
+              @T.u -> @T.t -> @T.s; fd 4 state, fd 5 newstate); the next
+              rotation and the reading wait until it exits 0
     # or empty: ignored; other lines: ignored with a warning
   Patterns see the line without stamp or prefix: * matches any string not
   containing the pattern's next character (at the end: anything), +c one or
@@ -61,7 +63,9 @@ multilog (actions in order, for each line; each line starts selected):
   nNUM      files for the directories that follow, current included
             (default 10, at least 2: NUM-1 rotated files are kept)
   ./DIR /DIR  append the lines selected at this point to DIR
-  !processor  not supported: an error names it
+  !processor  for the directories that follow: each rotated file through
+              sh -c processor (as multilog: previous -> processed -> @T.s;
+              fd 4 state, fd 5 newstate), reading waits until it exits 0
   Patterns see the first 1000 bytes, the stamp included. DIR/config is read
   as in svlogd's dialect.
 
@@ -71,7 +75,8 @@ Go immortal:
   -a SECS   rotate when older                     -T      RFC 3339 stamps
 
 Signals: HUP rereads DIR/config and reopens; ALRM rotates now; TERM or end of
-input writes everything (a final unterminated line gets a newline), exit 0.
+input writes everything (a final unterminated line gets a newline), waits for
+the processors at work, exit 0.
 Exit 1: usage error, or a log that cannot be opened (named).
 
 Environment: immortallog reads no environment variables.

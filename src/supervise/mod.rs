@@ -108,6 +108,10 @@ pub struct Unit {
     pub listen: crate::listen::Sockets,
     /// Those of a configuration re-read by `restart`, from its start on.
     pending_listen: Option<crate::listen::Sockets>,
+    /// Why the last start failed before any exec (an `env_file:`), with
+    /// the errno the table was given: it names the file and line where
+    /// the table's reason would only say `exec failed: …`.
+    start_error: Option<(i32, String)>,
 }
 
 impl Unit {
@@ -161,6 +165,24 @@ impl Unit {
             oom_before: None,
             listen: crate::listen::Sockets::default(),
             pending_listen: None,
+            start_error: None,
+        }
+    }
+
+    /// `text` (a reason, an exit's description) with a failed start's
+    /// own words in place of the table's `exec failed: …`.
+    fn explain(&self, text: String) -> String {
+        match &self.start_error {
+            Some((errno, why)) => {
+                let said = state::End {
+                    how: None,
+                    cause: state::Cause::ExecFailed(*errno),
+                    failed: true,
+                }
+                .text();
+                text.replace(&said, why)
+            }
+            None => text,
         }
     }
 
@@ -361,6 +383,10 @@ impl Supervisor {
             }
         }
         self.hold_output();
+        // SIGCHLD is read from the signalfd now: children may start.
+        for o in self.units.iter_mut().filter_map(|u| u.output.as_mut()) {
+            o.resume();
+        }
         self.run_queue();
         loop {
             if let Some(code) = self.exit_code {
@@ -709,6 +735,15 @@ impl Supervisor {
                     self.units[i].probe = None;
                     self.queue.push_back((i, Event::Probed { ok, output }));
                 }
+            } else if let Some(errors) = self
+                .units
+                .iter_mut()
+                .find_map(|u| u.output.as_mut().and_then(|o| o.child_ended(pid, how)))
+            {
+                // A rotated log file's compression.
+                for e in errors {
+                    self.log.warn(&e);
+                }
             }
             // Anything else: a hook, or an orphan reparented to us.
         }
@@ -1035,7 +1070,10 @@ impl Supervisor {
             Action::Exit(code) => self.exit_code = Some(code),
             Action::Drain(code) => self.drain(code),
             Action::Probe(kind) => return self.start_probe(i, kind),
-            Action::Tell(change) => {
+            Action::Tell(mut change) => {
+                if let state::Change::Exit { reason, .. } = &mut change {
+                    *reason = self.units[i].explain(std::mem::take(reason));
+                }
                 let (name, fields) = changes::fields(&change);
                 self.tell(i, name, fields);
             }
@@ -1146,6 +1184,18 @@ impl Supervisor {
             unit.listen.retire(&[&sockets]);
             unit.listen = sockets;
         }
+        // Read at every start: a restart picks up a changed file.
+        unit.start_error = None;
+        let file_env = match crate::envfile::read_all(&unit.svc.env_files) {
+            Ok(vars) => vars,
+            Err(e) => {
+                let why = e.to_string();
+                self.log
+                    .warn(&format!("unable to start {}: {why}", unit.svc.command.join(" ")));
+                unit.start_error = Some((e.errno, why));
+                return Event::SpawnFailed { errno: e.errno };
+            }
+        };
         let entry = match &mut unit.cgroup {
             Some(cg) => {
                 let limits = unit.svc.confine.cgroup;
@@ -1191,6 +1241,7 @@ impl Supervisor {
             .filter(|_| wants_notify)
             .map(|s| s.address.as_str());
         let extra = spawn::Extra {
+            file_env,
             fd: pass.as_ref().map(|(fd, n)| (fd.as_fd(), *n)),
             cgroups,
             listen: Some(&unit.listen),
@@ -1513,10 +1564,15 @@ impl Supervisor {
                 let unit = &self.units[0];
                 let mut status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
                 status.listen = unit.listen.describe();
+                status.reason = status.reason.map(|r| unit.explain(r));
                 (200, serde_json::to_string(&status).unwrap_or_default() + "\n")
             }
             Route::History => {
-                let history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
+                let mut history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
+                // The newest exit is the one the last start's error is about.
+                if let Some(last) = history.first_mut() {
+                    last.reason = self.units[0].explain(std::mem::take(&mut last.reason));
+                }
                 (200, serde_json::to_string(&history).unwrap_or_default() + "\n")
             }
             Route::Signal(name) => {

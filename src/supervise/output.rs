@@ -12,6 +12,11 @@
 //! the same state machine as runit's `log/run`): a new logger gets it all.
 //! When the logger is the only place the output goes, nothing is dropped:
 //! a full backlog stops the reading instead, as a full disk does.
+//!
+//! With `compress:`, each rotated file is compressed by a child of the
+//! supervisor ([`crate::rotated`]); its end arrives as any child's does
+//! (SIGCHLD, [`Output::child_ended`]) and the lines that waited for the
+//! next rotation are written then.
 
 use crate::logfile::{self, LogWriter, Naming, Rotation, Stamp};
 use crate::service::LogSpec;
@@ -92,7 +97,12 @@ fn writer(spec: &LogSpec) -> std::io::Result<LogWriter> {
         keep: spec.num as usize,
     };
     let stamp = if spec.timestamp { Stamp::Rfc3339 } else { Stamp::None };
-    LogWriter::open(&spec.file, Naming::Numbered, rotation, stamp)
+    // `compress:`: each rotated file by a child of ours, never in the loop.
+    let after = match &spec.compress {
+        Some(c) => crate::rotated::After::Compress(c.clone()),
+        None => crate::rotated::After::Keep,
+    };
+    LogWriter::open_with(&spec.file, Naming::Numbered, rotation, stamp, after)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", spec.file.display())))
 }
 
@@ -242,6 +252,7 @@ impl Output {
     fn flush(&mut self, i: usize, errors: &mut Vec<String>) {
         let s = &mut self.streams[i];
         let Some(w) = &mut s.writer else { return };
+        errors.extend(w.take_notes());
         match w.flush() {
             Ok(()) => s.retry_at = None,
             Err(_) => {
@@ -251,6 +262,26 @@ impl Output {
                 }
             }
         }
+    }
+
+    /// Compress what a crash left (the loop reaps children now).
+    pub fn resume(&mut self) {
+        for w in self.streams.iter_mut().filter_map(|s| s.writer.as_mut()) {
+            w.resume();
+        }
+    }
+
+    /// A child ended: if it was compressing a rotated file of ours, the
+    /// lines that waited for that are written now; the errors to report.
+    /// `None`: not ours.
+    pub fn child_ended(&mut self, pid: nix::unistd::Pid, how: crate::sys::process::ExitHow) -> Option<Vec<String>> {
+        let i = self
+            .streams
+            .iter_mut()
+            .position(|s| s.writer.as_mut().is_some_and(|w| w.child_ended(pid, how)))?;
+        let mut errors = Vec::new();
+        self.flush(i, &mut errors);
+        Some(errors)
     }
 
     /// Deadlines passed: retry failed writes; returns errors to report.
@@ -360,6 +391,9 @@ impl Output {
         for i in 0..self.streams.len() {
             if let Some(w) = &mut self.streams[i].writer {
                 w.finish();
+                // Nothing waits for a compression now: the last lines go
+                // into the file, past its size if they must.
+                w.closing();
             }
             self.flush(i, &mut errors);
         }

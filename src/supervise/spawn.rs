@@ -65,6 +65,8 @@ impl Io {
 /// the sockets of `listen:`.
 #[derive(Default)]
 pub struct Extra<'a> {
+    /// The `env_file:` variables read for this start (before `env:`).
+    pub file_env: Vec<crate::envfile::Var>,
     pub fd: Option<(std::os::fd::BorrowedFd<'a>, i32)>,
     pub env: Vec<(String, String)>,
     /// A variable set to the service's own pid (`WATCHDOG_PID`).
@@ -128,6 +130,9 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
     cmd.args(args).process_group(0);
     if let Some(cwd) = &svc.cwd {
         cmd.current_dir(cwd);
+    }
+    for (name, value) in &extra.file_env {
+        cmd.env(name, value);
     }
     for (name, value) in &svc.env {
         match value {

@@ -11,6 +11,7 @@ pub mod confine;
 pub mod daemon;
 pub mod events;
 pub mod exec;
+pub mod filter;
 pub mod fs;
 pub mod hold;
 pub mod lock;

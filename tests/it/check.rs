@@ -427,3 +427,24 @@ fn a_service_that_requires_one_that_can_never_start_is_named() {
         );
     assert_eq!(got.problems().len(), 3, "{got}");
 }
+
+/// `env_file:`: read as a start reads it; a problem inside one is told at
+/// its own file and line, a missing one at the run.yml's line; `-PATH`
+/// may be missing.
+#[test]
+fn env_files_are_read_and_their_problems_named_with_file_and_line() {
+    let sb = Sandbox::new();
+    sb.write("good.env", "# ok\nexport A=1\nB=\"two words\"\n");
+    sb.write("bad.env", "A=1\n\nnot a variable\n");
+    sb.write(
+        "web.yml",
+        "cmd: sleep 1\nenv_file:\n  - good.env\n  - -absent.env\n  - bad.env\n  - gone.env\n",
+    );
+    let got = check(&sb, "web.yml");
+    got.problem("bad.env:3: ", "missing '='")
+        .problem("web.yml:6: ", "env_file ")
+        .problem("web.yml:6: ", "gone.env: unable to read: No such file");
+    assert_eq!(got.problems().len(), 2, "{got}");
+    sb.write("web.yml", "cmd: sleep 1\nenv_file: [good.env, -absent.env]\n");
+    check(&sb, "web.yml").ok();
+}

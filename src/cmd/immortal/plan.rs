@@ -104,6 +104,7 @@ fn from_flags(flags: &Flags) -> Result<Service> {
             num: 0,
             size: 1024 * 1024,
             timestamp: false,
+            compress: None,
         }),
         logger: flags.logger.clone(),
         follow_pidfile: flags.follow.as_ref().map(PathBuf::from),

@@ -12,7 +12,10 @@
 //!   it, whatever the gaps while a rotation is under way. Files are known by
 //!   device and inode, never by name.
 //! - The last N lines come from the newest file, then from older ones when
-//!   it has fewer than N.
+//!   it has fewer than N. A compressed one (`compress:`'s `FILE.N.gz`,
+//!   `FILE.N.zst`; svlogd's `@….s` made by `!gzip`), known by its first
+//!   bytes, is read through a child `gzip -dc` / `zstd -q -dc`; while both
+//!   `FILE.N` and its compressed copy exist, the plain one is read.
 //! - Following holds the file open: when `FILE` no longer is that file, the
 //!   rest of it is read to its end (our writer closes a file before renaming
 //!   it), then its successor from its start — so a line written just before
@@ -70,18 +73,24 @@ impl Set {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let dir = self.dir();
-        let mut rotated: Vec<(u64, String)> = Vec::new();
+        let mut rotated: Vec<(u64, bool, String)> = Vec::new();
         let mut stamped: Vec<String> = Vec::new();
         for name in entries {
             match self.naming {
+                // `FILE.N`, or compressed `FILE.N.gz` / `FILE.N.zst`.
                 Naming::Numbered => {
-                    let n = name
-                        .strip_prefix(base.as_str())
-                        .and_then(|r| r.strip_prefix('.'))
+                    let Some(rest) = name.strip_prefix(base.as_str()).and_then(|r| r.strip_prefix('.')) else {
+                        continue;
+                    };
+                    let (number, packed) = match crate::compress::Method::of_name(rest) {
+                        Some((_, n)) => (n, true),
+                        None => (rest, false),
+                    };
+                    let n = Some(number)
                         .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
-                        .and_then(|r| r.parse().ok());
+                        .and_then(|r| r.parse::<u64>().ok());
                     if let Some(n) = n {
-                        rotated.push((n, name));
+                        rotated.push((n, packed, name));
                     }
                 }
                 // svlogd's finished (`.s`) and unfinished (`.u`) files.
@@ -92,10 +101,14 @@ impl Set {
                 }
             }
         }
+        // A plain file before its compressed copy (the same lines, for the
+        // moment between the copy's rename and the plain one's removal):
+        // only the plain one counts.
         rotated.sort();
+        rotated.dedup_by_key(|(n, _, _)| *n);
         // TAI64N stamps sort as text; newest first.
         stamped.sort_by(|a, b| b.cmp(a));
-        let older = rotated.into_iter().map(|(_, n)| n).chain(stamped);
+        let older = rotated.into_iter().map(|(_, _, n)| n).chain(stamped);
         std::iter::once(self.current.clone())
             .chain(older.map(|n| dir.join(n)))
             .collect()
@@ -163,6 +176,23 @@ fn tail_start(file: &File, end: u64, n: usize, chunk: usize) -> io::Result<(u64,
     Ok((0, found + 1))
 }
 
+/// [`tail_start`] in bytes at hand (a decompressed file).
+fn tail_start_in(data: &[u8], n: usize) -> (usize, usize) {
+    if n == 0 || data.is_empty() {
+        return (data.len(), 0);
+    }
+    let mut window = &data[..data.len() - 1];
+    let mut found = 0;
+    while let Some(nl) = crate::sys::bytes::memrchr(b'\n', window) {
+        found += 1;
+        if found == n {
+            return (nl + 1, n);
+        }
+        window = &window[..nl];
+    }
+    (0, found + 1)
+}
+
 /// Copy `file` from `from` to `to` (or to its end); returns where it stopped.
 fn copy(file: &File, path: &Path, mut from: u64, to: Option<u64>, out: &mut impl Write) -> Result<u64, Stop> {
     let mut buf = vec![0u8; CHUNK];
@@ -220,7 +250,12 @@ fn print_tail(set: &Set, n: usize, out: &mut impl Write) -> Result<Option<Readin
     };
     let (start, mut count) =
         tail_start(&newest.file, newest.offset, n, CHUNK).map_err(|e| unable("read", &newest.path, e))?;
-    // Older pieces, newest first: (file, path, start, end).
+    // Older pieces, newest first: a file from a start to an end, or a
+    // compressed file's lines from a start.
+    enum Piece {
+        File(File, PathBuf, u64, u64),
+        Unpacked(Vec<u8>, usize),
+    }
     let mut older = Vec::new();
     if count < n {
         let files = set.files().map_err(|e| unable("read", set.dir(), e))?;
@@ -235,16 +270,31 @@ fn print_tail(set: &Set, n: usize, out: &mut impl Write) -> Result<Option<Readin
                 // Renamed meanwhile: a rotation happened; what we hold is enough.
                 break;
             }
-            let (s, c) = tail_start(&file, meta.len(), n - count, CHUNK).map_err(|e| unable("read", path, e))?;
-            older.push((file, path.clone(), s, meta.len()));
+            let mut head = [0u8; 4];
+            let got = file.read_at(&mut head, 0).unwrap_or(0);
+            let (piece, c) = if crate::compress::Method::of_magic(&head[..got]).is_some() {
+                // Compressed (`compress:`, svlogd's `!gzip`): through a child.
+                let data = crate::compress::read_any(path).map_err(|e| unable("decompress", path, e))?;
+                let (s, c) = tail_start_in(&data, n - count);
+                (Piece::Unpacked(data, s), c)
+            } else {
+                let (s, c) = tail_start(&file, meta.len(), n - count, CHUNK).map_err(|e| unable("read", path, e))?;
+                (Piece::File(file, path.clone(), s, meta.len()), c)
+            };
+            older.push(piece);
             count += c;
             if count >= n {
                 break;
             }
         }
     }
-    for (file, path, s, end) in older.iter().rev() {
-        copy(file, path, *s, Some(*end), out)?;
+    for piece in older.iter().rev() {
+        match piece {
+            Piece::File(file, path, s, end) => {
+                copy(file, path, *s, Some(*end), out)?;
+            }
+            Piece::Unpacked(data, s) => write_out(out, &data[*s..])?,
+        }
     }
     copy(&newest.file, &newest.path, start, Some(newest.offset), out)?;
     Ok(Some(newest))
@@ -522,6 +572,10 @@ mod tests {
                 );
             }
         }
+        for &(text, n, want, count) in cases {
+            let (start, got) = tail_start_in(text.as_bytes(), n);
+            assert_eq!((&text[start..], got), (want, count), "{text:?} n={n} in memory");
+        }
     }
 
     #[test]
@@ -539,12 +593,21 @@ mod tests {
             "web.log.",
             "web.log.1a",
             "other.1",
+            // Compressed: named by number; a plain one wins over its copy;
+            // a temporary output is no file of the set.
+            "web.log.3.gz",
+            "web.log.2.gz",
+            "web.log.4.zst",
+            "web.log.1.gz.4242-1.tmp",
+            "web.log.x.gz",
         ];
         let names = set.names(entries.iter().map(|s| s.to_string()));
         let want = [
             "/var/log/web.log",
             "/var/log/web.log.0",
             "/var/log/web.log.2",
+            "/var/log/web.log.3.gz",
+            "/var/log/web.log.4.zst",
             "/var/log/web.log.10",
         ];
         assert_eq!(names, want.map(PathBuf::from));
@@ -569,6 +632,44 @@ mod tests {
             "/s/log/main/@400000006554a1a0000aaaaa.s",
         ];
         assert_eq!(names, want.map(PathBuf::from));
+    }
+
+    /// The last lines span compressed rotated files (each method whose
+    /// program is installed), read through a child.
+    #[test]
+    fn last_lines_span_compressed_files() {
+        for m in crate::compress::Method::ALL {
+            let Ok(program) = m.find(None) else { continue };
+            let dir = tempfile::tempdir().unwrap();
+            let current = dir.path().join("out.log");
+            let pack = |name: &str, text: &str| {
+                let mut child = std::process::Command::new(&program)
+                    .args(m.compress_args())
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::fs::File::create(dir.path().join(name)).unwrap())
+                    .spawn()
+                    .unwrap();
+                child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+                assert!(child.wait().unwrap().success());
+            };
+            pack(&format!("out.log.1.{}", m.extension()), "1\n2\n3\n");
+            pack(&format!("out.log.0.{}", m.extension()), "4\n5\n");
+            std::fs::write(&current, "6\n").unwrap();
+            let set = Set {
+                current,
+                naming: Naming::Numbered,
+            };
+            for (n, want) in [
+                (1, "6\n"),
+                (2, "5\n6\n"),
+                (4, "3\n4\n5\n6\n"),
+                (9, "1\n2\n3\n4\n5\n6\n"),
+            ] {
+                let mut out = Vec::new();
+                print_tail(&set, n, &mut out).unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{m:?} -n {n}");
+            }
+        }
     }
 
     /// A rotation while the follower holds the old file: the rest of the old

@@ -52,6 +52,9 @@ pub struct Log {
     pub rotation: Rotation,
     /// Used when the directory has no `config` file.
     pub config: Config,
+    /// multilog's `!processor` for this directory (svlogd's is in its
+    /// `config`).
+    pub processor: Option<String>,
 }
 
 /// One multilog action that acts on lines.
@@ -275,6 +278,7 @@ fn parse_flags(args: &[String]) -> Result<Options> {
                     keep: keep.unwrap_or(1),
                 },
                 config: Config::default(),
+                processor: None,
             }],
             script: Vec::new(),
             stamp,
@@ -302,6 +306,7 @@ fn parse_flags(args: &[String]) -> Result<Options> {
                         naming: Naming::Tai64n,
                         rotation,
                         config: Config::default(),
+                        processor: None,
                     })
                     .collect(),
                 script: Vec::new(),
@@ -321,6 +326,7 @@ fn parse_flags(args: &[String]) -> Result<Options> {
 
 fn parse_multilog(args: &[String]) -> Result<Options> {
     let (mut size, mut files, mut stamp) = (MULTILOG_SIZE, MULTILOG_FILES, Stamp::None);
+    let mut processor: Option<String> = None;
     let (mut logs, mut script) = (Vec::new(), Vec::new());
     for (i, a) in args.iter().enumerate() {
         let b = a.as_bytes();
@@ -328,16 +334,23 @@ fn parse_multilog(args: &[String]) -> Result<Options> {
             None => {} // multilog ignores an empty action
             Some(b't') if a == "t" => {
                 if i > 0 {
-                    return Err(Error::invalid(format!("multilog action t must come first (it is argument {})", i + 1)));
+                    return Err(Error::invalid(format!(
+                        "multilog action t must come first (it is argument {})",
+                        i + 1
+                    )));
                 }
                 stamp = Stamp::Tai64n;
             }
             Some(b's') => {
-                let n: u64 = a[1..].parse().map_err(|_| Error::invalid(format!("bad size token: {a}")))?;
+                let n: u64 = a[1..]
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("bad size token: {a}")))?;
                 size = n.clamp(MULTILOG_MIN_SIZE, MULTILOG_MAX_SIZE);
             }
             Some(b'n') => {
-                let n: usize = a[1..].parse().map_err(|_| Error::invalid(format!("bad count token: {a}")))?;
+                let n: usize = a[1..]
+                    .parse()
+                    .map_err(|_| Error::invalid(format!("bad count token: {a}")))?;
                 files = n.max(2);
             }
             Some(b'+') => script.push(Action::Select(b[1..].to_vec())),
@@ -355,14 +368,16 @@ fn parse_multilog(args: &[String]) -> Result<Options> {
                         keep: files - 1,
                     },
                     config: Config::default(),
+                    processor: processor.clone(),
                 });
             }
-            Some(b'!') => {
+            // For the directories that follow (`!` alone: none).
+            Some(b'!') => processor = Some(a[1..].to_string()).filter(|p| !p.is_empty()),
+            Some(b'=') => {
                 return Err(Error::invalid(format!(
-                    "unsupported multilog action: {a} (processors are not supported; rotated files are kept as they are without it)"
+                    "unsupported multilog action: {a} (= needs a file name)"
                 )))
             }
-            Some(b'=') => return Err(Error::invalid(format!("unsupported multilog action: {a} (= needs a file name)"))),
             _ => return Err(Error::invalid(format!("unsupported multilog action: {a}"))),
         }
     }
@@ -531,7 +546,6 @@ mod tests {
             (&["-tt", "s100000", "./a"], "s100000 is a multilog action"),
             (&["t", "sbig", "./d"], "bad size token: sbig"),
             (&["t", "n10"], "missing log directory"),
-            (&["t", "!gzip", "./d"], "unsupported multilog action: !gzip"),
             (&["t", "x", "./d"], "unsupported multilog action: x"),
             (&["t", "etc", "./d"], "unsupported multilog action: etc"),
             (&["t", "=", "./d"], "unsupported multilog action: ="),
@@ -541,5 +555,13 @@ mod tests {
             let e = p(args).expect_err(&format!("{args:?}")).to_string();
             assert!(e.contains(want), "{args:?}: {e}");
         }
+    }
+
+    /// multilog's `!processor` is for the directories after it.
+    #[test]
+    fn multilog_processor_is_for_the_directories_that_follow() {
+        let o = p(&["t", "./a", "!gzip -9", "./b", "./c", "!", "./d"]).unwrap();
+        let procs: Vec<Option<&str>> = o.logs.iter().map(|l| l.processor.as_deref()).collect();
+        assert_eq!(procs, [None, Some("gzip -9"), Some("gzip -9"), None]);
     }
 }

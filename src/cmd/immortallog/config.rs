@@ -11,7 +11,7 @@
 //! | `epattern`, `Epattern` | alert on stderr, or not |
 //! | `pPREFIX` | prefix every line |
 //! | `uADDR[:PORT]`, `UADDR[:PORT]` | send lines over UDP (also to the directory, or only) |
-//! | `!processor` | not supported: a warning, files are kept unprocessed |
+//! | `!processor` | feed each rotated file through `sh -c processor` ([`crate::rotated`]: svlogd's `.u`/`.t`/`.s`) |
 //! | `#…`, blank | ignored |
 //!
 //! A number or address that does not parse is an error naming
@@ -37,7 +37,7 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub prefix: Vec<u8>,
     pub udp: Option<Udp>,
-    /// `!processor`: not supported (a warning says so).
+    /// `!processor`: each rotated file through `sh -c processor`.
     pub processor: Option<String>,
 }
 
@@ -144,13 +144,7 @@ pub fn parse_config(text: &[u8]) -> Result<(Config, Vec<String>)> {
             b'N' => c.min_keep = Some(count(num(&[])?)?),
             b't' => c.age = Some(num(&[(b'm', 60), (b'h', 3600)])?),
             b'p' => c.prefix = rest.to_vec(),
-            b'!' if !rest.is_empty() => {
-                let p = String::from_utf8_lossy(rest).into_owned();
-                warnings.push(format!(
-                    "{at}: processors are not supported, rotated files are kept unprocessed: !{p}"
-                ));
-                c.processor = Some(p);
-            }
+            b'!' if !rest.is_empty() => c.processor = Some(String::from_utf8_lossy(rest).into_owned()),
             b'u' | b'U' => {
                 let text = std::str::from_utf8(rest).map_err(|_| bad("not an IPv4 address"))?;
                 let text = text.trim_end();
@@ -221,9 +215,9 @@ mod tests {
                 only: false
             })
         );
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
-        assert!(warnings[0].contains("config:7: processors are not supported") && warnings[0].contains("!gzip"));
-        assert!(warnings[1].contains("config:14: unknown line ignored: what"));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("config:14: unknown line ignored: what"));
+        assert_eq!(c.processor.as_deref(), Some("gzip"));
         let base = Rotation {
             size: 1,
             keep: 1,

@@ -3,22 +3,27 @@
 //! [`open`] takes each log directory's `DIR/lock` (one logger per
 //! directory), reads its `DIR/config` and opens `DIR/current` (or the Go
 //! dialect's file) as a [`crate::logfile::LogWriter`], which stamps,
-//! rotates and retries failed writes. [`Logger::push`] hands input to the
+//! rotates and retries failed writes, and runs svlogd's or multilog's
+//! `!processor` on each rotated file as they do ([`crate::rotated`]: a
+//! child in the background; while it works the next rotation waits and so
+//! does the reading, as svlogd and multilog block). [`Logger::push`] hands input to the
 //! writers in whole chunks, unless some selection is configured (multilog's
 //! script, svlogd's patterns, prefix or UDP, `-r`/`-R`): then line by line,
 //! each line's outputs decided once from its first `line_len` bytes and a
 //! longer line kept whole where its start went. [`run`] is one poll on
 //! stdin and a signalfd: SIGHUP reloads every `config` and reopens,
-//! SIGALRM rotates, SIGTERM/SIGINT or end of input flush (a final
-//! unterminated line gets its newline) and exit 0. While a write fails,
+//! SIGALRM rotates, SIGCHLD reports a processor's end, SIGTERM/SIGINT or
+//! end of input flush (a final unterminated line gets its newline), wait
+//! for the processors at work and exit 0. While a write fails,
 //! reading stops (back-pressure) and the flush is retried every second.
 
-use super::args::{Action, Options};
+use super::args::{Action, Dialect, Options};
 use super::config::{read_config, warn_all, Config, RuleKind};
 use super::pattern::{multilog_match, svlogd_match};
 use crate::error::{Context, Error, Result};
 use crate::layout;
 use crate::logfile::{LogWriter, Naming, Rotation, Stamp, MAX_LINE};
+use crate::rotated::{After, Processor, Style};
 use std::fs::File;
 use std::io::Write;
 use std::net::UdpSocket;
@@ -41,6 +46,9 @@ struct Out {
     dir: Option<PathBuf>,
     base: Rotation,
     config: Config,
+    /// multilog's `!processor` (svlogd's is in `config`), and whose rules.
+    processor: Option<String>,
+    style: Style,
     /// The current line goes to this log.
     selected: bool,
     /// The rest of the current line goes to this log's file.
@@ -89,9 +97,26 @@ pub struct Logger {
     udp: Option<UdpSocket>,
 }
 
+/// What becomes of a directory's rotated files: multilog's `!processor`,
+/// else its `config`'s, else nothing.
+fn after(style: Style, script: Option<&str>, config: &Config) -> After {
+    match script.or(config.processor.as_deref()) {
+        Some(command) => After::Process(Processor {
+            command: command.to_string(),
+            style,
+        }),
+        None => After::Keep,
+    }
+}
+
 /// Open every output of `opts` (creating directories, taking `DIR/lock`,
 /// reading `DIR/config`, opening `=file`s).
 pub fn open(opts: Options) -> Result<Logger> {
+    let style = if opts.dialect == Dialect::Multilog {
+        Style::Multilog
+    } else {
+        Style::Svlogd
+    };
     let mut outs: Vec<Out> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     for log in opts.logs {
@@ -118,14 +143,26 @@ pub fn open(opts: Options) -> Result<Logger> {
                     None => log.config,
                 };
                 let current = dir.join(layout::CURRENT);
-                let writer = LogWriter::open(&current, Naming::Tai64n, config.rotation(log.rotation), opts.stamp)
-                    .ctx("open", &current)?;
+                let then = after(style, log.processor.as_deref(), &config);
+                let mut writer = LogWriter::open_with(
+                    &current,
+                    Naming::Tai64n,
+                    config.rotation(log.rotation),
+                    opts.stamp,
+                    then,
+                )
+                .ctx("open", &current)?;
+                for note in writer.take_notes() {
+                    eprintln!("immortallog: warning: {note}");
+                }
                 Out {
                     writer,
                     _lock: Some(lock),
                     dir: Some(dir),
                     base: log.rotation,
                     config,
+                    processor: log.processor,
+                    style,
                     selected: true,
                     stream: true,
                     pending: Vec::new(),
@@ -140,6 +177,8 @@ pub fn open(opts: Options) -> Result<Logger> {
                     dir: None,
                     base: log.rotation,
                     config: log.config,
+                    processor: None,
+                    style,
                     selected: true,
                     stream: true,
                     pending: Vec::new(),
@@ -434,7 +473,11 @@ impl Logger {
     pub fn flush(&mut self) -> bool {
         let mut ok = true;
         for o in &mut self.outs {
-            if o.writer.flush().is_err() {
+            let failed = o.writer.flush().is_err();
+            for note in o.writer.take_notes() {
+                eprintln!("immortallog: warning: {note}");
+            }
+            if failed {
                 ok = false;
                 if let Some(e) = o.writer.take_error() {
                     eprintln!("immortallog: {e} (retrying every second)");
@@ -457,6 +500,41 @@ impl Logger {
         self.read_size
     }
 
+    /// Process what a crash left (children are reaped from now on).
+    pub fn resume(&mut self) {
+        for o in &mut self.outs {
+            o.writer.resume();
+        }
+    }
+
+    /// A child ended: a processor of some log's (then that log can rotate
+    /// again: flush after this).
+    pub fn child_ended(&mut self, pid: nix::unistd::Pid, how: crate::sys::process::ExitHow) {
+        for o in &mut self.outs {
+            if o.writer.child_ended(pid, how) {
+                return;
+            }
+        }
+    }
+
+    /// A processor runs, or waits to run again: at the end of input, wait
+    /// for it (as svlogd does).
+    pub fn finishing(&self) -> bool {
+        self.outs.iter().any(|o| o.writer.finishing())
+    }
+
+    /// When a failed processor runs again.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.outs.iter().filter_map(|o| o.writer.deadline()).min()
+    }
+
+    pub fn on_timer(&mut self) {
+        let now = std::time::Instant::now();
+        for o in &mut self.outs {
+            o.writer.on_timer(now);
+        }
+    }
+
     /// SIGALRM: rotate every log now.
     pub fn rotate(&mut self) {
         for o in &mut self.outs {
@@ -477,6 +555,7 @@ impl Logger {
                             config
                         });
                         o.writer.set_rotation(config.rotation(o.base));
+                        o.writer.set_after(after(o.style, o.processor.as_deref(), &config));
                         o.config = config;
                     }
                     Err(e) => eprintln!("immortallog: {e} (keeping the previous configuration)"),
@@ -520,15 +599,23 @@ fn write_status(s: &mut StatusFile, line: &[u8]) {
     }
 }
 
-/// Copy stdin into the logs until end of input or SIGTERM; returns the
-/// exit code.
+/// Copy stdin into the logs until end of input or SIGTERM (then wait for
+/// the processors at work, as svlogd does); returns the exit code.
 pub fn run(mut logger: Logger) -> i32 {
     use crate::sys::events::Events;
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::poll::{poll, PollFd, PollFlags};
     use nix::sys::signal::Signal;
     use std::io::Read;
     use std::os::fd::AsFd;
-    let mut signals = match Events::new(&[Signal::SIGHUP, Signal::SIGALRM, Signal::SIGTERM, Signal::SIGINT]) {
+    use std::time::{Duration, Instant};
+    let handled = [
+        Signal::SIGHUP,
+        Signal::SIGALRM,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGCHLD,
+    ];
+    let mut signals = match Events::new(&handled) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("immortallog: fatal: {e}");
@@ -536,6 +623,8 @@ pub fn run(mut logger: Logger) -> i32 {
         }
     };
     crate::sys::process::ignore_file_size_signal();
+    // SIGCHLD is read from the signalfd now: processors may start.
+    logger.resume();
     let stdin = std::io::stdin();
     let _ = nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     let mut buf = vec![0u8; logger.read_size()];
@@ -545,32 +634,38 @@ pub fn run(mut logger: Logger) -> i32 {
             logger.finish();
         }
         let retry = !logger.flush();
-        if eof && logger.pending() == 0 {
+        if eof && logger.pending() == 0 && !logger.finishing() {
             return 0;
         }
         let (sig_ready, in_ready) = {
             let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
-            // Back-pressure: while the disk fails, stop reading.
+            // Back-pressure: while the disk fails, or lines wait for a
+            // processor, stop reading.
             let reading = !eof && !logger.full();
             if reading {
                 fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
             }
-            let timeout = if retry {
-                PollTimeout::from(1000u16)
-            } else {
-                PollTimeout::NONE
-            };
-            if poll(&mut fds, timeout).is_err() {
+            let retry_at = retry.then(|| Instant::now() + Duration::from_secs(1));
+            let deadline = retry_at.into_iter().chain(logger.deadline()).min();
+            if poll(&mut fds, crate::sys::timeout_until(deadline)).is_err() {
                 continue;
             }
             let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
             (ready(&fds[0]), reading && ready(&fds[1]))
         };
+        if logger.deadline().is_some_and(|t| t <= Instant::now()) {
+            logger.on_timer();
+        }
         if sig_ready {
             for s in signals.signals() {
                 match s {
                     Signal::SIGHUP => logger.reload(),
                     Signal::SIGALRM => logger.rotate(),
+                    Signal::SIGCHLD => {
+                        for (pid, how, _) in crate::sys::process::reap_all() {
+                            logger.child_ended(pid, how);
+                        }
+                    }
                     _ => eof = true, // TERM/INT: flush what we have and exit
                 }
             }
@@ -587,6 +682,9 @@ pub fn run(mut logger: Logger) -> i32 {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => break, // WouldBlock
                 }
+                // Write as it comes: a processor's rotation holds the
+                // rest back in stdin's pipe, not here.
+                logger.flush();
                 if logger.full() {
                     break;
                 }

@@ -1,0 +1,62 @@
+//! `env_file:` at run time: read at every start (a restart picks up a
+//! changed file), before `env:` (which wins); a missing `-PATH` is fine; a
+//! missing or broken file is a failed start whose reason, in the status
+//! and the history, names the file (and the line), and the service starts
+//! once the file is right.
+
+use crate::common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const SHOW: &str = "cmd: [sh, -c, 'echo \"$SECRET $WHO $EXTRA\" > seen.new && mv seen.new seen; exec sleep 100']\n";
+
+#[test]
+fn a_restart_reads_the_file_again_and_env_wins() {
+    let sb = Sandbox::new();
+    sb.write("app.env", "# the secret\nexport SECRET='one'\nWHO=file\n");
+    sb.write("extra.env", "EXTRA=\"x y\"\n");
+    sb.write(
+        "run.yml",
+        &format!("{SHOW}env_file: [app.env, -absent.env, extra.env]\nenv:\n  WHO: yml\n"),
+    );
+    let mut sup = sb.supervise(&["-c", "run.yml"]);
+    let pid = sup.wait_running(None);
+    sup.wait_for(10.0, "the first start's environment", || {
+        sb.read("seen") == "one yml x y\n"
+    });
+    // A rotated secret: the next start (not a reload) reads it.
+    sb.write("app.env", "SECRET=two\nWHO=file\n");
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    sup.wait_running(Some(pid));
+    sup.wait_for(10.0, "the restart's environment", || sb.read("seen") == "two yml x y\n");
+}
+
+#[test]
+fn a_missing_file_is_a_failed_start_named_in_the_status_until_it_appears() {
+    let sb = Sandbox::new();
+    sb.write("run.yml", &format!("{SHOW}env_file: app.env\n"));
+    let mut sup = sb.supervise(&["-c", "run.yml"]);
+    let want = format!(
+        "env_file {}: unable to read: No such file or directory",
+        sb.path("app.env").display()
+    );
+    let mut st = serde_json::Value::Null;
+    sup.wait_for(10.0, "the reason names the file", || {
+        st = sup.status();
+        st["reason"].as_str().is_some_and(|r| r.starts_with(&want))
+    });
+    assert_eq!(st["pid"], 0, "{st}");
+    let history = sup.history();
+    assert_eq!(history[0]["reason"], want.as_str(), "{history:?}");
+    assert!(sup.log().contains(&want), "{}", sup.log());
+    // Broken: the reason names the line.
+    sb.write("app.env", "SECRET=1\nWHO\n");
+    let want = format!("env_file {}:2: missing '='", sb.path("app.env").display());
+    sup.wait_for(10.0, "the reason names the line", || {
+        sup.status()["reason"].as_str().is_some_and(|r| r.starts_with(&want))
+    });
+    // Right: the next attempt starts it.
+    sb.write("app.env", "SECRET=fixed\nWHO=me\n");
+    sup.wait_running(None);
+    sup.wait_for(10.0, "the file's environment", || sb.read("seen") == "fixed me \n");
+}
