@@ -88,7 +88,10 @@ fuzz_target!(|data: &[u8]| {
                             pid: Pid::from_raw(next_pid),
                         }
                     }
-                    Action::Spawn => Event::SpawnFailed { errno: 2 },
+                    Action::Spawn => Event::SpawnFailed {
+                        errno: 2,
+                        why: (pick & 32 != 0).then(|| "env_file x:1: missing =".into()),
+                    },
                     Action::SpawnFinish { .. } if pick & 2 == 0 => {
                         next_pid += 1;
                         live.push((Pid::from_raw(next_pid), true));

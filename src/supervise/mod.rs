@@ -108,10 +108,6 @@ pub struct Unit {
     pub listen: crate::listen::Sockets,
     /// Those of a configuration re-read by `restart`, from its start on.
     pending_listen: Option<crate::listen::Sockets>,
-    /// Why the last start failed before any exec (an `env_file:`), with
-    /// the errno the table was given: it names the file and line where
-    /// the table's reason would only say `exec failed: …`.
-    start_error: Option<(i32, String)>,
 }
 
 impl Unit {
@@ -165,24 +161,6 @@ impl Unit {
             oom_before: None,
             listen: crate::listen::Sockets::default(),
             pending_listen: None,
-            start_error: None,
-        }
-    }
-
-    /// `text` (a reason, an exit's description) with a failed start's
-    /// own words in place of the table's `exec failed: …`.
-    fn explain(&self, text: String) -> String {
-        match &self.start_error {
-            Some((errno, why)) => {
-                let said = state::End {
-                    how: None,
-                    cause: state::Cause::ExecFailed(*errno),
-                    failed: true,
-                }
-                .text();
-                text.replace(&said, why)
-            }
-            None => text,
         }
     }
 
@@ -1070,10 +1048,7 @@ impl Supervisor {
             Action::Exit(code) => self.exit_code = Some(code),
             Action::Drain(code) => self.drain(code),
             Action::Probe(kind) => return self.start_probe(i, kind),
-            Action::Tell(mut change) => {
-                if let state::Change::Exit { reason, .. } = &mut change {
-                    *reason = self.units[i].explain(std::mem::take(reason));
-                }
+            Action::Tell(change) => {
                 let (name, fields) = changes::fields(&change);
                 self.tell(i, name, fields);
             }
@@ -1185,15 +1160,16 @@ impl Supervisor {
             unit.listen = sockets;
         }
         // Read at every start: a restart picks up a changed file.
-        unit.start_error = None;
         let file_env = match crate::envfile::read_all(&unit.svc.env_files) {
             Ok(vars) => vars,
             Err(e) => {
                 let why = e.to_string();
                 self.log
                     .warn(&format!("unable to start {}: {why}", unit.svc.command.join(" ")));
-                unit.start_error = Some((e.errno, why));
-                return Event::SpawnFailed { errno: e.errno };
+                return Event::SpawnFailed {
+                    errno: e.errno,
+                    why: Some(why),
+                };
             }
         };
         let entry = match &mut unit.cgroup {
@@ -1212,6 +1188,7 @@ impl Supervisor {
                     .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
                 return Event::SpawnFailed {
                     errno: e.raw_os_error().unwrap_or(libc::EINVAL),
+                    why: None,
                 };
             }
         };
@@ -1269,6 +1246,7 @@ impl Supervisor {
                     .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
                 Event::SpawnFailed {
                     errno: e.raw_os_error().unwrap_or(libc::EINVAL),
+                    why: None,
                 }
             }
         }
@@ -1564,15 +1542,10 @@ impl Supervisor {
                 let unit = &self.units[0];
                 let mut status = api::status_of(&unit.state, &unit.svc, self.service_name(), Instant::now());
                 status.listen = unit.listen.describe();
-                status.reason = status.reason.map(|r| unit.explain(r));
                 (200, serde_json::to_string(&status).unwrap_or_default() + "\n")
             }
             Route::History => {
-                let mut history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
-                // The newest exit is the one the last start's error is about.
-                if let Some(last) = history.first_mut() {
-                    last.reason = self.units[0].explain(std::mem::take(&mut last.reason));
-                }
+                let history = api::history_of(&self.units[0].state, Instant::now(), SystemTime::now());
                 (200, serde_json::to_string(&history).unwrap_or_default() + "\n")
             }
             Route::Signal(name) => {

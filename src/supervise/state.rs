@@ -499,9 +499,12 @@ pub enum Event {
     Spawned {
         pid: Pid,
     },
-    /// The command could not be started (exec failed with this errno).
+    /// The command could not be started: exec failed with this errno, or
+    /// what comes before it did (`why`: an `env_file:` that cannot be
+    /// read, naming file and line).
     SpawnFailed {
         errno: i32,
+        why: Option<String>,
     },
     /// The pid file's answer: the live process of ours it names, or why
     /// none (the reason names the file). `descendants`: a process
@@ -684,6 +687,8 @@ pub struct End {
 pub enum Cause {
     Exited,
     ExecFailed(i32),
+    /// What comes before the exec failed (`env_file /x:3: missing '='`).
+    StartFailed(String),
     OomKilled,
     /// Stopped as failed (not ready in time, health, watchdog).
     Unhealthy(String),
@@ -695,6 +700,7 @@ impl End {
     pub fn text(&self) -> String {
         match (&self.cause, self.how) {
             (Cause::ExecFailed(errno), _) => exec_failed(*errno),
+            (Cause::StartFailed(why), _) => why.clone(),
             (Cause::Unhealthy(why), _) => why.clone(),
             (Cause::OomKilled, _) => OOM_KILLED.into(),
             (Cause::Unknown, _) | (Cause::Exited, None) => EXIT_UNKNOWN.into(),

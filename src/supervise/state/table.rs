@@ -539,19 +539,21 @@ impl State {
                 self.enter(self.running(main, Live::new()), now, acts);
                 self.live_begins(now, acts);
             }
-            (P::Asked(Ask::Spawn), E::SpawnFailed { errno }) => {
+            (P::Asked(Ask::Spawn), E::SpawnFailed { errno, why }) => {
                 // A start that could not exec counts as a start that exited
                 // 127 (the shell's "command not found"), so retries and the
                 // restart throttle apply to it too.
                 self.tally.count += 1;
                 self.last.start = Some(now);
                 self.count_failure(Duration::ZERO, now);
+                let cause = why.map_or(Cause::ExecFailed(errno), Cause::StartFailed);
                 let end = End {
                     how: Some(ExitHow::Code(127)),
-                    cause: Cause::ExecFailed(errno),
+                    cause,
                     failed: true,
                 };
-                self.record_end(None, Duration::ZERO, end, exec_failed(errno), now, acts);
+                let reason = end.text();
+                self.record_end(None, Duration::ZERO, end, reason, now, acts);
                 self.after_run(Next::Policy { hold: None }, now, acts);
             }
             (

@@ -365,7 +365,16 @@ fn spawn_failure_counts_and_throttles() {
     let t0 = Instant::now();
     let mut s = State::new(policy(), Want::Up, t0);
     s.apply(Event::Start, t0);
-    assert_eq!(s.apply(Event::SpawnFailed { errno: libc::ENOENT }, t0), vec![]);
+    assert_eq!(
+        s.apply(
+            Event::SpawnFailed {
+                errno: libc::ENOENT,
+                why: None
+            },
+            t0
+        ),
+        vec![]
+    );
     assert_eq!(
         s.reason(t0).as_deref(),
         Some("exec failed: No such file or directory; restarting in 1.0s")
@@ -1378,7 +1387,10 @@ fn every_event(t0: Instant) -> Vec<Event> {
         },
         Event::Timer,
         Event::Spawned { pid: pid(6) },
-        Event::SpawnFailed { errno: libc::ENOENT },
+        Event::SpawnFailed {
+            errno: libc::ENOENT,
+            why: None,
+        },
         found(900, 900),
         Event::GroupProbed { alive: false },
         exit_of(P, ExitHow::Code(0), false),
@@ -1439,7 +1451,7 @@ fn the_table() {
             vec![tell(Change::Start { pid: pid(P) }), tell(Change::Up { pid: Some(pid(P)) }),
                  tell(Change::Ready { pid: Some(pid(P)), after: Some(Duration::ZERO) })]),
         row("spawning: exec failure is an exit 127 and waits for the throttle", &x.spawn,
-            Event::SpawnFailed { errno: libc::EACCES }, 0.0,
+            Event::SpawnFailed { errno: libc::EACCES, why: None }, 0.0,
             |s| {
                 s.tally.count = 1;
                 s.tally.failures = 1;
@@ -2546,4 +2558,32 @@ fn a_stop_under_way_is_told_in_the_status() {
     );
     let v = serde_json::to_value(crate::api::status_of(&running(t0), &svc, "web".into(), t0)).unwrap();
     assert!(v.get("stopping").is_none());
+}
+
+/// A start that fails before its exec (an `env_file:` that cannot be read)
+/// is told in its own words by the table — reason, history and event —
+/// not as an `exec failed: …` the loop would have to rewrite.
+#[test]
+fn a_start_failing_before_the_exec_says_why() {
+    let t0 = Instant::now();
+    let mut s = State::new(policy(), Want::Up, t0);
+    s.apply(Event::Start, t0);
+    let why = "env_file /etc/app.env:3: missing '=' (NAME=value): DEBUG";
+    let failed = Event::SpawnFailed {
+        errno: libc::EINVAL,
+        why: Some(why.into()),
+    };
+    let (_, acts) = s.step(failed.clone(), t0);
+    assert!(acts.contains(&Action::Tell(Change::Exit {
+        pid: None,
+        how: Some(ExitHow::Code(127)),
+        uptime: Duration::ZERO,
+        reason: why.into()
+    })));
+    s.apply(failed, t0);
+    assert_eq!(s.history[0].reason, why);
+    assert_eq!(
+        s.reason(t0).as_deref(),
+        Some(format!("{why}; restarting in 1.0s").as_str())
+    );
 }
