@@ -44,7 +44,7 @@ svlogd:
     pPREFIX   prefix lines written (after the stamp), to stderr and UDP
     uIP[:PORT] also send selected lines by UDP (default port 514)
     UIP[:PORT] send them by UDP only (not to the directory)
-    !processor feed each rotated file through sh -c processor (as svlogd:
+    !processor feed each rotated file through the shell command processor (svlogd:
               @T.u -> @T.t -> @T.s; fd 4 state, fd 5 newstate); the next
               rotation and the reading wait until it exits 0
     # or empty: ignored; other lines: ignored with a warning
@@ -64,7 +64,7 @@ multilog (actions in order, for each line; each line starts selected):
             (default 10, at least 2: NUM-1 rotated files are kept)
   ./DIR /DIR  append the lines selected at this point to DIR
   !processor  for the directories that follow: each rotated file through
-              sh -c processor (as multilog: previous -> processed -> @T.s;
+              the shell command processor (multilog: previous -> processed -> @T.s;
               fd 4 state, fd 5 newstate), reading waits until it exits 0
   Patterns see the first 1000 bytes, the stamp included. DIR/config is read
   as in svlogd's dialect.
