@@ -205,12 +205,15 @@ fn numbered(name: &str, i: u64) -> String {
 }
 
 /// A shell command writing `n` numbered lines (every 100th also one on
-/// stderr), as fast as awk can, then touching `mark` and sleeping.
+/// stderr, each in one write — awk's own /dev/stderr writes a line in
+/// pieces, and the supervisor's messages share that pipe: a line written
+/// in pieces can be cut by one of them), as fast as awk can, then touching
+/// `mark` and sleeping.
 fn writer(name: &str, n: u64, mark: &std::path::Path) -> String {
     format!(
         "awk -v n={n} -v name={name} -v mark={mark} 'BEGIN {{ pad = \"\"; for (k = 0; k < 900; k++) pad = pad \"0123456789\"; \
          for (i = 0; i < n; i++) {{ len = (i * 7919) % 9000; print name, i, len, substr(pad, 1, len); \
-         if (i % 100 == 0) print name, i, \"err\" > \"/dev/stderr\" }} }}' && touch {mark} && exec sleep 1000",
+         if (i % 100 == 0) {{ print name \" \" i \" err\" > \"/proc/self/fd/2\"; close(\"/proc/self/fd/2\") }} }} }}' && touch {mark} && exec sleep 1000",
         mark = mark.display()
     )
 }

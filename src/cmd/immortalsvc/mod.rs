@@ -180,6 +180,10 @@ impl Scanner {
                 let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
                 let (fleet, actions) = fleet::plan(fleet, event, now);
                 self.fleet = fleet;
+                if actions.iter().any(|a| matches!(a, Action::Exit(_))) {
+                    // The services' last output before our last words.
+                    self.mux.close_pipes();
+                }
                 let longest = self.fleet.children.keys().map(|n| n.chars().count()).max();
                 self.mux.set_width(longest.unwrap_or(0));
                 for action in actions {

@@ -382,11 +382,10 @@ impl Mux {
         }
     }
 
-    /// immortalsvc exits (its services stopped): read what the pipes hold,
-    /// end every unfinished line, and write it all, waiting at most
-    /// `grace` for a slow reader.
-    pub fn finish(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
+    /// Take what the services' pipes still hold, each unfinished line
+    /// ended, and close them: before immortalsvc's own last words, so that
+    /// those come last.
+    pub fn close_pipes(&mut self) {
         let time = self.stamp();
         for i in 0..self.pipes.len() {
             self.pipes[i].write = None;
@@ -400,6 +399,14 @@ impl Mux {
             self.finish_line(i, &time);
         }
         self.pipes.clear();
+    }
+
+    /// immortalsvc exits (its services stopped): read what the pipes hold,
+    /// end every unfinished line, and write it all, waiting at most
+    /// `grace` for a slow reader.
+    pub fn finish(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        self.close_pipes();
         loop {
             self.flush();
             let waiting: Vec<PollFd> = self
