@@ -988,8 +988,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("app.sock");
         let e = entry(&format!("- unix: {}\n", path.display()));
-        // Stale: bound once, its listener gone.
+        // Stale: bound once, its listener gone — in every process: another
+        // test of this binary forking at that moment (sys::hold's) holds a
+        // copy of it until its child has closed what it does not keep.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            assert!(std::time::Instant::now() < deadline, "the listener never went");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let sockets = Sockets::open(std::slice::from_ref(&e), None).unwrap();
         // Live: ours now.
         let err = Sockets::open(std::slice::from_ref(&e), None).unwrap_err().to_string();
