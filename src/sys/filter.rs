@@ -69,7 +69,7 @@ pub fn spawn(job: &Job<'_>) -> io::Result<Pid> {
     let mut argv: Vec<*const libc::c_char> = job.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let fds = [job.input.as_raw_fd(), job.output.as_raw_fd(), job.dir.as_raw_fd()];
-    let limit = descriptor_limit();
+    let limit = crate::sys::child::descriptor_limit();
     let plan = Plan {
         program: job.program.as_ptr(),
         argv: argv.as_ptr(),
@@ -125,12 +125,12 @@ unsafe fn run(plan: &Plan) -> ! {
             libc::_exit(NO_FORK);
         }
     }
-    close_from(DIR + 1, plan.limit.max(above + 4));
+    crate::sys::child::close_from(DIR + 1, plan.limit.max(above + 4));
     // stdin and stdout are the caller's (a terminal, /dev/null): not ours.
     libc::close(0);
     libc::close(1);
     libc::setsid();
-    name_self();
+    crate::sys::child::name_self(b"immortal-filter\0");
     let pid = libc::fork();
     if pid < 0 {
         fail(plan, NO_FORK);
@@ -182,38 +182,6 @@ unsafe fn run(plan: &Plan) -> ! {
 unsafe fn fail(plan: &Plan, code: i32) -> ! {
     libc::unlinkat(DIR, plan.tmp, 0);
     libc::_exit(code)
-}
-
-/// Close every descriptor from `from` below `to`.
-///
-/// # Safety
-/// Only in the child.
-unsafe fn close_from(from: RawFd, to: RawFd) {
-    #[cfg(target_os = "linux")]
-    {
-        if libc::syscall(libc::SYS_close_range, from as libc::c_uint, libc::c_uint::MAX, 0) == 0 {
-            return;
-        }
-    }
-    for fd in from..to {
-        libc::close(fd);
-    }
-}
-
-/// The highest descriptor number the process may have (+1), capped.
-fn descriptor_limit() -> RawFd {
-    let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
-    RawFd::try_from(max.min(1 << 20)).unwrap_or(1024)
-}
-
-/// # Safety
-/// Only in the child.
-unsafe fn name_self() {
-    #[cfg(target_os = "linux")]
-    {
-        let name = b"immortal-filter\0";
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0);
-    }
 }
 
 #[cfg(test)]

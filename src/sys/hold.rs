@@ -38,7 +38,7 @@ pub fn spawn(fds: &[BorrowedFd<'_>]) -> io::Result<Pid> {
             revents: 0,
         })
         .collect();
-    let limit = descriptor_limit();
+    let limit = crate::sys::child::descriptor_limit();
     // SAFETY: the supervisor is single-threaded, so the child is a whole
     // copy; the child only calls async-signal-safe functions (dup2, fcntl,
     // close, setsid, sigprocmask, prctl, poll, _exit) and never returns.
@@ -75,7 +75,7 @@ unsafe fn hold(raw: &[RawFd], polled: &mut [libc::pollfd], limit: RawFd) -> ! {
             libc::_exit(1);
         }
     }
-    close_from(FIRST + n as RawFd, limit.max(above + n as RawFd + 1));
+    crate::sys::child::close_from(FIRST + n as RawFd, limit.max(above + n as RawFd + 1));
     for fd in 0..FIRST {
         libc::close(fd);
     }
@@ -85,7 +85,7 @@ unsafe fn hold(raw: &[RawFd], polled: &mut [libc::pollfd], limit: RawFd) -> ! {
     let mut none: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut none);
     libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-    name_self();
+    crate::sys::child::name_self(b"immortal-hold\0");
     let polled = &mut polled[..n];
     loop {
         let r = libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1);
@@ -102,39 +102,6 @@ unsafe fn hold(raw: &[RawFd], polled: &mut [libc::pollfd], limit: RawFd) -> ! {
         if polled.iter().all(|p| p.fd < 0) {
             libc::_exit(0);
         }
-    }
-}
-
-/// Close every descriptor from `from` below `to`.
-///
-/// # Safety
-/// Only in the holder.
-unsafe fn close_from(from: RawFd, to: RawFd) {
-    #[cfg(target_os = "linux")]
-    {
-        if libc::syscall(libc::SYS_close_range, from as libc::c_uint, libc::c_uint::MAX, 0) == 0 {
-            return;
-        }
-    }
-    for fd in from..to {
-        libc::close(fd);
-    }
-}
-
-/// The highest descriptor number the process may have (+1), capped: the
-/// fallback closes every one below it.
-fn descriptor_limit() -> RawFd {
-    let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
-    RawFd::try_from(max.min(1 << 20)).unwrap_or(1024)
-}
-
-/// # Safety
-/// Only in the holder.
-unsafe fn name_self() {
-    #[cfg(target_os = "linux")]
-    {
-        let name = b"immortal-hold\0";
-        libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0);
     }
 }
 

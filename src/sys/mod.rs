@@ -6,6 +6,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bytes;
+pub mod child;
 pub mod clone;
 pub mod confine;
 pub mod daemon;
