@@ -71,13 +71,13 @@ pub fn holder(dir: &Path) -> Option<Pid> {
 
 /// The holder is gone.
 pub fn forget_holder(dir: &Path) -> crate::error::Result<()> {
-    remove(&dir.join(HOLDER))
+    clear(&dir.join(HOLDER))
 }
 
 fn save_as(path: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
     let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
         // Gone already (or no /proc): nothing that could be adopted.
-        return remove(path);
+        return clear(path);
     };
     let record = Record {
         pid: pid.as_raw(),
@@ -90,7 +90,18 @@ fn save_as(path: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()>
 
 /// The unit has no process any more.
 pub fn forget(dir: &Path) -> crate::error::Result<()> {
-    remove(&dir.join(STARTED))
+    clear(&dir.join(STARTED))
+}
+
+/// An empty record where there was one (it names nothing, as a missing
+/// file): written over rather than removed, so stopping and starting a
+/// service frees and allocates no inode ([`crate::sys::fs::write_atomic`]).
+fn clear(path: &Path) -> crate::error::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() && meta.len() == 0 => Ok(()),
+        Ok(meta) if meta.is_file() => crate::sys::fs::write_atomic(path, b""),
+        _ => remove(path),
+    }
 }
 
 fn remove(path: &Path) -> crate::error::Result<()> {
@@ -226,8 +237,14 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(survivor(dir.path()), None);
+        // Forgotten: an empty record (written over, not removed), twice.
         forget(dir.path()).unwrap();
         forget(dir.path()).unwrap();
-        assert!(!dir.path().join(STARTED).exists());
+        assert_eq!(std::fs::read(dir.path().join(STARTED)).unwrap(), b"");
+        assert_eq!(survivor(dir.path()), None);
+        // Never started: nothing is created.
+        let empty = tempfile::tempdir().unwrap();
+        forget(empty.path()).unwrap();
+        assert!(!empty.path().join(STARTED).exists());
     }
 }

@@ -8,14 +8,49 @@ use std::path::Path;
 
 /// Replace `path` with `data` atomically: write `path.new`, then rename, so
 /// a reader sees the old or the new content, never a torn one.
+///
+/// On Linux the two names are exchanged (`renameat2(RENAME_EXCHANGE)`)
+/// instead: `path.new` keeps the old content and is written over next time,
+/// so a supervisor that records every transition neither creates nor frees
+/// an inode for it. That matters: a file system without a journal (ext4
+/// mounted so) scans past every inode freed in the last half minute at each
+/// create, and 200 supervisors starting at once spent a quarter of their
+/// time there. Where exchanging is not possible (the first write, another
+/// system, a file system without it) it is a plain rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
     let tmp = Path::new(&tmp);
-    let mut f = fs::File::create(tmp).ctx("create", tmp)?;
+    // Written over in place (no truncation first: the same length, as most
+    // records are, frees and allocates nothing), then cut to its length.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(tmp)
+        .ctx("create", tmp)?;
     f.write_all(data).ctx("write", tmp)?;
+    f.set_len(data.len() as u64).ctx("truncate", tmp)?;
     drop(f);
+    if exchange(tmp, path) {
+        return Ok(());
+    }
     fs::rename(tmp, path).ctx("rename", path)
+}
+
+/// Swap the names `a` and `b` atomically; false if that cannot be done
+/// (`b` does not exist yet, or this system or file system cannot).
+fn exchange(a: &Path, b: &Path) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+        renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE).is_ok()
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = (a, b);
+        false
+    }
 }
 
 /// Start writing `file`'s dirty pages back now, without waiting for them
@@ -211,6 +246,32 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert!(!dir.path().join("status.new").exists());
+        // Shorter, then longer than what the spare file held.
+        write_atomic(&p, b"3").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"3");
+        write_atomic(&p, b"four four").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"four four");
+    }
+
+    /// Once both names exist, a write allocates no inode: the two are
+    /// exchanged (Linux), so `status` and `status.new` keep their inodes.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn atomic_write_reuses_its_two_inodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("status");
+        let spare = dir.path().join("status.new");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        let inodes = |paths: [&Path; 2]| paths.map(|q| fs::metadata(q).unwrap().ino());
+        let mut seen = inodes([&p, &spare]);
+        seen.sort();
+        for text in [&b"three"[..], b"4", b"five"] {
+            write_atomic(&p, text).unwrap();
+            assert_eq!(fs::read(&p).unwrap(), text);
+            let mut now = inodes([&p, &spare]);
+            now.sort();
+            assert_eq!(now, seen);
+        }
     }
 }
