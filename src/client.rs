@@ -23,26 +23,52 @@ pub fn denied(errno: Option<i32>) -> bool {
 
 /// `GET path` on the socket at `sock`; returns the status code and body.
 pub fn get(sock: &Path, path: &str) -> Result<(u16, String)> {
+    send(sock, path)?.answer()
+}
+
+/// A request sent, its answer not read yet: several supervisors can work
+/// on theirs at once (`immortalctl down '*'`).
+pub struct Pending {
+    stream: UnixStream,
+    sock: std::path::PathBuf,
+}
+
+/// Send `GET path` to the socket at `sock`, without waiting for the answer.
+pub fn send(sock: &Path, path: &str) -> Result<Pending> {
     let mut stream = UnixStream::connect(sock).ctx("connect to", sock)?;
     stream.set_read_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
     stream.set_write_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: immortal\r\nConnection: close\r\n\r\n").as_bytes())
         .ctx("write to", sock)?;
-    // One read usually takes the whole answer; a socket that never stops
-    // talking is cut off.
-    let mut raw = Vec::with_capacity(4096);
-    stream.take(MAX_RESPONSE).read_to_end(&mut raw).ctx("read from", sock)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| Error::invalid(format!("{}: incomplete HTTP response", sock.display())))?;
-    let code = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| Error::invalid(format!("{}: malformed HTTP status line", sock.display())))?;
-    Ok((code, body.to_string()))
+    Ok(Pending {
+        stream,
+        sock: sock.to_path_buf(),
+    })
+}
+
+impl Pending {
+    /// The status code and body of the answer.
+    pub fn answer(self) -> Result<(u16, String)> {
+        let sock = &self.sock;
+        // One read usually takes the whole answer; a socket that never
+        // stops talking is cut off.
+        let mut raw = Vec::with_capacity(4096);
+        self.stream
+            .take(MAX_RESPONSE)
+            .read_to_end(&mut raw)
+            .ctx("read from", sock)?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| Error::invalid(format!("{}: incomplete HTTP response", sock.display())))?;
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| Error::invalid(format!("{}: malformed HTTP status line", sock.display())))?;
+        Ok((code, body.to_string()))
+    }
 }
 
 /// The parsed `/status` of the supervisor listening on `sock`.
@@ -61,18 +87,20 @@ pub struct EventStream {
     partial: Vec<u8>,
 }
 
-impl EventStream {
-    /// Connect and read the response head; a supervisor that refuses
-    /// (503: too many readers) is an error naming it.
-    pub fn open(sock: &Path) -> Result<EventStream> {
+/// An event stream asked for, its answer not read yet.
+pub struct AskedEvents {
+    stream: UnixStream,
+    sock: std::path::PathBuf,
+}
+
+impl AskedEvents {
+    /// Read the response head: the stream, or an error naming the
+    /// supervisor that refused (503: too many readers).
+    pub fn opened(self) -> Result<EventStream> {
         use std::io::BufRead;
-        let mut stream = UnixStream::connect(sock).ctx("connect to", sock)?;
-        stream.set_write_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
-        stream
-            .write_all(b"GET /events HTTP/1.1\r\nHost: immortal\r\nConnection: close\r\n\r\n")
-            .ctx("write to", sock)?;
-        stream.set_read_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
-        let mut reader = std::io::BufReader::new(stream);
+        let sock = &self.sock;
+        self.stream.set_read_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
+        let mut reader = std::io::BufReader::new(self.stream);
         let mut status = String::new();
         reader.read_line(&mut status).ctx("read from", sock)?;
         let code = status.split_whitespace().nth(1).unwrap_or("");
@@ -101,7 +129,28 @@ impl EventStream {
             partial: Vec::new(),
         })
     }
+}
 
+impl EventStream {
+    /// Connect and read the response head; a supervisor that refuses
+    /// (503: too many readers) is an error naming it.
+    pub fn open(sock: &Path) -> Result<EventStream> {
+        EventStream::ask(sock)?.opened()
+    }
+
+    /// Connect and ask for the stream, without waiting for the answer
+    /// ([`AskedEvents::opened`] reads it).
+    pub fn ask(sock: &Path) -> Result<AskedEvents> {
+        let mut stream = UnixStream::connect(sock).ctx("connect to", sock)?;
+        stream.set_write_timeout(Some(TIMEOUT)).ctx("configure", sock)?;
+        stream
+            .write_all(b"GET /events HTTP/1.1\r\nHost: immortal\r\nConnection: close\r\n\r\n")
+            .ctx("write to", sock)?;
+        Ok(AskedEvents {
+            stream,
+            sock: sock.to_path_buf(),
+        })
+    }
     /// The descriptor, to poll several streams at once.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

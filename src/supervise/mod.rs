@@ -350,12 +350,9 @@ impl Supervisor {
         // logger: a new logger must get the service's pipe), then the
         // logger before the service, so the pipe has a reader when the
         // service starts.
-        let adopted: Vec<bool> = (0..self.units.len())
-            .map(|i| {
-                self.write_status(i);
-                self.adopt_survivor(i)
-            })
-            .collect();
+        // (The supervise files are written once the first events are
+        // handled, below: the state they would say now lasts no time.)
+        let adopted: Vec<bool> = (0..self.units.len()).map(|i| self.adopt_survivor(i)).collect();
         for i in (0..self.units.len()).rev() {
             if !adopted[i] {
                 self.queue.push_back((i, Event::Start));
@@ -367,6 +364,10 @@ impl Supervisor {
             o.resume();
         }
         self.run_queue();
+        // An adopted service may have queued nothing: its files say so too.
+        for i in 0..self.units.len() {
+            self.write_status(i);
+        }
         loop {
             if let Some(code) = self.exit_code {
                 self.shutdown();

@@ -273,24 +273,19 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>> {
     }
 }
 
-/// Send the action; returns the error text, if any.
-fn act(f: &Found, action: &Action) -> Option<String> {
-    match &f.channel {
-        Channel::Orphan { pid, .. } => match action {
-            Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
-            _ => Some(orphaned(*pid)),
-        },
-        Channel::Denied(why) => match action {
-            Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
-            _ => Some(why.clone()),
-        },
-        Channel::Socket(sock) => {
-            let word = match socket_word(action) {
-                Ok(Some(word)) => word,
-                Ok(None) => return None,
-                Err(e) => return Some(e.to_string()),
-            };
-            match client::get(sock, &format!("/signal/{word}")) {
+/// An action on its way: done (its error text, if any), or sent to a
+/// supervisor's socket with the answer still to read.
+enum Sent {
+    Done(Option<String>),
+    Asked(std::path::PathBuf, client::Pending),
+}
+
+impl Sent {
+    /// The error text, if any (the answer read, if there is one to read).
+    fn outcome(self) -> Option<String> {
+        match self {
+            Sent::Done(error) => error,
+            Sent::Asked(sock, pending) => match pending.answer() {
                 Ok((_, body)) => {
                     let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     v.get("Err")
@@ -298,20 +293,52 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                         .filter(|e| !e.is_empty())
                         .map(String::from)
                 }
-                // Not let in: the supervisor may well run (never advise
-                // starting a second one).
-                Err(e) if client::denied(e.raw_os_error()) => Some(discover::access_denied(e)),
-                Err(e) => Some(match sock.parent().and_then(crate::supervise::adopt::survivor) {
-                    Some(s) => orphaned(s.pid.as_raw()),
-                    None => e.to_string(),
-                }),
+                Err(e) => Some(unanswered(&sock, e)),
+            },
+        }
+    }
+}
+
+/// Why a supervisor's socket did not answer, for the operator.
+fn unanswered(sock: &std::path::Path, e: Error) -> String {
+    // Not let in: the supervisor may well run (never advise starting a
+    // second one).
+    if client::denied(e.raw_os_error()) {
+        return discover::access_denied(e);
+    }
+    match sock.parent().and_then(crate::supervise::adopt::survivor) {
+        Some(s) => orphaned(s.pid.as_raw()),
+        None => e.to_string(),
+    }
+}
+
+/// Send the action without waiting for a supervisor's answer.
+fn send(f: &Found, action: &Action) -> Sent {
+    match &f.channel {
+        Channel::Orphan { pid, .. } => Sent::Done(match action {
+            Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
+            _ => Some(orphaned(*pid)),
+        }),
+        Channel::Denied(why) => Sent::Done(match action {
+            Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
+            _ => Some(why.clone()),
+        }),
+        Channel::Socket(sock) => {
+            let word = match socket_word(action) {
+                Ok(Some(word)) => word,
+                Ok(None) => return Sent::Done(None),
+                Err(e) => return Sent::Done(Some(e.to_string())),
+            };
+            match client::send(sock, &format!("/signal/{word}")) {
+                Ok(pending) => Sent::Asked(sock.clone(), pending),
+                Err(e) => Sent::Done(Some(unanswered(sock, e))),
             }
         }
         Channel::Fifo(dir) => {
             let bytes = match fifo_bytes(action) {
                 Ok(Some(bytes)) => bytes,
-                Ok(None) => return None,
-                Err(e) => return Some(e.to_string()),
+                Ok(None) => return Sent::Done(None),
+                Err(e) => return Sent::Done(Some(e.to_string())),
             };
             let path = dir.join(layout::CONTROL);
             let written = std::fs::OpenOptions::new()
@@ -319,7 +346,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                 .custom_flags(libc::O_NONBLOCK)
                 .open(&path)
                 .and_then(|mut f| f.write_all(&bytes));
-            match written {
+            Sent::Done(match written {
                 Ok(()) => None,
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Some("supervisor not running".into()),
                 Err(e) if client::denied(e.raw_os_error()) => Some(discover::access_denied(format!(
@@ -327,7 +354,7 @@ fn act(f: &Found, action: &Action) -> Option<String> {
                     path.display()
                 ))),
                 Err(e) => Some(format!("unable to write {}: {e}", path.display())),
-            }
+            })
         }
     }
 }
@@ -405,9 +432,11 @@ pub fn run(req: &Request) -> i32 {
         _ => {}
     }
     let mut code = 0;
-    // Act on every service first, then wait for all of them: `down '*'`
-    // takes as long as the slowest stop, not the sum.
-    let mut acted = Vec::new();
+    // Ask every supervisor for its changes and send every one the action
+    // before reading any answer, then wait for all of them: the
+    // supervisors work at once, and `down '*'` takes as long as the slowest
+    // stop, not the sum.
+    let mut sent = Vec::new();
     for f in &services {
         // The state before the action matters to `restart` (a new pid).
         let before = match req.action {
@@ -415,8 +444,14 @@ pub fn run(req: &Request) -> i32 {
             _ => None,
         };
         let waits = matches!(req.action, Action::Verb(v) if !matches!(v, Verb::Halt | Verb::Exit));
-        let changes = waits.then(|| watch::Changes::watch(f));
-        let error = act(f, &req.action);
+        let watching = waits.then(|| watch::Changes::ask(f));
+        sent.push((f, before, watching, send(f, &req.action)));
+    }
+    let mut acted = Vec::new();
+    for (f, before, watching, action) in sent {
+        // Subscribed before the first look below: no change falls between.
+        let changes = watching.map(watch::Asked::established);
+        let error = action.outcome();
         if error.is_some() {
             code = 1;
         }

@@ -234,14 +234,36 @@ pub enum Changes {
     Pause(Duration),
 }
 
+/// A subscription to a service's changes, its answer perhaps not read yet.
+pub enum Asked {
+    Events(crate::client::AskedEvents),
+    Ready(Changes),
+}
+
+impl Asked {
+    /// The subscription in place (the supervisor's answer read).
+    pub fn established(self) -> Changes {
+        match self {
+            Asked::Events(asked) => asked.opened().map_or(Changes::pause(), Changes::Events),
+            Asked::Ready(changes) => changes,
+        }
+    }
+}
+
 impl Changes {
     /// Subscribe to `f`'s changes: before acting, so none falls between
     /// the action and the first look.
     pub fn watch(f: &Found) -> Changes {
+        Changes::ask(f).established()
+    }
+
+    /// As [`Changes::watch`], the supervisor's answer read later
+    /// ([`Asked::established`]): many services are asked at once.
+    pub fn ask(f: &Found) -> Asked {
         match &f.channel {
-            Channel::Socket(sock) => EventStream::open(sock).map_or(Changes::pause(), Changes::Events),
-            Channel::Fifo(dir) => Changes::dir(dir),
-            Channel::Orphan { .. } | Channel::Denied(_) => Changes::pause(),
+            Channel::Socket(sock) => EventStream::ask(sock).map_or(Asked::Ready(Changes::pause()), Asked::Events),
+            Channel::Fifo(dir) => Asked::Ready(Changes::dir(dir)),
+            Channel::Orphan { .. } | Channel::Denied(_) => Asked::Ready(Changes::pause()),
         }
     }
 
