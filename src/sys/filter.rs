@@ -184,55 +184,5 @@ unsafe fn fail(plan: &Plan, code: i32) -> ! {
     libc::_exit(code)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::fd::AsFd;
-
-    fn c(s: &str) -> CString {
-        CString::new(s).unwrap()
-    }
-
-    /// Run `program args` over `input` into `out` (via `out.tmp`); the
-    /// child's exit code.
-    fn filter(program: &str, args: &[&str], input: &[u8], dir: &std::path::Path) -> i32 {
-        std::fs::write(dir.join("in"), input).unwrap();
-        let input = std::fs::File::open(dir.join("in")).unwrap();
-        let output = std::fs::File::create(dir.join("out.tmp")).unwrap();
-        let d = std::fs::File::open(dir).unwrap();
-        let argv: Vec<CString> = std::iter::once(program).chain(args.iter().copied()).map(c).collect();
-        let program = c(program);
-        let (tmp, name) = (c("out.tmp"), c("out"));
-        let pid = spawn(&Job {
-            program: &program,
-            argv: &argv,
-            input: input.as_fd(),
-            output: output.as_fd(),
-            dir: d.as_fd(),
-            tmp: &tmp,
-            name: &name,
-        })
-        .unwrap();
-        match nix::sys::wait::waitpid(pid, None).unwrap() {
-            nix::sys::wait::WaitStatus::Exited(_, code) => code,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_output_gets_its_name_only_when_the_program_succeeds() {
-        let d = tempfile::tempdir().unwrap();
-        assert_eq!(filter("/bin/sh", &["-c", "tr a-z A-Z"], b"hello\n", d.path()), OK);
-        assert_eq!(std::fs::read(d.path().join("out")).unwrap(), b"HELLO\n");
-        assert!(!d.path().join("out.tmp").exists());
-        // A failing program: no output under either name.
-        std::fs::remove_file(d.path().join("out")).unwrap();
-        let code = filter("/bin/sh", &["-c", "cat; exit 3"], b"x\n", d.path());
-        assert_eq!(outcome(code), Err("the program failed (or could not be executed)"));
-        assert!(!d.path().join("out").exists() && !d.path().join("out.tmp").exists());
-        // A program that cannot be executed.
-        let code = filter("/nonexistent/gzip", &[], b"x\n", d.path());
-        assert_eq!(code, FILTER_FAILED);
-        assert!(!d.path().join("out.tmp").exists());
-    }
-}
+// Tested in tests/fork.rs, a test binary of its own: the fork copies every
+// descriptor the other tests of a binary hold open at that moment.

@@ -105,40 +105,5 @@ unsafe fn hold(raw: &[RawFd], polled: &mut [libc::pollfd], limit: RawFd) -> ! {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use super::*;
-    use std::io::{Read, Write};
-    use std::os::fd::AsFd;
-
-    #[test]
-    fn a_holder_keeps_a_pipe_readable_and_ends_when_no_writer_is_left() {
-        let (r, w) = nix::unistd::pipe().unwrap();
-        let holder = spawn(&[r.as_fd()]).unwrap();
-        // It names itself once its descriptors are in place.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::fs::read_to_string(format!("/proc/{holder}/comm"))
-            .unwrap_or_default()
-            .trim()
-            != NAME
-        {
-            assert!(std::time::Instant::now() < deadline, "the holder never named itself");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        // Every read end of ours goes, as a killed supervisor's would: the
-        // holder's keeps the pipe, so a write succeeds instead of EPIPE.
-        drop(r);
-        let mut writer = std::fs::File::from(w);
-        writer.write_all(b"kept\n").unwrap();
-        // The next supervisor reopens the pipe (here through the holder's
-        // descriptor 3) and gets what was written: the holder took none.
-        let mut reader = std::fs::File::open(format!("/proc/{holder}/fd/3")).unwrap();
-        let mut got = [0u8; 5];
-        reader.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"kept\n");
-        // The last writer goes: the holder ends by itself.
-        drop(writer);
-        let status = nix::sys::wait::waitpid(holder, None).unwrap();
-        assert_eq!(status, nix::sys::wait::WaitStatus::Exited(holder, 0));
-    }
-}
+// Tested in tests/fork.rs, a test binary of its own: the fork copies every
+// descriptor the other tests of a binary hold open at that moment.
