@@ -487,15 +487,26 @@ fn claim(dir: &Path) -> Option<Flock<std::fs::File>> {
     same.then_some(lock)
 }
 
+/// At most this many cgroups are looked at by one supervisor's start.
+const SWEEP_MAX: usize = 16;
+
 /// Remove the cgroups in `parent` that no supervisor holds and nothing runs
 /// in, with their v1 twins: what supervisors killed for good left behind.
+///
+/// Every one when there are few; else [`SWEEP_MAX`] of them, from a place
+/// that changes with each supervisor: 1000 supervisors starting at once
+/// would otherwise each try the lock of every cgroup the others made (half
+/// a million tries), and what is abandoned is still found by the starts
+/// that follow.
 fn remove_abandoned(parent: &Path, hier: &Hierarchies) {
     let Ok(entries) = std::fs::read_dir(parent) else { return };
-    for entry in entries.flatten() {
+    let dirs: Vec<std::fs::DirEntry> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .collect();
+    for i in swept(dirs.len(), sweep_start(dirs.len())) {
+        let entry = &dirs[i];
         let dir = entry.path();
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
         let Some(_held) = claim(&dir) else { continue };
         let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
         if keyed(&events, "populated") != Some(0) {
@@ -507,6 +518,26 @@ fn remove_abandoned(parent: &Path, hier: &Hierarchies) {
             }
         }
     }
+}
+
+/// Which of `n` cgroups a sweep looks at: all of them when there are no
+/// more than [`SWEEP_MAX`], else that many from `from` on (wrapping).
+fn swept(n: usize, from: usize) -> impl Iterator<Item = usize> {
+    let from = if n > SWEEP_MAX { from % n } else { 0 };
+    (0..n.min(SWEEP_MAX)).map(move |k| (from + k) % n)
+}
+
+/// Where a sweep of `n` cgroups starts: this process's id and the clock's
+/// nanoseconds mixed, so supervisors starting together look at different
+/// ones.
+fn sweep_start(n: usize) -> usize {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as usize);
+    (std::process::id() as usize)
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(nanos)
+        % n.max(1)
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
@@ -795,6 +826,25 @@ mod tests {
         let pids = CgroupLimits { pids: Some(3), ..none };
         let err = Cgroup::setup(&nothing, &one, "web", &pids).unwrap_err().to_string();
         assert!(err.starts_with("cgroup: pids: "), "{err}");
+    }
+
+    #[test]
+    fn a_sweep_looks_at_every_cgroup_when_few_else_at_a_bounded_window() {
+        let all = |n, from| swept(n, from).collect::<Vec<_>>();
+        assert_eq!(all(0, 3), Vec::<usize>::new());
+        assert_eq!(all(5, 3), vec![0, 1, 2, 3, 4]);
+        assert_eq!(all(SWEEP_MAX, 7), (0..SWEEP_MAX).collect::<Vec<_>>());
+        let window = all(40, 30);
+        assert_eq!(window.len(), SWEEP_MAX);
+        assert_eq!(window[..10], (30..40).collect::<Vec<_>>()[..]);
+        assert_eq!(window[10..], (0..6).collect::<Vec<_>>()[..]);
+        // Starts spread over every place: each cgroup is looked at.
+        let mut seen = std::collections::BTreeSet::new();
+        for from in (0..1000).step_by(SWEEP_MAX) {
+            seen.extend(swept(1000, from));
+        }
+        assert_eq!(seen.len(), 1000);
+        assert!(sweep_start(7) < 7 && sweep_start(1) == 0);
     }
 
     #[test]
