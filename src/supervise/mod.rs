@@ -1413,15 +1413,7 @@ impl Supervisor {
         }
         if unit.state.policy.role == Role::Service && unit.ready_recorded != Some(ready) {
             let path = files.dir.join(crate::layout::READY);
-            let result = if ready {
-                std::fs::write(&path, b"")
-            } else {
-                std::fs::remove_file(&path).or_else(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Ok(()),
-                    _ => Err(e),
-                })
-            };
-            match result {
+            match crate::sys::fs::set_present(&path, ready) {
                 Ok(()) => unit.ready_recorded = Some(ready),
                 Err(e) => self.log.warn(&format!("unable to update {}: {e}", path.display())),
             }

@@ -53,6 +53,28 @@ fn exchange(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Make the empty file `path` exist or not (a marker such as `ready`). It
+/// is renamed to and from `path.off` rather than created and removed, so
+/// that, as with [`write_atomic`], a service going up and down neither
+/// creates nor frees an inode (only the first time creates it).
+pub fn set_present(path: &Path, present: bool) -> std::io::Result<()> {
+    let mut off = path.as_os_str().to_owned();
+    off.push(".off");
+    let off = Path::new(&off);
+    let (from, to) = if present { (off, path) } else { (path, off) };
+    match fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Never made, or already so.
+            if present && !path.exists() {
+                fs::write(path, b"")?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Start writing `file`'s dirty pages back now, without waiting for them
 /// (Linux's `sync_file_range`; a no-op elsewhere): a finished log file
 /// reaches the disk soon, at none of an fsync's cost.
@@ -251,6 +273,25 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"3");
         write_atomic(&p, b"four four").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"four four");
+    }
+
+    #[test]
+    fn a_marker_comes_and_goes_on_one_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ready");
+        // Not there, told not to be: nothing is made.
+        set_present(&p, false).unwrap();
+        assert!(!p.exists() && !dir.path().join("ready.off").exists());
+        set_present(&p, true).unwrap();
+        let inode = fs::metadata(&p).unwrap().ino();
+        set_present(&p, true).unwrap();
+        for _ in 0..3 {
+            set_present(&p, false).unwrap();
+            assert!(!p.exists());
+            set_present(&p, false).unwrap();
+            set_present(&p, true).unwrap();
+            assert_eq!(fs::metadata(&p).unwrap().ino(), inode);
+        }
     }
 
     /// Once both names exist, a write allocates no inode: the two are
