@@ -29,6 +29,9 @@ const FACILITY_DAEMON: u8 = 3 << 3;
 pub struct Log {
     prefix: String,
     syslog: Option<Syslog>,
+    /// In the foreground, where the messages go instead of stderr (under
+    /// immortalsvc: a pipe of their own, see [`crate::sys::exec::take_notice_fd`]).
+    to: Option<File>,
 }
 
 struct Syslog {
@@ -44,6 +47,16 @@ impl Log {
         Log {
             prefix: prefix.into(),
             syslog: None,
+            to: None,
+        }
+    }
+
+    /// Messages to `to` when given, else to stderr.
+    pub fn to(prefix: impl Into<String>, to: Option<File>) -> Log {
+        Log {
+            prefix: prefix.into(),
+            syslog: None,
+            to,
         }
     }
 
@@ -61,6 +74,7 @@ impl Log {
         Log {
             prefix: prefix.into(),
             syslog: Some(syslog),
+            to: None,
         }
     }
 
@@ -79,7 +93,12 @@ impl Log {
             Some(syslog) => syslog.send(level, &text),
             None => {
                 // A closed or broken stderr must not take the supervisor down.
-                let _ = std::io::stderr().write_all(format!("immortal: {text}\n").as_bytes());
+                let line = format!("immortal: {text}\n");
+                let _ = match &self.to {
+                    // `Write` for `&File`: one write of the whole line.
+                    Some(to) => (&*to).write_all(line.as_bytes()),
+                    None => std::io::stderr().write_all(line.as_bytes()),
+                };
             }
         }
     }
@@ -163,6 +182,7 @@ mod tests {
         let log = Log {
             prefix: "/run/x".into(),
             syslog: Some(syslog),
+            to: None,
         };
         log.warn("two\nlines");
         let mut buf = [0u8; 256];
@@ -193,6 +213,7 @@ mod tests {
                 fallback: fallback.clone(),
                 file: RefCell::new(None),
             }),
+            to: None,
         };
         let msg = "x".repeat(1000);
         for _ in 0..2500 {

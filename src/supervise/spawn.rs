@@ -229,6 +229,21 @@ pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
 }
 
 /// Run a helper program (`./finish`, `control/x`) in its own process group.
+/// A supervisor (`immortal`, started by immortalsvc) with `io`, its own
+/// messages going to `notices` (its descriptor 3, named by
+/// [`crate::sys::exec::NOTICE_FD_VAR`]).
+pub fn supervisor(path: &Path, args: &[String], io: &Io, notices: &std::os::fd::OwnedFd) -> io::Result<u32> {
+    use std::os::fd::AsRawFd;
+    const NOTICE_FD: i32 = 3;
+    let mut cmd = Command::new(path);
+    cmd.args(args).process_group(0);
+    cmd.env(crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string());
+    crate::sys::exec::place_fds(&mut cmd, vec![(notices.as_raw_fd(), NOTICE_FD)]);
+    io.apply(&mut cmd)?;
+    reset_signals(&mut cmd);
+    Ok(cmd.spawn()?.id())
+}
+
 pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io::Result<u32> {
     let mut cmd = Command::new(path);
     cmd.args(args).process_group(0);

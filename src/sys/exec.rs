@@ -244,3 +244,31 @@ pub fn exec_with_own_pid(cmd: &mut Command, vars: &[&str]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The environment variable naming the descriptor a supervisor writes its
+/// own messages to instead of its stderr (immortalsvc gives each
+/// supervisor one, apart from the stderr it hands its service).
+pub const NOTICE_FD_VAR: &str = "IMMORTAL_NOTICE_FD";
+
+/// The descriptor `$IMMORTAL_NOTICE_FD` names, if it is an open one above
+/// the standard streams; made close-on-exec (no service inherits it), and
+/// the variable removed from our environment (none inherits that either).
+/// Called once, at start, while the process has one thread.
+pub fn take_notice_fd() -> Option<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let value = std::env::var(NOTICE_FD_VAR).ok();
+    std::env::remove_var(NOTICE_FD_VAR);
+    let fd: std::os::fd::RawFd = value?.trim().parse().ok()?;
+    if fd <= 2 {
+        return None;
+    }
+    // SAFETY: fcntl on a number we do not own yet only asks about it; an
+    // open descriptor is taken over (nothing else in this process knows
+    // it: it was given to us at exec, and this runs once).
+    unsafe {
+        if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) != 0 {
+            return None;
+        }
+        Some(std::fs::File::from_raw_fd(fd))
+    }
+}

@@ -545,6 +545,34 @@ fn a_supervisor_killed_loses_no_line_of_its_service() {
 }
 
 #[test]
+fn a_supervisor_s_message_never_cuts_a_line_its_service_has_begun() {
+    let sb = Sandbox::new();
+    let (partial, finished) = (sb.path("partial"), sb.path("finished"));
+    let script = format!(
+        "trap 'echo \" and done\" >&2; : > {finished}' USR1; printf begun >&2; : > {partial}; \
+         while :; do sleep 0.05 & wait $!; done",
+        finished = finished.display(),
+        partial = partial.display()
+    );
+    sb.write("services/web.yml", &format!("cmd: [sh, -c, {}]\n", yaml_quote(&script)));
+    let mut svc = Svc::start(&sb, &[], false, fast);
+    wait_for(15.0, "the service's begun line", || partial.exists());
+    // The supervisor says what it was asked (a line of its own on its
+    // stderr) while its service's stderr holds an unfinished line.
+    let sock = sb.path("sdir/web/immortal.sock");
+    immortal::client::get(&sock, "/signal/usr1").unwrap();
+    wait_for(15.0, "the service's line finished", || finished.exists());
+    wait_for(15.0, "both lines", || {
+        svc.stderr().contains("web | begun and done\n") && svc.stderr().contains("usr1 by uid")
+    });
+    assert_eq!(svc.stop(20.0), Some(0), "{}", svc.stderr());
+    let err = svc.stderr();
+    let said: Vec<&str> = err.lines().filter(|l| l.contains("usr1 by uid")).collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(said[0].starts_with("web | immortal: "), "{err}");
+}
+
+#[test]
 fn an_unknown_format_is_refused() {
     let sb = Sandbox::new();
     fs::create_dir_all(sb.path("services")).unwrap();

@@ -22,7 +22,9 @@ pub fn run(flags: &Flags) -> i32 {
     // the stack before the loop starts: the loop's stack stays shallow, and
     // what startup touched below it is given back (sys::mem).
     crate::sys::process::restore_nofile();
-    match start(flags) {
+    // Under immortalsvc our messages have a pipe of their own.
+    let notices = crate::sys::exec::take_notice_fd();
+    match start(flags, notices) {
         Start::Exit(code) => code,
         Start::Supervise(supervisor) => supervisor.run(),
     }
@@ -34,7 +36,7 @@ enum Start {
 }
 
 #[inline(never)]
-fn start(flags: &Flags) -> Start {
+fn start(flags: &Flags, notices: Option<std::fs::File>) -> Start {
     match plan::plan(flags) {
         Ok(Plan::PrintConfig(yaml)) => {
             let _ = std::io::stdout().write_all(yaml.as_bytes());
@@ -42,10 +44,10 @@ fn start(flags: &Flags) -> Start {
         }
         Ok(Plan::Supervise(svc)) => {
             warn_about_cmd(flags);
-            supervise_command(flags, *svc)
+            supervise_command(flags, *svc, notices)
         }
         // runsv's behaviour: stays in the foreground, messages on stderr.
-        Ok(Plan::ServiceDir(dir)) => match prepare_service_dir(&dir) {
+        Ok(Plan::ServiceDir(dir)) => match prepare_service_dir(&dir, notices) {
             Ok(parts) => Start::Supervise(Box::new(Supervisor::new(parts))),
             Err(e) => Start::Exit(fail(&e.to_string())),
         },
@@ -53,7 +55,7 @@ fn start(flags: &Flags) -> Start {
     }
 }
 
-fn supervise_command(flags: &Flags, svc: Service) -> Start {
+fn supervise_command(flags: &Flags, svc: Service, notices: Option<std::fs::File>) -> Start {
     if let Err(e) = check_requirements(&svc) {
         return Start::Exit(fail(&e.to_string()));
     }
@@ -68,7 +70,7 @@ fn supervise_command(flags: &Flags, svc: Service) -> Start {
     let pid = std::process::id();
     let dir = layout::resolve(flags.ctl.as_deref(), svc.default_dir_name().as_deref(), pid);
     let detached = readiness.is_detached();
-    let parts = match prepare(svc, dir, detached) {
+    let parts = match prepare(svc, dir, detached, notices) {
         Ok(p) => p,
         Err(e) => readiness.fail(&format!("immortal: {e}")),
     };
@@ -151,7 +153,7 @@ pub fn is_up(name: &str) -> bool {
 }
 
 /// Take the supervise directory and open everything the loop needs.
-fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Parts> {
+fn prepare(svc: Service, dir: PathBuf, detached: bool, notices: Option<std::fs::File>) -> Result<supervise::Parts> {
     let files = Files::open(&dir)?;
     files::link_self(&dir)?;
     let output = supervise::output::Output::new(svc.log.as_ref(), svc.stderr_log.as_ref(), svc.logger.as_deref())
@@ -173,7 +175,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
     let log = if detached {
         Log::syslog(prefix, dir.join(layout::FALLBACK_LOG))
     } else {
-        Log::stderr(prefix)
+        Log::to(prefix, notices)
     };
     crate::sys::process::ignore_file_size_signal();
     let io = match &output {
@@ -211,7 +213,7 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool) -> Result<supervise::Part
 
 /// `immortal DIR`, runsv's way: `DIR/supervise/`, `./down`, and `log/`
 /// with `log/run` fed through a pipe that outlives both sides' restarts.
-fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
+fn prepare_service_dir(dir: &Path, notices: Option<std::fs::File>) -> Result<supervise::Parts> {
     // Read both services' settings before taking anything.
     let svc = service::from_service_dir(dir)?;
     let log_dir = dir.join(layout::LOG_SERVICE);
@@ -271,7 +273,7 @@ fn prepare_service_dir(dir: &Path) -> Result<supervise::Parts> {
     confine(&mut unit, &sdir, &dir_name(dir))?;
     let mut units = vec![unit];
     units.extend(log_unit);
-    let log = Log::stderr(dir.display().to_string());
+    let log = Log::to(dir.display().to_string(), notices);
     Ok(supervise::Parts {
         units,
         dir: sdir,

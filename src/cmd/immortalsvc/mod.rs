@@ -281,9 +281,11 @@ impl Scanner {
             ]
         };
         // Its stdout and stderr: its pipes to the multiplexer, the same at
-        // every start. It hands them to a service without a log of its own.
-        let (stdout, stderr) = match self.mux.sinks(name) {
-            Ok(ends) => ends,
+        // every start. It hands them to a service without a log of its own,
+        // and writes its own messages to a third one (a line its service
+        // has only begun is never cut by one of them).
+        let sinks = match self.mux.sinks(name) {
+            Ok(sinks) => sinks,
             Err(e) => {
                 return Event::StartFailed {
                     name: name.to_string(),
@@ -293,10 +295,10 @@ impl Scanner {
         };
         let io = crate::supervise::spawn::Io {
             stdin: crate::supervise::spawn::Sink::Null,
-            stdout: crate::supervise::spawn::Sink::Fd(stdout),
-            stderr: crate::supervise::spawn::Sink::Fd(stderr),
+            stdout: crate::supervise::spawn::Sink::Fd(sinks.out),
+            stderr: crate::supervise::spawn::Sink::Fd(sinks.err),
         };
-        match crate::supervise::spawn::program(&self.immortal, &args, None, &io) {
+        match crate::supervise::spawn::supervisor(&self.immortal, &args, &io, &sinks.notices) {
             Ok(pid) => Event::Started {
                 name: name.to_string(),
                 pid: Pid::from_raw(pid as i32),

@@ -3,11 +3,12 @@
 //! immortalsvc's stderr) as whole lines, each marked with its service
 //! ([`lines`]).
 //!
-//! Each service has two pipes, one per stream, made at its first start and
-//! kept while immortalsvc knows the service: their write ends are the
-//! stdout and stderr of every supervisor started for it (which hands them
-//! to the service when it has no log of its own, and writes its own
-//! messages to the stderr one); immortalsvc holds both ends, so a pipe
+//! Each service has three pipes, made at its first start and kept while
+//! immortalsvc knows the service: the write ends of two are the stdout and
+//! stderr of every supervisor started for it (which hands them to the
+//! service when it has no log of its own), the third its descriptor 3, for
+//! its own messages (rendered to stderr too, but never inside a line the
+//! service has only begun); immortalsvc holds both ends, so a pipe
 //! outlives each supervisor and each service — nothing written is lost
 //! when either dies, and a line cut by a restart is completed by the next
 //! bytes. The loop reads the read ends (non-blocking, in its one `poll`),
@@ -46,6 +47,17 @@ const READ_MAX: usize = 64 * 1024;
 /// At exit, how long a slow reader gets to take the last lines.
 pub const FINISH: Duration = Duration::from_secs(5);
 
+/// The write ends of a service's pipes, for each supervisor started for it.
+pub struct Sinks {
+    /// Its stdout, handed to the service.
+    pub out: Rc<OwnedFd>,
+    /// Its stderr, handed to the service.
+    pub err: Rc<OwnedFd>,
+    /// Where the supervisor writes its own messages
+    /// ([`crate::sys::exec::NOTICE_FD_VAR`]).
+    pub notices: Rc<OwnedFd>,
+}
+
 /// A descriptor in the loop's `poll`, for [`Mux::handle`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tag {
@@ -59,6 +71,9 @@ pub enum Tag {
 struct Pipe {
     name: String,
     stream: Stream,
+    /// The supervisor's own messages (on stderr), apart from its service's
+    /// stderr: a line the service has only begun is never cut by one.
+    notices: bool,
     read: File,
     /// Our write end, given to each supervisor started for `name`; `None`
     /// once the service is forgotten (then read to its end).
@@ -164,15 +179,16 @@ impl Mux {
         self.width = draining.chain([longest]).max().unwrap_or(0);
     }
 
-    /// The stdout and stderr for a supervisor of `name`: the write ends of
-    /// its pipes, made at its first start and the same ever after.
-    pub fn sinks(&mut self, name: &str) -> std::io::Result<(Rc<OwnedFd>, Rc<OwnedFd>)> {
+    /// The stdout and stderr for a supervisor of `name`, and the pipe for
+    /// its own messages: the write ends of its pipes, made at its first
+    /// start and the same ever after.
+    pub fn sinks(&mut self, name: &str) -> std::io::Result<Sinks> {
         let mut ends = Vec::new();
-        for stream in Stream::ALL {
+        for (stream, notices) in [(Stream::Stdout, false), (Stream::Stderr, false), (Stream::Stderr, true)] {
             let open = self
                 .pipes
                 .iter()
-                .find(|p| p.name == name && p.stream == stream && p.write.is_some())
+                .find(|p| p.name == name && p.stream == stream && p.notices == notices && p.write.is_some())
                 .and_then(|p| p.write.clone());
             let write = match open {
                 Some(w) => w,
@@ -182,6 +198,7 @@ impl Mux {
                     self.pipes.push(Pipe {
                         name: name.to_string(),
                         stream,
+                        notices,
                         read,
                         write: Some(write.clone()),
                         lines: Lines::default(),
@@ -192,11 +209,12 @@ impl Mux {
             ends.push(write);
         }
         self.set_width(self.width);
+        let notices = ends.pop();
         let err = ends.pop();
         let out = ends.pop();
-        match (out, err) {
-            (Some(out), Some(err)) => Ok((out, err)),
-            // Both were pushed above.
+        match (out, err, notices) {
+            (Some(out), Some(err), Some(notices)) => Ok(Sinks { out, err, notices }),
+            // All three were pushed above.
             _ => Err(std::io::Error::other("no pipes")),
         }
     }
@@ -502,9 +520,9 @@ mod tests {
     fn whole_lines_then_the_rest_once_the_service_is_forgotten() {
         let (mut m, mut out, mut err) = mux(Format::Prefix);
         m.set_width(6);
-        let (ro, re) = m.sinks("web").unwrap();
+        let Sinks { out: ro, err: re, .. } = m.sinks("web").unwrap();
         // The same pipes at every start.
-        let (ro2, re2) = m.sinks("web").unwrap();
+        let Sinks { out: ro2, err: re2, .. } = m.sinks("web").unwrap();
         assert!(Rc::ptr_eq(&ro, &ro2) && Rc::ptr_eq(&re, &re2));
         let mut o = File::from(ro.try_clone().unwrap());
         let mut e = File::from(re.try_clone().unwrap());
@@ -536,9 +554,28 @@ mod tests {
     }
 
     #[test]
+    fn a_supervisor_s_message_is_a_line_apart_from_its_service_s() {
+        let (mut m, _out, mut err) = mux(Format::Prefix);
+        m.set_width(3);
+        let sinks = m.sinks("web").unwrap();
+        let mut e = File::from(sinks.err.try_clone().unwrap());
+        let mut n = File::from(sinks.notices.try_clone().unwrap());
+        e.write_all(b"begun").unwrap();
+        round(&mut m);
+        n.write_all(b"immortal: web: usr1 by uid 0\n").unwrap();
+        round(&mut m);
+        e.write_all(b" and done\n").unwrap();
+        round(&mut m);
+        assert_eq!(
+            take(&mut err),
+            "web | immortal: web: usr1 by uid 0\nweb | begun and done\n"
+        );
+    }
+
+    #[test]
     fn a_full_queue_stops_the_reading_until_the_reader_takes_more() {
         let (mut m, mut out, _err) = mux(Format::Plain);
-        let (o, _e) = m.sinks("web").unwrap();
+        let Sinks { out: o, .. } = m.sinks("web").unwrap();
         let o = File::from(o.try_clone().unwrap());
         nix::fcntl::fcntl(&o, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).unwrap();
         let line = [b'x'; 999];
@@ -558,14 +595,14 @@ mod tests {
                 }
             }
             round(&mut m);
-            if !progress && reading(&m) == 1 {
-                held = true; // only stderr's pipe is read
+            if !progress && reading(&m) == 2 {
+                held = true; // only the pipes to stderr are read
                 break;
             }
         }
         assert!(held, "never held back ({written} lines written)");
         assert!(m.outs[0].waiting() >= QUEUE_MAX);
-        assert_eq!(reading(&m), 1);
+        assert_eq!(reading(&m), 2);
         // The reader takes it all: every line, whole, once.
         let mut got = String::new();
         while got.lines().count() < written {
@@ -574,14 +611,14 @@ mod tests {
         }
         assert_eq!(got.lines().count(), written);
         assert!(got.lines().all(|l| l.len() == 999));
-        assert_eq!(reading(&m), 2);
+        assert_eq!(reading(&m), 3);
     }
 
     #[test]
     fn a_stdout_gone_drops_its_lines_and_says_so_once() {
         let (mut m, out, mut err) = mux(Format::Prefix);
         m.set_width(3);
-        let (o, e) = m.sinks("web").unwrap();
+        let Sinks { out: o, err: e, .. } = m.sinks("web").unwrap();
         let mut o = File::from(o.try_clone().unwrap());
         let mut e = File::from(e.try_clone().unwrap());
         drop(out);
