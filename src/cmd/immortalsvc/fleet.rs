@@ -890,7 +890,7 @@ fn requires_of(entry: &Entry) -> Vec<String> {
 
 /// Whether the supervisor started with (or last restarted into) `old` is
 /// brought to `new` by its own `restart`: every key that differs is one it
-/// reads again at its service's next start ([`read_once`]). A service
+/// reads again at its service's next start (`read_once`, below). A service
 /// directory, or a file that is one no longer, never is.
 pub fn applied_by_restart(old: &Entry, new: &Entry) -> bool {
     match (run_yml(old), run_yml(new)) {

@@ -34,7 +34,12 @@
 //! A `NAME.yml` is validated as `immortal -c FILE -cc` validates it before
 //! anything is stopped, and compared by meaning (the effective
 //! configuration), not bytes: a comment, reordered keys or spacing restart
-//! nothing. One that does not validate leaves the running service alone;
+//! nothing. A change its supervisor can apply by itself (every key that
+//! changed is read again at the service's next start:
+//! [`fleet::applied_by_restart`]) is a `restart` asked through the
+//! supervisor's socket, its answer read in the one poll: the supervisor and
+//! its `listen:` sockets stay. Any other change, or a `restart` not taken,
+//! stops the supervisor and starts a new one. One that does not validate leaves the running service alone;
 //! its error is printed once per change and written to
 //! `$IMMORTAL_SDIR/NAME/config-error` (shown by `immortalctl`), removed
 //! once the file is valid again (then the service restarts if its
