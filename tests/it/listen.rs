@@ -498,7 +498,7 @@ fn uvicorn_on_fd_3_restarted_under_load_refuses_nothing() {
 }
 
 /// One request on `s`: its answer is a 200.
-fn answer_ok(mut s: TcpStream) -> Result<(), String> {
+pub(crate) fn answer_ok(mut s: TcpStream) -> Result<(), String> {
     s.set_read_timeout(Some(Duration::from_secs(20)))
         .map_err(|e| e.to_string())?;
     s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
@@ -513,7 +513,7 @@ fn answer_ok(mut s: TcpStream) -> Result<(), String> {
 }
 
 /// Requests one after the other from a thread until stopped.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
     failed: Arc<Mutex<Vec<String>>>,
@@ -521,7 +521,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(addr: &str) -> Load {
+    pub(crate) fn start(addr: &str) -> Load {
         let (stop, served, failed) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicU64::new(0)),
@@ -554,14 +554,14 @@ impl Load {
     }
 
     /// Until `n` more requests have been served.
-    fn wait_more(&self, n: u64) {
+    pub(crate) fn wait_more(&self, n: u64) {
         let start = self.served.load(Ordering::Relaxed);
         wait_for(30.0, "requests served", || {
             self.served.load(Ordering::Relaxed) >= start + n
         });
     }
 
-    fn stop(mut self) -> (u64, Vec<String>) {
+    pub(crate) fn stop(mut self) -> (u64, Vec<String>) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();

@@ -564,7 +564,12 @@ fn a_yml_rewritten_with_the_same_meaning_restarts_nothing() {
         "cmd: sleep 1000\nwait: 0\nenv: {A: x, B: z}\nstop: {timeout: 2}\n",
     );
     wait_running(&sb, &sc, "web", web);
-    assert!(sc.log().contains("web: changed: restarting"), "{}", sc.log());
+    assert!(
+        sc.log()
+            .contains("web: changed: restarting the service with the new configuration"),
+        "{}",
+        sc.log()
+    );
 }
 
 /// Processes whose argv is exactly `argv`.
@@ -1067,4 +1072,182 @@ fn a_service_that_never_started_is_shown_with_why_and_check_says_it_never_will()
     let (_, body) = immortal::client::get(&hub, "/waiting").unwrap();
     assert_eq!(body.trim(), "[]", "{}", sc.log());
     assert!(!ctl_table(&sb).contains("waiting for"), "{}", sc.log());
+}
+
+/// A server of `listen:`'s descriptor 3 that answers each request with its
+/// pid and the value of `$V`. SIGTERM ends it between two connections
+/// (never with one accepted and not answered): what waits in the backlog
+/// is the next process's.
+const ENV_SERVER: &str = r#"import os, select, signal, socket
+s = socket.socket(fileno=3)
+me = ("%d %s" % (os.getpid(), os.environ.get("V", ""))).encode()
+r, w = os.pipe()
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
+signal.signal(signal.SIGTERM, lambda *_: None)
+while True:
+    ready, _, _ = select.select([r, s], [], [])
+    if r in ready:
+        break
+    c, _ = s.accept()
+    try:
+        c.recv(4096)
+        c.sendall(b"HTTP/1.0 200 OK\r\n\r\n" + me)
+    except OSError:
+        pass
+    c.close()
+"#;
+
+/// `web.yml`: [`ENV_SERVER`] on 127.0.0.1:`port`, with `V` set to `v`.
+fn env_server_yml(sb: &Sandbox, port: u16, v: &str, extra: &str) -> String {
+    format!(
+        "cmd: python3 server.py\ncwd: {}\nenv: {{V: {v}}}\nlisten:\n  - tcp: 127.0.0.1:{port}\n{extra}",
+        sb.dir.path().display()
+    )
+}
+
+/// Who answers at `addr`, and with which `$V`.
+fn served_by(addr: &str) -> Option<(i64, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (_, body) = out.split_once("\r\n\r\n")?;
+    let (pid, v) = body.split_once(' ')?;
+    Some((pid.parse().ok()?, v.to_string()))
+}
+
+/// Processes killed (SIGKILL, by pid) when the test ends, however it ends:
+/// declared before the [`Scanner`], so that it stops them first.
+#[derive(Default)]
+struct KillAtEnd(Vec<i32>);
+
+impl Drop for KillAtEnd {
+    fn drop(&mut self) {
+        for &p in self.0.iter().filter(|&&p| p > 0) {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
+    }
+}
+
+/// `web.yml` serving on a held port under immortalsvc, `V=one`: the
+/// scanner, the address, its supervisor's pid and its service's.
+fn env_server_up(sb: &Sandbox, end: &mut KillAtEnd) -> (Scanner, String, u16, i32, i64) {
+    sb.write("server.py", ENV_SERVER);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    fs::create_dir_all(sb.path("services")).unwrap();
+    put(sb, "services/web.yml", &env_server_yml(sb, port, "one", ""));
+    let sc = Scanner::start(sb, &[]);
+    let first = wait_running(sb, &sc, "web", 0);
+    let sup = lock_holder(sb, "sdir/web/lock");
+    end.0.extend([first as i32, sup]);
+    wait_for(20.0, "web serving V=one", || {
+        served_by(&addr).is_some_and(|(p, v)| p == first && v == "one")
+    });
+    (sc, addr, port, sup, first)
+}
+
+#[test]
+fn a_yml_changed_in_what_restart_reads_restarts_only_the_service_and_refuses_nothing() {
+    let sb = Sandbox::new();
+    let mut end = KillAtEnd::default();
+    let (sc, addr, port, sup, first) = env_server_up(&sb, &mut end);
+    let load = crate::listen::Load::start(&addr);
+    load.wait_more(5);
+    put(&sb, "services/web.yml", &env_server_yml(&sb, port, "two", ""));
+    let mut second = 0;
+    wait_for(20.0, "web serving V=two", || {
+        served_by(&addr).is_some_and(|(p, v)| {
+            second = p;
+            v == "two"
+        })
+    });
+    end.0.push(second as i32);
+    load.wait_more(5);
+    let (served, failed) = load.stop();
+    let log = sc.log();
+    let refused = failed.iter().filter(|e| e.starts_with("connect")).count();
+    assert!(
+        failed.is_empty(),
+        "{served} served, {} failed ({refused} refused), first: {:?}\n{log}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    // The same supervisor, a new service with the new environment.
+    assert_eq!(lock_holder(&sb, "sdir/web/lock"), sup, "{log}");
+    assert!(alive(sup as i64));
+    assert_ne!(second, first);
+    assert!(!alive(first));
+    assert_eq!(running_pid(&sb, "web"), second);
+    let environ = fs::read(format!("/proc/{second}/environ")).unwrap();
+    assert!(environ.split(|&b| b == 0).any(|v| v == b"V=two"), "{log}");
+    assert!(
+        log.contains("web: changed: restarting the service with the new configuration"),
+        "{log}"
+    );
+    assert!(!log.contains("restarting its supervisor"), "{log}");
+    assert_eq!(log.matches("web: supervisor started").count(), 1, "{log}");
+}
+
+#[test]
+fn a_yml_changed_in_what_only_a_new_supervisor_reads_restarts_the_supervisor() {
+    let sb = Sandbox::new();
+    let mut end = KillAtEnd::default();
+    let (sc, addr, port, sup, first) = env_server_up(&sb, &mut end);
+    // `pid.parent`: written by a supervisor once, at its start.
+    let pidfile = sb.path("supervisor.pid");
+    let extra = format!("pid: {{parent: {}}}\n", pidfile.display());
+    put(&sb, "services/web.yml", &env_server_yml(&sb, port, "two", &extra));
+    let mut next = 0;
+    wait_for(20.0, "a new supervisor", || {
+        next = lock_holder(&sb, "sdir/web/lock");
+        next > 0 && next != sup
+    });
+    end.0.push(next);
+    let mut second = 0;
+    wait_for(20.0, "web serving V=two", || {
+        served_by(&addr).is_some_and(|(p, v)| {
+            second = p;
+            v == "two"
+        })
+    });
+    end.0.push(second as i32);
+    let log = sc.log();
+    assert!(!alive(sup as i64), "{log}");
+    assert!(!alive(first), "{log}");
+    assert_eq!(fs::read_to_string(&pidfile).unwrap().trim(), next.to_string());
+    assert!(log.contains("web: changed: restarting its supervisor"), "{log}");
+    assert!(
+        !log.contains("restarting the service with the new configuration"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_restart_the_supervisor_refuses_falls_back_to_a_new_supervisor() {
+    let sb = Sandbox::new();
+    let mut end = KillAtEnd::default();
+    let (sc, _, _, sup, _) = env_server_up(&sb, &mut end);
+    // A valid file whose new socket the supervisor cannot open: its
+    // `restart` refuses it, and a new supervisor is started (which waits,
+    // failing, until the port is free).
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    put(&sb, "services/web.yml", &env_server_yml(&sb, port, "two", ""));
+    let said = format!(
+        "web: restart not taken (restart keeps the previous configuration: listen 127.0.0.1:{port}: Address already in use): restarting its supervisor"
+    );
+    wait_for(20.0, "the refusal told", || sc.log().contains(&said));
+    drop(busy);
+    let addr = format!("127.0.0.1:{port}");
+    wait_for(20.0, "web serving V=two on the new port", || {
+        served_by(&addr).is_some_and(|(_, v)| v == "two")
+    });
+    let next = lock_holder(&sb, "sdir/web/lock");
+    end.0.extend([next, running_pid(&sb, "web") as i32]);
+    assert!(next > 0 && next != sup, "{}", sc.log());
+    assert!(!alive(sup as i64), "{}", sc.log());
 }

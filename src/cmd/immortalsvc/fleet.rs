@@ -9,7 +9,8 @@
 //!
 //! | when | then |
 //! |---|---|
-//! | DIR is due to be read ([`Fleet::next_scan`]) | [`Action::Scan`]; its [`Event::Listed`] is compared with what runs ([`listing::plan`]): new services are `Down`, changed ones are stopped to be started again, removed ones are halted and forgotten, invalid files are told once per change (and kept in `config-error`) |
+//! | DIR is due to be read ([`Fleet::next_scan`]) | [`Action::Scan`]; its [`Event::Listed`] is compared with what runs ([`listing::plan`]): new services are `Down`, removed ones are halted and forgotten, invalid files are told once per change (and kept in `config-error`); a changed one whose supervisor runs is asked to `restart` its service ([`Action::Reload`]) when every key that changed is one the supervisor reads again at its service's next start ([`applied_by_restart`]), else its supervisor is stopped to be started again |
+//! | the answer to a `restart` asked for | taken: `Up` again (asked once more if the file changed again meanwhile); not taken (supervisor gone, refused, no answer in [`RELOAD_TIMEOUT`]): its supervisor is stopped to be started again, as for any other change |
 //! | a `Down` service is wanted: its file valid, every `require` ready ([`Fleet::ready`]; one of ours counts only while its supervisor runs), [`MIN_RESTART`] since its last start | before its first start, who holds its supervise directory ([`Action::Inspect`]): an orphaned supervisor of a killed immortalsvc is killed and waited for (at most [`CLEAR_WAIT`], in the one poll); then [`Action::Start`] |
 //! | a supervisor exits | `Down`, started again when wanted; exit 3 (an essential service failed for good) stops everything and immortalsvc exits 1 |
 //! | SIGTERM/SIGINT | stop every supervisor, dependents first: each is told once nothing running requires it; when none is left, exit |
@@ -21,6 +22,7 @@
 //! say once (`waiting for …`). Every `match` on a mode, an event or a phase
 //! names each case: a new one makes the compiler list every cell to decide.
 
+use crate::config::{PidYml, RunYml};
 use crate::listing::{self, Entry, Listing};
 use crate::supervise::state::EXIT_ESSENTIAL_FAILED;
 use crate::sys::process::ExitHow;
@@ -35,6 +37,9 @@ pub const RESCAN: Duration = Duration::from_secs(5);
 pub const MIN_RESTART: Duration = Duration::from_secs(1);
 /// How long a first start waits for the orphaned supervisor it killed.
 pub const CLEAR_WAIT: Duration = Duration::from_secs(1);
+/// How long the loop waits for a supervisor's answer to `restart`
+/// ([`Action::Reload`]) before reporting it failed.
+pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything immortalsvc knows and has decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +100,15 @@ pub enum Phase {
     Up {
         pid: Pid,
     },
+    /// Its `NAME.yml` changed in nothing but what the supervisor `pid`
+    /// reads again at its service's next start: it was asked to `restart`
+    /// ([`Action::Reload`]); `Up` again once it has taken it. `again`: the
+    /// file changed again since the request went (the supervisor may have
+    /// read it before): asked once more then.
+    Reloading {
+        pid: Pid,
+        again: bool,
+    },
     /// Told to stop (SIGTERM): it stops its service and exits. `forget`:
     /// removed from DIR, forgotten once it has.
     Stopping {
@@ -107,7 +121,7 @@ impl Phase {
     /// The pid of its supervisor, while one runs.
     pub fn supervisor(&self) -> Option<Pid> {
         match *self {
-            Phase::Up { pid } | Phase::Stopping { pid, .. } => Some(pid),
+            Phase::Up { pid } | Phase::Reloading { pid, .. } | Phase::Stopping { pid, .. } => Some(pid),
             Phase::Down | Phase::Inspecting | Phase::Clearing { .. } | Phase::Starting => None,
         }
     }
@@ -157,6 +171,12 @@ pub enum Event {
     /// Which of the names of [`Action::WatchReady`] have a `ready` file
     /// now; again whenever that may have changed.
     Ready(BTreeSet<String>),
+    /// The answer to [`Action::Reload`]: NAME's supervisor `pid` took the
+    /// `restart` (it restarts the service with the file as it is now).
+    Reloaded { name: String, pid: Pid },
+    /// The answer to [`Action::Reload`]: not taken (why: unable to
+    /// connect, the supervisor's refusal, no answer in [`RELOAD_TIMEOUT`]).
+    ReloadFailed { name: String, pid: Pid, why: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,6 +203,15 @@ pub enum Action {
     /// SIGTERM to a supervisor: it stops its service (with that service's
     /// stop timeout) and exits.
     Term(Pid),
+    /// Ask NAME's supervisor `pid` to `restart` through its socket
+    /// (`GET /signal/restart`): it stops the service, reads `NAME.yml`
+    /// again and starts the service with it, keeping its `listen:`
+    /// sockets (answer: [`Event::Reloaded`] or [`Event::ReloadFailed`],
+    /// within [`RELOAD_TIMEOUT`]).
+    Reload {
+        name: String,
+        pid: Pid,
+    },
     /// `$IMMORTAL_SDIR/NAME/config-error`, where a supervisor's files are.
     WriteConfigError {
         name: String,
@@ -238,9 +267,12 @@ impl Fleet {
                 let starts = self.children.iter().filter_map(|(name, c)| match c.phase {
                     Phase::Down if self.wanted(name, c) => c.last_start.map(|t| t + MIN_RESTART),
                     Phase::Clearing { until, .. } => Some(until),
-                    Phase::Down | Phase::Inspecting | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. } => {
-                        None
-                    }
+                    Phase::Down
+                    | Phase::Inspecting
+                    | Phase::Starting
+                    | Phase::Up { .. }
+                    | Phase::Reloading { .. }
+                    | Phase::Stopping { .. } => None,
                 });
                 starts.chain(self.next_scan).min()
             }
@@ -298,6 +330,7 @@ impl Fleet {
                 | Phase::Clearing { .. }
                 | Phase::Starting
                 | Phase::Up { .. }
+                | Phase::Reloading { .. }
                 | Phase::Stopping { .. } => continue,
             }
             let cmd = || run_yml(&c.entry).map(|y| y.cmd).unwrap_or_default();
@@ -400,6 +433,11 @@ pub fn plan(fleet: Fleet, event: Event, now: Instant) -> (Fleet, Vec<Action>) {
             out.push(say(format!("{name}: unable to start {why}")));
         }
         (Mode::Running | Mode::Stopping { .. }, Event::Ready(names)) => next.ready = names,
+        (Mode::Running, Event::Reloaded { name, pid }) => next.reloaded(&name, pid, &mut out),
+        (Mode::Running, Event::ReloadFailed { name, pid, why }) => next.reload_failed(&name, pid, &why, &mut out),
+        // Every supervisor is being stopped (one asked to `restart` as
+        // well): what it answers changes nothing.
+        (Mode::Stopping { .. }, Event::Reloaded { .. } | Event::ReloadFailed { .. }) => {}
     }
     next.settle(now, &mut out);
     (next, out)
@@ -454,18 +492,40 @@ impl Fleet {
             let (Some(c), Some(entry)) = (self.children.get_mut(&name), listed.get(&name)) else {
                 continue;
             };
+            // Compared with what was last decided for it: every change
+            // before was applied by `restart`, or by a new supervisor.
+            let by_restart = applied_by_restart(&c.entry, entry);
             c.entry = entry.clone();
             c.requires = requires_of(entry);
-            // Started again, with the new configuration, when its
-            // supervisor has stopped the service and exited.
-            match c.phase {
-                Phase::Up { pid } => {
-                    out.push(say(format!("{name}: changed: restarting")));
+            match (c.phase, by_restart) {
+                // Its supervisor (and its `listen:` sockets) stays.
+                (Phase::Up { pid }, true) => {
+                    out.push(say(format!(
+                        "{name}: changed: restarting the service with the new configuration"
+                    )));
+                    out.push(Action::Reload {
+                        name: name.clone(),
+                        pid,
+                    });
+                    c.phase = Phase::Reloading { pid, again: false };
+                }
+                (Phase::Reloading { pid, .. }, true) => {
+                    out.push(say(format!(
+                        "{name}: changed again: restarting the service once more when its supervisor has answered"
+                    )));
+                    c.phase = Phase::Reloading { pid, again: true };
+                }
+                // Started again, with the new configuration, when its
+                // supervisor has stopped the service and exited.
+                (Phase::Up { pid } | Phase::Reloading { pid, .. }, false) => {
+                    out.push(say(format!("{name}: changed: restarting its supervisor")));
                     out.push(Action::Term(pid));
                     c.phase = Phase::Stopping { pid, forget: false };
                 }
-                Phase::Stopping { .. } => out.push(say(format!("{name}: changed: restarting"))),
-                Phase::Down | Phase::Inspecting | Phase::Clearing { .. } | Phase::Starting => {}
+                (Phase::Stopping { .. }, true | false) => {
+                    out.push(say(format!("{name}: changed: restarting its supervisor")))
+                }
+                (Phase::Down | Phase::Inspecting | Phase::Clearing { .. } | Phase::Starting, true | false) => {}
             }
         }
         for name in plan.stop {
@@ -474,7 +534,7 @@ impl Fleet {
             };
             out.push(say(format!("{name}: removed: halting")));
             match c.phase {
-                Phase::Up { pid } => {
+                Phase::Up { pid } | Phase::Reloading { pid, .. } => {
                     out.push(Action::Term(pid));
                     c.phase = Phase::Stopping { pid, forget: true };
                 }
@@ -562,6 +622,58 @@ impl Fleet {
         }
     }
 
+    /// NAME's supervisor `pid` took the `restart`.
+    fn reloaded(&mut self, name: &str, pid: Pid, out: &mut Vec<Action>) {
+        let Some(c) = self.children.get_mut(name) else {
+            return;
+        };
+        match c.phase {
+            Phase::Reloading { pid: p, again } if p == pid => {
+                if again {
+                    out.push(Action::Reload {
+                        name: name.to_string(),
+                        pid,
+                    });
+                    c.phase = Phase::Reloading { pid, again: false };
+                } else {
+                    c.phase = Phase::Up { pid };
+                }
+            }
+            // Another supervisor's answer, or one stopped meanwhile.
+            Phase::Reloading { .. }
+            | Phase::Down
+            | Phase::Inspecting
+            | Phase::Clearing { .. }
+            | Phase::Starting
+            | Phase::Up { .. }
+            | Phase::Stopping { .. } => {}
+        }
+    }
+
+    /// NAME's supervisor `pid` did not take the `restart`: what today
+    /// runs is stopped, to be started again with the new configuration.
+    fn reload_failed(&mut self, name: &str, pid: Pid, why: &str, out: &mut Vec<Action>) {
+        let Some(c) = self.children.get_mut(name) else {
+            return;
+        };
+        match c.phase {
+            Phase::Reloading { pid: p, .. } if p == pid => {
+                out.push(say(format!(
+                    "{name}: restart not taken ({why}): restarting its supervisor"
+                )));
+                out.push(Action::Term(pid));
+                c.phase = Phase::Stopping { pid, forget: false };
+            }
+            Phase::Reloading { .. }
+            | Phase::Down
+            | Phase::Inspecting
+            | Phase::Clearing { .. }
+            | Phase::Starting
+            | Phase::Up { .. }
+            | Phase::Stopping { .. } => {}
+        }
+    }
+
     /// Who holds NAME's directory, before its first start.
     fn held(&mut self, name: &str, holder: Holder, now: Instant, out: &mut Vec<Action>) {
         let running = self.mode == Mode::Running;
@@ -624,7 +736,7 @@ impl Fleet {
                 // A supervisor being spawned is one to stop when it runs.
                 let all_down = self.children.values().all(|c| match c.phase {
                     Phase::Down | Phase::Inspecting | Phase::Clearing { .. } => true,
-                    Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. } => false,
+                    Phase::Starting | Phase::Up { .. } | Phase::Reloading { .. } | Phase::Stopping { .. } => false,
                 });
                 if all_down {
                     for name in self.errors.keys() {
@@ -656,7 +768,11 @@ impl Fleet {
             .filter(|(name, c)| match c.phase {
                 Phase::Down => self.wanted(name, c) && c.last_start.is_none_or(|t| t + MIN_RESTART <= now),
                 Phase::Clearing { until, .. } => until <= now,
-                Phase::Inspecting | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. } => false,
+                Phase::Inspecting
+                | Phase::Starting
+                | Phase::Up { .. }
+                | Phase::Reloading { .. }
+                | Phase::Stopping { .. } => false,
             })
             .map(|(name, _)| name.clone())
             .collect();
@@ -677,7 +793,14 @@ impl Fleet {
                     c.phase = Phase::Inspecting;
                 }
                 (Phase::Down, Some(_)) | (Phase::Clearing { .. }, _) => start(&name, c, now, out),
-                (Phase::Inspecting | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. }, _) => {}
+                (
+                    Phase::Inspecting
+                    | Phase::Starting
+                    | Phase::Up { .. }
+                    | Phase::Reloading { .. }
+                    | Phase::Stopping { .. },
+                    _,
+                ) => {}
             }
         }
     }
@@ -721,8 +844,11 @@ impl Fleet {
             .children
             .iter()
             .filter_map(|(name, c)| match c.phase {
-                Phase::Up { pid } if !required(name) => Some((name.clone(), pid)),
+                // One asked to `restart` is stopped as well: its answer
+                // no longer matters.
+                Phase::Up { pid } | Phase::Reloading { pid, .. } if !required(name) => Some((name.clone(), pid)),
                 Phase::Up { .. }
+                | Phase::Reloading { .. }
                 | Phase::Down
                 | Phase::Inspecting
                 | Phase::Clearing { .. }
@@ -750,7 +876,7 @@ fn start(name: &str, c: &mut Child, now: Instant, out: &mut Vec<Action>) {
 }
 
 /// A valid `NAME.yml`'s effective configuration.
-fn run_yml(entry: &Entry) -> Option<crate::config::RunYml> {
+fn run_yml(entry: &Entry) -> Option<RunYml> {
     match entry {
         Entry::Yml(yaml) => serde_yaml::from_str(yaml).ok(),
         Entry::Invalid(_) | Entry::Dir => None,
@@ -760,6 +886,88 @@ fn run_yml(entry: &Entry) -> Option<crate::config::RunYml> {
 /// Its `require:` list.
 fn requires_of(entry: &Entry) -> Vec<String> {
     run_yml(entry).map(|c| c.require).unwrap_or_default()
+}
+
+/// Whether the supervisor started with (or last restarted into) `old` is
+/// brought to `new` by its own `restart`: every key that differs is one it
+/// reads again at its service's next start (`read_once`, below). A service
+/// directory, or a file that is one no longer, never is.
+pub fn applied_by_restart(old: &Entry, new: &Entry) -> bool {
+    match (run_yml(old), run_yml(new)) {
+        (Some(old), Some(new)) => read_once(&old) == read_once(&new),
+        _ => false,
+    }
+}
+
+/// What of a `NAME.yml` its supervisor reads once, at its own start, and
+/// keeps: a change of any of it takes a new supervisor. Every key is named
+/// here (no `..`): a new key does not compile until it is placed.
+///
+/// `restart` (src/supervise: `reload_config`, then `spawn`) reads the file
+/// again, replaces the whole service — command, environment, policies,
+/// probes, confinement — from its next start, configures its cgroup's
+/// limits anew and reopens its `listen:` sockets (an unchanged address
+/// keeps its socket). What it cannot change is set up before the first
+/// start and kept:
+/// - `log:`, `stderr:`, `logger:`: the output's files, pipes and logger
+///   process; the logger runs in the `cwd` of that time;
+/// - `user:`: the sd_notify socket (`ready: notify`, `watchdog:`) is made
+///   once, owned by the user of that time;
+/// - `socket:`: the API socket is bound once, with its mode and group;
+/// - `pid.parent`: the supervisor's pid file is written once;
+/// - `require:`, `require_cmd:`: checked once, before the first start (and
+///   `immortalsvc` starts a supervisor only when what it requires is ready).
+fn read_once(y: &RunYml) -> impl PartialEq + '_ {
+    let RunYml {
+        // Read again at each start.
+        cmd: _,
+        env: _,
+        env_file: _,
+        wait: _,
+        retries: _,
+        post_exit: _,
+        stop: _,
+        restart: _,
+        essential: _,
+        oneshot: _,
+        ready: _,
+        health: _,
+        watchdog: _,
+        limits: _,
+        nice: _,
+        umask: _,
+        no_new_privs: _,
+        cgroup: _,
+        listen: _,
+        // Kept from the supervisor's start.
+        cwd,
+        log,
+        stderr,
+        logger,
+        user,
+        socket,
+        require,
+        require_cmd,
+        pid,
+    } = y;
+    let PidYml {
+        follow: _,
+        child: _,
+        parent,
+    } = pid;
+    // The service's own `cwd` is read again; the logger's is not.
+    let logger_cwd = logger.as_ref().map(|_| cwd);
+    (
+        log,
+        stderr,
+        logger,
+        logger_cwd,
+        user,
+        socket,
+        require,
+        require_cmd,
+        parent,
+    )
 }
 
 #[cfg(test)]

@@ -98,8 +98,9 @@ fn request(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: immortalsvc\r\nConnection: close\r\n\r\n").into_bytes()
 }
 
-/// One request to one supervisor, read to its end.
-struct Fetch {
+/// One request to one supervisor, read to its end (also how the scanner
+/// asks a supervisor to `restart`).
+pub(super) struct Fetch {
     name: String,
     stream: UnixStream,
     out: Vec<u8>,
@@ -107,10 +108,11 @@ struct Fetch {
     answer: Vec<u8>,
 }
 
-type Answer = Result<(u16, String)>;
+pub(super) type Answer = Result<(u16, String)>;
 
 impl Fetch {
-    fn start(sock: &Path, name: &str, path: &str) -> Result<Fetch> {
+    /// Connect to the socket `sock` and send `GET path`, never blocking.
+    pub(super) fn start(sock: &Path, name: &str, path: &str) -> Result<Fetch> {
         let stream = connect(sock).map_err(|e| Error::invalid(format!("supervisor not answering: {e}")))?;
         let mut f = Fetch {
             name: name.to_string(),
@@ -139,12 +141,22 @@ impl Fetch {
         None
     }
 
-    fn wants_write(&self) -> bool {
+    pub(super) fn wants_write(&self) -> bool {
         self.sent < self.out.len()
     }
 
+    /// What to poll, and for what.
+    pub(super) fn poll_fd(&self) -> (BorrowedFd<'_>, PollFlags) {
+        let flags = if self.wants_write() {
+            PollFlags::POLLOUT
+        } else {
+            PollFlags::POLLIN
+        };
+        (self.stream.as_fd(), flags)
+    }
+
     /// Progress; the answer once the supervisor has closed.
-    fn on_ready(&mut self) -> Option<Answer> {
+    pub(super) fn on_ready(&mut self) -> Option<Answer> {
         if self.wants_write() {
             return self.write();
         }

@@ -34,7 +34,12 @@
 //! A `NAME.yml` is validated as `immortal -c FILE -cc` validates it before
 //! anything is stopped, and compared by meaning (the effective
 //! configuration), not bytes: a comment, reordered keys or spacing restart
-//! nothing. One that does not validate leaves the running service alone;
+//! nothing. A change its supervisor can apply by itself (every key that
+//! changed is read again at the service's next start:
+//! [`fleet::applied_by_restart`]) is a `restart` asked through the
+//! supervisor's socket, its answer read in the one poll: the supervisor and
+//! its `listen:` sockets stay. Any other change, or a `restart` not taken,
+//! stops the supervisor and starts a new one. One that does not validate leaves the running service alone;
 //! its error is printed once per change and written to
 //! `$IMMORTAL_SDIR/NAME/config-error` (shown by `immortalctl`), removed
 //! once the file is valid again (then the service restarts if its
@@ -83,10 +88,41 @@ pub struct Scanner {
     ready_names: BTreeSet<String>,
     /// Orphaned supervisors killed by [`Action::Kill`], until gone.
     dying: Vec<(Pid, Token)>,
+    /// `restart`s asked of supervisors ([`Action::Reload`]), until answered.
+    reloads: Vec<Reload>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
     /// The services' output, and our own messages (see [`mux`]).
     mux: mux::Mux,
+}
+
+/// A `restart` asked of NAME's supervisor `pid`: its answer is read in
+/// the one poll, and reported ([`Event::Reloaded`], [`Event::ReloadFailed`])
+/// when it comes or at `deadline`.
+struct Reload {
+    name: String,
+    pid: Pid,
+    fetch: hub::Fetch,
+    deadline: Instant,
+}
+
+/// What a supervisor's answer to `restart` is for the table.
+fn reload_answer(name: String, pid: Pid, answer: hub::Answer) -> Event {
+    let why = match answer {
+        Ok((code, body)) => {
+            let err = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("Err").and_then(|e| e.as_str()).map(String::from));
+            match (code, err) {
+                (200, Some(err)) if err.is_empty() => return Event::Reloaded { name, pid },
+                (200, Some(err)) => err,
+                (code, Some(err)) => format!("answered {code}: {err}"),
+                (code, None) => format!("answered {code}: {}", body.trim()),
+            }
+        }
+        Err(e) => e.to_string(),
+    };
+    Event::ReloadFailed { name, pid, why }
 }
 
 /// Before the loop (nothing else is written yet): straight to stderr.
@@ -162,6 +198,7 @@ impl Scanner {
             ready_watch: None,
             ready_names: BTreeSet::new(),
             dying: Vec::new(),
+            reloads: Vec::new(),
             hub,
             mux,
         })
@@ -230,6 +267,22 @@ impl Scanner {
             }
             Action::Term(pid) => {
                 let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
+            }
+            Action::Reload { name, pid } => {
+                let sock = self.supervise_dir(&name, false).join(layout::SOCKET);
+                match hub::Fetch::start(&sock, &name, "/signal/restart") {
+                    Ok(fetch) => self.reloads.push(Reload {
+                        name,
+                        pid,
+                        fetch,
+                        deadline: Instant::now() + fleet::RELOAD_TIMEOUT,
+                    }),
+                    Err(e) => self.queue.push_back(Event::ReloadFailed {
+                        name,
+                        pid,
+                        why: e.to_string(),
+                    }),
+                }
             }
             Action::WriteConfigError { name, error } => self.write_config_error(&name, &error),
             Action::RemoveConfigError { name } => self.remove_config_error(&name),
@@ -350,9 +403,16 @@ impl Scanner {
     /// Sleep until something happens (or the one deadline), and queue it.
     fn wait(&mut self) {
         let hub_deadline = self.hub.as_ref().and_then(|h| h.deadline());
-        let deadline = self.fleet.deadline().into_iter().chain(hub_deadline).min();
+        let reload_deadlines = self.reloads.iter().map(|r| r.deadline);
+        let deadline = self
+            .fleet
+            .deadline()
+            .into_iter()
+            .chain(hub_deadline)
+            .chain(reload_deadlines)
+            .min();
         let timeout = sys::timeout_until(deadline);
-        let (system, hub_ready, mux_ready) = {
+        let (system, hub_ready, mux_ready, reload_ready) = {
             let sources = self.events.fds();
             let mut fds: Vec<PollFd> = sources
                 .iter()
@@ -364,6 +424,11 @@ impl Scanner {
             let mux_at = fds.len();
             let mux_fds = self.mux.fds();
             fds.extend(mux_fds.iter().map(|(fd, flags, _)| PollFd::new(*fd, *flags)));
+            let reload_at = fds.len();
+            fds.extend(self.reloads.iter().map(|r| {
+                let (fd, flags) = r.fetch.poll_fd();
+                PollFd::new(fd, flags)
+            }));
             if poll(&mut fds, timeout).is_err() {
                 return;
             }
@@ -374,9 +439,12 @@ impl Scanner {
                 .filter(|(_, f)| ready(f))
                 .map(|((_, key), _)| *key)
                 .collect();
+            let reload_ready: Vec<usize> = (0..self.reloads.len())
+                .filter(|&k| fds.get(reload_at + k).is_some_and(ready))
+                .collect();
             let mux_ready: Vec<mux::Tag> = mux_fds
                 .iter()
-                .zip(&fds[mux_at..])
+                .zip(&fds[mux_at..reload_at])
                 .filter(|(_, f)| ready(f))
                 .map(|((_, _, tag), _)| *tag)
                 .collect();
@@ -386,9 +454,10 @@ impl Scanner {
                 .filter(|(_, f)| ready(f))
                 .map(|((_, _, tag), _)| *tag)
                 .collect();
-            (system, hub_ready, mux_ready)
+            (system, hub_ready, mux_ready, reload_ready)
         };
         self.mux.handle(&mux_ready);
+        self.on_reloads(&reload_ready);
         let running = self.fleet.running();
         if let Some(hub) = &mut self.hub {
             hub.set_unstarted(&self.fleet.unstarted());
@@ -433,6 +502,30 @@ impl Scanner {
         }
         if self.queue.is_empty() && deadline.is_some_and(|d| d <= Instant::now()) {
             self.queue.push_back(Event::Tick);
+        }
+    }
+
+    /// Progress on the `restart`s asked ([`Scanner::reloads`], `ready`:
+    /// those the poll reported), each answer or overdue one queued.
+    fn on_reloads(&mut self, ready: &[usize]) {
+        // Removals from the end keep the other indices valid.
+        for &k in ready.iter().rev() {
+            if let Some(answer) = self.reloads[k].fetch.on_ready() {
+                let r = self.reloads.swap_remove(k);
+                self.queue.push_back(reload_answer(r.name, r.pid, answer));
+            }
+        }
+        let now = Instant::now();
+        let (late, waiting): (Vec<Reload>, Vec<Reload>) = std::mem::take(&mut self.reloads)
+            .into_iter()
+            .partition(|r| r.deadline <= now);
+        self.reloads = waiting;
+        for r in late {
+            self.queue.push_back(Event::ReloadFailed {
+                name: r.name,
+                pid: r.pid,
+                why: format!("no answer in {} s", fleet::RELOAD_TIMEOUT.as_secs()),
+            });
         }
     }
 

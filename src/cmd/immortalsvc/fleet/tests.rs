@@ -21,6 +21,11 @@ fn needs(cmd: &str, req: &[&str]) -> Entry {
     Entry::Yml(format!("cmd:\n- {cmd}\nrequire:\n{list}"))
 }
 
+/// A `NAME.yml` with a `log:` file.
+fn logged(cmd: &str, file: &str) -> Entry {
+    Entry::Yml(format!("cmd:\n- {cmd}\nlog:\n  file: {file}\n"))
+}
+
 fn child(entry: Entry, phase: Phase, last_start: Option<Instant>) -> Child {
     Child {
         requires: requires_of(&entry),
@@ -445,14 +450,14 @@ fn dir_changes() {
                 actions: vec![],
             },
             Row {
-                what: "changed: stopped, to be started with the new file",
+                what: "changed (its log): its supervisor stopped, to be started with the new file",
                 before: fleet(vec![("web", web_up.clone())]),
-                event: listed(&[("web", yml("sleep 2"))]),
+                event: listed(&[("web", logged("sleep 1", "/var/log/web"))]),
                 at: secs(0.0),
                 after: fleet(vec![(
                     "web",
                     child(
-                        yml("sleep 2"),
+                        logged("sleep 1", "/var/log/web"),
                         Phase::Stopping {
                             pid: pid(60),
                             forget: false,
@@ -460,7 +465,7 @@ fn dir_changes() {
                         Some(earlier),
                     ),
                 )]),
-                actions: vec![says("web: changed: restarting"), Action::Term(pid(60))],
+                actions: vec![says("web: changed: restarting its supervisor"), Action::Term(pid(60))],
             },
             Row {
                 what: "its supervisor stopped for the change: started at once",
@@ -1009,4 +1014,248 @@ fn what_has_no_supervisor_is_shown_with_why() {
     );
     // Stopping everything: nothing waits any more.
     assert_eq!(f.stopping(None).unstarted(), vec![]);
+}
+
+#[test]
+fn a_change_the_supervisor_applies_itself_restarts_only_the_service() {
+    let t = Instant::now();
+    let earlier = t - secs(10.0);
+    let web = |entry: Entry, phase| child(entry, phase, Some(earlier));
+    let reloading = |again| Phase::Reloading { pid: pid(60), again };
+    let up = Phase::Up { pid: pid(60) };
+    let stopping = |forget| Phase::Stopping { pid: pid(60), forget };
+    let reload = Action::Reload {
+        name: "web".into(),
+        pid: pid(60),
+    };
+    let failed = |p: i32, why: &str| Event::ReloadFailed {
+        name: "web".into(),
+        pid: pid(p),
+        why: why.into(),
+    };
+    let reloaded = |p: i32| Event::Reloaded {
+        name: "web".into(),
+        pid: pid(p),
+    };
+    check(
+        t,
+        vec![
+            Row {
+                what: "its command changed: its supervisor is asked to restart the service",
+                before: fleet(vec![("web", web(yml("sleep 1"), up))]),
+                event: listed(&[("web", yml("sleep 2"))]),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                actions: vec![
+                    says("web: changed: restarting the service with the new configuration"),
+                    reload.clone(),
+                ],
+            },
+            Row {
+                what: "taken: up again, nothing more to do",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: reloaded(60),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), up))]),
+                actions: vec![],
+            },
+            Row {
+                what: "not taken: its supervisor is stopped, to be started with the new file",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: failed(60, "supervisor not answering: Connection refused"),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]),
+                actions: vec![
+                    says("web: restart not taken (supervisor not answering: Connection refused): restarting its supervisor"),
+                    Action::Term(pid(60)),
+                ],
+            },
+            Row {
+                what: "changed again before the answer: asked once more when it comes",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: listed(&[("web", yml("sleep 3"))]),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 3"), reloading(true)))]),
+                actions: vec![says(
+                    "web: changed again: restarting the service once more when its supervisor has answered",
+                )],
+            },
+            Row {
+                what: "the answer to the first: the second is asked",
+                before: fleet(vec![("web", web(yml("sleep 3"), reloading(true)))]),
+                event: reloaded(60),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 3"), reloading(false)))]),
+                actions: vec![reload.clone()],
+            },
+            Row {
+                what: "changed again, in what only a new supervisor reads: stopped at once",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: listed(&[("web", logged("sleep 2", "/var/log/web"))]),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(logged("sleep 2", "/var/log/web"), stopping(false)))]),
+                actions: vec![says("web: changed: restarting its supervisor"), Action::Term(pid(60))],
+            },
+            Row {
+                what: "the answer of a supervisor stopped meanwhile: nothing",
+                before: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]),
+                event: failed(60, "no answer in 5 s"),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]),
+                actions: vec![],
+            },
+            Row {
+                what: "an earlier supervisor's answer: nothing",
+                before: fleet(vec![(
+                    "web",
+                    web(yml("sleep 2"), Phase::Reloading { pid: pid(61), again: false }),
+                )]),
+                event: reloaded(60),
+                at: secs(0.0),
+                after: fleet(vec![(
+                    "web",
+                    web(yml("sleep 2"), Phase::Reloading { pid: pid(61), again: false }),
+                )]),
+                actions: vec![],
+            },
+            Row {
+                what: "its supervisor ends before answering: started again, the answer then ignored",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: Event::Exited {
+                    pid: pid(60),
+                    how: ExitHow::Code(0),
+                },
+                at: secs(0.0),
+                after: fleet(vec![("web", child(yml("sleep 2"), Phase::Starting, Some(t)))]),
+                actions: vec![says("web: supervisor ended (exit code 0)"), start("web")],
+            },
+            Row {
+                what: "removed while asked: halted",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: listed(&[]),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), stopping(true)))]),
+                actions: vec![says("web: removed: halting"), Action::Term(pid(60))],
+            },
+            Row {
+                what: "SIGTERM while asked: stopped with the others",
+                before: fleet(vec![("web", web(yml("sleep 2"), reloading(false)))]),
+                event: Event::Stop,
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]).stopping(None),
+                actions: vec![says("stopping every service"), Action::Term(pid(60))],
+            },
+            Row {
+                what: "while every service stops, an answer changes nothing",
+                before: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]).stopping(None),
+                event: failed(60, "refused"),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]).stopping(None),
+                actions: vec![],
+            },
+            Row {
+                what: "a service directory that became a NAME.yml: a new supervisor",
+                before: fleet(vec![("web", web(Entry::Dir, up))]),
+                event: listed(&[("web", yml("sleep 2"))]),
+                at: secs(0.0),
+                after: fleet(vec![("web", web(yml("sleep 2"), stopping(false)))]),
+                actions: vec![says("web: changed: restarting its supervisor"), Action::Term(pid(60))],
+            },
+            Row {
+                what: "changed while its supervisor is down: started with the new file, nothing asked",
+                before: fleet(vec![("web", child(yml("sleep 1"), Phase::Down, Some(t)))]),
+                event: listed(&[("web", yml("sleep 2"))]),
+                at: secs(0.0),
+                after: fleet(vec![("web", child(yml("sleep 2"), Phase::Down, Some(t)))]),
+                actions: vec![],
+            },
+        ],
+    );
+}
+
+/// Which changes of a `NAME.yml` its supervisor's `restart` applies, on
+/// the effective configurations `immortalsvc` compares (validated from
+/// real files, as `immortal -c FILE -cc` prints them).
+#[test]
+fn what_restart_applies_and_what_takes_a_new_supervisor() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().display().to_string();
+    // `sleep 100` in the sandbox, but for what `extra` says; `None`: not
+    // available here (no_new_privs and cgroup: with IMMORTAL_PORTABLE=1,
+    // cgroup: without a writable hierarchy).
+    let available = |extra: &str| {
+        let path = dir.path().join("web.yml");
+        let cmd = if extra.starts_with("cmd:") {
+            ""
+        } else {
+            "cmd: sleep 100\n"
+        };
+        let cwd = if extra.starts_with("cwd:") {
+            String::new()
+        } else {
+            format!("cwd: {here}\n")
+        };
+        std::fs::write(&path, format!("{cmd}{cwd}{extra}")).unwrap();
+        match listing::validate(&path) {
+            Entry::Yml(y) => Some(Entry::Yml(y)),
+            Entry::Invalid(e) if e.contains("not available") || e.contains("cgroup") => None,
+            other => panic!("{extra:?}: {other:?}"),
+        }
+    };
+    let entry = |extra: &str| available(extra).unwrap_or_else(|| panic!("{extra:?}: not available"));
+    let plain = entry("");
+    let by_restart = [
+        "cmd: sleep 200\n",
+        "env: {A: b}\n",
+        "env_file: vars\n",
+        "wait: 2\n",
+        "retries: 3\n",
+        "post_exit: echo done\n",
+        "stop: {signal: INT, timeout: 3}\n",
+        "restart: {policy: on-failure, delay: 2}\n",
+        "essential: true\n",
+        "oneshot: true\n",
+        "ready: {tcp: '127.0.0.1:9'}\n",
+        "health: {tcp: '127.0.0.1:9'}\n",
+        "limits: {nofile: 1024}\n",
+        "nice: 5\n",
+        "umask: '027'\n",
+        "no_new_privs: true\n",
+        "cgroup: {pids: 100}\n",
+        "listen:\n  - tcp: 127.0.0.1:0\n",
+        "pid: {follow: /run/web.pid, child: /run/web.child}\n",
+    ];
+    for extra in by_restart {
+        let Some(changed) = available(extra) else {
+            continue;
+        };
+        assert_ne!(changed, plain, "{extra}");
+        assert!(applied_by_restart(&plain, &changed), "{extra}");
+        assert!(applied_by_restart(&changed, &plain), "{extra}");
+    }
+    // The service's own directory: read again, unless a logger (started
+    // with the supervisor, in that directory) runs.
+    assert!(applied_by_restart(&plain, &entry("cwd: /\n")));
+    assert!(!applied_by_restart(
+        &entry("logger: cat\n"),
+        &entry("cwd: /\nlogger: cat\n")
+    ));
+    let by_supervisor = [
+        format!("log: {{file: {here}/out.log}}\n"),
+        format!("stderr: {{file: {here}/err.log}}\n"),
+        "logger: cat\n".to_string(),
+        "user: root\n".to_string(),
+        "socket: {mode: '0600'}\n".to_string(),
+        "require: [db]\n".to_string(),
+        "require_cmd: 'true'\n".to_string(),
+        format!("pid: {{parent: {here}/sup.pid}}\n"),
+    ];
+    for extra in &by_supervisor {
+        assert!(!applied_by_restart(&plain, &entry(extra)), "{extra}");
+        assert!(!applied_by_restart(&entry(extra), &plain), "{extra}");
+    }
+    // Never across kinds, nor for what does not parse.
+    assert!(!applied_by_restart(&Entry::Dir, &plain));
+    assert!(!applied_by_restart(&plain, &Entry::Dir));
+    assert!(!applied_by_restart(&Entry::Dir, &Entry::Dir));
 }
