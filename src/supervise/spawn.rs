@@ -231,8 +231,14 @@ pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
 /// Run a helper program (`./finish`, `control/x`) in its own process group.
 /// A supervisor (`immortal`, started by immortalsvc) with `io`, its own
 /// messages going to `notices` (its descriptor 3, named by
-/// [`crate::sys::exec::NOTICE_FD_VAR`]).
-pub fn supervisor(path: &Path, args: &[String], io: &Io, notices: &std::os::fd::OwnedFd) -> io::Result<u32> {
+/// [`crate::sys::exec::NOTICE_FD_VAR`]); forked, its exec confirmed later
+/// ([`crate::sys::clone::Forked::confirm`]), so that many start at once.
+pub fn supervisor(
+    path: &Path,
+    args: &[String],
+    io: &Io,
+    notices: &std::os::fd::OwnedFd,
+) -> io::Result<crate::sys::clone::Forked> {
     use std::os::fd::AsRawFd;
     const NOTICE_FD: i32 = 3;
     let mut cmd = Command::new(path);
@@ -241,7 +247,7 @@ pub fn supervisor(path: &Path, args: &[String], io: &Io, notices: &std::os::fd::
     crate::sys::exec::place_fds(&mut cmd, vec![(notices.as_raw_fd(), NOTICE_FD)]);
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
-    Ok(cmd.spawn()?.id())
+    crate::sys::clone::fork_exec(&mut cmd)
 }
 
 pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io::Result<u32> {

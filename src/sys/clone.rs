@@ -120,3 +120,69 @@ mod imp {
         Ok(None)
     }
 }
+
+/// A child forked to become a program, its exec not confirmed yet: many
+/// can be started before any is waited for ([`fork_exec`]).
+pub struct Forked {
+    pub pid: u32,
+    report: std::os::fd::OwnedFd,
+}
+
+/// Fork a child that carries out `cmd` ([`CommandExt::exec`], as
+/// `spawn` would), without waiting for its exec: `spawn` waits for each
+/// child to have exec'd (a few milliseconds each, the parent idle), which
+/// made immortalsvc start 200 supervisors one after the other. The exec's
+/// outcome is read later with [`Forked::confirm`]. Only from a
+/// single-threaded process (the child runs `cmd`'s setup, which may
+/// allocate).
+///
+/// [`CommandExt::exec`]: std::os::unix::process::CommandExt::exec
+pub fn fork_exec(cmd: &mut Command) -> io::Result<Forked> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (report, told) = crate::sys::fs::pipe(false)?;
+    // SAFETY: a fork of a single-threaded process: the child has its own
+    // copy of everything, and either execs or leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        drop(report);
+        let err = cmd.exec();
+        let errno = err.raw_os_error().unwrap_or(libc::EINVAL).to_ne_bytes();
+        // SAFETY: writing four bytes we own to our pipe, then leaving
+        // without running the parent's destructors or atexit hooks.
+        unsafe {
+            libc::write(told.as_raw_fd(), errno.as_ptr().cast(), errno.len());
+            libc::_exit(127);
+        }
+    }
+    drop(told);
+    Ok(Forked {
+        pid: pid as u32,
+        report,
+    })
+}
+
+impl Forked {
+    /// Wait until the child has exec'd (its end of the pipe closes), or
+    /// failed to: then it is reaped here and the error returned.
+    pub fn confirm(self) -> io::Result<u32> {
+        let mut errno = [0u8; 4];
+        let mut got = 0;
+        while got < errno.len() {
+            match nix::unistd::read(&self.report, &mut errno[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if got == 0 {
+            return Ok(self.pid);
+        }
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.pid as i32), None);
+        Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
+    }
+}

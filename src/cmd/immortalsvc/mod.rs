@@ -90,6 +90,10 @@ pub struct Scanner {
     dying: Vec<(Pid, Token)>,
     /// `restart`s asked of supervisors ([`Action::Reload`]), until answered.
     reloads: Vec<Reload>,
+    /// Supervisors forked, their exec not confirmed yet: every start the
+    /// table decided is forked before any is waited for, so they start
+    /// together ([`crate::sys::clone::fork_exec`]).
+    forked: Vec<(String, crate::sys::clone::Forked)>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
     /// The services' output, and our own messages (see [`mux`]).
@@ -199,6 +203,7 @@ impl Scanner {
             ready_names: BTreeSet::new(),
             dying: Vec::new(),
             reloads: Vec::new(),
+            forked: Vec::new(),
             hub,
             mux,
         })
@@ -228,6 +233,10 @@ impl Scanner {
                         return code;
                     }
                 }
+            }
+            if !self.forked.is_empty() {
+                self.confirm_starts();
+                continue;
             }
             self.wait();
         }
@@ -262,8 +271,9 @@ impl Scanner {
                 }
             }
             Action::Start { name, service_dir } => {
-                let event = self.start(&name, service_dir);
-                self.queue.push_back(event);
+                if let Some(failed) = self.start(&name, service_dir) {
+                    self.queue.push_back(failed);
+                }
             }
             Action::Term(pid) => {
                 let _ = nix::sys::signal::kill(pid, Signal::SIGTERM);
@@ -314,9 +324,10 @@ impl Scanner {
         }
     }
 
-    /// Spawn NAME's supervisor: `immortal -n DIR/NAME`, or `immortal -n -c
-    /// DIR/NAME.yml -ctl NAME`.
-    fn start(&mut self, name: &str, service_dir: bool) -> Event {
+    /// Fork NAME's supervisor: `immortal -n DIR/NAME`, or `immortal -n -c
+    /// DIR/NAME.yml -ctl NAME` (its exec confirmed by [`Self::confirm_starts`]);
+    /// `Some`: it could not even be forked.
+    fn start(&mut self, name: &str, service_dir: bool) -> Option<Event> {
         let args: Vec<String> = if service_dir {
             let svc = self.dir.join(name);
             if let Err(why) = link_supervise(&self.sdir.join(name), &svc.join(layout::SUPERVISE)) {
@@ -340,10 +351,10 @@ impl Scanner {
         let sinks = match self.mux.sinks(name) {
             Ok(sinks) => sinks,
             Err(e) => {
-                return Event::StartFailed {
+                return Some(Event::StartFailed {
                     name: name.to_string(),
                     why: format!("{}: unable to make its output pipes: {e}", self.immortal.display()),
-                }
+                })
             }
         };
         let io = crate::supervise::spawn::Io {
@@ -352,14 +363,32 @@ impl Scanner {
             stderr: crate::supervise::spawn::Sink::Fd(sinks.err),
         };
         match crate::supervise::spawn::supervisor(&self.immortal, &args, &io, &sinks.notices) {
-            Ok(pid) => Event::Started {
-                name: name.to_string(),
-                pid: Pid::from_raw(pid as i32),
-            },
-            Err(e) => Event::StartFailed {
+            Ok(forked) => {
+                self.forked.push((name.to_string(), forked));
+                None
+            }
+            Err(e) => Some(Event::StartFailed {
                 name: name.to_string(),
                 why: format!("{}: {e}", self.immortal.display()),
-            },
+            }),
+        }
+    }
+
+    /// Each supervisor forked has exec'd (`Started`), or could not
+    /// (`StartFailed`): by now most have, so this waits for the slowest.
+    fn confirm_starts(&mut self) {
+        for (name, forked) in std::mem::take(&mut self.forked) {
+            let event = match forked.confirm() {
+                Ok(pid) => Event::Started {
+                    name,
+                    pid: Pid::from_raw(pid as i32),
+                },
+                Err(e) => Event::StartFailed {
+                    name,
+                    why: format!("{}: {e}", self.immortal.display()),
+                },
+            };
+            self.queue.push_back(event);
         }
     }
 
