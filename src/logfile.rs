@@ -4,8 +4,12 @@
 //!
 //! - Input arrives in arbitrary chunks ([`LogWriter::push`]); complete lines
 //!   are stamped (one clock read per chunk) and queued; an incomplete tail
-//!   waits for its newline. A line longer than [`MAX_LINE`] is split, never
-//!   dropped; a final unterminated line gets a newline at [`LogWriter::finish`].
+//!   waits for its newline — or, [`LogWriter::write_partial_lines`] (the
+//!   supervisor's, whose pipe a later supervisor reads again), is queued at
+//!   once, stamped at its start, and what follows continues it; a rotation
+//!   then waits for the line's end. A line longer than [`MAX_LINE`] is
+//!   split, never dropped; a final unterminated line gets a newline at
+//!   [`LogWriter::finish`].
 //! - [`LogWriter::flush`] writes the queue in large writes, rotating at line
 //!   boundaries when the size or age limit would be passed.
 //! - Rotation protocol: start the write-back of `current`, rename it to its

@@ -17,6 +17,26 @@
 //! supervisor ([`crate::rotated`]); its end arrives as any child's does
 //! (SIGCHLD, [`Output::child_ended`]) and the lines that waited for the
 //! next rotation are written then.
+//!
+//! A `kill -9` of the supervisor loses nothing it has read. Each chunk
+//! read (at most 64 KiB) reaches its destination before the next is read:
+//! written to the file, or handed to the logger. Where the pipe outlives
+//! the supervisor (Linux: the holder, [`crate::sys::hold`], and
+//! `/proc/PID/fd` for the next supervisor to reopen it), the chunk is not
+//! even taken from it until then: a `tee(2)` copy into a pipe of the
+//! supervisor's own is read, its whole lines written, and only as many
+//! bytes are then read out of the service's pipe. A kill between the two
+//! leaves them in the pipe, and the next supervisor writes them again:
+//! the worst a kill does is write one chunk twice. An unterminated line
+//! alone in the pipe (the rest not written yet) is written as it is
+//! rather than kept in memory until its end; the supervise directory's
+//! `open-line` record says whether the next supervisor continues it (its
+//! bytes had left the pipe) or ends it with a newline (they had not, or
+//! the kill cut the write: the pipe gives them again). A logger that is
+//! the only destination takes straight from the pipe; what it cannot take
+//! yet stays there. Elsewhere the pipe is read itself, and a kill loses
+//! at most the chunk being written and an unterminated line — there the
+//! next supervisor does not read the pipe again anyway.
 
 use crate::logfile::{self, LogWriter, Naming, Rotation, Stamp};
 use crate::service::LogSpec;
@@ -82,7 +102,7 @@ impl Stream {
         // What the supervisor has read must survive its `kill -9` where
         // the next supervisor reads the same pipe: a copy read first, the
         // pipe itself emptied only of what was written.
-        let copy = if cfg!(target_os = "linux") && crate::sys::system::capabilities().reopen_fds {
+        let copy = if crate::sys::fs::TEE && crate::sys::system::capabilities().reopen_fds {
             let (r, w) = crate::sys::fs::pipe(true)?;
             Some((File::from(r), w))
         } else {
@@ -409,7 +429,10 @@ impl Output {
             self.counts.lines += newlines(&buf[..used]);
             self.streams[i].take(used, &mut buf);
             self.streams[i].record_open_line();
-            if used == 0 {
+            // Nothing taken (the destination is full), or the pipe held
+            // less than a buffer and all of it was used: nothing more now
+            // (what comes later wakes the poll).
+            if used == 0 || (used == n && n < buf.len()) {
                 break;
             }
         }

@@ -118,6 +118,9 @@ pub fn read_regular_text(path: &Path, max: u64) -> std::io::Result<String> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
+/// Whether [`tee`] works here.
+pub const TEE: bool = cfg!(target_os = "linux");
+
 /// Copy up to `len` bytes of what pipe `from` holds into pipe `to`
 /// without taking them from `from` (Linux's `tee(2)`, non-blocking): the
 /// copy is read, used, and only then is as much taken from `from` — what
