@@ -680,3 +680,127 @@ impl Output {
         errors
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Where the pipe outlives the supervisor: the copy pipe is used.
+    fn copies() -> bool {
+        crate::sys::fs::TEE && crate::sys::system::capabilities().reopen_fds
+    }
+
+    fn spec(file: &Path) -> LogSpec {
+        LogSpec {
+            file: file.to_path_buf(),
+            age: Duration::ZERO,
+            num: 1,
+            size: 0,
+            timestamp: false,
+            compress: None,
+        }
+    }
+
+    /// Write to the service's end of stream `i`'s pipe.
+    fn service_writes(o: &Output, i: usize, bytes: &[u8]) {
+        let mut w = File::from(o.streams[i].write.try_clone().unwrap());
+        w.write_all(bytes).unwrap();
+    }
+
+    #[test]
+    fn a_line_left_unterminated_is_continued_by_the_next_supervisor_only_where_it_ended() {
+        if !copies() {
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("out.log");
+        let mut first = Output::new(Some(&spec(&log)), None, None, Some(d.path()))
+            .unwrap()
+            .unwrap();
+        assert!(first.resume().is_empty());
+        service_writes(&first, 0, b"one\ntw");
+        assert!(first.on_readable(0).is_empty());
+        // In the file at once, and taken from the pipe.
+        assert_eq!(fs_text(&log), "one\ntw");
+        assert_eq!(first.streams[0].waiting_bytes(), 0);
+        // The next supervisor (the first killed) reads the same pipe.
+        let adopt = |o: &mut Output, from: &Output| {
+            let read = from.streams[0].read.try_clone().unwrap();
+            let write = from.streams[0].write.try_clone().unwrap();
+            o.replace_pipe(0, read.into(), write);
+        };
+        let mut second = Output::new(Some(&spec(&log)), None, None, Some(d.path()))
+            .unwrap()
+            .unwrap();
+        adopt(&mut second, &first);
+        assert!(second.resume().is_empty());
+        service_writes(&second, 0, b"o\n");
+        second.on_readable(0);
+        assert_eq!(fs_text(&log), "one\ntwo\n");
+        // A file that does not end where the record says (a kill cut the
+        // write: the pipe gives those bytes again) gets its line ended.
+        service_writes(&second, 0, b"thr");
+        second.on_readable(0);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(b"ee")
+            .unwrap();
+        let mut third = Output::new(Some(&spec(&log)), None, None, Some(d.path()))
+            .unwrap()
+            .unwrap();
+        adopt(&mut third, &second);
+        assert!(third.resume().is_empty());
+        assert_eq!(fs_text(&log), "one\ntwo\nthree\n");
+        // Without the pipe read again (a fresh start), it is ended too.
+        service_writes(&third, 0, b"four");
+        third.on_readable(0);
+        let mut fresh = Output::new(Some(&spec(&log)), None, None, Some(d.path()))
+            .unwrap()
+            .unwrap();
+        assert!(fresh.resume().is_empty());
+        assert_eq!(fs_text(&log), "one\ntwo\nthree\nfour\n");
+    }
+
+    fn fs_text(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn what_a_full_logger_cannot_take_stays_in_the_services_pipe() {
+        if !copies() {
+            return;
+        }
+        let mut o = Output::new(None, None, Some("cat"), None).unwrap().unwrap();
+        let mut sent = Vec::new();
+        for k in 0..2u8 {
+            let chunk: Vec<u8> = (0..40 * 1024)
+                .map(|j| b'a' + ((j / 100 + usize::from(k)) % 26) as u8)
+                .collect();
+            service_writes(&o, 0, &chunk);
+            sent.extend(chunk);
+            o.on_readable(0);
+        }
+        // The logger's pipe (64 KiB) is full, nobody reads it: the rest is
+        // in the service's pipe, none in the supervisor's memory, and the
+        // stream is not polled until the logger's pipe is writable.
+        let logger = o.logger.as_ref().unwrap();
+        assert!(logger.full && logger.backlog.is_empty());
+        assert_eq!(o.streams[0].waiting_bytes(), 80 * 1024 - 64 * 1024);
+        assert!(o.poll_fds().iter().all(|(which, _, write)| which.is_none() && *write));
+        // The logger reads: the rest follows, in order.
+        let mut input = File::from(o.logger_input().unwrap().try_clone().unwrap());
+        let mut got = vec![0u8; 64 * 1024];
+        input.read_exact(&mut got).unwrap();
+        o.logger_writable();
+        assert!(o.poll_fds().iter().any(|(which, _, _)| *which == Some(0)));
+        o.on_readable(0);
+        assert_eq!(o.streams[0].waiting_bytes(), 0);
+        let mut rest = vec![0u8; 16 * 1024];
+        input.read_exact(&mut rest).unwrap();
+        got.extend(rest);
+        assert!(got == sent, "the logger got the bytes in another order");
+    }
+}
