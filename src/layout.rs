@@ -81,6 +81,14 @@ pub const STARTED: &str = "started";
 /// The holder of the service's output pipes (pid, start time, boot id):
 /// see `sys::hold`.
 pub const HOLDER: &str = "holder";
+/// Where the `log:` file's last line, unterminated, ended when the
+/// supervisor last took its bytes from the pipe (device, inode, size): a
+/// later supervisor that finds the file ending there continues that line
+/// with what the adopted service writes next; anywhere else (its write was
+/// cut by a `kill -9`, and the pipe gives the bytes again) it ends it.
+/// `stderr:`'s file: the same with [`OPEN_LINE_STDERR`].
+pub const OPEN_LINE: &str = "open-line";
+pub const OPEN_LINE_STDERR: &str = "open-line.stderr";
 /// The cgroup directories made for the service (see `cgroup`), so that a
 /// later supervisor finds them again.
 pub const CGROUP: &str = "cgroup";

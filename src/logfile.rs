@@ -4,8 +4,12 @@
 //!
 //! - Input arrives in arbitrary chunks ([`LogWriter::push`]); complete lines
 //!   are stamped (one clock read per chunk) and queued; an incomplete tail
-//!   waits for its newline. A line longer than [`MAX_LINE`] is split, never
-//!   dropped; a final unterminated line gets a newline at [`LogWriter::finish`].
+//!   waits for its newline — or, [`LogWriter::write_partial_lines`] (the
+//!   supervisor's, whose pipe a later supervisor reads again), is queued at
+//!   once, stamped at its start, and what follows continues it; a rotation
+//!   then waits for the line's end. A line longer than [`MAX_LINE`] is
+//!   split, never dropped; a final unterminated line gets a newline at
+//!   [`LogWriter::finish`].
 //! - [`LogWriter::flush`] writes the queue in large writes, rotating at line
 //!   boundaries when the size or age limit would be passed.
 //! - Rotation protocol: start the write-back of `current`, rename it to its
@@ -115,6 +119,19 @@ pub struct LogWriter {
     overflow: bool,
     /// Lines wait for a rotation now.
     waiting: bool,
+    /// An unterminated line is written at once, not kept until its end
+    /// ([`LogWriter::write_partial_lines`]).
+    through: bool,
+    /// `through`: the last line queued has no newline yet; what comes next
+    /// continues it (no stamp).
+    open: bool,
+    /// `through`: bytes of that open line queued so far.
+    open_len: usize,
+    /// `current` ends inside a line: its rest goes there too, before any
+    /// rotation.
+    file_mid_line: bool,
+    /// `current`'s device and inode.
+    id: (u64, u64),
 }
 
 impl LogWriter {
@@ -153,6 +170,11 @@ impl LogWriter {
             want_rotate: false,
             overflow,
             waiting: false,
+            through: false,
+            open: false,
+            open_len: 0,
+            file_mid_line: false,
+            id: (0, 0),
         };
         w.open_current()?;
         Ok(w)
@@ -162,13 +184,31 @@ impl LogWriter {
         let f = OpenOptions::new().create(true).append(true).open(&self.current)?;
         let meta = f.metadata()?;
         self.size = meta.len();
+        self.id = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
         self.started = if self.size == 0 {
             SystemTime::now()
         } else {
             meta.modified().unwrap_or_else(|_| SystemTime::now())
         };
+        self.file_mid_line = self.through && self.size > 0 && ends_mid_line(&self.current, self.size);
         self.file = Some(f);
         Ok(())
+    }
+
+    /// From now on an unterminated line is written at once (what comes
+    /// later continues it in the file), not kept in memory until its end:
+    /// a writer whose input can be read again after its own `kill -9` (the
+    /// supervisor's, through the pipe's holder) loses nothing it has
+    /// taken. A `current` that ends inside a line is taken as that line,
+    /// to be continued; [`LogWriter::finish`] ends it instead.
+    pub fn write_partial_lines(&mut self) {
+        self.through = true;
+        self.file_mid_line = self.size > 0 && ends_mid_line(&self.current, self.size);
+        self.open = self.file_mid_line;
+        self.open_len = 0;
     }
 
     /// Take raw input; queue its complete lines, stamped.
@@ -186,33 +226,56 @@ impl LogWriter {
         let stamp = self.stamp.render(now);
         while let Some(nl) = find_newline(data) {
             let (line, rest) = data.split_at(nl + 1);
-            self.queue.extend_from_slice(stamp.as_bytes());
+            if !self.open {
+                self.queue.extend_from_slice(stamp.as_bytes());
+            }
             self.queue.extend_from_slice(&self.partial);
             self.queue.extend_from_slice(line);
             self.partial.clear();
+            self.open = false;
+            self.open_len = 0;
             data = rest;
         }
         self.partial.extend_from_slice(data);
-        while self.partial.len() >= MAX_LINE {
+        while self.open_len + self.partial.len() >= MAX_LINE {
             // Too long to wait for its end: write it as a line of its own.
-            let tail = self.partial.split_off(MAX_LINE);
-            self.queue.extend_from_slice(stamp.as_bytes());
+            let tail = self.partial.split_off(MAX_LINE - self.open_len);
+            if !self.open {
+                self.queue.extend_from_slice(stamp.as_bytes());
+            }
             self.queue.append(&mut self.partial);
             self.queue.push(b'\n');
             self.partial = tail;
+            self.open = false;
+            self.open_len = 0;
+        }
+        if self.through && !self.partial.is_empty() {
+            if !self.open {
+                self.queue.extend_from_slice(stamp.as_bytes());
+            }
+            self.open_len += self.partial.len();
+            self.queue.append(&mut self.partial);
+            self.open = true;
         }
     }
 
     /// End of input: a final unterminated line is written with a newline.
     pub fn finish(&mut self) {
-        if !self.partial.is_empty() {
+        if self.mid_line() {
             self.push(b"\n");
         }
     }
 
     /// An unterminated line is waiting for its end.
     pub fn mid_line(&self) -> bool {
-        !self.partial.is_empty()
+        !self.partial.is_empty() || self.open
+    }
+
+    /// Where `current` ends inside a line with nothing queued (device,
+    /// inode, size): what was written last is an unterminated line.
+    pub fn open_line_at(&self) -> Option<(u64, u64, u64)> {
+        (self.file_mid_line && self.queue.is_empty() && self.file.is_some())
+            .then_some((self.id.0, self.id.1, self.size))
     }
 
     /// New limits (svlogd's `config` read again at SIGHUP); they apply from
@@ -309,7 +372,7 @@ impl LogWriter {
     }
 
     fn write_queue(&mut self, done: &mut usize) -> io::Result<()> {
-        if self.want_rotate && !self.finisher.busy() {
+        if self.want_rotate && !self.finisher.busy() && !self.file_mid_line {
             self.want_rotate = false;
             self.rotate_now()?;
         }
@@ -317,6 +380,14 @@ impl LogWriter {
         while *done < self.queue.len() {
             if self.file.is_none() {
                 self.open_current()?;
+            }
+            if self.file_mid_line {
+                // The rest of the line `current` ends in goes there,
+                // whatever the limits: a line is never cut by a rotation.
+                let rest = &self.queue[*done..];
+                let end = find_newline(rest).map_or(rest.len(), |nl| nl + 1);
+                self.write_at_most(*done, end, done)?;
+                continue;
             }
             let aged = self
                 .rotation
@@ -362,18 +433,29 @@ impl LogWriter {
                     }
                 }
             };
-            let file = self
-                .file
-                .as_mut()
-                .ok_or_else(|| io::Error::other("log file not open"))?;
-            let n = file.write(&self.queue[*done..*done + end])?;
-            self.size += n as u64;
-            *done += n;
-            if self.rotation.size > 0 && self.size >= self.rotation.size {
+            self.write_at_most(*done, end, done)?;
+            if self.rotation.size > 0 && self.size >= self.rotation.size && !self.file_mid_line {
                 // If it must wait, the next turn finds no room and waits.
                 self.rotate_when_free()?;
             }
         }
+        Ok(())
+    }
+
+    /// Write (once) up to `len` queued bytes from `from` into `current`;
+    /// `done` counts what was written.
+    fn write_at_most(&mut self, from: usize, len: usize, done: &mut usize) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("log file not open"))?;
+        let bytes = &self.queue[from..from + len];
+        let n = file.write(bytes)?;
+        if n > 0 {
+            self.file_mid_line = bytes[n - 1] != b'\n';
+        }
+        self.size += n as u64;
+        *done += n;
         Ok(())
     }
 
@@ -417,6 +499,16 @@ impl LogWriter {
         self.file = None;
         self.open_current()
     }
+}
+
+/// Whether the file at `path`, `size` bytes long, ends inside a line (its
+/// last byte is no newline). Unreadable: taken as ending a line.
+fn ends_mid_line(path: &Path, size: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut last = [0u8; 1];
+    File::open(path)
+        .and_then(|f| f.read_exact_at(&mut last, size - 1))
+        .is_ok_and(|()| last[0] != b'\n')
 }
 
 #[cfg(test)]
@@ -582,5 +674,111 @@ mod tests {
         w.reopen().unwrap();
         w.flush().unwrap();
         assert_eq!(std::fs::read_to_string(d.path().join("app.log")).unwrap(), "kept\n");
+    }
+
+    fn read(dir: &Path, name: &str) -> String {
+        std::fs::read_to_string(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn written_through_an_unterminated_line_is_in_the_file_at_once_and_continued() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 0, 1);
+        w.write_partial_lines();
+        w.push(b"hel");
+        w.flush().unwrap();
+        assert_eq!(read(d.path(), "app.log"), "hel");
+        assert!(w.mid_line());
+        assert!(w.open_line_at().is_some_and(|(_, _, size)| size == 3));
+        w.push(b"lo\nwor");
+        w.flush().unwrap();
+        assert_eq!(read(d.path(), "app.log"), "hello\nwor");
+        w.push(b"ld\n");
+        w.flush().unwrap();
+        assert_eq!(read(d.path(), "app.log"), "hello\nworld\n");
+        assert!(!w.mid_line());
+        assert_eq!(w.open_line_at(), None);
+        w.push(b"last");
+        w.finish();
+        w.flush().unwrap();
+        assert_eq!(read(d.path(), "app.log"), "hello\nworld\nlast\n");
+    }
+
+    #[test]
+    fn a_line_written_in_pieces_gets_one_stamp_even_across_writers() {
+        let d = tempfile::tempdir().unwrap();
+        let open = || {
+            let rotation = Rotation {
+                size: 0,
+                age: None,
+                keep: 1,
+            };
+            let mut w = LogWriter::open(&d.path().join("a.log"), Naming::Numbered, rotation, Stamp::Rfc3339).unwrap();
+            w.write_partial_lines();
+            w
+        };
+        let mut w = open();
+        w.push(b"one ");
+        w.flush().unwrap();
+        w.push(b"two ");
+        w.flush().unwrap();
+        // A second writer on the same file (the next supervisor, whose pipe
+        // gives the rest of the line) continues it: no stamp inside.
+        drop(w);
+        let mut w = open();
+        assert!(w.mid_line());
+        w.push(b"three\nfour\n");
+        w.flush().unwrap();
+        let text = read(d.path(), "a.log");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text:?}");
+        assert!(
+            lines[0].ends_with("Z one two three") && lines[0].matches('Z').count() == 1,
+            "{text:?}"
+        );
+        assert!(lines[1].ends_with("Z four"), "{text:?}");
+        // Or it ends it (the pipe is not the same: nothing continues it).
+        let mut w = open();
+        w.push(b"open");
+        w.flush().unwrap();
+        drop(w);
+        let mut w = open();
+        w.finish();
+        w.flush().unwrap();
+        assert!(read(d.path(), "a.log").ends_with(" open\n"));
+    }
+
+    #[test]
+    fn a_rotation_waits_for_the_end_of_a_line_written_in_pieces() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 10, 10);
+        w.write_partial_lines();
+        w.push(b"12345678");
+        w.flush().unwrap();
+        // Past the size in the middle of the line: its rest goes to the
+        // same file, then the rotation.
+        w.push(b"9abcdef");
+        w.flush().unwrap();
+        w.push(b"\nnext\n");
+        w.flush().unwrap();
+        assert_eq!(read(d.path(), "app.log.0"), "123456789abcdef\n");
+        assert_eq!(read(d.path(), "app.log"), "next\n");
+    }
+
+    #[test]
+    fn written_through_a_line_longer_than_the_limit_is_split_there() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = writer(d.path(), Naming::Numbered, 0, 1);
+        w.write_partial_lines();
+        let piece = vec![b'z'; MAX_LINE / 3 + 1];
+        for _ in 0..4 {
+            w.push(&piece);
+            w.flush().unwrap();
+        }
+        w.finish();
+        w.flush().unwrap();
+        let text = std::fs::read(d.path().join("app.log")).unwrap();
+        let lens: Vec<usize> = text.split(|&b| b == b'\n').map(<[u8]>::len).collect();
+        assert_eq!(lens, [MAX_LINE, 4 * piece.len() - MAX_LINE, 0]);
     }
 }

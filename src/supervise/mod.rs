@@ -360,8 +360,13 @@ impl Supervisor {
         }
         self.hold_output();
         // SIGCHLD is read from the signalfd now: children may start.
-        for o in self.units.iter_mut().filter_map(|u| u.output.as_mut()) {
-            o.resume();
+        for i in 0..self.units.len() {
+            let Some(o) = self.units[i].output.as_mut() else {
+                continue;
+            };
+            for e in o.resume() {
+                self.log.warn(&e);
+            }
         }
         self.run_queue();
         // An adopted service may have queued nothing: its files say so too.
@@ -650,7 +655,7 @@ impl Supervisor {
         let errors = match which {
             Some(stream) => o.on_readable(stream),
             None => {
-                o.feed_logger();
+                o.logger_writable();
                 Vec::new()
             }
         };
@@ -1449,8 +1454,9 @@ impl Supervisor {
             .iter()
             .any(|u| u.state.policy.role == Role::Logger && u.state.tracked_pid().is_some());
         for i in 0..self.units.len() {
+            let left_running = self.units[i].state.tracked_pid().is_some();
             if let Some(o) = &mut self.units[i].output {
-                for e in o.finish(output::LOGGER_FINISH, logger_alive) {
+                for e in o.finish(output::LOGGER_FINISH, logger_alive, left_running) {
                     self.log.warn(&e);
                 }
             }

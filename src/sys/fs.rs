@@ -175,6 +175,35 @@ pub fn read_regular_text(path: &Path, max: u64) -> std::io::Result<String> {
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
+/// Whether [`tee`] works here.
+pub const TEE: bool = cfg!(target_os = "linux");
+
+/// Copy up to `len` bytes of what pipe `from` holds into pipe `to`
+/// without taking them from `from` (Linux's `tee(2)`, non-blocking): the
+/// copy is read, used, and only then is as much taken from `from` — what
+/// a `kill -9` interrupts in between is still in `from` for the next
+/// reader. `Ok(0)`: `from` is empty and has no writer. Elsewhere:
+/// `Unsupported` (callers read `from` itself).
+pub fn tee(from: std::os::fd::BorrowedFd<'_>, to: std::os::fd::BorrowedFd<'_>, len: usize) -> std::io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain syscall on two descriptors the caller keeps
+        // open; it touches no memory of ours.
+        let n = unsafe { libc::tee(from.as_raw_fd(), to.as_raw_fd(), len, libc::SPLICE_F_NONBLOCK) };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, to, len);
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
 /// How many bytes wait to be read in a pipe or socket (0 on error).
 pub fn readable_bytes(fd: std::os::fd::BorrowedFd<'_>) -> usize {
     use std::os::fd::AsRawFd;

@@ -156,8 +156,13 @@ pub fn is_up(name: &str) -> bool {
 fn prepare(svc: Service, dir: PathBuf, detached: bool, notices: Option<std::fs::File>) -> Result<supervise::Parts> {
     let files = Files::open(&dir)?;
     files::link_self(&dir)?;
-    let output = supervise::output::Output::new(svc.log.as_ref(), svc.stderr_log.as_ref(), svc.logger.as_deref())
-        .map_err(|e| Error::invalid(format!("unable to set up the service's log: {e}")))?;
+    let output = supervise::output::Output::new(
+        svc.log.as_ref(),
+        svc.stderr_log.as_ref(),
+        svc.logger.as_deref(),
+        Some(&dir),
+    )
+    .map_err(|e| Error::invalid(format!("unable to set up the service's log: {e}")))?;
     if let Some(path) = &svc.supervisor_pidfile {
         sys::fs::write_pidfile(path, std::process::id())?;
     }
