@@ -28,7 +28,6 @@ pub fn spawn_into_cgroup(cmd: &mut Command, dir: BorrowedFd<'_>) -> io::Result<O
 mod imp {
     use super::*;
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
 
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
@@ -78,36 +77,16 @@ mod imp {
             };
         }
         if pid == 0 {
-            // The child: become the command, or tell why not.
             drop(report);
-            let err = cmd.exec();
-            let errno = err.raw_os_error().unwrap_or(libc::EINVAL).to_ne_bytes();
-            // SAFETY: writing four bytes we own to our pipe, then leaving
-            // without running the parent's destructors or atexit hooks.
-            unsafe {
-                libc::write(told.as_raw_fd(), errno.as_ptr().cast(), errno.len());
-                libc::_exit(127);
-            }
+            become_command(cmd, &told);
         }
         drop(told);
-        let pid = pid as i32;
-        // The pipe closes at the exec (nothing read), or brings the errno.
-        let mut errno = [0u8; 4];
-        let mut got = 0;
-        while got < errno.len() {
-            match nix::unistd::read(&report, &mut errno[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
+        super::Forked {
+            pid: pid as u32,
+            report,
         }
-        if got == 0 {
-            return Ok(Some(pid as u32));
-        }
-        // It did not exec: it exits at once; reap it here, as `spawn` does.
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-        Err(io::Error::from_raw_os_error(i32::from_ne_bytes(errno)))
+        .confirm()
+        .map(Some)
     }
 }
 
@@ -138,8 +117,6 @@ pub struct Forked {
 ///
 /// [`CommandExt::exec`]: std::os::unix::process::CommandExt::exec
 pub fn fork_exec(cmd: &mut Command) -> io::Result<Forked> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let (report, told) = crate::sys::fs::pipe(false)?;
     // SAFETY: a fork of a single-threaded process: the child has its own
     // copy of everything, and either execs or leaves with _exit.
@@ -149,20 +126,28 @@ pub fn fork_exec(cmd: &mut Command) -> io::Result<Forked> {
     }
     if pid == 0 {
         drop(report);
-        let err = cmd.exec();
-        let errno = err.raw_os_error().unwrap_or(libc::EINVAL).to_ne_bytes();
-        // SAFETY: writing four bytes we own to our pipe, then leaving
-        // without running the parent's destructors or atexit hooks.
-        unsafe {
-            libc::write(told.as_raw_fd(), errno.as_ptr().cast(), errno.len());
-            libc::_exit(127);
-        }
+        become_command(cmd, &told);
     }
     drop(told);
     Ok(Forked {
         pid: pid as u32,
         report,
     })
+}
+
+/// In a forked child: become `cmd`, or write why not (its errno) to `told`
+/// and leave.
+fn become_command(cmd: &mut Command, told: &std::os::fd::OwnedFd) -> ! {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let err = cmd.exec();
+    let errno = err.raw_os_error().unwrap_or(libc::EINVAL).to_ne_bytes();
+    // SAFETY: writing four bytes we own to our pipe, then leaving without
+    // running the parent's destructors or atexit hooks.
+    unsafe {
+        libc::write(told.as_raw_fd(), errno.as_ptr().cast(), errno.len());
+        libc::_exit(127);
+    }
 }
 
 impl Forked {
