@@ -166,7 +166,14 @@ impl Stream {
                 Err(_) => break,
             }
         }
-        Ok(got)
+        if got < n {
+            // Never seen: the copy would hold stale bytes. Read the
+            // service's pipe itself from now on (nothing was taken yet).
+            self.copy = None;
+            self.null = None;
+            return Ok(0);
+        }
+        Ok(n)
     }
 
     /// Of the `n` bytes [`Stream::peek`] gave, how many to use now: with a
