@@ -66,6 +66,9 @@ pub struct Stream {
     /// is taken from the service's pipe only once it is written (see
     /// [`Output::on_readable`]). `None`: the service's pipe is read itself.
     copy: Option<(File, OwnedFd)>,
+    /// With a copy pipe, `/dev/null`, where what was used is taken to
+    /// ([`crate::sys::fs::discard`]: no byte copied); `None`: read out.
+    null: Option<File>,
     writer: Option<LogWriter>,
     to_logger: bool,
     retry_at: Option<Instant>,
@@ -108,6 +111,10 @@ impl Stream {
         } else {
             None
         };
+        let null = match &copy {
+            Some(_) => std::fs::OpenOptions::new().write(true).open("/dev/null").ok(),
+            None => None,
+        };
         let mut writer = writer;
         let mut record = None;
         if copy.is_some() {
@@ -120,6 +127,7 @@ impl Stream {
             read,
             write: Rc::new(write),
             copy,
+            null,
             writer,
             to_logger,
             retry_at: None,
@@ -158,7 +166,14 @@ impl Stream {
                 Err(_) => break,
             }
         }
-        Ok(got)
+        if got < n {
+            // Never seen: the copy would hold stale bytes. Read the
+            // service's pipe itself from now on (nothing was taken yet).
+            self.copy = None;
+            self.null = None;
+            return Ok(0);
+        }
+        Ok(n)
     }
 
     /// Of the `n` bytes [`Stream::peek`] gave, how many to use now: with a
@@ -212,17 +227,25 @@ impl Stream {
     }
 
     /// Take `n` bytes out of the pipe (with a copy pipe: the first `n` of
-    /// what the last peek gave, used now); `buf` is scratch space.
+    /// what the last peek gave, used now: into `/dev/null`, or read out
+    /// into `buf`).
     fn take(&mut self, mut n: usize, buf: &mut [u8]) {
         if self.copy.is_none() {
             return;
         }
         while n > 0 {
             let want = n.min(buf.len());
-            match self.read.read(&mut buf[..want]) {
+            let taken = match &self.null {
+                Some(null) => crate::sys::fs::discard(self.read.as_fd(), null.as_fd(), want),
+                None => self.read.read(&mut buf[..want]),
+            };
+            match taken {
                 Ok(0) => return,
                 Ok(k) => n -= k,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // /dev/null refuses: read them out instead.
+                Err(_) if self.null.is_some() => self.null = None,
                 // Not there any more (nobody else reads this pipe): the
                 // next peek starts wherever the pipe is.
                 Err(_) => return,

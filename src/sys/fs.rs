@@ -204,6 +204,42 @@ pub fn tee(from: std::os::fd::BorrowedFd<'_>, to: std::os::fd::BorrowedFd<'_>, l
     }
 }
 
+/// Take up to `len` bytes out of pipe `from` into `null` (an open
+/// `/dev/null`) without copying them (Linux's `splice(2)`, non-blocking);
+/// how many. Elsewhere: `Unsupported`.
+pub fn discard(
+    from: std::os::fd::BorrowedFd<'_>,
+    null: std::os::fd::BorrowedFd<'_>,
+    len: usize,
+) -> std::io::Result<usize> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain syscall on two descriptors the caller keeps
+        // open, with null offsets; it touches no memory of ours.
+        let n = unsafe {
+            libc::splice(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                null.as_raw_fd(),
+                std::ptr::null_mut(),
+                len,
+                libc::SPLICE_F_NONBLOCK,
+            )
+        };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, null, len);
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
 /// How many bytes wait to be read in a pipe or socket (0 on error).
 pub fn readable_bytes(fd: std::os::fd::BorrowedFd<'_>) -> usize {
     use std::os::fd::AsRawFd;

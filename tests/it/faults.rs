@@ -600,8 +600,8 @@ fn rotated_lines(file: &Path) -> Vec<String> {
 /// written (up to 1 MiB) died with it: tens of thousands of lines a kill.
 /// Now what it reads leaves the pipe only once written (a `tee(2)` copy
 /// is read first): at most the chunk in flight (64 KiB) is written twice,
-/// and a kill that cuts the write itself leaves a piece of one line on a
-/// line of its own — the line is also there whole.
+/// and one line may stand cut: a piece of it on a line of its own beside
+/// the line whole, or the line in two pieces — every byte is there.
 #[test]
 fn kill_9_in_the_middle_of_a_stream_loses_no_line_of_the_log() {
     if lacks(caps().reopen_fds, "reopening a process's pipes") {
@@ -667,14 +667,31 @@ fn kill_9_in_the_middle_of_a_stream_loses_no_line_of_the_log() {
         "only {mid_stream} of {KILLS} kills came before the end of the stream"
     );
     let mut seen = vec![0u32; N + 1];
-    let mut pieces = Vec::new();
+    let mut pieces: Vec<String> = Vec::new();
+    // Numbers there in two pieces on consecutive lines (a kill between
+    // taking an unterminated line's start and recording it: the next
+    // supervisor ends that line, the rest comes on the next).
+    let mut split = Vec::new();
+    let mut after_piece = false;
     for line in rotated_lines(&log) {
         match line.parse::<usize>() {
-            Ok(n) if line.len() == WIDTH && (1..=N).contains(&n) => seen[n] += 1,
-            _ => pieces.push(line),
+            Ok(n) if line.len() == WIDTH && (1..=N).contains(&n) => {
+                seen[n] += 1;
+                after_piece = false;
+            }
+            _ => {
+                if let Some(prev) = pieces.last().filter(|_| after_piece) {
+                    let joined = format!("{prev}{line}");
+                    if let Ok(n) = joined.parse::<usize>() {
+                        split.extend((joined.len() == WIDTH).then_some(n));
+                    }
+                }
+                pieces.push(line);
+                after_piece = true;
+            }
         }
     }
-    let missing: Vec<usize> = (1..=N).filter(|&n| seen[n] == 0).collect();
+    let missing: Vec<usize> = (1..=N).filter(|&n| seen[n] == 0 && !split.contains(&n)).collect();
     let doubled: u32 = seen.iter().map(|&c| c.saturating_sub(1)).sum();
     assert!(
         missing.is_empty(),
@@ -683,8 +700,8 @@ fn kill_9_in_the_middle_of_a_stream_loses_no_line_of_the_log() {
         &missing[..missing.len().min(10)]
     );
     assert!(
-        pieces.len() <= KILLS,
-        "{} pieces of lines (at most one a kill): {:?}",
+        pieces.len() <= 2 * KILLS,
+        "{} pieces of lines (at most one line a kill): {:?}",
         pieces.len(),
         &pieces[..pieces.len().min(10)]
     );
