@@ -43,14 +43,6 @@ struct Syslog {
 }
 
 impl Log {
-    pub fn stderr(prefix: impl Into<String>) -> Log {
-        Log {
-            prefix: prefix.into(),
-            syslog: None,
-            to: None,
-        }
-    }
-
     /// Messages to `to` when given, else to stderr.
     pub fn to(prefix: impl Into<String>, to: Option<File>) -> Log {
         Log {

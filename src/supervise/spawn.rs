@@ -241,8 +241,7 @@ pub fn supervisor(
 ) -> io::Result<crate::sys::clone::Forked> {
     use std::os::fd::AsRawFd;
     const NOTICE_FD: i32 = 3;
-    let mut cmd = Command::new(path);
-    cmd.args(args).process_group(0);
+    let mut cmd = command(path, args, None);
     cmd.env(crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string());
     crate::sys::exec::place_fds(&mut cmd, vec![(notices.as_raw_fd(), NOTICE_FD)]);
     io.apply(&mut cmd)?;
@@ -251,12 +250,18 @@ pub fn supervisor(
 }
 
 pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io::Result<u32> {
+    let mut cmd = command(path, args, cwd);
+    io.apply(&mut cmd)?;
+    reset_signals(&mut cmd);
+    Ok(cmd.spawn()?.id())
+}
+
+/// `path args` in a process group of its own, in `cwd` if given.
+fn command(path: &Path, args: &[String], cwd: Option<&Path>) -> Command {
     let mut cmd = Command::new(path);
     cmd.args(args).process_group(0);
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
-    io.apply(&mut cmd)?;
-    reset_signals(&mut cmd);
-    Ok(cmd.spawn()?.id())
+    cmd
 }
