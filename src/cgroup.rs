@@ -172,7 +172,7 @@ pub struct Cgroup {
     /// The leaf name, shared by every hierarchy.
     leaf: String,
     /// The claim on the v2 cgroup, held while the supervisor lives.
-    _claim: Option<Flock<std::fs::File>>,
+    lock: Option<Flock<std::fs::File>>,
 }
 
 impl Cgroup {
@@ -193,7 +193,7 @@ impl Cgroup {
             hier: hier.clone(),
             record,
             leaf: String::new(),
-            _claim: None,
+            lock: None,
         };
         // The leaf name: the recorded one (adoption), else the first free
         // one of NAME, NAME.2, … in the v2 hierarchy.
@@ -226,7 +226,7 @@ impl Cgroup {
                     parent.display()
                 )));
             };
-            cg._claim = Some(lock);
+            cg.lock = Some(lock);
             cg.leaf = leaf_name(&dir);
             cg.v2 = Some(dir);
             cg.save()?;
@@ -279,6 +279,55 @@ impl Cgroup {
             write_v1_limit(dir, c, limits)?;
         }
         Ok(())
+    }
+
+    /// Make again the cgroups someone else removed while nothing ran in
+    /// them (an operator's `rmdir`, a cleaning script, another manager),
+    /// claimed and configured with `limits` as at setup. `Ok(true)`: the
+    /// v2 cgroup was made again, so its `cgroup.events` must be opened
+    /// again. Without it every later start would fail for good.
+    pub fn restore(&mut self, limits: &CgroupLimits) -> Result<bool> {
+        let mut remade = false;
+        if let Some(dir) = self.v2.clone().filter(|d| !self.holds(d)) {
+            let parent = dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+            // Its name, or (another supervisor took it meanwhile) the next
+            // free one.
+            let (dir, lock) = [Some(dir.clone()), None]
+                .into_iter()
+                .find_map(|want| {
+                    let dir = match want {
+                        Some(d) => std::fs::create_dir(&d).ok().map(|()| d),
+                        None => make_leaf(&parent, &self.leaf).ok(),
+                    }?;
+                    claim(&dir).map(|lock| (dir, lock))
+                })
+                .ok_or_else(|| Error::invalid(format!("unable to make the cgroup {} again", dir.display())))?;
+            self.lock = Some(lock);
+            self.v2 = Some(dir);
+            // A new cgroup has no controller and no limit yet.
+            self.v2_limits.clear();
+            self.save()?;
+            remade = true;
+        }
+        let v1_gone = self.v1.iter().any(|(_, d)| !d.is_dir());
+        for (_, dir) in &self.v1 {
+            create_dir(dir)?;
+        }
+        if remade || v1_gone {
+            self.configure(limits)?;
+        }
+        Ok(remade)
+    }
+
+    /// Whether `dir` is still the directory this supervisor claimed: not
+    /// removed, and not made again by another supervisor since.
+    fn holds(&self, dir: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let claimed = self.lock.as_ref().and_then(|lock| lock.metadata().ok());
+        match (claimed, std::fs::metadata(dir)) {
+            (Some(c), Ok(now)) => c.ino() == now.ino() && c.dev() == now.dev(),
+            _ => false,
+        }
     }
 
     /// How a child enters its cgroups: born in the v2 one (its directory,
@@ -732,11 +781,12 @@ impl EventsWatch {
     }
 
     /// Read it from the start: that is what clears the pending change, so
-    /// the next poll waits for the next one.
-    pub fn rearm(&self) {
+    /// the next poll waits for the next one. `false`: it cannot be read
+    /// (`ENODEV`: the cgroup was removed) and will never change again.
+    pub fn rearm(&self) -> bool {
         use std::os::unix::fs::FileExt;
         let mut buf = [0u8; 256];
-        let _ = self.file.read_at(&mut buf, 0);
+        self.file.read_at(&mut buf, 0).is_ok()
     }
 }
 

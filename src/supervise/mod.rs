@@ -594,8 +594,11 @@ impl Supervisor {
                 Source::Control(i) => self.on_control(i),
                 // Rearmed here; check_groups below reads cgroup.events.
                 Source::Cgroup(i) => {
-                    if let Some(events) = &self.units[i].cgroup_watch {
-                        events.rearm();
+                    let unit = &mut self.units[i];
+                    // Unreadable: the cgroup was removed under us (its
+                    // next start makes it again).
+                    if unit.cgroup_watch.as_ref().is_some_and(|events| !events.rearm()) {
+                        unit.cgroup_watch = None;
                     }
                 }
                 Source::Output(i, which) => self.on_output(i, which),
@@ -1182,7 +1185,18 @@ impl Supervisor {
         let entry = match &mut unit.cgroup {
             Some(cg) => {
                 let limits = unit.svc.confine.cgroup;
-                let ready = if reconfigured { cg.configure(&limits) } else { Ok(()) };
+                let ready = match cg.restore(&limits) {
+                    // Made again: its old cgroup.events is dead (a
+                    // poll would report it changed forever).
+                    Ok(true) => {
+                        let watch = cg.watch().transpose();
+                        crate::error::Context::ctx(watch, "watch cgroup.events of", &self.dir)
+                            .map(|watch| unit.cgroup_watch = watch)
+                    }
+                    Ok(false) if reconfigured => cg.configure(&limits),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(e),
+                };
                 unit.oom_before = cg.oom_kills();
                 ready.and_then(|()| cg.entry_points())
             }
@@ -1191,11 +1205,12 @@ impl Supervisor {
         let cgroups = match entry {
             Ok(entry) => entry,
             Err(e) => {
+                let why = e.to_string();
                 self.log
-                    .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
+                    .warn(&format!("unable to start {}: {why}", unit.svc.command.join(" ")));
                 return Event::SpawnFailed {
                     errno: e.raw_os_error().unwrap_or(libc::EINVAL),
-                    why: None,
+                    why: Some(why),
                 };
             }
         };
