@@ -29,8 +29,8 @@
 //! accumulates. A supervisor holds an `flock` on its v2 cgroup for its whole
 //! life: one that nobody holds and nothing runs in was left by a supervisor
 //! killed for good, and the next supervisor to make a cgroup there removes
-//! it (a killed supervisor's running service keeps its cgroup populated,
-//! so it waits for adoption).
+//! it once its own start-up is over (a killed supervisor's running service
+//! keeps its cgroup populated, so it waits for adoption).
 
 use crate::error::{Context, Error, Result};
 use crate::limits::CgroupLimits;
@@ -173,6 +173,8 @@ pub struct Cgroup {
     leaf: String,
     /// The claim on the v2 cgroup, held while the supervisor lives.
     lock: Option<Flock<std::fs::File>>,
+    /// Whether the cgroups abandoned beside it were looked for already.
+    swept: bool,
 }
 
 impl Cgroup {
@@ -194,6 +196,7 @@ impl Cgroup {
             record,
             leaf: String::new(),
             lock: None,
+            swept: false,
         };
         // The leaf name: the recorded one (adoption), else the first free
         // one of NAME, NAME.2, … in the v2 hierarchy.
@@ -211,7 +214,6 @@ impl Cgroup {
                 let dir = match old.take() {
                     Some(p) => p,
                     None => {
-                        remove_abandoned(&parent, hier);
                         make_leaf(&parent, &sanitize(name))?
                     }
                 };
@@ -279,6 +281,20 @@ impl Cgroup {
             write_v1_limit(dir, c, limits)?;
         }
         Ok(())
+    }
+
+    /// Once in the supervisor's life, when its start-up is over (its first
+    /// quiet moment): remove the cgroups beside its own that supervisors
+    /// killed for good left behind ([`remove_abandoned`]). Not at setup:
+    /// when a scanner starts hundreds of supervisors at once, each one's
+    /// sweep would delay every other's start.
+    pub fn sweep_once(&mut self) {
+        if std::mem::replace(&mut self.swept, true) {
+            return;
+        }
+        if let Some(base) = &self.hier.v2 {
+            remove_abandoned(&base.join(PARENT), &self.hier);
+        }
     }
 
     /// Make again the cgroups someone else removed while nothing ran in

@@ -336,7 +336,11 @@ impl Supervisor {
             queue: VecDeque::new(),
             exit_code: None,
             epoch: (Instant::now(), SystemTime::now()),
-            release_at: Some(Instant::now()),
+            // Start-up is a burst like any other: its pages go back once it
+            // has been quiet a while. Not at once: when many supervisors
+            // start together (a scanner's first scan), the CPU that trim
+            // and the faults after it cost would delay the others' starts.
+            release_at: Some(Instant::now() + RELEASE_AFTER),
             notify: None,
             watchers: Vec::new(),
             holder: None,
@@ -522,6 +526,9 @@ impl Supervisor {
         if self.release_at.is_some_and(|at| at <= Instant::now()) {
             // Quiet since the last burst of work (or startup): the code it
             // touched need not stay resident until the next event.
+            for cgroup in self.units.iter_mut().filter_map(|u| u.cgroup.as_mut()) {
+                cgroup.sweep_once();
+            }
             sys::mem::release_idle_memory();
             self.release_at = None;
         }

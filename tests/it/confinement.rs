@@ -477,6 +477,12 @@ fn a_cgroup_abandoned_by_a_supervisor_killed_for_good_is_removed() {
     let yml = sb.write("run.yml", "cmd: sleep 1000\n");
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     sup.wait_running(None);
+    // Swept once the supervisor's start-up is over (a second after it).
+    // (No panic before the sleeper is killed below.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while abandoned.exists() && kept.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let abandoned_gone = !abandoned.exists();
     let kept_there = kept.exists();
     let _ = sleeper.kill();
