@@ -213,9 +213,7 @@ impl Cgroup {
             for _ in 0..5 {
                 let dir = match old.take() {
                     Some(p) => p,
-                    None => {
-                        make_leaf(&parent, &sanitize(name))?
-                    }
+                    None => make_leaf(&parent, &sanitize(name))?,
                 };
                 if let Some(lock) = claim(&dir) {
                     claimed = Some((dir, lock));
