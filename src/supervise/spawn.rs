@@ -231,8 +231,9 @@ pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
 /// Run a helper program (`./finish`, `control/x`) in its own process group.
 /// A supervisor (`immortal`, started by immortalsvc) with `io`, its own
 /// messages going to `notices` (its descriptor 3, named by
-/// [`crate::sys::exec::NOTICE_FD_VAR`]); forked, its exec confirmed later
-/// ([`crate::sys::clone::Forked::confirm`]), so that many start at once.
+/// [`crate::sys::exec::NOTICE_FD_VAR`]); with `posix_spawn` (nothing of a
+/// scanner holding hundreds of pipes is copied), else forked, its exec
+/// confirmed later ([`crate::sys::clone::Forked::confirm`]).
 pub fn supervisor(
     path: &Path,
     args: &[String],
@@ -241,6 +242,25 @@ pub fn supervisor(
 ) -> io::Result<crate::sys::clone::Forked> {
     use std::os::fd::AsRawFd;
     const NOTICE_FD: i32 = 3;
+    let std_fd = |sink: &Sink, n: i32| match sink {
+        Sink::Fd(fd) => Some((fd.as_raw_fd(), n)),
+        Sink::Null => None,
+        Sink::Inherit => Some((n, n)),
+    };
+    let fds: Vec<(i32, i32)> = [std_fd(&io.stdin, 0), std_fd(&io.stdout, 1), std_fd(&io.stderr, 2)]
+        .into_iter()
+        .flatten()
+        .chain([(notices.as_raw_fd(), NOTICE_FD)])
+        .collect();
+    let spawned = crate::sys::spawn::spawn(&crate::sys::spawn::Spawn {
+        path,
+        args,
+        env: &[(crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string())],
+        fds: &fds,
+    })?;
+    if let Some(pid) = spawned {
+        return Ok(crate::sys::clone::Forked::done(pid));
+    }
     let mut cmd = command(path, args, None);
     cmd.env(crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string());
     crate::sys::exec::place_fds(&mut cmd, vec![(notices.as_raw_fd(), NOTICE_FD)]);

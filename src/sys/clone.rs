@@ -83,7 +83,7 @@ mod imp {
         drop(told);
         super::Forked {
             pid: pid as u32,
-            report,
+            report: Some(report),
         }
         .confirm()
         .map(Some)
@@ -104,7 +104,8 @@ mod imp {
 /// can be started before any is waited for ([`fork_exec`]).
 pub struct Forked {
     pub pid: u32,
-    report: std::os::fd::OwnedFd,
+    /// Closed by the child's exec; `None`: known to have exec'd already.
+    report: Option<std::os::fd::OwnedFd>,
 }
 
 /// Fork a child that carries out `cmd` ([`CommandExt::exec`], as
@@ -131,7 +132,7 @@ pub fn fork_exec(cmd: &mut Command) -> io::Result<Forked> {
     drop(told);
     Ok(Forked {
         pid: pid as u32,
-        report,
+        report: Some(report),
     })
 }
 
@@ -151,13 +152,21 @@ fn become_command(cmd: &mut Command, told: &std::os::fd::OwnedFd) -> ! {
 }
 
 impl Forked {
+    /// A child whose exec is known to have succeeded (`posix_spawn`).
+    pub fn done(pid: u32) -> Forked {
+        Forked { pid, report: None }
+    }
+
     /// Wait until the child has exec'd (its end of the pipe closes), or
     /// failed to: then it is reaped here and the error returned.
     pub fn confirm(self) -> io::Result<u32> {
+        let Some(report) = self.report else {
+            return Ok(self.pid);
+        };
         let mut errno = [0u8; 4];
         let mut got = 0;
         while got < errno.len() {
-            match nix::unistd::read(&self.report, &mut errno[got..]) {
+            match nix::unistd::read(&report, &mut errno[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(nix::errno::Errno::EINTR) => continue,

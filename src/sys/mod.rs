@@ -23,6 +23,7 @@ pub mod pidfd;
 pub mod process;
 pub mod rlimit;
 pub mod socket;
+pub mod spawn;
 pub mod system;
 
 /// The `poll` timeout that wakes at `deadline` (never early: rounded up to

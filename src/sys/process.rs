@@ -306,6 +306,63 @@ pub(crate) fn catch_signal(sig: libc::c_int, to: libc::sighandler_t) -> std::io:
     Ok(())
 }
 
+/// The signals a program spawned with `posix_spawn` must get back at their
+/// default disposition ([`super::spawn`]): those this process changed from
+/// the default, and SIGPIPE (std ignores it in every Rust program, and puts
+/// it back for the programs it starts). `None`: a signal this process
+/// found ignored now has a handler, which an exec would turn into the
+/// default, not back into "ignored": only a fork can give that back.
+pub fn spawn_signal_defaults() -> Option<libc::sigset_t> {
+    // SAFETY: sigemptyset/sigaddset on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        add_libc_internal_signals(&mut set);
+        for (sig, slot) in BEFORE.iter().enumerate() {
+            let before = slot.load(std::sync::atomic::Ordering::Relaxed);
+            if before == usize::MAX {
+                continue;
+            }
+            if before == libc::SIG_IGN {
+                let mut now: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut now) != 0
+                    || now.sa_sigaction != libc::SIG_IGN
+                {
+                    return None;
+                }
+            } else {
+                libc::sigaddset(&mut set, sig as libc::c_int);
+            }
+        }
+        Some(set)
+    }
+}
+
+/// glibc (32, 33) and musl (32–34) keep the first real-time signals for
+/// themselves, and their `posix_spawn` sets those to "ignored" in the child
+/// unless they are in its default set — which their `sigaddset` refuses.
+/// A program then starts with them ignored (after a fork and exec they are
+/// at their default): set their bits directly. Both libraries lay a
+/// `sigset_t` out as an array of `unsigned long`, signal N at bit N − 1.
+#[cfg(target_os = "linux")]
+fn add_libc_internal_signals(set: &mut libc::sigset_t) {
+    let bits = libc::c_ulong::BITS as usize;
+    let words = std::mem::size_of::<libc::sigset_t>() / std::mem::size_of::<libc::c_ulong>();
+    let set = set as *mut libc::sigset_t as *mut libc::c_ulong;
+    for sig in 32..=34usize {
+        let (word, bit) = ((sig - 1) / bits, (sig - 1) % bits);
+        if word < words {
+            // SAFETY: `word` is inside the set (checked above), which is an
+            // array of `unsigned long` on glibc and musl.
+            unsafe { *set.add(word) |= 1 << bit };
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn add_libc_internal_signals(_set: &mut libc::sigset_t) {}
+
 /// A file-size limit must fail a log write (EFBIG, retried), not kill the
 /// process with SIGXFSZ. Children get the previous disposition back.
 pub fn ignore_file_size_signal() {

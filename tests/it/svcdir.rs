@@ -1251,3 +1251,41 @@ fn a_restart_the_supervisor_refuses_falls_back_to_a_new_supervisor() {
     assert!(next > 0 && next != sup, "{}", sc.log());
     assert!(!alive(sup as i64), "{}", sc.log());
 }
+
+/// A supervisor immortalsvc starts (with `posix_spawn`: nothing of the
+/// scanner is copied) is in a process group of its own, reads /dev/null,
+/// and hands its service a clean start: no signal ignored or blocked, and
+/// nothing of the scanner's plumbing (the notice descriptor's variable) in
+/// its environment.
+#[test]
+fn a_supervisor_started_by_immortalsvc_and_its_service_start_clean() {
+    let sb = Sandbox::new();
+    let out = sb.path("probe");
+    sb.script(
+        "services/clean/run",
+        &format!(
+            "#!/bin/sh\ngrep -E '^Sig(Ign|Blk)' /proc/$$/status > {0}.sig\nenv > {0}.env\nexec sleep 1000\n",
+            out.display()
+        ),
+    );
+    let sc = Scanner::start(&sb, &[]);
+    wait_running(&sb, &sc, "clean", 0);
+    wait_for(10.0, "the probe written", || {
+        sb.read("probe.sig").lines().count() == 2 && sb.read("probe.env").contains("PATH=")
+    });
+    for line in sb.read("probe.sig").lines() {
+        let mask = line.split_whitespace().nth(1).unwrap_or("?");
+        assert!(mask.chars().all(|c| c == '0'), "the service starts with {line}");
+    }
+    assert!(
+        !sb.read("probe.env").contains(immortal::sys::exec::NOTICE_FD_VAR),
+        "{}",
+        sb.read("probe.env")
+    );
+    let sup = lock_holder(&sb, "sdir/clean/lock");
+    assert_eq!(nix::unistd::getpgid(Some(Pid::from_raw(sup))), Ok(Pid::from_raw(sup)));
+    assert_eq!(
+        fs::read_link(format!("/proc/{sup}/fd/0")).unwrap(),
+        std::path::PathBuf::from("/dev/null")
+    );
+}
