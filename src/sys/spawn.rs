@@ -54,12 +54,14 @@ pub fn spawn(what: &Spawn<'_>) -> io::Result<Option<u32>> {
         .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
         .collect::<io::Result<_>>()?;
     // A source below the highest number placed could be overwritten by an
-    // earlier placement: such sources are copied above them first.
+    // earlier placement: such sources are copied above them first. So is
+    // one already at its number (a dup2 onto itself, which must clear
+    // close-on-exec, is not done the same way everywhere).
     let top = what.fds.iter().map(|&(_, n)| n).max().unwrap_or(2).max(2);
     let mut copies: Vec<OwnedFd> = Vec::new();
     let mut moves = Vec::new();
     for &(fd, n) in what.fds {
-        if fd <= top && fd != n {
+        if fd <= top {
             // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here.
             let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top + 1) };
             if copy < 0 {
@@ -88,8 +90,7 @@ pub fn spawn(what: &Spawn<'_>) -> io::Result<Option<u32>> {
         }
     }
     for &(fd, n) in &moves {
-        // SAFETY: `actions` is initialised. dup2 onto itself clears
-        // close-on-exec (POSIX.1-2024; glibc, musl, the BSDs, macOS).
+        // SAFETY: `actions` is initialised; `fd` is open until the spawn.
         check(unsafe { libc::posix_spawn_file_actions_adddup2(&mut actions.0, fd, n) })?;
     }
     // SAFETY: `attr` is initialised; the sets are plain values.
