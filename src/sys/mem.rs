@@ -3,14 +3,17 @@
 //! A supervisor touches a lot of code once (option and YAML parsing, user
 //! lookup, the dynamic loader's work) and then runs a small loop for months.
 //! The kernel keeps every page it once faulted in (and maps 64 KiB around
-//! each fault), so that startup code would stay resident forever. After
-//! setup we drop our page-table entries for the read-only, never-written
-//! segments of the program and its libraries; the loop's own pages fault
-//! back in from the page cache when first used again. The event loop does
-//! this again each time it goes back to sleep with nothing pending after
-//! some activity (a status query maps most of the binary again: 64 KiB
-//! fault-around over scattered code), so the footprint between events stays
-//! small. It costs a few `madvise` calls per burst and no wake-ups.
+//! each fault), so that startup code would stay resident forever. Once
+//! start-up has been over for a quiet second (not at once: when a scanner
+//! starts hundreds of supervisors together, the trim and the faults after
+//! it would delay the others' starts) we drop our page-table entries for
+//! the read-only, never-written segments of the program and its
+//! libraries; the loop's own pages fault back in from the page cache when
+//! first used again. The event loop does this again a quiet second after
+//! each burst of activity (a status query maps most of the binary again:
+//! 64 KiB fault-around over scattered code), so the footprint between
+//! events stays small. It costs a few `madvise` calls and one wake-up per
+//! burst, none while idle.
 //!
 //! Only `PT_LOAD` segments without write permission and outside
 //! `PT_GNU_RELRO` are touched: their pages are identical to the file, so
