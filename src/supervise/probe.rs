@@ -191,12 +191,19 @@ fn start_cmd(cmd: &str, svc: &Service) -> std::io::Result<Running> {
         stderr: Sink::Fd(write),
     };
     // Not the service's limits, umask or cgroup: those are the service's.
+    // Its environment is the service's: `env_file:` (read now, as for a
+    // start), then `env:`.
     let probe = Service {
         command: vec!["sh".into(), "-c".into(), cmd.into()],
         confine: crate::limits::Confinement::default(),
         ..svc.clone()
     };
-    let pid = spawn::service(&probe, &io)?;
+    let file_env = crate::envfile::read_all(&svc.env_files).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let extra = spawn::Extra {
+        file_env,
+        ..spawn::Extra::default()
+    };
+    let pid = spawn::service_with(&probe, &io, &extra)?;
     Ok(Running::Cmd {
         pid: Pid::from_raw(pid as i32),
         out: Some(std::fs::File::from(read)),

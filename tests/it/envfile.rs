@@ -60,3 +60,32 @@ fn a_missing_file_is_a_failed_start_named_in_the_status_until_it_appears() {
     sup.wait_running(None);
     sup.wait_for(10.0, "the file's environment", || sb.read("seen") == "fixed me \n");
 }
+
+/// A readiness or health command sees the service's environment, `env_file:`
+/// included (it saw `env:` alone): a check that needs a token from the file
+/// passes, and one whose file breaks fails, naming the file.
+#[test]
+fn probes_see_the_env_file_too() {
+    let sb = Sandbox::new();
+    sb.write("app.env", "TOKEN=secret\n");
+    sb.write(
+        "run.yml",
+        "cmd: sleep 1000\nenv_file: app.env\nenv:\n  WHO: yml\nready:\n  cmd: test \"$TOKEN $WHO\" = \"secret yml\"\n  interval: 0.1\nhealth:\n  cmd: 'test \"$TOKEN\" = secret || { echo token is \"$TOKEN\"; exit 1; }'\n  interval: 0.2\n  failures: 100\n",
+    );
+    let mut sup = sb.supervise(&["-c", "run.yml"]);
+    let pid = sup.wait_running(None);
+    sup.pids.push(pid as i32);
+    sup.wait_for(10.0, "ready through the env file's token", || {
+        let st = sup.status();
+        st["ready"] == true && st["healthy"] == true
+    });
+    sb.write("app.env", "TOKEN=rotated\n");
+    sup.wait_for(10.0, "the health check sees the file's new token", || {
+        sup.status()["healthy"] == false
+    });
+    sb.write("app.env", "TOKEN\n");
+    let want = format!("env_file {}:1: missing '='", sb.path("app.env").display());
+    sup.wait_for(10.0, "a broken file named by the failing check", || {
+        sup.history().iter().any(|e| e.to_string().contains(&want)) || sup.status().to_string().contains(&want)
+    });
+}
