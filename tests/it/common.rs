@@ -358,6 +358,24 @@ pub fn free_port() -> u16 {
 }
 
 /// Whether a process exists (and is not a zombie).
+/// The processes whose parent is `pid`.
+pub fn children_of(pid: i64) -> Vec<i64> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .map(|(_, r)| r.split_whitespace().nth(1) == Some(&pid.to_string()[..]))
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 pub fn alive(pid: i64) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),

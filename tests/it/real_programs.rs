@@ -27,23 +27,6 @@ fn get(port: u16) -> Result<String, String> {
     }
 }
 
-fn children_of(pid: i64) -> Vec<i64> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i64>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, r)| r.split_whitespace().nth(1) == Some(&pid.to_string()[..]))
-                })
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 fn nginx() -> String {
     for p in ["/usr/sbin/nginx", "/usr/bin/nginx"] {
         if std::path::Path::new(p).exists() {
