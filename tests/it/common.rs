@@ -253,7 +253,7 @@ impl Supervisor {
             std::thread::sleep(Duration::from_millis(20));
         }
         let ps = std::process::Command::new("ps")
-            .args(["-eo", "pid,ppid,pgid,stat,cmd"])
+            .args(["-eo", "pid,ppid,pgid,stat,wchan:24,cmd"])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
