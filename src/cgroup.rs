@@ -323,9 +323,10 @@ impl Cgroup {
             self.save()?;
             remade = true;
         }
-        let v1_gone = self.v1.iter().any(|(_, d)| !d.is_dir());
-        for (_, dir) in &self.v1 {
+        let mut v1_gone = false;
+        for (_, dir) in self.v1.iter().filter(|(_, d)| !d.is_dir()) {
             create_dir(dir)?;
+            v1_gone = true;
         }
         if remade || v1_gone {
             self.configure(limits)?;

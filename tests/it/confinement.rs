@@ -548,19 +548,36 @@ fn cpu_ticks(pid: i32) -> u64 {
 /// the cgroup again and the service is born in it.
 #[test]
 fn a_cgroup_removed_by_someone_else_is_made_again_at_the_next_start() {
-    if hierarchies("removed cgroup", true, &[]).is_none() {
+    let Some(h) = hierarchies("removed cgroup", true, &[]) else {
         return;
-    }
+    };
+    // With a pids limit where there is a controller for it: made again,
+    // the cgroup has it again (v2's, or a v1 cgroup removed too).
+    let pids = h.v2_controllers.iter().any(|c| c == "pids") || h.v1.iter().any(|(c, _)| *c == "pids");
     let sb = Sandbox::new();
-    let yml = sb.write("run.yml", "cmd: sleep 1000\n");
+    let limit = if pids { "cgroup: {pids: 7}\n" } else { "" };
+    let yml = sb.write("run.yml", &format!("cmd: sleep 1000\n{limit}"));
     let mut sup = sb.supervise(&["-c", yml.to_str().unwrap()]);
     let first = sup.wait_running(None);
     sup.pids.push(first as i32);
     let cgroup = cgroup_of(&sup);
+    let record_file = sup.dir.join("cgroup");
+    let pids_dir = || {
+        let record = fs::read_to_string(&record_file).unwrap_or_default();
+        let kind = if h.v2_controllers.iter().any(|c| c == "pids") {
+            "unified "
+        } else {
+            "pids "
+        };
+        record.lines().find_map(|l| l.strip_prefix(kind)).map(PathBuf::from)
+    };
+    let v1_pids = pids_dir().filter(|d| *d != cgroup);
     assert_eq!(sup.signal("down"), "");
     sup.wait_state("down");
     sup.wait_for(10.0, "the cgroup empties", || procs(&cgroup).is_empty());
-    fs::remove_dir(&cgroup).unwrap_or_else(|e| panic!("rmdir {}: {e}", cgroup.display()));
+    for dir in std::iter::once(&cgroup).chain(v1_pids.as_ref()) {
+        fs::remove_dir(dir).unwrap_or_else(|e| panic!("rmdir {}: {e}", dir.display()));
+    }
     // A round trip: the loop has seen the removal.
     sup.status();
     let before = cpu_ticks(sup.pid());
@@ -577,6 +594,12 @@ fn a_cgroup_removed_by_someone_else_is_made_again_at_the_next_start() {
     let again = cgroup_of(&sup);
     assert_eq!(procs(&again), [second], "{}", sup.log());
     assert!(!sup.log().contains("unable to start"), "{}", sup.log());
+    if pids {
+        let dir = pids_dir().unwrap_or_else(|| panic!("no pids cgroup recorded\n{}", sup.log()));
+        let max = fs::read_to_string(dir.join("pids.max")).unwrap_or_default();
+        assert_eq!(max.trim(), "7", "the limit in {}", dir.display());
+        assert!(procs(&dir).contains(&second), "{second} not in {}", dir.display());
+    }
     assert_eq!(sup.signal("halt"), "");
     assert_eq!(sup.wait_exit(10.0), 0);
     assert!(!again.exists(), "the cgroup made again outlived the supervisor");
