@@ -147,6 +147,48 @@ extern "C" {
     static mut environ: *const *const libc::c_char;
 }
 
+fn nul_byte() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a NUL byte in the command or its environment",
+    )
+}
+
+/// `items` as C strings (a program's argument vector).
+pub(crate) fn c_strings<'a>(
+    items: impl IntoIterator<Item = &'a std::ffi::OsStr>,
+) -> io::Result<Vec<std::ffi::CString>> {
+    use std::os::unix::ffi::OsStrExt;
+    items
+        .into_iter()
+        .map(|i| std::ffi::CString::new(i.as_bytes()).map_err(|_| nul_byte()))
+        .collect()
+}
+
+/// The environment a program gets, as `NAME=value` C strings: this
+/// process's, with `changes` applied in order (`None` removes the name).
+pub(crate) fn environment<'a>(
+    changes: impl IntoIterator<Item = (&'a std::ffi::OsStr, Option<&'a std::ffi::OsStr>)>,
+) -> io::Result<Vec<std::ffi::CString>> {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let mut env: std::collections::BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+    for (k, v) in changes {
+        match v {
+            Some(v) => env.insert(k.to_os_string(), v.to_os_string()),
+            None => env.remove(k),
+        };
+    }
+    env.into_iter()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            std::ffi::CString::new(kv).map_err(|_| nul_byte())
+        })
+        .collect()
+}
+
 /// Run `cmd` with `VAR=<its own pid>` in its environment for each of
 /// `vars` (systemd's `WATCHDOG_PID`, `LISTEN_PID`): std builds the
 /// environment before the fork, when the pid is not known, so this last
@@ -154,37 +196,10 @@ extern "C" {
 /// prepared here, the pid filled in after the fork. Must be registered
 /// after every other `pre_exec` hook.
 pub fn exec_with_own_pid(cmd: &mut Command, vars: &[&str]) -> io::Result<()> {
-    use std::collections::BTreeMap;
-    use std::ffi::{CString, OsString};
-    use std::os::unix::ffi::{OsStrExt, OsStringExt};
-    let nul = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "a NUL byte in the command or its environment",
-        )
-    };
-    let program = CString::new(cmd.get_program().as_bytes()).map_err(|_| nul())?;
-    let mut argv = vec![program.clone()];
-    for a in cmd.get_args() {
-        argv.push(CString::new(a.as_bytes()).map_err(|_| nul())?);
-    }
-    let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => env.insert(k.to_os_string(), v.to_os_string()),
-            None => env.remove(k),
-        };
-    }
-    for var in vars {
-        env.remove(std::ffi::OsStr::new(var));
-    }
-    let mut envs = Vec::with_capacity(env.len());
-    for (k, v) in env {
-        let mut kv = k.into_vec();
-        kv.push(b'=');
-        kv.extend(v.into_vec());
-        envs.push(CString::new(kv).map_err(|_| nul())?);
-    }
+    use std::ffi::OsStr;
+    let argv = c_strings(std::iter::once(cmd.get_program()).chain(cmd.get_args()))?;
+    let program = argv[0].clone();
+    let envs = environment(cmd.get_envs().chain(vars.iter().map(|v| (OsStr::new(v), None))))?;
     // `VAR=` then room for any pid's digits and the NUL, for each.
     let mut slots: Vec<Vec<u8>> = Vec::with_capacity(vars.len());
     let mut digits_at = Vec::with_capacity(vars.len());

@@ -15,10 +15,9 @@
 //! mask, and the signal dispositions this process had before it changed
 //! them ([`super::process::spawn_signal_defaults`]).
 
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// What a spawned program gets.
@@ -39,20 +38,8 @@ pub fn spawn(what: &Spawn<'_>) -> io::Result<Option<u32>> {
     let Some(defaults) = super::process::spawn_signal_defaults() else {
         return Ok(None);
     };
-    let cstring = |bytes: &[u8]| CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
-    let path = cstring(what.path.as_os_str().as_bytes())?;
-    let mut argv = vec![path.clone()];
-    for a in what.args {
-        argv.push(cstring(a.as_bytes())?);
-    }
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| !what.env.iter().any(|(name, _)| OsStr::new(name) == k))
-        .collect();
-    env.extend(what.env.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))));
-    let envp: Vec<CString> = env
-        .iter()
-        .map(|(k, v)| cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat()))
-        .collect::<io::Result<_>>()?;
+    let argv = super::exec::c_strings(std::iter::once(what.path.as_os_str()).chain(what.args.iter().map(OsStr::new)))?;
+    let envp = super::exec::environment(what.env.iter().map(|(k, v)| (OsStr::new(k), Some(OsStr::new(v)))))?;
     // A source below the highest number placed could be overwritten by an
     // earlier placement: such sources are copied above them first. So is
     // one already at its number (a dup2 onto itself, which must clear
@@ -74,7 +61,7 @@ pub fn spawn(what: &Spawn<'_>) -> io::Result<Option<u32>> {
             moves.push((fd, n));
         }
     }
-    let null = cstring(b"/dev/null")?;
+    let null = c"/dev/null";
     let mut argv_ptrs: Vec<*mut libc::c_char> = argv.iter().map(|a| a.as_ptr() as *mut _).collect();
     argv_ptrs.push(std::ptr::null_mut());
     let mut envp_ptrs: Vec<*mut libc::c_char> = envp.iter().map(|e| e.as_ptr() as *mut _).collect();
@@ -110,7 +97,7 @@ pub fn spawn(what: &Spawn<'_>) -> io::Result<Option<u32>> {
     check(unsafe {
         libc::posix_spawn(
             &mut pid,
-            path.as_ptr(),
+            argv[0].as_ptr(),
             &actions.0,
             &attr.0,
             argv_ptrs.as_ptr(),
