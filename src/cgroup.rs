@@ -59,10 +59,50 @@ pub struct Hierarchies {
     pub v1: Vec<(&'static str, PathBuf)>,
 }
 
+/// The variable through which immortalsvc hands each supervisor it starts
+/// the hierarchies it found ([`Hierarchies::to_env`]): they are the
+/// scanner's own, and a supervisor it starts is in the scanner's cgroup.
+/// Reading `/proc/self/mountinfo` (the kernel writes out every mount) was
+/// a tenth of a supervisor's start in a burst of hundreds.
+pub const HIERARCHIES_VAR: &str = "IMMORTAL_CGROUP_HIERARCHIES";
+
+/// What [`take_inherited`] took from the environment, for
+/// [`Hierarchies::discover`] during start-up ([`forget_inherited`]: later
+/// ones look again, and a long-lived supervisor follows what changes).
+static INHERITED: std::sync::Mutex<Option<Hierarchies>> = std::sync::Mutex::new(None);
+
+/// Take the hierarchies immortalsvc handed down, if any, and remove the
+/// variable from the environment (no service inherits it). Called once,
+/// at start, while the process has one thread.
+pub fn take_inherited() {
+    let value = std::env::var_os(HIERARCHIES_VAR);
+    std::env::remove_var(HIERARCHIES_VAR);
+    let found = value.and_then(|v| Hierarchies::from_env(&v));
+    if let Ok(mut slot) = INHERITED.lock() {
+        *slot = found;
+    }
+}
+
+/// Start-up is over: [`Hierarchies::discover`] looks for itself from now on.
+pub fn forget_inherited() {
+    if let Ok(mut slot) = INHERITED.lock() {
+        *slot = None;
+    }
+}
+
 impl Hierarchies {
-    /// What this system offers, read from `/proc/self` (nothing on a
+    /// What this system offers: handed down by immortalsvc during start-up
+    /// ([`take_inherited`]), else read from `/proc/self` (nothing on a
     /// system without cgroups, see [`crate::sys::system::Capabilities`]).
     pub fn discover() -> Hierarchies {
+        if let Some(inherited) = INHERITED.lock().ok().and_then(|slot| slot.clone()) {
+            return inherited;
+        }
+        Hierarchies::look()
+    }
+
+    /// Read from `/proc/self/mountinfo` and `/proc/self/cgroup`.
+    pub fn look() -> Hierarchies {
         if !crate::sys::system::capabilities().cgroups {
             return Hierarchies::default();
         }
@@ -98,6 +138,52 @@ impl Hierarchies {
             }
         }
         found
+    }
+
+    /// A line a hierarchy, `v2 PATH CONTROLLER,…` or `v1 CONTROLLER PATH`,
+    /// fields apart by tabs: for [`HIERARCHIES_VAR`]. `None` when a path is
+    /// not UTF-8 or holds a tab or a newline (the supervisor then looks
+    /// itself).
+    pub fn to_env(&self) -> Option<String> {
+        let plain = |p: &Path| p.to_str().filter(|t| !t.contains(['\t', '\n'])).map(str::to_string);
+        let mut out = String::new();
+        if let Some(dir) = &self.v2 {
+            out += &format!("v2\t{}\t{}\n", plain(dir)?, self.v2_controllers.join(","));
+        }
+        for (controller, dir) in &self.v1 {
+            out += &format!("v1\t{controller}\t{}\n", plain(dir)?);
+        }
+        Some(out)
+    }
+
+    /// The inverse of [`Hierarchies::to_env`]; `None` for anything else.
+    pub fn from_env(text: &std::ffi::OsStr) -> Option<Hierarchies> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = |b: &[u8]| (!b.is_empty()).then(|| PathBuf::from(std::ffi::OsStr::from_bytes(b)));
+        let mut found = Hierarchies::default();
+        for line in text.as_bytes().split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let fields: Vec<&[u8]> = line.split(|&b| b == b'\t').collect();
+            match fields.as_slice() {
+                [b"v2", dir, controllers] if found.v2.is_none() => {
+                    found.v2 = Some(path(dir)?);
+                    found.v2_controllers = std::str::from_utf8(controllers)
+                        .ok()?
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(String::from)
+                        .collect();
+                }
+                [b"v1", controller, dir] => {
+                    let c = *V1_CONTROLLERS.iter().find(|c| c.as_bytes() == *controller)?;
+                    if found.v1.iter().any(|(k, _)| *k == c) {
+                        return None;
+                    }
+                    found.v1.push((c, path(dir)?));
+                }
+                _ => return None,
+            }
+        }
+        Some(found)
     }
 
     /// For `-cc` and `-check`: which mechanism stops the service.
@@ -851,6 +937,46 @@ mod tests {
         assert_eq!(mem.locate("/elsewhere"), None);
         assert_eq!(own_cgroup(CGROUP, Some("pids")), None);
         assert_eq!(unescape("/a\\040b\\\\"), "/a b\\\\");
+    }
+
+    #[test]
+    fn hierarchies_handed_down_read_back_the_same_and_nothing_else() {
+        let hier = Hierarchies {
+            v2: Some(PathBuf::from("/sys/fs/cgroup/unified/a b")),
+            v2_controllers: vec!["memory".into(), "pids".into()],
+            v1: vec![
+                ("pids", PathBuf::from("/sys/fs/cgroup/pids/x")),
+                ("cpu", PathBuf::from("/c")),
+            ],
+        };
+        let text = hier.to_env().unwrap();
+        assert_eq!(Hierarchies::from_env(text.as_ref()), Some(hier));
+        // None found is something found: the supervisor makes no cgroup.
+        let none = Hierarchies::default().to_env().unwrap();
+        assert_eq!(none, "");
+        assert_eq!(Hierarchies::from_env(none.as_ref()), Some(Hierarchies::default()));
+        // v2 without controllers.
+        let bare = Hierarchies {
+            v2: Some(PathBuf::from("/sys/fs/cgroup")),
+            ..Hierarchies::default()
+        };
+        assert_eq!(Hierarchies::from_env(bare.to_env().unwrap().as_ref()), Some(bare));
+        // A path the format cannot carry: not handed down at all.
+        let odd = Hierarchies {
+            v2: Some(PathBuf::from("/sys/fs/cgroup/a\tb")),
+            ..Hierarchies::default()
+        };
+        assert_eq!(odd.to_env(), None);
+        for bad in [
+            "v2\t/x\n",
+            "v3\t/x\tmemory\n",
+            "v1\tblkio\t/x\n",
+            "v1\tpids\t\n",
+            "v1\tpids\t/a\nv1\tpids\t/b\n",
+            "junk",
+        ] {
+            assert_eq!(Hierarchies::from_env(bad.as_ref()), None, "{bad:?}");
+        }
     }
 
     #[test]

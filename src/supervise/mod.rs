@@ -530,6 +530,9 @@ impl Supervisor {
             for cgroup in self.units.iter_mut().filter_map(|u| u.cgroup.as_mut()) {
                 cgroup.sweep_once();
             }
+            // Start-up is over: a later look at the hierarchies (limits
+            // added by a reload) sees the system as it is then.
+            crate::cgroup::forget_inherited();
             sys::mem::release_idle_memory();
             self.release_at = None;
         }

@@ -237,6 +237,7 @@ pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
 pub fn supervisor(
     path: &Path,
     args: &[String],
+    env: &[(&str, String)],
     io: &Io,
     notices: &std::os::fd::OwnedFd,
 ) -> io::Result<crate::sys::clone::Forked> {
@@ -252,17 +253,19 @@ pub fn supervisor(
         .flatten()
         .chain([(notices.as_raw_fd(), NOTICE_FD)])
         .collect();
+    let mut env = env.to_vec();
+    env.push((crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string()));
     let spawned = crate::sys::spawn::spawn(&crate::sys::spawn::Spawn {
         path,
         args,
-        env: &[(crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string())],
+        env: &env,
         fds: &fds,
     })?;
     if let Some(pid) = spawned {
         return Ok(crate::sys::clone::Forked::done(pid));
     }
     let mut cmd = command(path, args, None);
-    cmd.env(crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string());
+    cmd.envs(env.iter().map(|(k, v)| (*k, v)));
     crate::sys::exec::place_fds(&mut cmd, vec![(notices.as_raw_fd(), NOTICE_FD)]);
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);

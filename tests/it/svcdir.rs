@@ -1277,15 +1277,46 @@ fn a_supervisor_started_by_immortalsvc_and_its_service_start_clean() {
         let mask = line.split_whitespace().nth(1).unwrap_or("?");
         assert!(mask.chars().all(|c| c == '0'), "the service starts with {line}");
     }
-    assert!(
-        !sb.read("probe.env").contains(immortal::sys::exec::NOTICE_FD_VAR),
-        "{}",
-        sb.read("probe.env")
-    );
+    for var in [immortal::sys::exec::NOTICE_FD_VAR, immortal::cgroup::HIERARCHIES_VAR] {
+        assert!(!sb.read("probe.env").contains(var), "{var}: {}", sb.read("probe.env"));
+    }
     let sup = lock_holder(&sb, "sdir/clean/lock");
     assert_eq!(nix::unistd::getpgid(Some(Pid::from_raw(sup))), Ok(Pid::from_raw(sup)));
     assert_eq!(
         fs::read_link(format!("/proc/{sup}/fd/0")).unwrap(),
         std::path::PathBuf::from("/dev/null")
     );
+}
+
+/// A signal immortalsvc was started with ignored (`nohup`'s SIGHUP; here
+/// SIGURG) stays ignored for the supervisors and their services, as after a
+/// fork and exec; SIGPIPE, which Rust's runtime ignores in the scanner
+/// itself, does not.
+#[test]
+fn a_signal_the_scanner_inherited_ignored_stays_ignored_for_its_services() {
+    let sb = Sandbox::new();
+    let out = sb.path("probe");
+    sb.script(
+        "services/urg/run",
+        &format!(
+            "#!/bin/sh\ngrep -E '^SigIgn' /proc/$$/status > {}.sig\nexec sleep 1000\n",
+            out.display()
+        ),
+    );
+    let sc = Scanner::start(&sb, &["sh", "-c", "trap '' URG; exec \"$0\" \"$@\""]);
+    wait_running(&sb, &sc, "urg", 0);
+    wait_for(10.0, "the probe written", || sb.read("probe.sig").lines().count() == 1);
+    let line = sb.read("probe.sig");
+    let mask = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|m| u64::from_str_radix(m, 16).ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    assert_eq!(
+        mask & bit(libc::SIGURG),
+        bit(libc::SIGURG),
+        "the service starts with {line}"
+    );
+    assert_eq!(mask & bit(libc::SIGPIPE), 0, "the service starts with {line}");
 }

@@ -24,6 +24,8 @@ pub fn run(flags: &Flags) -> i32 {
     crate::sys::process::restore_nofile();
     // Under immortalsvc our messages have a pipe of their own.
     let notices = crate::sys::exec::take_notice_fd();
+    // And the cgroup hierarchies it found.
+    crate::cgroup::take_inherited();
     match start(flags, notices) {
         Start::Exit(code) => code,
         Start::Supervise(supervisor) => supervisor.run(),

@@ -94,6 +94,9 @@ pub struct Scanner {
     /// table decided is forked before any is waited for, so they start
     /// together ([`crate::sys::clone::fork_exec`]).
     forked: Vec<(String, crate::sys::clone::Forked)>,
+    /// The cgroup hierarchies of the burst of starts under way, for each
+    /// supervisor started ([`crate::cgroup::HIERARCHIES_VAR`]).
+    hierarchies: Option<String>,
     /// `immortalsvc.sock` and `-metrics` (see [`hub`]).
     hub: Option<hub::Hub>,
     /// The services' output, and our own messages (see [`mux`]).
@@ -204,6 +207,7 @@ impl Scanner {
             dying: Vec::new(),
             reloads: Vec::new(),
             forked: Vec::new(),
+            hierarchies: None,
             hub,
             mux,
         })
@@ -362,7 +366,17 @@ impl Scanner {
             stdout: crate::supervise::spawn::Sink::Fd(sinks.out),
             stderr: crate::supervise::spawn::Sink::Fd(sinks.err),
         };
-        match crate::supervise::spawn::supervisor(&self.immortal, &args, &io, &sinks.notices) {
+        // The cgroup hierarchies, looked at once for a whole burst of
+        // starts and handed to each (`cgroup::HIERARCHIES_VAR`).
+        if self.forked.is_empty() {
+            self.hierarchies = crate::cgroup::Hierarchies::look().to_env();
+        }
+        let env: Vec<(&str, String)> = self
+            .hierarchies
+            .iter()
+            .map(|h| (crate::cgroup::HIERARCHIES_VAR, h.clone()))
+            .collect();
+        match crate::supervise::spawn::supervisor(&self.immortal, &args, &env, &io, &sinks.notices) {
             Ok(forked) => {
                 self.forked.push((name.to_string(), forked));
                 None
