@@ -4,7 +4,7 @@
 
 use crate::service::Service;
 use crate::sys::confine;
-use crate::sys::exec::{drop_privileges, reset_signals};
+use crate::sys::exec::reset_signals;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
@@ -25,6 +25,22 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// As a descriptor above the standard streams (close-on-exec) that a
+    /// prepared child makes its standard stream; `None`: inherited.
+    fn fd(&self) -> io::Result<Option<OwnedFd>> {
+        Ok(match self {
+            Sink::Inherit => None,
+            Sink::Null => Some(crate::sys::fs::above_std(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")?
+                    .into(),
+            )?),
+            Sink::Fd(fd) => Some(crate::sys::fs::above_std(fd.try_clone()?)?),
+        })
+    }
+
     fn stdio(&self) -> io::Result<Stdio> {
         Ok(match self {
             Sink::Inherit => Stdio::inherit(),
@@ -119,27 +135,52 @@ pub fn service_with(svc: &Service, io: &Io, extra: &Extra) -> io::Result<u32> {
     }
 }
 
-/// Build and start the command; `born_in_cgroup`: try to create the child
-/// in its v2 cgroup (`None` when the kernel cannot).
+/// Prepare everything the child does, then start it
+/// ([`crate::sys::clone::spawn_plan`]: borrowing our memory where it can);
+/// `born_in_cgroup`: try to create the child in its v2 cgroup (`None` when
+/// the kernel cannot).
 fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Result<Option<u32>> {
-    let (program, args) = svc
-        .command
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).process_group(0);
-    if let Some(cwd) = &svc.cwd {
-        cmd.current_dir(cwd);
+    use std::ffi::OsStr;
+    use std::os::fd::AsRawFd;
+    if svc.command.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     }
+    // The environment: ours, then `env_file:`, `env:`, the user's, what
+    // readiness and `listen:` add, in that order (a later one wins).
+    let mut changes: Vec<(&OsStr, Option<&OsStr>)> = Vec::new();
     for (name, value) in &extra.file_env {
-        cmd.env(name, value);
+        changes.push((OsStr::new(name), Some(OsStr::new(value))));
     }
     for (name, value) in &svc.env {
-        match value {
-            Some(v) => cmd.env(name, v),
-            None => cmd.env_remove(name),
-        };
+        changes.push((OsStr::new(name), value.as_deref().map(OsStr::new)));
     }
+    if let Some(user) = &svc.user {
+        changes.push((OsStr::new("HOME"), Some(OsStr::new(&user.home))));
+        changes.push((OsStr::new("USER"), Some(OsStr::new(&user.name))));
+        changes.push((OsStr::new("LOGNAME"), Some(OsStr::new(&user.name))));
+    }
+    for (name, value) in &extra.env {
+        changes.push((OsStr::new(name), Some(OsStr::new(value))));
+    }
+    let sockets = extra.listen.filter(|s| !s.is_empty());
+    let listen_env = match sockets {
+        Some(sockets) => {
+            sockets.reset()?;
+            sockets.env()
+        }
+        None => Vec::new(),
+    };
+    for (name, value) in &listen_env {
+        changes.push((OsStr::new(name), Some(OsStr::new(value))));
+    }
+    let mut own_pid_vars: Vec<&str> = extra.own_pid_var.into_iter().collect();
+    if sockets.is_some() {
+        own_pid_vars.push("LISTEN_PID");
+    }
+    let argv: Vec<&OsStr> = svc.command.iter().map(OsStr::new).collect();
+    let program = crate::sys::exec::Program::new(&argv, crate::sys::exec::environment(changes)?, &own_pid_vars)?;
+
+    let mut steps: Vec<crate::sys::exec::Step> = Vec::new();
     let c = &svc.confine;
     // Born in its v2 cgroup when the kernel can (clone3); else it writes
     // itself into it, as into the v1 ones, before exec.
@@ -153,63 +194,46 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
         .chain(&extra.cgroups.v1)
         .map(OwnedFd::try_clone)
         .collect::<io::Result<_>>()?;
-    // Before drop_privileges: raising a hard limit or lowering the nice
-    // value takes root.
-    confine::apply(
-        &mut cmd,
-        confine::Prepared {
-            cgroups: joins,
-            rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft, r.hard)).collect(),
-            nice: c.nice,
-            umask: c.umask,
-            no_new_privs: c.no_new_privs,
-        },
-    );
+    // Before the privileges are dropped: raising a hard limit or lowering
+    // the nice value takes root.
+    steps.push(confine::step(confine::Prepared {
+        cgroups: joins,
+        rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft, r.hard)).collect(),
+        nice: c.nice,
+        umask: c.umask,
+        no_new_privs: c.no_new_privs,
+    }));
     if let Some(user) = &svc.user {
-        cmd.env("HOME", &user.home)
-            .env("USER", &user.name)
-            .env("LOGNAME", &user.name);
-        drop_privileges(
-            &mut cmd,
+        steps.push(crate::sys::exec::privileges(
             user.uid.as_raw(),
             user.gid.as_raw(),
             user.groups.iter().map(|g| g.as_raw()).collect(),
-        );
+        ));
     }
-    for (name, value) in &extra.env {
-        cmd.env(name, value);
-    }
-    use std::os::fd::AsRawFd;
-    let sockets = extra.listen.filter(|s| !s.is_empty());
-    let mut own_pid_vars: Vec<&str> = extra.own_pid_var.into_iter().collect();
     let mut places = Vec::new();
     if let Some(sockets) = sockets {
-        sockets.reset()?;
-        for (name, value) in sockets.env() {
-            cmd.env(name, value);
-        }
-        own_pid_vars.push("LISTEN_PID");
         places.extend(sockets.placement().into_iter().map(|(fd, n)| (fd.as_raw_fd(), n)));
     }
     // The notification fd never is one of the sockets' numbers
     // (`listen::fd_conflict`); all are placed at once.
     places.extend(extra.fd.map(|(fd, n)| (fd.as_raw_fd(), n)));
     let given: Vec<_> = places.iter().map(|&(_, n)| n).collect();
-    crate::sys::exec::place_fds(&mut cmd, places);
+    steps.extend(crate::sys::exec::place_fds_step(places));
     if sockets.is_some() {
         // The protocol's promise: the sockets, and nothing else.
-        crate::sys::exec::pass_only(&mut cmd, given);
+        steps.push(crate::sys::exec::pass_only(given));
     }
-    io.apply(&mut cmd)?;
-    reset_signals(&mut cmd);
-    if !own_pid_vars.is_empty() {
-        // Last: it executes the program itself.
-        crate::sys::exec::exec_with_own_pid(&mut cmd, &own_pid_vars)?;
-    }
-    if let Some((dir, _)) = born_in {
-        return crate::sys::clone::spawn_into_cgroup(&mut cmd, std::os::fd::AsFd::as_fd(dir));
-    }
-    Ok(Some(cmd.spawn()?.id()))
+    let cwd = match &svc.cwd {
+        Some(cwd) => Some(crate::sys::exec::c_string(cwd.as_os_str())?),
+        None => None,
+    };
+    let mut plan = crate::sys::exec::Plan {
+        program,
+        stdio: [io.stdin.fd()?, io.stdout.fd()?, io.stderr.fd()?],
+        cwd,
+        steps,
+    };
+    crate::sys::clone::spawn_plan(&mut plan, born_in.map(|(dir, _)| std::os::fd::AsFd::as_fd(dir)))
 }
 
 /// `$SHELL`, or `sh` when unset: what runs `post_exit` and `require_cmd`.

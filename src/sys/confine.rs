@@ -6,8 +6,6 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 /// What the child applies, prepared in the parent.
 #[derive(Debug, Default)]
@@ -22,13 +20,13 @@ pub struct Prepared {
     pub no_new_privs: bool,
 }
 
-/// Register the hook on `cmd` (before any hook that drops privileges).
-pub fn apply(cmd: &mut Command, p: Prepared) {
-    // SAFETY: the closure makes only async-signal-safe system calls
-    // (write, getrlimit/setrlimit, setpriority, umask, prctl) on data it
-    // owns, prepared before the fork; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || {
+/// The step that applies it (before any step that drops privileges).
+pub fn step(p: Prepared) -> super::exec::Step {
+    Box::new(move || {
+        // SAFETY: only async-signal-safe system calls (write,
+        // getrlimit/setrlimit, setpriority, umask, prctl) on data the closure
+        // owns, prepared before the fork; it allocates nothing.
+        unsafe {
             for fd in &p.cgroups {
                 if libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
                     return Err(io::Error::last_os_error());
@@ -56,7 +54,7 @@ pub fn apply(cmd: &mut Command, p: Prepared) {
             if p.no_new_privs {
                 return Err(io::Error::from_raw_os_error(libc::ENOSYS));
             }
-            Ok(())
-        });
-    }
+        }
+        Ok(())
+    })
 }

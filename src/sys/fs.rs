@@ -92,6 +92,23 @@ pub fn start_writeback(file: &fs::File) {
 
 /// A pipe, both ends close-on-exec and, if asked, non-blocking (`pipe2`;
 /// macOS has none: `pipe` and `fcntl`, no thread forks meanwhile).
+/// `fd` itself when it is above the standard streams, else a
+/// close-on-exec copy that is (the original closed): a child then makes
+/// it one of its standard streams without overwriting another source.
+pub fn above_std(fd: std::os::fd::OwnedFd) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here.
+    let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: just made, and nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
+}
+
 pub fn pipe(nonblocking: bool) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use nix::fcntl::OFlag;
     #[cfg(not(target_os = "macos"))]

@@ -412,17 +412,28 @@ pub fn ignore_file_size_signal() {
 /// starts as if the supervisor were not there.
 /// Async-signal-safe: only sigprocmask, sigaction and atomics.
 pub fn reset_child_signals() -> std::io::Result<()> {
-    super::events::detach_in_child();
-    // SAFETY: sigemptyset/sigprocmask on a local set; sigaction restores a
-    // disposition that this process had before.
+    give_back_signals(false)
+}
+
+/// [`reset_child_signals`]: the dispositions first, then the mask (a
+/// signal held back until then meets the disposition the program gets).
+/// `borrowed`: a child that shares this process's memory until it execs
+/// (a vfork): the kernel already made its handlers the defaults
+/// (`CLONE_CLEAR_SIGHAND`), and nothing of ours may change (no detach).
+pub fn give_back_signals(borrowed: bool) -> std::io::Result<()> {
+    if !borrowed {
+        super::events::detach_in_child();
+    }
+    // SAFETY: sigaction restores a disposition that this process had
+    // before; sigemptyset/sigprocmask on a local set.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
         for (sig, slot) in BEFORE.iter().enumerate() {
-            let before = slot.load(std::sync::atomic::Ordering::Relaxed);
+            let mut before = slot.load(std::sync::atomic::Ordering::Relaxed);
+            if before == usize::MAX && sig as libc::c_int == libc::SIGPIPE {
+                // std ignored it before main, and puts it back for the
+                // programs it starts: so do we.
+                before = libc::SIG_DFL;
+            }
             if before == usize::MAX {
                 continue;
             }
@@ -432,6 +443,11 @@ pub fn reset_child_signals() -> std::io::Result<()> {
             if libc::sigaction(sig as libc::c_int, &act, std::ptr::null_mut()) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())
