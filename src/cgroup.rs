@@ -237,9 +237,9 @@ enum Where {
 /// How a child enters the service's cgroups ([`Cgroup::entry_points`]).
 #[derive(Debug, Default)]
 pub struct Entry {
-    /// The v2 cgroup: its directory (a child is born there) and its
-    /// `cgroup.procs` (for a kernel that cannot).
-    pub v2: Option<(OwnedFd, OwnedFd)>,
+    /// The v2 cgroup's directory: a child is born there, or (a kernel that
+    /// cannot) opens its `cgroup.procs` there and writes itself in.
+    pub v2: Option<OwnedFd>,
     /// `cgroup.procs` of each v1 cgroup.
     pub v1: Vec<OwnedFd>,
 }
@@ -432,9 +432,8 @@ impl Cgroup {
     }
 
     /// How a child enters its cgroups: born in the v2 one (its directory,
-    /// for `clone3`), and `cgroup.procs` of each v1 one (and of the v2
-    /// one, should the kernel not start a child in a cgroup), open for
-    /// writing: the child writes `0` (itself) to each before exec.
+    /// for `clone3`), and `cgroup.procs` of each v1 one, open for writing:
+    /// the child writes `0` (itself) to each before exec.
     pub fn entry_points(&self) -> Result<Entry> {
         let procs = |d: &Path| {
             let path = d.join("cgroup.procs");
@@ -452,7 +451,7 @@ impl Cgroup {
                     .open(d)
                     .map(OwnedFd::from)
                     .ctx("open", d)?;
-                Some((dir, procs(d)?))
+                Some(dir)
             }
             None => None,
         };

@@ -100,6 +100,7 @@ fn clear(path: &Path) -> crate::error::Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_file() && meta.len() == 0 => Ok(()),
         Ok(meta) if meta.is_file() => crate::sys::fs::write_atomic(path, b""),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         _ => remove(path),
     }
 }

@@ -53,9 +53,14 @@ impl Fifodir {
         Ok(Fifodir { dir })
     }
 
-    /// Tell every listener `event`. A FIFO nobody reads (ENXIO) or whose
-    /// reader is behind (EAGAIN) is skipped, as s6 does.
-    pub fn send(&self, event: u8) {
+    /// Tell every listener `events` (one byte each, in order, in one
+    /// write: one look at the directory for a start's `u` and `U`). A FIFO
+    /// nobody reads (ENXIO) or whose reader is behind (EAGAIN) is skipped,
+    /// as s6 does.
+    pub fn send(&self, events: &[u8]) {
+        if events.is_empty() {
+            return;
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
@@ -68,7 +73,7 @@ impl Fifodir {
                 .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
                 .open(entry.path());
             if let Ok(mut f) = fifo {
-                let _ = f.write(&[event]);
+                let _ = f.write(events);
             }
         }
     }
@@ -112,9 +117,10 @@ mod tests {
             .custom_flags(libc::O_NONBLOCK)
             .open(&listener)
             .unwrap();
-        fd.send(b'U');
+        fd.send(b"uU");
+        fd.send(b"");
         let mut got = [0u8; 4];
-        assert_eq!(reader.read(&mut got).unwrap(), 1);
-        assert_eq!(got[0], b'U');
+        assert_eq!(reader.read(&mut got).unwrap(), 2);
+        assert_eq!(&got[..2], b"uU");
     }
 }

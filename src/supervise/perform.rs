@@ -347,15 +347,17 @@ impl Supervisor {
         let running = unit.state.visible() == crate::status::RunState::Run;
         if let Some(events) = &unit.fifodir {
             // s6-supervise's events: u up, U ready, d down.
+            let mut told = Vec::new();
             if running && !unit.told.0 {
-                events.send(b'u');
+                told.push(b'u');
             }
             if ready && !unit.told.1 {
-                events.send(b'U');
+                told.push(b'U');
             }
             if !running && unit.told.0 {
-                events.send(b'd');
+                told.push(b'd');
             }
+            events.send(&told);
             unit.told = (running, ready);
         }
         if unit.state.policy.role == Role::Service && unit.ready_recorded != Some(ready) {

@@ -187,17 +187,19 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
     let born_in = extra.cgroups.v2.as_ref().filter(|_| born_in_cgroup);
     let joins = extra
         .cgroups
-        .v2
+        .v1
         .iter()
-        .filter(|_| born_in.is_none())
-        .map(|(_, procs)| procs)
-        .chain(&extra.cgroups.v1)
         .map(OwnedFd::try_clone)
         .collect::<io::Result<_>>()?;
+    let v2_join = match (&extra.cgroups.v2, born_in) {
+        (Some(dir), None) => Some(dir.try_clone()?),
+        _ => None,
+    };
     // Before the privileges are dropped: raising a hard limit or lowering
     // the nice value takes root.
     steps.push(confine::step(confine::Prepared {
         cgroups: joins,
+        cgroup_dir: v2_join,
         rlimits: c.rlimits.iter().map(|r| (r.resource, r.soft, r.hard)).collect(),
         nice: c.nice,
         umask: c.umask,
@@ -233,7 +235,7 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
         cwd,
         steps,
     };
-    crate::sys::clone::spawn_plan(&mut plan, born_in.map(|(dir, _)| std::os::fd::AsFd::as_fd(dir)))
+    crate::sys::clone::spawn_plan(&mut plan, born_in.map(std::os::fd::AsFd::as_fd))
 }
 
 /// `$SHELL`, or `sh` when unset: what runs `post_exit` and `require_cmd`.

@@ -12,6 +12,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub struct Prepared {
     /// `cgroup.procs` files open for writing: the child writes `0`.
     pub cgroups: Vec<OwnedFd>,
+    /// A cgroup directory whose `cgroup.procs` the child opens and writes
+    /// `0` to (the v2 one, on a kernel that cannot start a child there).
+    pub cgroup_dir: Option<OwnedFd>,
     /// (resource, soft, hard) with `u64::MAX` as infinity; `None` keeps
     /// the current value.
     pub rlimits: Vec<(super::rlimit::Resource, Option<u64>, Option<u64>)>,
@@ -27,6 +30,22 @@ pub fn step(p: Prepared) -> super::exec::Step {
         // getrlimit/setrlimit, setpriority, umask, prctl) on data the closure
         // owns, prepared before the fork; it allocates nothing.
         unsafe {
+            if let Some(dir) = &p.cgroup_dir {
+                let procs = libc::openat(
+                    dir.as_raw_fd(),
+                    c"cgroup.procs".as_ptr(),
+                    libc::O_WRONLY | libc::O_CLOEXEC,
+                );
+                if procs < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let wrote = libc::write(procs, b"0".as_ptr().cast(), 1);
+                let e = io::Error::last_os_error();
+                libc::close(procs);
+                if wrote != 1 {
+                    return Err(e);
+                }
+            }
             for fd in &p.cgroups {
                 if libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
                     return Err(io::Error::last_os_error());

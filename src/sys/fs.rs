@@ -15,8 +15,9 @@ use std::path::Path;
 /// an inode for it. That matters: a file system without a journal (ext4
 /// mounted so) scans past every inode freed in the last half minute at each
 /// create, and 200 supervisors starting at once spent a quarter of their
-/// time there. Where exchanging is not possible (the first write, another
-/// system, a file system without it) it is a plain rename.
+/// time there. Where exchanging is not possible (the first write of a
+/// record by this process, another system, a file system without it) it
+/// is a plain rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
@@ -32,8 +33,18 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data).ctx("write", tmp)?;
     f.set_len(data.len() as u64).ctx("truncate", tmp)?;
     drop(f);
-    if exchange(tmp, path) {
-        return Ok(());
+    // The first write of a record by this process renames (its `.new`
+    // was just made, and an exchange would fail on a record not made
+    // yet); later ones exchange.
+    static WRITTEN: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut written = WRITTEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if written.contains(path) {
+        if exchange(tmp, path) {
+            return Ok(());
+        }
+    } else {
+        written.insert(path.to_path_buf());
     }
     fs::rename(tmp, path).ctx("rename", path)
 }

@@ -534,6 +534,39 @@ fn the_service_is_born_in_its_cgroup() {
     );
 }
 
+/// A kernel without `clone3` (here: strace makes every `clone3` fail with
+/// ENOSYS): the service is forked, and writes itself into its cgroup
+/// before exec (it opens `cgroup.procs` in the cgroup's directory).
+#[test]
+fn without_clone3_the_service_still_enters_its_cgroup() {
+    if hierarchies("no clone3", true, &[]).is_none() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut cmd = std::process::Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=none",
+        "-e",
+        "inject=clone3:error=ENOSYS",
+        "-o",
+    ])
+    .arg(sb.path("strace.out"))
+    .arg(IMMORTAL)
+    .args(["-n", "-ctl"])
+    .arg(sb.path("sv"))
+    .args(["sleep", "1000"])
+    .env("IMMORTAL_SDIR", sb.path("sdir"));
+    let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
+    let pid = sup.wait_running(None);
+    sup.pids.push(pid as i32);
+    assert_eq!(procs(&cgroup_of(&sup)), [pid], "{}", sup.log());
+    assert_eq!(sup.signal("halt"), "");
+    sup.wait_exit(10.0);
+}
+
 /// CPU ticks (user + system) a process has used.
 fn cpu_ticks(pid: i32) -> u64 {
     (11..13)
