@@ -506,18 +506,7 @@ fn the_service_is_born_in_its_cgroup() {
     }
     let sb = Sandbox::new();
     let trace = sb.path("strace.out");
-    let mut cmd = std::process::Command::new("strace");
-    cmd.args(["-f", "-e", "trace=clone,clone3,write", "-o"])
-        .arg(&trace)
-        .arg(IMMORTAL)
-        .args(["-n", "-ctl"])
-        .arg(sb.path("sv"))
-        .args(["sleep", "1000"])
-        .env("IMMORTAL_SDIR", sb.path("sdir"));
-    let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
-    let pid = sup.wait_running(None);
-    sup.pids.push(pid as i32);
-    assert_eq!(procs(&cgroup_of(&sup)), [pid], "{}", sup.log());
+    let (mut sup, pid) = in_its_cgroup_under_strace(&sb, &["-e", "trace=clone,clone3,write"]);
     // The supervisor (strace's child) goes by its own halt.
     assert_eq!(sup.signal("halt"), "");
     sup.wait_exit(10.0);
@@ -543,28 +532,31 @@ fn without_clone3_the_service_still_enters_its_cgroup() {
         return;
     }
     let sb = Sandbox::new();
+    let (mut sup, _) =
+        in_its_cgroup_under_strace(&sb, &["-qq", "-e", "trace=none", "-e", "inject=clone3:error=ENOSYS"]);
+    assert_eq!(sup.signal("halt"), "");
+    sup.wait_exit(10.0);
+}
+
+/// `immortal -n -ctl sv sleep 1000` under `strace -f OPTIONS -o
+/// strace.out`, once its service runs, alone in its cgroup: the
+/// supervisor and the service's pid.
+fn in_its_cgroup_under_strace(sb: &Sandbox, options: &[&str]) -> (Supervisor, i64) {
     let mut cmd = std::process::Command::new("strace");
-    cmd.args([
-        "-f",
-        "-qq",
-        "-e",
-        "trace=none",
-        "-e",
-        "inject=clone3:error=ENOSYS",
-        "-o",
-    ])
-    .arg(sb.path("strace.out"))
-    .arg(IMMORTAL)
-    .args(["-n", "-ctl"])
-    .arg(sb.path("sv"))
-    .args(["sleep", "1000"])
-    .env("IMMORTAL_SDIR", sb.path("sdir"));
+    cmd.arg("-f")
+        .args(options)
+        .arg("-o")
+        .arg(sb.path("strace.out"))
+        .arg(IMMORTAL)
+        .args(["-n", "-ctl"])
+        .arg(sb.path("sv"))
+        .args(["sleep", "1000"])
+        .env("IMMORTAL_SDIR", sb.path("sdir"));
     let mut sup = Supervisor::spawn(cmd, sb.path("sv"), sb.path("sv.stderr"));
     let pid = sup.wait_running(None);
     sup.pids.push(pid as i32);
     assert_eq!(procs(&cgroup_of(&sup)), [pid], "{}", sup.log());
-    assert_eq!(sup.signal("halt"), "");
-    sup.wait_exit(10.0);
+    (sup, pid)
 }
 
 /// CPU ticks (user + system) a process has used.
