@@ -463,14 +463,14 @@ impl Cgroup {
     /// cgroup, or when it cannot be read, `false`.
     pub fn populated(&self) -> bool {
         let Some(dir) = &self.v2 else { return false };
-        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        let events = crate::sys::fs::read_small(dir.join("cgroup.events")).unwrap_or_default();
         keyed(&events, "populated") == Some(1)
     }
 
     /// Its processes now (v2).
     pub fn pids(&self) -> Vec<nix::unistd::Pid> {
         let Some(dir) = &self.v2 else { return Vec::new() };
-        std::fs::read_to_string(dir.join("cgroup.procs"))
+        crate::sys::fs::read_small(dir.join("cgroup.procs"))
             .unwrap_or_default()
             .lines()
             .filter_map(|l| l.trim().parse::<i32>().ok())
@@ -531,7 +531,7 @@ impl Cgroup {
         let v1_busy = || {
             self.v1
                 .iter()
-                .any(|(_, d)| std::fs::read_to_string(d.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()))
+                .any(|(_, d)| crate::sys::fs::read_small(d.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()))
         };
         if self.populated() || v1_busy() {
             return Ok(false);
@@ -657,7 +657,7 @@ fn remove_abandoned(parent: &Path, hier: &Hierarchies) {
         let entry = &dirs[i];
         let dir = entry.path();
         let Some(_held) = claim(&dir) else { continue };
-        let events = std::fs::read_to_string(dir.join("cgroup.events")).unwrap_or_default();
+        let events = crate::sys::fs::read_small(dir.join("cgroup.events")).unwrap_or_default();
         if keyed(&events, "populated") != Some(0) {
             continue;
         }

@@ -103,6 +103,29 @@ pub fn start_writeback(file: &fs::File) {
 
 /// A pipe, both ends close-on-exec and, if asked, non-blocking (`pipe2`;
 /// macOS has none: `pipe` and `fcntl`, no thread forks meanwhile).
+/// A small file of the kernel's (`/proc`, cgroupfs) whole, in reads of 4
+/// KiB: `read_to_string` asks its size (0 for these) and then reads 32
+/// bytes, 32, 64…, eight system calls for a process's `stat` where this
+/// takes three. At most 1 MiB.
+pub fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => text.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        if text.len() > 1 << 20 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "over 1 MiB"));
+        }
+    }
+    String::from_utf8(text).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"))
+}
+
 /// `fd` itself when it is above the standard streams, else a
 /// close-on-exec copy that is (the original closed): a child then makes
 /// it one of its standard streams without overwriting another source.
@@ -332,6 +355,24 @@ pub fn writable_dir(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_small_reads_a_kernel_file_and_one_of_many_reads_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "0123456789abcdef\n".repeat(1000);
+        std::fs::write(dir.path().join("long"), &long).unwrap();
+        assert_eq!(read_small(dir.path().join("long")).unwrap(), long);
+        if Path::new("/proc/self/stat").exists() {
+            let stat = read_small("/proc/self/stat").unwrap();
+            assert!(stat.starts_with(&format!("{} (", std::process::id())), "{stat}");
+        }
+        std::fs::write(dir.path().join("bytes"), [0xff, 0xfe]).unwrap();
+        assert_eq!(
+            read_small(dir.path().join("bytes")).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidData
+        );
+        assert!(read_small(dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn read_regular_refuses_fifos_links_and_huge_files_without_blocking() {

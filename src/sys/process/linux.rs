@@ -11,7 +11,7 @@ struct ProcStat(Vec<String>);
 
 impl ProcStat {
     fn read(pid: Pid) -> Option<ProcStat> {
-        let stat = read_proc(&format!("/proc/{pid}/stat"))?;
+        let stat = crate::sys::fs::read_small(format!("/proc/{pid}/stat")).ok()?;
         let rest = stat.rsplit_once(')')?.1;
         Some(ProcStat(rest.split_ascii_whitespace().map(str::to_string).collect()))
     }
@@ -51,33 +51,11 @@ pub fn all() -> Vec<Pid> {
 pub fn boot_id() -> Option<String> {
     static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     ID.get_or_init(|| {
-        let id = read_proc("/proc/sys/kernel/random/boot_id")?;
+        let id = crate::sys::fs::read_small("/proc/sys/kernel/random/boot_id").ok()?;
         let id = id.trim();
         (!id.is_empty() && !id.contains(char::is_whitespace)).then(|| id.to_string())
     })
     .clone()
-}
-
-/// A small `/proc` file whole, in reads of 4 KiB (`read_to_string` asks
-/// its size, 0 here, then reads 32 bytes, 32, 64…: eight system calls for
-/// a process's `stat`, where this takes three).
-fn read_proc(path: &str) -> Option<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut text = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => text.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-        if text.len() > 1 << 20 {
-            return None;
-        }
-    }
-    String::from_utf8(text).ok()
 }
 
 /// Time since a process started `start` clock ticks after boot, against
