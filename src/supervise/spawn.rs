@@ -229,9 +229,12 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
         Some(cwd) => Some(crate::sys::exec::c_string(cwd.as_os_str())?),
         None => None,
     };
+    let held: Vec<Option<OwnedFd>> = vec![io.stdin.fd()?, io.stdout.fd()?, io.stderr.fd()?];
+    let raw = |k: usize| held[k].as_ref().map(|fd| fd.as_raw_fd());
     let mut plan = crate::sys::exec::Plan {
         program,
-        stdio: [io.stdin.fd()?, io.stdout.fd()?, io.stderr.fd()?],
+        stdio: [raw(0), raw(1), raw(2)],
+        held: held.into_iter().flatten().collect(),
         cwd,
         steps,
     };
@@ -281,6 +284,9 @@ pub fn supervisor(
         .collect();
     let mut env = env.to_vec();
     env.push((crate::sys::exec::NOTICE_FD_VAR, NOTICE_FD.to_string()));
+    if let Some(pid) = supervisor_small_table(path, args, &env, io, notices)? {
+        return Ok(crate::sys::clone::Forked::done(pid));
+    }
     let spawned = crate::sys::spawn::spawn(&crate::sys::spawn::Spawn {
         path,
         args,
@@ -296,6 +302,80 @@ pub fn supervisor(
     io.apply(&mut cmd)?;
     reset_signals(&mut cmd);
     crate::sys::clone::fork_exec(&mut cmd)
+}
+
+/// The descriptor numbers immortalsvc reserves at its start
+/// ([`reserve_slots`]) for what each supervisor gets.
+static SLOTS: std::sync::OnceLock<crate::sys::clone::Slots> = std::sync::OnceLock::new();
+
+/// Reserve, before anything else is opened, the low descriptor numbers
+/// through which supervisors get their standard streams and notice pipe
+/// ([`crate::sys::clone::spawn_small_table`]). Where that cannot be
+/// done, supervisors are started with `posix_spawn`.
+pub fn reserve_slots() {
+    if crate::sys::clone::SMALL_TABLE {
+        if let Ok(slots) = crate::sys::clone::Slots::reserve(4) {
+            let _ = SLOTS.set(slots);
+        }
+    }
+}
+
+/// A supervisor started with a descriptor table of its own that holds the
+/// scanner's first few descriptors only (its sources put in the reserved
+/// slots): nothing of the hundreds of pipe ends a scanner holds is copied
+/// and closed again. `Ok(None)`: not done this way here.
+fn supervisor_small_table(
+    path: &Path,
+    args: &[String],
+    env: &[(&str, String)],
+    io: &Io,
+    notices: &std::os::fd::OwnedFd,
+) -> io::Result<Option<u32>> {
+    use std::ffi::OsStr;
+    use std::os::fd::AsRawFd;
+    let Some(slots) = SLOTS.get() else { return Ok(None) };
+    let sinks = [&io.stdin, &io.stdout, &io.stderr];
+    let mut sources: Vec<std::os::fd::RawFd> = sinks
+        .iter()
+        .filter_map(|sink| match sink {
+            Sink::Fd(fd) => Some(fd.as_raw_fd()),
+            _ => None,
+        })
+        .collect();
+    sources.push(notices.as_raw_fd());
+    let mut placed = slots.fill(&sources)?.into_iter();
+    let mut stdio = [None; 3];
+    for (n, sink) in sinks.iter().enumerate() {
+        stdio[n] = match sink {
+            Sink::Fd(_) => placed.next(),
+            Sink::Null => Some(slots.null()),
+            // The scanner's own, below the slots: in the child's table.
+            Sink::Inherit => None,
+        };
+    }
+    let Some(notice_slot) = placed.next() else {
+        slots.clear();
+        return Ok(None);
+    };
+    let argv: Vec<&OsStr> = std::iter::once(path.as_os_str())
+        .chain(args.iter().map(OsStr::new))
+        .collect();
+    let changes = env.iter().map(|(k, v)| (OsStr::new(*k), Some(OsStr::new(v))));
+    let started = (|| {
+        let program = crate::sys::exec::Program::new(&argv, crate::sys::exec::environment(changes)?, &[])?;
+        let mut plan = crate::sys::exec::Plan {
+            program,
+            stdio,
+            held: Vec::new(),
+            cwd: None,
+            steps: crate::sys::exec::place_fds_step(vec![(notice_slot, 3)])
+                .into_iter()
+                .collect(),
+        };
+        crate::sys::clone::spawn_small_table(&mut plan, slots.end())
+    })();
+    slots.clear();
+    started
 }
 
 pub fn program(path: &Path, args: &[String], cwd: Option<&Path>, io: &Io) -> io::Result<u32> {

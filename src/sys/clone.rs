@@ -46,6 +46,113 @@ pub fn spawn_plan(plan: &mut Plan, cgroup: Option<BorrowedFd<'_>>) -> io::Result
     forked.confirm().map(Some)
 }
 
+/// Start the child `plan` describes with a descriptor table of its own
+/// that holds only this process's descriptors below `keep_below` (where
+/// the plan's sources must be: see [`Slots`]), without copying the rest:
+/// a scanner holding three pipe ends per running supervisor copied them
+/// all into each child it started, whose exec then closed them one by one
+/// — quadratic in the number of services. Its pid once it has exec'd;
+/// `Ok(None)`: not done this way here (the caller spawns another way).
+pub fn spawn_small_table(plan: &mut Plan, keep_below: u32) -> io::Result<Option<u32>> {
+    if !SMALL_TABLE {
+        return Ok(None);
+    }
+    imp::borrowing_files(plan, keep_below)
+}
+
+/// Whether [`spawn_small_table`] can be done here (Linux x86_64: the
+/// vfork of [`spawn_plan`], sharing the table until the child unshares
+/// what it keeps).
+pub const SMALL_TABLE: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+
+/// Descriptor numbers reserved low, at a process's start, for what a
+/// child gets ([`spawn_small_table`]): each holds `/dev/null` between
+/// starts, and a child's source just before its start.
+pub struct Slots {
+    null: std::os::fd::OwnedFd,
+    slots: Vec<std::os::fd::OwnedFd>,
+}
+
+impl Slots {
+    /// `n` numbers, the lowest free ones above the standard streams
+    /// (close-on-exec); taken before the process opens anything else,
+    /// they stay below everything it opens later.
+    pub fn reserve(n: usize) -> io::Result<Slots> {
+        use std::os::fd::FromRawFd;
+        let null: std::os::fd::OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/null")?
+            .into();
+        let null = crate::sys::fs::above_std(null)?;
+        let mut slots = Vec::with_capacity(n);
+        for _ in 0..n {
+            use std::os::fd::AsRawFd;
+            // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here.
+            let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: just made, and nothing else owns it.
+            slots.push(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+        Ok(Slots { null, slots })
+    }
+
+    /// The number above every slot (and the `/dev/null` they hold).
+    pub fn end(&self) -> u32 {
+        use std::os::fd::AsRawFd;
+        let top = self
+            .slots
+            .iter()
+            .map(AsRawFd::as_raw_fd)
+            .chain([self.null.as_raw_fd()])
+            .max();
+        top.map_or(3, |t| t as u32 + 1)
+    }
+
+    /// `/dev/null`, below [`Slots::end`].
+    pub fn null(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.null.as_raw_fd()
+    }
+
+    /// Put `sources` in the slots (close-on-exec copies), in order; the
+    /// slots' numbers. At most as many as were reserved.
+    pub fn fill(&self, sources: &[std::os::fd::RawFd]) -> io::Result<Vec<std::os::fd::RawFd>> {
+        use std::os::fd::AsRawFd;
+        let mut at = Vec::with_capacity(sources.len());
+        for (slot, &fd) in self.slots.iter().zip(sources) {
+            put(fd, slot.as_raw_fd())?;
+            at.push(slot.as_raw_fd());
+        }
+        if at.len() < sources.len() {
+            return Err(io::Error::other("more sources than slots"));
+        }
+        Ok(at)
+    }
+
+    /// Every slot back to `/dev/null`: no pipe end is kept open by one.
+    pub fn clear(&self) {
+        use std::os::fd::AsRawFd;
+        for slot in &self.slots {
+            let _ = put(self.null.as_raw_fd(), slot.as_raw_fd());
+        }
+    }
+}
+
+/// Make descriptor `to` (one we own) a close-on-exec copy of `from`.
+fn put(from: std::os::fd::RawFd, to: std::os::fd::RawFd) -> io::Result<()> {
+    // SAFETY: dup2 onto a descriptor this process owns (a slot), then its
+    // flag set; no memory is involved.
+    unsafe {
+        if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, libc::FD_CLOEXEC) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use super::*;
@@ -87,8 +194,13 @@ mod imp {
     #[cfg(target_arch = "x86_64")]
     struct Shared<'a> {
         plan: &'a mut Plan,
+        /// With CLONE_FILES: the child's first act is to take a table of
+        /// its own holding only the descriptors below this number.
+        unshare_below: Option<u32>,
         /// The errno that stopped it; 0: it exec'd.
         failed: i32,
+        /// It could not take a table of its own (close_range too old).
+        not_unshared: bool,
     }
 
     /// The child's stack (it runs nothing deep: the plan's steps and
@@ -105,6 +217,21 @@ mod imp {
     /// `Ok(None)`: not done this way here (the caller forks).
     #[cfg(target_arch = "x86_64")]
     pub fn borrowing(plan: &mut Plan, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Option<u32>> {
+        borrowing_with(plan, cgroup, None)
+    }
+
+    /// [`super::spawn_small_table`]'s way.
+    #[cfg(target_arch = "x86_64")]
+    pub fn borrowing_files(plan: &mut Plan, keep_below: u32) -> io::Result<Option<u32>> {
+        borrowing_with(plan, None, Some(keep_below))
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn borrowing_with(
+        plan: &mut Plan,
+        cgroup: Option<BorrowedFd<'_>>,
+        unshare_below: Option<u32>,
+    ) -> io::Result<Option<u32>> {
         let Ok(mut stack) = STACK_AT.lock() else {
             return Ok(None);
         };
@@ -128,9 +255,15 @@ mod imp {
             }
             *stack = at as usize;
         }
-        let mut shared = Shared { plan, failed: 0 };
+        let mut shared = Shared {
+            plan,
+            unshare_below,
+            failed: 0,
+            not_unshared: false,
+        };
+        let files = if unshare_below.is_some() { libc::CLONE_FILES } else { 0 };
         let mut args = CloneArgs {
-            flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_CLEAR_SIGHAND,
+            flags: (libc::CLONE_VM | libc::CLONE_VFORK | files) as u64 | CLONE_CLEAR_SIGHAND,
             exit_signal: libc::SIGCHLD as u64,
             stack: *stack as u64,
             stack_size: STACK as u64,
@@ -156,8 +289,11 @@ mod imp {
             let e = io::Error::from_raw_os_error(-pid as i32);
             return if unsupported(&e) { Ok(None) } else { Err(e) };
         }
-        if shared.failed != 0 {
+        if shared.failed != 0 || shared.not_unshared {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+            if shared.not_unshared {
+                return Ok(None);
+            }
             return Err(io::Error::from_raw_os_error(shared.failed));
         }
         Ok(Some(pid as u32))
@@ -169,6 +305,20 @@ mod imp {
         // SAFETY: `arg` is the parent's `Shared`, alive and untouched by
         // the parent until this child execs or exits (CLONE_VFORK).
         let shared = unsafe { &mut *arg.cast::<Shared<'_>>() };
+        if let Some(below) = shared.unshare_below {
+            // A table of our own with the descriptors below `below` only:
+            // the kernel copies those and nothing else (the range reaches
+            // the end), where a fork copies every descriptor and an exec
+            // then closes every close-on-exec one, one by one.
+            // SAFETY: close_range on this child's own table (the parent's
+            // stays as it is: it is unshared first).
+            let done = unsafe { libc::syscall(libc::SYS_close_range, below, u32::MAX, libc::CLOSE_RANGE_UNSHARE) };
+            if done != 0 {
+                shared.not_unshared = true;
+                // SAFETY: as below.
+                unsafe { libc::_exit(127) }
+            }
+        }
         let e = shared.plan.run(true);
         shared.failed = e.raw_os_error().filter(|&n| n != 0).unwrap_or(libc::EINVAL);
         // SAFETY: leaving at once: no destructor, no atexit hook of the
@@ -220,6 +370,11 @@ mod imp {
         Ok(None)
     }
 
+    #[cfg(not(target_arch = "x86_64"))]
+    pub fn borrowing_files(_plan: &mut Plan, _keep_below: u32) -> io::Result<Option<u32>> {
+        Ok(None)
+    }
+
     /// A fork (clone3 without CLONE_VM) born in the cgroup `dir`; `None`
     /// when the kernel cannot.
     pub fn fork_into(plan: &mut Plan, dir: BorrowedFd<'_>) -> io::Result<Option<Forked>> {
@@ -262,6 +417,10 @@ mod imp {
 
     /// No vfork of our own here: the caller forks.
     pub fn borrowing(_plan: &mut Plan, _cgroup: Option<BorrowedFd<'_>>) -> io::Result<Option<u32>> {
+        Ok(None)
+    }
+
+    pub fn borrowing_files(_plan: &mut Plan, _keep_below: u32) -> io::Result<Option<u32>> {
         Ok(None)
     }
 
@@ -376,9 +535,11 @@ mod tests {
     fn run(argv: &[&str], vars: &[&str], own_pid: &[&str], cwd: Option<&str>) -> (io::Result<u32>, String) {
         let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
         let (read, write) = crate::sys::fs::pipe(false).unwrap();
+        let write = crate::sys::fs::above_std(write).unwrap();
         let mut plan = Plan {
             program: Program::new(&argv, env(vars), own_pid).unwrap(),
-            stdio: [None, Some(crate::sys::fs::above_std(write).unwrap()), None],
+            stdio: [None, Some(std::os::fd::AsRawFd::as_raw_fd(&write)), None],
+            held: vec![write],
             cwd: cwd.map(|c| CString::new(c).unwrap()),
             steps: Vec::new(),
         };

@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
@@ -323,7 +323,9 @@ pub struct Plan {
     pub program: Program,
     /// Descriptors (above 2) that become its standard streams; `None`:
     /// the one this process has.
-    pub stdio: [Option<OwnedFd>; 3],
+    pub stdio: [Option<std::os::fd::RawFd>; 3],
+    /// What the plan's descriptors belong to, open until it is dropped.
+    pub held: Vec<OwnedFd>,
     pub cwd: Option<CString>,
     pub steps: Vec<Step>,
 }
@@ -338,7 +340,7 @@ impl Plan {
         unsafe {
             for (n, fd) in self.stdio.iter().enumerate() {
                 if let Some(fd) = fd {
-                    if libc::dup2(fd.as_raw_fd(), n as libc::c_int) < 0 {
+                    if libc::dup2(*fd, n as libc::c_int) < 0 {
                         return io::Error::last_os_error();
                     }
                 }

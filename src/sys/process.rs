@@ -444,6 +444,7 @@ pub fn give_back_signals(borrowed: bool) -> std::io::Result<()> {
                 return Err(std::io::Error::last_os_error());
             }
         }
+        default_libc_internal_signals();
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
@@ -452,6 +453,33 @@ pub fn give_back_signals(borrowed: bool) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// glibc's and musl's signals 32–34 at their default: a `posix_spawn` of
+/// theirs leaves them ignored in the child it starts (this process, when
+/// so started) unless asked otherwise, and their `sigaction` refuses them:
+/// the system call itself. A kernel `sigaction` with the handler SIG_DFL
+/// and everything else 0 reads the same whatever the architecture's
+/// layout.
+#[cfg(target_os = "linux")]
+fn default_libc_internal_signals() {
+    let act = [0u64; 4];
+    for sig in 32..=34 {
+        // SAFETY: rt_sigaction reads `act` (32 zero bytes: SIG_DFL, no
+        // flags, no restorer, an empty mask) and writes nothing back.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                act.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn default_libc_internal_signals() {}
 
 #[cfg(test)]
 mod tests {

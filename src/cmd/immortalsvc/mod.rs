@@ -142,6 +142,8 @@ impl Scanner {
     /// `metrics`: `-metrics ADDR:PORT`, serving `/metrics` over TCP;
     /// `format`: `-o`, how the services' lines are written.
     pub fn new(dir: &Path, metrics: Option<&str>, format: mux::lines::Format) -> Result<Scanner> {
+        // First: below everything the scanner opens from now on.
+        crate::supervise::spawn::reserve_slots();
         let dir = layout::absolute(dir);
         std::fs::read_dir(&dir).ctx("read", &dir)?;
         let exe = std::env::current_exe().ctx("locate", "immortalsvc")?;
