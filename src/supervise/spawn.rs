@@ -260,9 +260,11 @@ pub fn hook(hook: &str, code: i32, svc: &Service, io: &Io) -> io::Result<u32> {
 /// Run a helper program (`./finish`, `control/x`) in its own process group.
 /// A supervisor (`immortal`, started by immortalsvc) with `io`, its own
 /// messages going to `notices` (its descriptor 3, named by
-/// [`crate::sys::exec::NOTICE_FD_VAR`]); with `posix_spawn` (nothing of a
-/// scanner holding hundreds of pipes is copied), else forked, its exec
-/// confirmed later ([`crate::sys::clone::Forked::confirm`]).
+/// [`crate::sys::exec::NOTICE_FD_VAR`]): with a small descriptor table of
+/// its own where it can ([`supervisor_small_table`]), else with
+/// `posix_spawn` (nothing of a scanner holding hundreds of pipes is copied
+/// in memory), else forked, its exec confirmed later
+/// ([`crate::sys::clone::Forked::confirm`]).
 pub fn supervisor(
     path: &Path,
     args: &[String],

@@ -1,5 +1,6 @@
 //! Starting a program with `posix_spawn(3)`: what immortalsvc starts its
-//! supervisors with.
+//! supervisors with where it cannot give each a small descriptor table of
+//! its own ([`super::clone::spawn_small_table`], Linux x86_64).
 //!
 //! A `fork` copies the whole parent — its page tables, then every page
 //! either side writes until the exec, and the exec tears the copy down
