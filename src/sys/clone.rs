@@ -183,10 +183,21 @@ mod imp {
     /// (too old, a flag it does not know, a cgroup it will not start a
     /// child in): the caller takes another way.
     fn unsupported(e: &io::Error) -> bool {
+        if e.raw_os_error() == Some(libc::ENOSYS) {
+            NO_CLONE3.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         matches!(
             e.raw_os_error(),
             Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL | libc::EOPNOTSUPP)
         )
+    }
+
+    /// `clone3` answered ENOSYS once (an old kernel, or a seccomp filter
+    /// such as a container runtime's): not asked again.
+    static NO_CLONE3: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    fn no_clone3() -> bool {
+        NO_CLONE3.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The plan and the child's verdict, shared with a child that borrows
@@ -232,6 +243,9 @@ mod imp {
         cgroup: Option<BorrowedFd<'_>>,
         unshare_below: Option<u32>,
     ) -> io::Result<Option<u32>> {
+        if no_clone3() {
+            return Ok(None);
+        }
         let Ok(mut stack) = STACK_AT.lock() else {
             return Ok(None);
         };
@@ -378,6 +392,9 @@ mod imp {
     /// A fork (clone3 without CLONE_VM) born in the cgroup `dir`; `None`
     /// when the kernel cannot.
     pub fn fork_into(plan: &mut Plan, dir: BorrowedFd<'_>) -> io::Result<Option<Forked>> {
+        if no_clone3() {
+            return Ok(None);
+        }
         let (report, told) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         let args = CloneArgs {
             flags: CLONE_INTO_CGROUP,
