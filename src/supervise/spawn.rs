@@ -195,6 +195,7 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
         (Some(dir), None) => Some(dir.try_clone()?),
         _ => None,
     };
+    let writes_cgroup_procs = v2_join.is_some() || !extra.cgroups.v1.is_empty();
     // Before the privileges are dropped: raising a hard limit or lowering
     // the nice value takes root.
     steps.push(confine::step(confine::Prepared {
@@ -237,6 +238,7 @@ fn start(svc: &Service, io: &Io, extra: &Extra, born_in_cgroup: bool) -> io::Res
         held: held.into_iter().flatten().collect(),
         cwd,
         steps,
+        may_borrow: !writes_cgroup_procs,
     };
     crate::sys::clone::spawn_plan(&mut plan, born_in.map(std::os::fd::AsFd::as_fd))
 }
@@ -345,7 +347,14 @@ fn supervisor_small_table(
         })
         .collect();
     sources.push(notices.as_raw_fd());
-    let mut placed = slots.fill(&sources)?.into_iter();
+    let mut placed = match slots.fill(&sources) {
+        Ok(placed) => placed.into_iter(),
+        Err(e) => {
+            // None of a supervisor's pipe ends stays held in a slot.
+            slots.clear();
+            return Err(e);
+        }
+    };
     let mut stdio = [None; 3];
     for (n, sink) in sinks.iter().enumerate() {
         stdio[n] = match sink {
@@ -373,6 +382,7 @@ fn supervisor_small_table(
             steps: crate::sys::exec::place_fds_step(vec![(notice_slot, 3)])
                 .into_iter()
                 .collect(),
+            may_borrow: true,
         };
         crate::sys::clone::spawn_small_table(&mut plan, slots.end())
     })();

@@ -215,9 +215,17 @@ mod imp {
     }
 
     /// The child's stack (it runs nothing deep: the plan's steps and
-    /// system calls).
+    /// system calls), and the inaccessible page below it.
     #[cfg(target_arch = "x86_64")]
     const STACK: usize = 64 * 1024;
+    #[cfg(target_arch = "x86_64")]
+    const GUARD: usize = 4096;
+
+    /// A child could not take a descriptor table of its own once.
+    #[cfg(target_arch = "x86_64")]
+    static NO_UNSHARE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    #[cfg(target_arch = "x86_64")]
+    use std::sync::atomic::Ordering;
 
     /// The children's stack: mapped once and kept (a mapping made and
     /// removed at every start costs a TLB flush on each processor the
@@ -243,13 +251,15 @@ mod imp {
         cgroup: Option<BorrowedFd<'_>>,
         unshare_below: Option<u32>,
     ) -> io::Result<Option<u32>> {
-        if no_clone3() {
+        if no_clone3() || !plan.may_borrow || (unshare_below.is_some() && NO_UNSHARE.load(Ordering::Relaxed)) {
             return Ok(None);
         }
         let Ok(mut stack) = STACK_AT.lock() else {
             return Ok(None);
         };
         if *stack == 0 {
+            // A page below it that faults: an overflow kills the child
+            // instead of writing over whatever of ours lies there.
             // SAFETY: a fresh private mapping, never unmapped; only the
             // child started while `STACK_AT` is held uses it, and that
             // child no longer does once the parent resumes (CLONE_VFORK:
@@ -257,7 +267,7 @@ mod imp {
             let at = unsafe {
                 libc::mmap(
                     std::ptr::null_mut(),
-                    STACK,
+                    GUARD + STACK,
                     libc::PROT_READ | libc::PROT_WRITE,
                     libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
                     -1,
@@ -267,7 +277,11 @@ mod imp {
             if at == libc::MAP_FAILED {
                 return Ok(None);
             }
-            *stack = at as usize;
+            // SAFETY: the first page of the mapping just made.
+            if unsafe { libc::mprotect(at, GUARD, libc::PROT_NONE) } != 0 {
+                return Ok(None);
+            }
+            *stack = at as usize + GUARD;
         }
         let mut shared = Shared {
             plan,
@@ -287,6 +301,10 @@ mod imp {
             args.flags |= CLONE_INTO_CGROUP;
             args.cgroup = dir.as_raw_fd() as u64;
         }
+        // A child that changes its ids makes the memory it shares — ours —
+        // not dumpable (no core, /proc/PID root's only): put back after.
+        // SAFETY: prctl reads a flag of this process.
+        let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
         // SAFETY: `args` describes a stack of STACK bytes that nothing else
         // uses; the child runs `borrowed_child` on it with `shared`, which
         // lives until the parent resumes (CLONE_VFORK: after the child's
@@ -299,6 +317,12 @@ mod imp {
                 (&mut shared as *mut Shared<'_>).cast(),
             )
         };
+        // SAFETY: prctl reads, then sets back, a flag of this process.
+        unsafe {
+            if dumpable >= 0 && libc::prctl(libc::PR_GET_DUMPABLE) != dumpable {
+                libc::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong);
+            }
+        }
         if pid < 0 {
             let e = io::Error::from_raw_os_error(-pid as i32);
             return if unsupported(&e) { Ok(None) } else { Err(e) };
@@ -306,6 +330,9 @@ mod imp {
         if shared.failed != 0 || shared.not_unshared {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
             if shared.not_unshared {
+                // close_range without CLOSE_RANGE_UNSHARE (Linux < 5.9):
+                // not tried again.
+                NO_UNSHARE.store(true, Ordering::Relaxed);
                 return Ok(None);
             }
             return Err(io::Error::from_raw_os_error(shared.failed));
@@ -559,6 +586,7 @@ mod tests {
             held: vec![write],
             cwd: cwd.map(|c| CString::new(c).unwrap()),
             steps: Vec::new(),
+            may_borrow: true,
         };
         let started = spawn_plan(&mut plan, None).map(|pid| pid.expect("no cgroup asked"));
         drop(plan);
@@ -590,6 +618,33 @@ mod tests {
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
         let (err, _) = run(&["true"], &["PATH=/bin:/usr/bin"], &[], Some("/nonexistent/dir"));
         assert_eq!(err.unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    /// A child that changes its ids borrows our memory, and the kernel
+    /// marks that memory not dumpable: the supervisor must stay dumpable
+    /// (core dumps, its /proc files).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_child_switching_users_leaves_us_dumpable() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (a child switching users)");
+            return;
+        }
+        // SAFETY: prctl reads a flag of this process.
+        let before = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+        let argv: Vec<&OsStr> = ["/bin/sh", "-c", "exit 0"].iter().map(OsStr::new).collect();
+        let mut plan = Plan {
+            program: Program::new(&argv, env(&[]), &[]).unwrap(),
+            stdio: [None, None, None],
+            held: Vec::new(),
+            cwd: None,
+            steps: vec![crate::sys::exec::privileges(65534, 65534, vec![65534])],
+            may_borrow: true,
+        };
+        let pid = spawn_plan(&mut plan, None).unwrap().unwrap();
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, before);
     }
 
     #[test]

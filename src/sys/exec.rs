@@ -46,10 +46,12 @@ pub fn privileges(uid: libc::uid_t, gid: libc::gid_t, groups: Vec<libc::gid_t>) 
     })
 }
 
-/// The system calls themselves on Linux: glibc's wrappers, in a process
-/// with threads, make every thread change its ids — in a child that
-/// borrows its parent's memory (a vfork), the parent's threads.
-#[cfg(target_os = "linux")]
+/// The system calls themselves on 64-bit Linux: glibc's wrappers, in a
+/// process with threads, make every thread change its ids — in a child
+/// that borrows its parent's memory (a vfork), the parent's threads. (On
+/// 32-bit Linux these numbers are the old 16-bit calls: the wrappers
+/// there, where no child borrows memory.)
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 mod set_ids {
     pub unsafe fn groups(list: &[libc::gid_t]) -> libc::c_long {
         libc::syscall(libc::SYS_setgroups, list.len(), list.as_ptr())
@@ -62,7 +64,7 @@ mod set_ids {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
 mod set_ids {
     pub unsafe fn groups(list: &[libc::gid_t]) -> libc::c_int {
         libc::setgroups(list.len() as _, list.as_ptr())
@@ -328,6 +330,11 @@ pub struct Plan {
     pub held: Vec<OwnedFd>,
     pub cwd: Option<CString>,
     pub steps: Vec<Step>,
+    /// Whether the child may borrow this process's memory until its exec
+    /// (a vfork). Not when it writes itself into a cgroup: joining one
+    /// whose cpuset or memory settings differ would move the memory it
+    /// shares — ours — too.
+    pub may_borrow: bool,
 }
 
 impl Plan {
