@@ -99,15 +99,7 @@ impl Supervisor {
         // Read at every start: a restart picks up a changed file.
         let file_env = match crate::envfile::read_all(&unit.svc.env_files) {
             Ok(vars) => vars,
-            Err(e) => {
-                let why = e.to_string();
-                self.log
-                    .warn(&format!("unable to start {}: {why}", unit.svc.command.join(" ")));
-                return Event::SpawnFailed {
-                    errno: e.errno,
-                    why: Some(why),
-                };
-            }
+            Err(e) => return start_failed(&self.log, &unit.svc, e.errno, e.to_string(), true),
         };
         let entry = match &mut unit.cgroup {
             Some(cg) => {
@@ -132,13 +124,8 @@ impl Supervisor {
         let cgroups = match entry {
             Ok(entry) => entry,
             Err(e) => {
-                let why = e.to_string();
-                self.log
-                    .warn(&format!("unable to start {}: {why}", unit.svc.command.join(" ")));
-                return Event::SpawnFailed {
-                    errno: e.raw_os_error().unwrap_or(libc::EINVAL),
-                    why: Some(why),
-                };
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                return start_failed(&self.log, &unit.svc, errno, e.to_string(), true);
             }
         };
         unit.ready_pipe = None;
@@ -191,12 +178,8 @@ impl Supervisor {
                 }
             }
             Err(e) => {
-                self.log
-                    .warn(&format!("unable to start {}: {e}", unit.svc.command.join(" ")));
-                Event::SpawnFailed {
-                    errno: e.raw_os_error().unwrap_or(libc::EINVAL),
-                    why: None,
-                }
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                start_failed(&self.log, &unit.svc, errno, e.to_string(), false)
             }
         }
     }
@@ -367,5 +350,16 @@ impl Supervisor {
                 Err(e) => self.log.warn(&format!("unable to update {}: {e}", path.display())),
             }
         }
+    }
+}
+
+/// A start that failed (`errno`, `why`): said, and answered. `shown`: the
+/// reason goes into the status too (an exec's failure is shown by its
+/// errno alone).
+fn start_failed(log: &Log, svc: &Service, errno: i32, why: String, shown: bool) -> Event {
+    log.warn(&format!("unable to start {}: {why}", svc.command.join(" ")));
+    Event::SpawnFailed {
+        errno,
+        why: shown.then_some(why),
     }
 }

@@ -54,9 +54,6 @@ pub fn spawn_plan(plan: &mut Plan, cgroup: Option<BorrowedFd<'_>>) -> io::Result
 /// — quadratic in the number of services. Its pid once it has exec'd;
 /// `Ok(None)`: not done this way here (the caller spawns another way).
 pub fn spawn_small_table(plan: &mut Plan, keep_below: u32) -> io::Result<Option<u32>> {
-    if !SMALL_TABLE {
-        return Ok(None);
-    }
     imp::borrowing_files(plan, keep_below)
 }
 
@@ -78,24 +75,16 @@ impl Slots {
     /// (close-on-exec); taken before the process opens anything else,
     /// they stay below everything it opens later.
     pub fn reserve(n: usize) -> io::Result<Slots> {
-        use std::os::fd::FromRawFd;
+        use std::os::fd::AsRawFd;
         let null: std::os::fd::OwnedFd = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open("/dev/null")?
             .into();
         let null = crate::sys::fs::above_std(null)?;
-        let mut slots = Vec::with_capacity(n);
-        for _ in 0..n {
-            use std::os::fd::AsRawFd;
-            // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here.
-            let fd = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: just made, and nothing else owns it.
-            slots.push(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
-        }
+        let slots = (0..n)
+            .map(|_| crate::sys::fs::dup_above(null.as_raw_fd(), 3))
+            .collect::<io::Result<_>>()?;
         Ok(Slots { null, slots })
     }
 
@@ -121,13 +110,13 @@ impl Slots {
     /// slots' numbers. At most as many as were reserved.
     pub fn fill(&self, sources: &[std::os::fd::RawFd]) -> io::Result<Vec<std::os::fd::RawFd>> {
         use std::os::fd::AsRawFd;
+        if sources.len() > self.slots.len() {
+            return Err(io::Error::other("more sources than slots"));
+        }
         let mut at = Vec::with_capacity(sources.len());
         for (slot, &fd) in self.slots.iter().zip(sources) {
             put(fd, slot.as_raw_fd())?;
             at.push(slot.as_raw_fd());
-        }
-        if at.len() < sources.len() {
-            return Err(io::Error::other("more sources than slots"));
         }
         Ok(at)
     }
@@ -422,7 +411,6 @@ mod imp {
         if no_clone3() {
             return Ok(None);
         }
-        let (report, told) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
         let args = CloneArgs {
             flags: CLONE_INTO_CGROUP,
             exit_signal: libc::SIGCHLD as u64,
@@ -432,26 +420,17 @@ mod imp {
         // SAFETY: clone3 without CLONE_VM is a fork: the child gets its own
         // copy of the (single-threaded) supervisor. `args` lives across
         // the call and its size is the one given.
-        let pid = unsafe {
+        let clone3 = || unsafe {
             libc::syscall(
                 libc::SYS_clone3,
                 &args as *const CloneArgs,
                 std::mem::size_of::<CloneArgs>(),
-            )
+            ) as libc::pid_t
         };
-        if pid < 0 {
-            let e = io::Error::last_os_error();
-            return if unsupported(&e) { Ok(None) } else { Err(e) };
+        match fork_with(clone3, || plan.run(false)) {
+            Err(e) if unsupported(&e) => Ok(None),
+            forked => forked.map(Some),
         }
-        if pid == 0 {
-            drop(report);
-            report_and_leave(plan.run(false), &told);
-        }
-        drop(told);
-        Ok(Some(Forked {
-            pid: pid as u32,
-            report: Some(report),
-        }))
     }
 }
 
@@ -476,16 +455,23 @@ mod imp {
 
 /// Fork a child that carries out `plan`, its exec confirmed later.
 fn fork_plan(plan: &mut Plan) -> io::Result<Forked> {
-    fork_with(|| plan.run(false))
+    fork_with(plain_fork, || plan.run(false))
 }
 
-/// Fork a child that runs `in_child` (which returns only when it could not
-/// exec), the outcome read later ([`Forked::confirm`]).
-fn fork_with(in_child: impl FnOnce() -> io::Error) -> io::Result<Forked> {
-    let (report, told) = crate::sys::fs::pipe(false)?;
+/// `fork()`.
+fn plain_fork() -> libc::pid_t {
     // SAFETY: a fork of a single-threaded process: the child has its own
-    // copy of everything, and either execs or leaves with _exit.
-    let pid = unsafe { libc::fork() };
+    // copy of everything, and (in `fork_with`) either execs or leaves
+    // with _exit.
+    unsafe { libc::fork() }
+}
+
+/// Fork a child with `fork` (a fork: 0 in the child, -1 and errno on
+/// failure) that runs `in_child` (which returns only when it could not
+/// exec), the outcome read later ([`Forked::confirm`]).
+fn fork_with(fork: impl FnOnce() -> libc::pid_t, in_child: impl FnOnce() -> io::Error) -> io::Result<Forked> {
+    let (report, told) = crate::sys::fs::pipe(false)?;
+    let pid = fork();
     if pid < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -519,7 +505,7 @@ pub struct Forked {
 /// [`CommandExt::exec`]: std::os::unix::process::CommandExt::exec
 pub fn fork_exec(cmd: &mut Command) -> io::Result<Forked> {
     use std::os::unix::process::CommandExt;
-    fork_with(|| cmd.exec())
+    fork_with(plain_fork, || cmd.exec())
 }
 
 /// In a forked child that could not exec: write the errno to `told` and

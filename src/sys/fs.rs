@@ -130,12 +130,18 @@ pub fn read_small(path: impl AsRef<Path>) -> std::io::Result<String> {
 /// close-on-exec copy that is (the original closed): a child then makes
 /// it one of its standard streams without overwriting another source.
 pub fn above_std(fd: std::os::fd::OwnedFd) -> std::io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::AsRawFd;
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
+    dup_above(fd.as_raw_fd(), 3)
+}
+
+/// A close-on-exec copy of `fd` at the lowest free number from `min` on.
+pub fn dup_above(fd: std::os::fd::RawFd, min: std::os::fd::RawFd) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
     // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here.
-    let copy = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
     if copy < 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -50,14 +50,9 @@ pub fn spawn(what: &Spawn<'_>) -> io::Result<Option<u32>> {
     let mut moves = Vec::new();
     for &(fd, n) in what.fds {
         if fd <= top {
-            // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor, owned here.
-            let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top + 1) };
-            if copy < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: just made, and nothing else owns it.
-            copies.push(unsafe { std::os::fd::FromRawFd::from_raw_fd(copy) });
-            moves.push((copy, n));
+            let copy = super::fs::dup_above(fd, top + 1)?;
+            moves.push((std::os::fd::AsRawFd::as_raw_fd(&copy), n));
+            copies.push(copy);
         } else {
             moves.push((fd, n));
         }
