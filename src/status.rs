@@ -137,15 +137,19 @@ pub fn stat_text(s: &Status) -> String {
 
 /// Write `status`, `stat` and `pid` into the supervise directory `dir`.
 pub fn write(dir: &Path, s: &Status) -> Result<()> {
-    use crate::sys::fs::write_atomic;
-    write_atomic(&dir.join(layout::STATUS), &encode(s))?;
-    write_atomic(&dir.join(layout::STAT), stat_text(s).as_bytes())?;
+    write_to(&mut crate::sys::fs::Records::open(dir)?, s)
+}
+
+/// As [`write`], into a supervise directory's [`Records`](crate::sys::fs::Records).
+pub fn write_to(records: &mut crate::sys::fs::Records, s: &Status) -> Result<()> {
+    records.write(layout::STATUS, &encode(s))?;
+    records.write(layout::STAT, stat_text(s).as_bytes())?;
     let pid = if s.pid != 0 {
         format!("{}\n", s.pid)
     } else {
         String::new()
     };
-    write_atomic(&dir.join(layout::PID), pid.as_bytes())
+    records.write(layout::PID, pid.as_bytes())
 }
 
 /// Read and decode `dir/status`.

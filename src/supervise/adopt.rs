@@ -10,6 +10,7 @@
 //! program has another start time and is ignored.
 
 use crate::layout::{HOLDER, STARTED};
+use crate::sys::fs::Records;
 use crate::sys::process;
 use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
@@ -55,13 +56,19 @@ impl Record {
 }
 
 /// Record `pid` (started in group `spawned_pgid`) as the unit's process.
-pub fn save(dir: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
-    save_as(&dir.join(STARTED), pid, spawned_pgid)
+pub fn save(records: &mut Records, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
+    match line(pid, spawned_pgid) {
+        Some(line) => records.write(STARTED, line.as_bytes()),
+        None => records.clear(STARTED),
+    }
 }
 
 /// Record the holder of the output pipes ([`crate::sys::hold`]).
-pub fn save_holder(dir: &Path, pid: Pid) -> crate::error::Result<()> {
-    save_as(&dir.join(HOLDER), pid, pid)
+pub fn save_holder(records: &mut Records, pid: Pid) -> crate::error::Result<()> {
+    match line(pid, pid) {
+        Some(line) => records.write(HOLDER, line.as_bytes()),
+        None => records.clear(HOLDER),
+    }
 }
 
 /// The holder an earlier supervisor of `dir` left, if it still runs.
@@ -70,47 +77,26 @@ pub fn holder(dir: &Path) -> Option<Pid> {
 }
 
 /// The holder is gone.
-pub fn forget_holder(dir: &Path) -> crate::error::Result<()> {
-    clear(&dir.join(HOLDER))
+pub fn forget_holder(records: &mut Records) -> crate::error::Result<()> {
+    records.clear(HOLDER)
 }
 
-fn save_as(path: &Path, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
-    let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
-        // Gone already (or no /proc): nothing that could be adopted.
-        return clear(path);
-    };
+/// The record of `pid`; `None` when it is gone already (or there is no
+/// /proc): nothing that could be adopted.
+fn line(pid: Pid, spawned_pgid: Pid) -> Option<String> {
+    let (start, boot) = (start_ticks(pid)?, boot_id()?);
     let record = Record {
         pid: pid.as_raw(),
         start,
         boot,
         pgid: spawned_pgid.as_raw(),
     };
-    crate::sys::fs::write_atomic(path, record.line().as_bytes())
+    Some(record.line())
 }
 
 /// The unit has no process any more.
-pub fn forget(dir: &Path) -> crate::error::Result<()> {
-    clear(&dir.join(STARTED))
-}
-
-/// An empty record where there was one (it names nothing, as a missing
-/// file): written over rather than removed, so stopping and starting a
-/// service frees and allocates no inode ([`crate::sys::fs::write_atomic`]).
-fn clear(path: &Path) -> crate::error::Result<()> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() && meta.len() == 0 => Ok(()),
-        Ok(meta) if meta.is_file() => crate::sys::fs::write_atomic(path, b""),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        _ => remove(path),
-    }
-}
-
-fn remove(path: &Path) -> crate::error::Result<()> {
-    use crate::error::Context;
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).ctx("remove", path),
-        _ => Ok(()),
-    }
+pub fn forget(records: &mut Records) -> crate::error::Result<()> {
+    records.clear(STARTED)
 }
 
 /// The process recorded in `path`, if it is still the same one and alive,
@@ -221,7 +207,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
         let pid = Pid::from_raw(child.id() as i32);
-        save(dir.path(), pid, pid).unwrap();
+        let records = || Records::open(dir.path()).unwrap();
+        save(&mut records(), pid, pid).unwrap();
         let found = survivor(dir.path()).unwrap();
         assert_eq!((found.pid, found.spawned_pgid), (pid, pid));
         assert!(found.uptime < Duration::from_secs(60), "{:?}", found.uptime);
@@ -234,18 +221,19 @@ mod tests {
         assert_eq!(survivor(dir.path()), None);
 
         // Dead (a zombie until reaped, then gone): not a survivor.
-        save(dir.path(), pid, pid).unwrap();
+        let mut records = records();
+        save(&mut records, pid, pid).unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(survivor(dir.path()), None);
         // Forgotten: an empty record (written over, not removed), twice.
-        forget(dir.path()).unwrap();
-        forget(dir.path()).unwrap();
+        forget(&mut records).unwrap();
+        forget(&mut records).unwrap();
         assert_eq!(std::fs::read(dir.path().join(STARTED)).unwrap(), b"");
         assert_eq!(survivor(dir.path()), None);
         // Never started: nothing is created.
         let empty = tempfile::tempdir().unwrap();
-        forget(empty.path()).unwrap();
+        forget(&mut Records::open(empty.path()).unwrap()).unwrap();
         assert!(!empty.path().join(STARTED).exists());
     }
 }

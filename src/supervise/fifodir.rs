@@ -12,7 +12,7 @@
 //! another group or to everyone (`s6-svperms -E GROUP`, `-e`).
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The directory s6-supervise keeps in a service directory.
@@ -24,6 +24,9 @@ pub const MODE: u32 = 0o3730;
 
 pub struct Fifodir {
     dir: PathBuf,
+    /// The directory, held open: each event lists it again from its start
+    /// (no path walked, no directory stream allocated).
+    fd: std::os::fd::OwnedFd,
 }
 
 impl Fifodir {
@@ -50,7 +53,10 @@ impl Fifodir {
             }
             Err(e) => return Err(e),
         }
-        Ok(Fifodir { dir })
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(&dir, flags, nix::sys::stat::Mode::empty())?;
+        Ok(Fifodir { dir, fd })
     }
 
     /// Tell every listener `events` (one byte each, in order, in one
@@ -61,19 +67,12 @@ impl Fifodir {
         if events.is_empty() {
             return;
         }
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if !entry.file_name().to_string_lossy().starts_with("ftrig1") {
-                continue;
-            }
-            let fifo = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-                .open(entry.path());
-            if let Ok(mut f) = fifo {
-                let _ = f.write(events);
+        let names = crate::sys::fs::names_in(&self.fd, &self.dir);
+        for name in names.iter().filter(|n| n.to_bytes().starts_with(b"ftrig1")) {
+            use nix::fcntl::OFlag;
+            let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+            if let Ok(fd) = nix::fcntl::openat(&self.fd, name.as_c_str(), flags, nix::sys::stat::Mode::empty()) {
+                let _ = std::fs::File::from(fd).write(events);
             }
         }
     }
@@ -83,6 +82,7 @@ impl Fifodir {
 mod tests {
     use super::*;
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
 
     #[test]
     fn made_as_s6_supervise_makes_it_and_an_existing_one_is_kept() {

@@ -23,6 +23,8 @@ pub struct Files {
     _control_writer: File,
     _ok: File,
     _lock: Lock,
+    /// `status`, `stat`, `pid`, `started`, `ready`.
+    pub records: sys::fs::Records,
     last: Option<Status>,
 }
 
@@ -48,12 +50,14 @@ impl Files {
             .open(&control_path)
             .ctx("open for writing", &control_path)?;
         let ok = open_fifo_read(&ok_path)?;
+        let records = sys::fs::Records::open(dir)?;
         Ok(Files {
             dir: dir.to_path_buf(),
             control,
             _control_writer: control_writer,
             _ok: ok,
             _lock: lock,
+            records,
             last: None,
         })
     }
@@ -70,6 +74,12 @@ impl Files {
         loop {
             match self.control.read(&mut buf) {
                 Ok(0) => break,
+                // A short read took all there was: drained (what comes
+                // later wakes the poll again).
+                Ok(n) if n < buf.len() => {
+                    out.extend_from_slice(&buf[..n]);
+                    break;
+                }
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => break, // WouldBlock: drained
@@ -83,7 +93,7 @@ impl Files {
         if self.last == Some(record) {
             return Ok(());
         }
-        status::write(&self.dir, &record)?;
+        status::write_to(&mut self.records, &record)?;
         self.last = Some(record);
         Ok(())
     }

@@ -482,23 +482,23 @@ impl Supervisor {
     /// and the next supervisor adopts it with no line lost. The holder an
     /// earlier supervisor left for the same pipes goes first.
     fn hold_output(&mut self) {
-        let Some(files) = &self.units[0].files else { return };
-        let dir = files.dir.clone();
-        if let Some(old) = adopt::holder(&dir) {
+        let unit = &mut self.units[0];
+        let Some(files) = &mut unit.files else { return };
+        if let Some(old) = adopt::holder(&files.dir) {
             let _ = nix::sys::signal::kill(old, Signal::SIGKILL);
         }
         // The next supervisor reads the held pipes by reopening them through
         // the service's descriptors (`/proc/PID/fd`): where that cannot be
         // done, a holder would only keep a full pipe blocking the service.
         let reopen = crate::sys::system::capabilities().reopen_fds;
-        let Some(output) = self.units[0].output.as_ref().filter(|_| reopen) else {
-            let _ = adopt::forget_holder(&dir);
+        let Some(output) = unit.output.as_ref().filter(|_| reopen) else {
+            let _ = adopt::forget_holder(&mut files.records);
             return;
         };
         match sys::hold::spawn(&output.read_ends()) {
             Ok(pid) => {
                 self.holder = Some(pid);
-                if let Err(e) = adopt::save_holder(&dir, pid) {
+                if let Err(e) = adopt::save_holder(&mut files.records, pid) {
                     self.log.warn(&e.to_string());
                 }
             }
@@ -1133,8 +1133,8 @@ impl Supervisor {
         if let (Some(pid), None) = (self.holder, self.units[0].state.tracked_pid()) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
-            if let Some(files) = &self.units[0].files {
-                let _ = adopt::forget_holder(&files.dir);
+            if let Some(files) = &mut self.units[0].files {
+                let _ = adopt::forget_holder(&mut files.records);
             }
         }
         // The service is gone (unless `exit` left it running): so go its

@@ -306,10 +306,10 @@ impl Supervisor {
         let Some(files) = &mut unit.files else { return };
         let main = unit.state.main_pid();
         if main != unit.recorded {
-            let dir = &files.dir;
+            let records = &mut files.records;
             let result = match main {
-                Some(pid) => adopt::save(dir, pid, unit.state.last.spawned_pgid.unwrap_or(pid)),
-                None => adopt::forget(dir),
+                Some(pid) => adopt::save(records, pid, unit.state.last.spawned_pgid.unwrap_or(pid)),
+                None => adopt::forget(records),
             };
             unit.recorded = main;
             if let Err(e) = result {
@@ -344,10 +344,12 @@ impl Supervisor {
             unit.told = (running, ready);
         }
         if unit.state.policy.role == Role::Service && unit.ready_recorded != Some(ready) {
-            let path = files.dir.join(crate::layout::READY);
-            match crate::sys::fs::set_present(&path, ready) {
+            match files.records.set_present(crate::layout::READY, ready) {
                 Ok(()) => unit.ready_recorded = Some(ready),
-                Err(e) => self.log.warn(&format!("unable to update {}: {e}", path.display())),
+                Err(e) => {
+                    let path = files.dir.join(crate::layout::READY);
+                    self.log.warn(&format!("unable to update {}: {e}", path.display()))
+                }
             }
         }
     }

@@ -64,26 +64,236 @@ fn exchange(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Make the empty file `path` exist or not (a marker such as `ready`). It
-/// is renamed to and from `path.off` rather than created and removed, so
-/// that, as with [`write_atomic`], a service going up and down neither
-/// creates nor frees an inode (only the first time creates it).
-pub fn set_present(path: &Path, present: bool) -> std::io::Result<()> {
-    let mut off = path.as_os_str().to_owned();
-    off.push(".off");
-    let off = Path::new(&off);
-    let (from, to) = if present { (off, path) } else { (path, off) };
-    match fs::rename(from, to) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            // Never made, or already so.
-            if present && !path.exists() {
-                fs::write(path, b"")?;
-            }
-            Ok(())
-        }
-        Err(e) => Err(e),
+/// The small records of one directory (a supervise directory's `status`,
+/// `stat`, `pid`, `started`, and its `ready` marker), each replaced whole
+/// as [`write_atomic`] does, through a descriptor of the directory held
+/// for the writer's life: no path is walked from the root at each write.
+/// What each record holds is remembered, so a record written again with
+/// the same bytes is left alone, and the spare (`NAME.new`, which an
+/// exchange leaves holding the record before last) is cut to length only
+/// when it could be longer than what is written over it. A supervisor
+/// writes three records at each change of its service, two changes to a
+/// stop: this halves the system calls.
+pub struct Records {
+    dir: std::os::fd::OwnedFd,
+    path: std::path::PathBuf,
+    known: Vec<(&'static str, Known)>,
+}
+
+/// What this process knows of a record and its spare; `None`: not known
+/// (another process may have left anything there).
+#[derive(Default)]
+struct Known {
+    content: Option<Vec<u8>>,
+    spare_len: Option<usize>,
+}
+
+impl Records {
+    /// The records of directory `dir`, which must exist.
+    pub fn open(dir: &Path) -> Result<Records> {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).ctx("open", dir)?;
+        Ok(Records {
+            dir: fd,
+            path: dir.to_path_buf(),
+            known: Vec::new(),
+        })
     }
+
+    /// The directory's path (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn known(&mut self, name: &'static str) -> &mut Known {
+        let at = match self.known.iter().position(|(n, _)| *n == name) {
+            Some(at) => at,
+            None => {
+                self.known.push((name, Known::default()));
+                self.known.len() - 1
+            }
+        };
+        &mut self.known[at].1
+    }
+
+    /// Replace record `name` with `data` (nothing done if it holds that
+    /// already, as far as this process wrote it).
+    pub fn write(&mut self, name: &'static str, data: &[u8]) -> Result<()> {
+        if self.known(name).content.as_deref() == Some(data) {
+            return Ok(());
+        }
+        let done = self.replace(name, data);
+        let known = self.known(name);
+        match done {
+            Ok(exchanged) => {
+                let before = known.content.replace(data.to_vec());
+                // An exchange leaves the record before this one as the
+                // spare; a rename leaves none (the next write makes it).
+                known.spare_len = if exchanged { before.map(|b| b.len()) } else { Some(0) };
+                Ok(())
+            }
+            Err(e) => {
+                *known = Known::default();
+                Err(e)
+            }
+        }
+    }
+
+    /// Write `data` into the spare and put it in place; `true` when the
+    /// names were exchanged (the spare now holds the record's previous
+    /// content), `false` when renamed.
+    fn replace(&mut self, name: &'static str, data: &[u8]) -> Result<bool> {
+        use nix::fcntl::{renameat, OFlag};
+        let spare = format!("{name}.new");
+        let known = self.known(name);
+        let (written_before, spare_len) = (known.content.is_some(), known.spare_len);
+        let spare_path = || self.path.join(&spare);
+        let mut flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
+        if data.is_empty() && spare_len != Some(0) {
+            flags |= OFlag::O_TRUNC;
+        }
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
+        let fd = nix::fcntl::openat(&self.dir, spare.as_str(), flags, mode).ctx("create", spare_path())?;
+        let mut file = fs::File::from(fd);
+        // Written over in place (no truncation first: the same length, as
+        // most records are, frees and allocates nothing), then cut to its
+        // length if the spare may have been longer.
+        file.write_all(data).ctx("write", spare_path())?;
+        if !data.is_empty() && spare_len.is_none_or(|len| len > data.len()) {
+            file.set_len(data.len() as u64).ctx("truncate", spare_path())?;
+        }
+        drop(file);
+        // The first write of a record by this process renames (an exchange
+        // would fail on a record not made yet); later ones exchange.
+        if written_before && self.exchange(&spare, name) {
+            return Ok(true);
+        }
+        renameat(&self.dir, spare.as_str(), &self.dir, name).ctx("rename", self.path.join(name))?;
+        Ok(false)
+    }
+
+    fn exchange(&self, a: &str, b: &str) -> bool {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            use nix::fcntl::{renameat2, RenameFlags};
+            renameat2(&self.dir, a, &self.dir, b, RenameFlags::RENAME_EXCHANGE).is_ok()
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        {
+            let _ = (a, b);
+            false
+        }
+    }
+
+    /// Make record `name` empty (as a missing one, it names nothing): a
+    /// record never written by this process is looked at first, and one
+    /// that is not a file (left by hand) removed.
+    pub fn clear(&mut self, name: &'static str) -> Result<()> {
+        if self.known(name).content.is_none() {
+            let path = self.path.join(name);
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() && meta.len() == 0 => {}
+                Ok(meta) if meta.is_file() => return self.write(name, b""),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                _ => match fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).ctx("remove", &path),
+                    _ => {}
+                },
+            }
+            // Empty or missing: both read as nothing recorded.
+            self.known(name).content = Some(Vec::new());
+            return Ok(());
+        }
+        self.write(name, b"")
+    }
+
+    /// Make the empty marker `name` exist or not. It is renamed to and
+    /// from `NAME.off` rather than created and removed, so that, as with
+    /// [`write_atomic`], a service going up and down neither creates nor
+    /// frees an inode (only the first time creates it).
+    pub fn set_present(&mut self, name: &'static str, present: bool) -> std::io::Result<()> {
+        use nix::fcntl::renameat;
+        let off = format!("{name}.off");
+        let (from, to) = if present {
+            (off.as_str(), name)
+        } else {
+            (name, off.as_str())
+        };
+        match renameat(&self.dir, from, &self.dir, to) {
+            Ok(()) => Ok(()),
+            Err(nix::errno::Errno::ENOENT) => {
+                // Never made, or already so.
+                if present {
+                    use nix::fcntl::OFlag;
+                    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
+                    nix::fcntl::openat(&self.dir, name, flags, nix::sys::stat::Mode::from_bits_truncate(0o666))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The names in directory `dir` (open; `path` is its path), `.` and `..`
+/// left out, read from its start. On Linux straight into a buffer on the
+/// stack, no directory stream allocated and no path walked: a supervisor
+/// lists its `event` directory at each change of its service.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub fn names_in(dir: &std::os::fd::OwnedFd, path: &Path) -> Vec<std::ffi::CString> {
+    use std::os::fd::AsRawFd;
+    let _ = path;
+    let mut names = Vec::new();
+    // SAFETY: lseek on a descriptor `dir` keeps open.
+    if unsafe { libc::lseek(dir.as_raw_fd(), 0, libc::SEEK_SET) } != 0 {
+        return names;
+    }
+    // `struct linux_dirent64` records, 8-byte aligned: inode (8), offset
+    // (8), record length (2), type (1), the NUL-ended name.
+    let mut buf = [0u64; 256];
+    loop {
+        // SAFETY: getdents64 writes at most the buffer's size into it.
+        let got = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                dir.as_raw_fd(),
+                buf.as_mut_ptr(),
+                std::mem::size_of_val(&buf),
+            )
+        };
+        if got <= 0 {
+            return names;
+        }
+        // SAFETY: the `got` bytes the kernel just wrote, read as bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), got as usize) };
+        let mut at = 0;
+        while at + 19 < bytes.len() {
+            let len = usize::from(u16::from_ne_bytes([bytes[at + 16], bytes[at + 17]]));
+            let Some(record) = bytes.get(at..at + len).filter(|_| len > 19) else {
+                return names;
+            };
+            if let Ok(name) = std::ffi::CStr::from_bytes_until_nul(&record[19..]) {
+                if !matches!(name.to_bytes(), b"." | b"..") {
+                    names.push(name.to_owned());
+                }
+            }
+            at += len;
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn names_in(dir: &std::os::fd::OwnedFd, path: &Path) -> Vec<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    let _ = dir;
+    let Ok(entries) = fs::read_dir(path) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::ffi::CString::new(e.file_name().as_bytes()).ok())
+        .collect()
 }
 
 /// Start writing `file`'s dirty pages back now, without waiting for them
@@ -101,8 +311,6 @@ pub fn start_writeback(file: &fs::File) {
     let _ = file;
 }
 
-/// A pipe, both ends close-on-exec and, if asked, non-blocking (`pipe2`;
-/// macOS has none: `pipe` and `fcntl`, no thread forks meanwhile).
 /// A small file of the kernel's (`/proc`, cgroupfs) whole, in reads of 4
 /// KiB: `read_to_string` asks its size (0 for these) and then reads 32
 /// bytes, 32, 64…, eight system calls for a process's `stat` where this
@@ -149,6 +357,8 @@ pub fn dup_above(fd: std::os::fd::RawFd, min: std::os::fd::RawFd) -> std::io::Re
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(copy) })
 }
 
+/// A pipe, both ends close-on-exec and, if asked, non-blocking (`pipe2`;
+/// macOS has none: `pipe` and `fcntl`, no thread forks meanwhile).
 pub fn pipe(nonblocking: bool) -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use nix::fcntl::OFlag;
     #[cfg(not(target_os = "macos"))]
@@ -415,23 +625,87 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"four four");
     }
 
+    /// Every name, however many (more than one buffer's worth), each
+    /// time from the start.
+    #[test]
+    fn the_names_in_an_open_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd: std::os::fd::OwnedFd = fs::File::open(dir.path()).unwrap().into();
+        assert!(names_in(&fd, dir.path()).is_empty());
+        let mut made: Vec<String> = (0..150).map(|i| format!("ftrig1{i:0>40}")).collect();
+        for name in &made {
+            fs::write(dir.path().join(name), "").unwrap();
+        }
+        for _ in 0..2 {
+            let mut got: Vec<String> = names_in(&fd, dir.path())
+                .into_iter()
+                .map(|n| n.into_string().unwrap())
+                .collect();
+            got.sort();
+            made.sort();
+            assert_eq!(got, made);
+        }
+    }
+
     #[test]
     fn a_marker_comes_and_goes_on_one_inode() {
         let dir = tempfile::tempdir().unwrap();
+        let mut records = Records::open(dir.path()).unwrap();
         let p = dir.path().join("ready");
         // Not there, told not to be: nothing is made.
-        set_present(&p, false).unwrap();
+        records.set_present("ready", false).unwrap();
         assert!(!p.exists() && !dir.path().join("ready.off").exists());
-        set_present(&p, true).unwrap();
+        records.set_present("ready", true).unwrap();
         let inode = fs::metadata(&p).unwrap().ino();
-        set_present(&p, true).unwrap();
+        records.set_present("ready", true).unwrap();
         for _ in 0..3 {
-            set_present(&p, false).unwrap();
+            records.set_present("ready", false).unwrap();
             assert!(!p.exists());
-            set_present(&p, false).unwrap();
-            set_present(&p, true).unwrap();
+            records.set_present("ready", false).unwrap();
+            records.set_present("ready", true).unwrap();
             assert_eq!(fs::metadata(&p).unwrap().ino(), inode);
         }
+    }
+
+    /// Records replace their content whole, whatever the spare held: left
+    /// longer by an earlier process, shorter or longer than what is
+    /// written over it since.
+    #[test]
+    fn records_replace_their_content_whatever_the_spare_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("status");
+        fs::write(dir.path().join("status.new"), "an earlier supervisor's longer spare").unwrap();
+        let mut records = Records::open(dir.path()).unwrap();
+        for text in [&b"one"[..], b"two", b"3", b"four four", b"", b"5", b"", b"", b"six"] {
+            records.write("status", text).unwrap();
+            assert_eq!(fs::read(&p).unwrap(), text);
+        }
+        records.clear("status").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"");
+        // A record this process never wrote: looked at before it is
+        // cleared; missing, it stays missing.
+        fs::write(dir.path().join("started"), "12 34").unwrap();
+        records.clear("started").unwrap();
+        assert_eq!(fs::read(dir.path().join("started")).unwrap(), b"");
+        records.clear("pid").unwrap();
+        assert!(!dir.path().join("pid").exists());
+        records.write("pid", b"7\n").unwrap();
+        assert_eq!(fs::read(dir.path().join("pid")).unwrap(), b"7\n");
+    }
+
+    /// The same bytes again: nothing is written (the record keeps its
+    /// inode and its time, the spare is left alone).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn a_record_written_again_unchanged_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut records = Records::open(dir.path()).unwrap();
+        records.write("pid", b"1\n").unwrap();
+        records.write("pid", b"2\n").unwrap();
+        let inode = fs::metadata(dir.path().join("pid")).unwrap().ino();
+        records.write("pid", b"2\n").unwrap();
+        assert_eq!(fs::metadata(dir.path().join("pid")).unwrap().ino(), inode);
+        assert_eq!(fs::read(dir.path().join("pid.new")).unwrap(), b"1\n");
     }
 
     /// Once both names exist, a write allocates no inode: the two are
@@ -442,13 +716,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("status");
         let spare = dir.path().join("status.new");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        let mut records = Records::open(dir.path()).unwrap();
+        records.write("status", b"one").unwrap();
+        records.write("status", b"two").unwrap();
         let inodes = |paths: [&Path; 2]| paths.map(|q| fs::metadata(q).unwrap().ino());
         let mut seen = inodes([&p, &spare]);
         seen.sort();
         for text in [&b"three"[..], b"4", b"five"] {
-            write_atomic(&p, text).unwrap();
+            records.write("status", text).unwrap();
             assert_eq!(fs::read(&p).unwrap(), text);
             let mut now = inodes([&p, &spare]);
             now.sort();

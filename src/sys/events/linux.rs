@@ -185,9 +185,25 @@ impl Events {
     fn drain_signals(&mut self, out: &mut Vec<Happened>) {
         match &mut self.signals {
             Source::Fd(fd) => {
-                while let Ok(Some(info)) = fd.read_signal() {
-                    if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
-                        out.push(Happened::Signal(sig));
+                // Several records a read; a short one took all there was.
+                const RECORD: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+                let mut buf = [0u8; 8 * RECORD];
+                loop {
+                    match nix::unistd::read(&*fd, &mut buf) {
+                        Ok(n) => {
+                            // `ssi_signo` comes first in each record.
+                            for record in buf[..n].chunks_exact(RECORD) {
+                                let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+                                if let Ok(sig) = Signal::try_from(signo as i32) {
+                                    out.push(Happened::Signal(sig));
+                                }
+                            }
+                            if n < buf.len() {
+                                break;
+                            }
+                        }
+                        Err(Errno::EINTR) => continue,
+                        Err(_) => break, // EAGAIN: all read
                     }
                 }
             }
@@ -202,6 +218,9 @@ impl Events {
                                 if let Ok(sig) = Signal::try_from(i32::from(b)) {
                                     out.push(Happened::Signal(sig));
                                 }
+                            }
+                            if n < buf.len() {
+                                break;
                             }
                         }
                         Err(Errno::EINTR) => continue,
