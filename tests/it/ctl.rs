@@ -210,20 +210,55 @@ fn unknown_service_usage_errors_and_version() {
     assert_eq!(stdout(&out).trim(), env!("CARGO_PKG_VERSION"));
 }
 
+/// A supervise directory NAME whose supervisor is gone with nothing left
+/// running: a socket file nobody listens on, and a free lock.
+fn stale_dir(sb: &Sandbox, name: &str) -> std::path::PathBuf {
+    let stale = sb.path(&format!("sdir/{name}"));
+    fs::create_dir_all(&stale).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(stale.join("immortal.sock")).unwrap());
+    fs::write(stale.join("lock"), "12345\n").unwrap();
+    stale
+}
+
 #[test]
 fn stale_directories_are_removed() {
     let sb = Sandbox::new();
-    let stale = sb.path("sdir/ghost");
-    fs::create_dir_all(&stale).unwrap();
-    // A socket file nobody listens on, and a free lock.
-    drop(std::os::unix::net::UnixListener::bind(stale.join("immortal.sock")).unwrap());
-    fs::write(stale.join("lock"), "12345\n").unwrap();
+    let stale = stale_dir(&sb, "ghost");
     let mut live = named(&sb, "live", &["sleep", "1000"]);
     live.wait_running(None);
     let text = stdout(&ctl(&sb, &[]));
     assert!(!text.contains("ghost"), "{text}");
     assert!(!stale.exists(), "stale directory not removed");
     assert!(live.dir.exists());
+}
+
+/// A verb for every service is sent to each socket without a look first
+/// at whether anyone answers: one that does not, stale, is passed over and
+/// removed as the table does, not reported; an orphaned service is said
+/// to be one.
+#[test]
+fn a_verb_for_every_service_passes_over_a_stale_directory_and_names_an_orphan() {
+    let sb = Sandbox::new();
+    let stale = stale_dir(&sb, "ghost");
+    let mut live = named(&sb, "live", &["sleep", "1000"]);
+    live.wait_running(None);
+    let mut orphaned = named(&sb, "k9", &["sleep", "300"]);
+    let pid = orphaned.wait_running(None);
+    orphaned.pids.push(pid as i32);
+    let mut child = orphaned.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = ctl(&sb, &["-w", "5", "stop", "*"]);
+    assert_eq!(out.status.code(), Some(1), "the orphan cannot be stopped");
+    let (text, errors) = (stdout(&out), stderr_of(&out));
+    assert!(!text.contains("ghost") && !errors.contains("ghost"), "{text}{errors}");
+    assert!(
+        text.contains(&format!("supervisor gone (pid {pid} still runs)")),
+        "{text}"
+    );
+    assert!(!stale.exists(), "stale directory not removed");
+    assert_eq!(live.status()["state"], "down");
+    assert!(alive(pid) && sb.path("sdir/k9/started").exists());
 }
 
 #[test]

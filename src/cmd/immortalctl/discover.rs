@@ -69,6 +69,29 @@ pub struct Found {
 /// directory's entries by name. Stale supervise directories (a socket
 /// nobody listens on, a free lock) are removed on the way.
 pub fn all() -> Vec<Found> {
+    every(true)
+}
+
+/// As [`all`], every socket taken as it is found, not connected to first:
+/// for a request that is sent to each at once (the request itself tells
+/// whether it answers: see [`stale`] for one that does not). A supervisor
+/// asked to stop is not woken twice.
+pub fn all_unchecked() -> Vec<Found> {
+    every(false)
+}
+
+/// Whether our supervise directory `dir`, whose socket did not answer, is
+/// stale (nobody holds its lock, no service it started runs on): then it
+/// is removed, as [`all`] does.
+pub fn stale(dir: &Path) -> bool {
+    if live_or_orphan(dir).is_some() || crate::sys::lock::is_held(&dir.join(layout::LOCK)) {
+        return false;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    true
+}
+
+fn every(check: bool) -> Vec<Found> {
     let mut out = Vec::new();
     let mut bases = vec![layout::base()];
     let user = layout::user_base();
@@ -105,7 +128,12 @@ pub fn all() -> Vec<Found> {
                     continue;
                 }
             }
-            if let Some(channel) = live_or_orphan(&dir) {
+            if !check {
+                out.push(Found {
+                    name,
+                    channel: Channel::Socket(dir.join(layout::SOCKET)),
+                });
+            } else if let Some(channel) = live_or_orphan(&dir) {
                 out.push(Found { name, channel });
             } else if !crate::sys::lock::is_held(&dir.join(layout::LOCK)) {
                 // Its supervisor died without cleaning up, and nothing it

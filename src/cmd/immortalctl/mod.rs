@@ -278,6 +278,8 @@ fn fifo_bytes(action: &Action) -> Result<Option<Vec<u8>>> {
 enum Sent {
     Done(Option<String>),
     Asked(std::path::PathBuf, client::Pending),
+    /// Found by [`discover::all_unchecked`], and stale: no service.
+    Stale,
 }
 
 impl Sent {
@@ -285,6 +287,7 @@ impl Sent {
     fn outcome(self) -> Option<String> {
         match self {
             Sent::Done(error) => error,
+            Sent::Stale => None,
             Sent::Asked(sock, pending) => match pending.answer() {
                 Ok((_, body)) => {
                     let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
@@ -312,8 +315,10 @@ fn unanswered(sock: &std::path::Path, e: Error) -> String {
     }
 }
 
-/// Send the action without waiting for a supervisor's answer.
-fn send(f: &Found, action: &Action) -> Sent {
+/// Send the action without waiting for a supervisor's answer. `unchecked`:
+/// `f` was found without a look at whether anyone answers
+/// ([`discover::all_unchecked`]).
+fn send(f: &Found, action: &Action, unchecked: bool) -> Sent {
     match &f.channel {
         Channel::Orphan { pid, .. } => Sent::Done(match action {
             Action::Status | Action::History | Action::Events | Action::Wait { .. } | Action::Log { .. } => None,
@@ -331,6 +336,11 @@ fn send(f: &Found, action: &Action) -> Sent {
             };
             match client::send(sock, &format!("/signal/{word}")) {
                 Ok(pending) => Sent::Asked(sock.clone(), pending),
+                Err(e)
+                    if unchecked && !client::denied(e.raw_os_error()) && sock.parent().is_some_and(discover::stale) =>
+                {
+                    Sent::Stale
+                }
                 Err(e) => Sent::Done(Some(unanswered(sock, e))),
             }
         }
@@ -402,7 +412,12 @@ fn not_started() -> Vec<Value> {
 
 /// Run a parsed request; returns the exit status.
 pub fn run(req: &Request) -> i32 {
+    // A verb or a signal for every service is sent to each socket found,
+    // without a connection first to see whether it answers: its request
+    // tells.
+    let unchecked = req.target.as_deref() == Some("*") && matches!(req.action, Action::Verb(_) | Action::Signal(_));
     let services = match req.target.as_deref() {
+        _ if unchecked => discover::all_unchecked(),
         None | Some("*") => discover::all(),
         Some(t) => match discover::one(t) {
             Some(f) => vec![f],
@@ -432,10 +447,11 @@ pub fn run(req: &Request) -> i32 {
         _ => {}
     }
     let mut code = 0;
-    // Ask every supervisor for its changes and send every one the action
-    // before reading any answer, then wait for all of them: the
+    // Send every supervisor the action, then ask every one for its
+    // changes, before reading any answer; then wait for all of them: the
     // supervisors work at once, and `down '*'` takes as long as the slowest
-    // stop, not the sum.
+    // stop, not the sum. The actions go first: no supervisor waits for the
+    // others' subscriptions to be asked before it acts.
     let mut sent = Vec::new();
     for f in &services {
         // The state before the action matters to `restart` (a new pid).
@@ -443,13 +459,18 @@ pub fn run(req: &Request) -> i32 {
             Action::Verb(Verb::Restart) => fetch(f).ok().flatten(),
             _ => None,
         };
-        let waits = matches!(req.action, Action::Verb(v) if !matches!(v, Verb::Halt | Verb::Exit));
-        let watching = waits.then(|| watch::Changes::ask(f));
-        sent.push((f, before, watching, send(f, &req.action)));
+        sent.push((f, before, send(f, &req.action, unchecked)));
     }
+    let waits = matches!(req.action, Action::Verb(v) if !matches!(v, Verb::Halt | Verb::Exit));
+    let sent: Vec<_> = sent
+        .into_iter()
+        .filter(|(_, _, action)| !matches!(action, Sent::Stale))
+        .map(|(f, before, action)| (f, before, waits.then(|| watch::Changes::ask(f)), action))
+        .collect();
     let mut acted = Vec::new();
     for (f, before, watching, action) in sent {
-        // Subscribed before the first look below: no change falls between.
+        // Subscribed before the first look below: a change after it is
+        // told; one before it, seen by that look.
         let changes = watching.map(watch::Asked::established);
         let error = action.outcome();
         if error.is_some() {
