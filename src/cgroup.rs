@@ -884,9 +884,23 @@ impl EventsWatch {
     /// the next poll waits for the next one. `false`: it cannot be read
     /// (`ENODEV`: the cgroup was removed) and will never change again.
     pub fn rearm(&self) -> bool {
+        self.read().is_some()
+    }
+
+    /// Whether any process is in the cgroup now, read through the open
+    /// file (no path walked, no file opened); `None` when it cannot be
+    /// read. Reading it clears the pending change too: what it told of is
+    /// in what was read, and the next change is flagged anew.
+    pub fn populated(&self) -> Option<bool> {
+        let text = self.read()?;
+        keyed(&text, "populated").map(|n| n == 1)
+    }
+
+    fn read(&self) -> Option<String> {
         use std::os::unix::fs::FileExt;
         let mut buf = [0u8; 256];
-        self.file.read_at(&mut buf, 0).is_ok()
+        let n = self.file.read_at(&mut buf, 0).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
 }
 

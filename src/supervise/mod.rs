@@ -177,7 +177,11 @@ impl Unit {
     /// Whether the members of `g` — and, with a cgroup, any process of
     /// the service, whatever group or session it moved to — still live.
     fn group_alive(&self, g: Group) -> bool {
-        self.cgroup.as_ref().is_some_and(|c| c.populated()) || probe(g)
+        let populated = match self.cgroup_watch.as_ref().and_then(|w| w.populated()) {
+            Some(populated) => populated,
+            None => self.cgroup.as_ref().is_some_and(|c| c.populated()),
+        };
+        populated || probe(g)
     }
 
     /// Send `sig` where the table chose. [`Whom::Service`] reaches every
