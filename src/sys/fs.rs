@@ -191,15 +191,22 @@ impl Records {
     /// that is not a file (left by hand) removed.
     pub fn clear(&mut self, name: &'static str) -> Result<()> {
         if self.known(name).content.is_none() {
-            let path = self.path.join(name);
-            match fs::symlink_metadata(&path) {
-                Ok(meta) if meta.is_file() && meta.len() == 0 => {}
-                Ok(meta) if meta.is_file() => return self.write(name, b""),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                _ => match fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).ctx("remove", &path),
-                    _ => {}
-                },
+            use nix::sys::stat::{fstatat, SFlag};
+            let found = fstatat(&self.dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+            let is_file =
+                |st: &nix::sys::stat::FileStat| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+            match found {
+                Ok(st) if is_file(&st) && st.st_size == 0 => {}
+                Ok(st) if is_file(&st) => return self.write(name, b""),
+                Err(nix::errno::Errno::ENOENT) => {}
+                _ => {
+                    // Not a file (left by hand): removed.
+                    use nix::unistd::{unlinkat, UnlinkatFlags};
+                    match unlinkat(&self.dir, name, UnlinkatFlags::NoRemoveDir) {
+                        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                        Err(e) => return Err(std::io::Error::from(e)).ctx("remove", self.path.join(name)),
+                    }
+                }
             }
             // Empty or missing: both read as nothing recorded.
             self.known(name).content = Some(Vec::new());

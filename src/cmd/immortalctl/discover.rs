@@ -84,7 +84,12 @@ pub fn all_unchecked() -> Vec<Found> {
 /// stale (nobody holds its lock, no service it started runs on): then it
 /// is removed, as [`all`] does.
 pub fn stale(dir: &Path) -> bool {
-    if live_or_orphan(dir).is_some() || crate::sys::lock::is_held(&dir.join(layout::LOCK)) {
+    // A supervisor that exits removes its socket and leaves its records
+    // for the next one: without a socket, not stale.
+    if !dir.join(layout::SOCKET).exists()
+        || live_or_orphan(dir).is_some()
+        || crate::sys::lock::is_held(&dir.join(layout::LOCK))
+    {
         return false;
     }
     let _ = std::fs::remove_dir_all(dir);

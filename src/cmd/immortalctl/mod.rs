@@ -336,8 +336,11 @@ fn send(f: &Found, action: &Action, unchecked: bool) -> Sent {
             };
             match client::send(sock, &format!("/signal/{word}")) {
                 Ok(pending) => Sent::Asked(sock.clone(), pending),
+                // Nobody listens (refused), or the socket is gone.
                 Err(e)
-                    if unchecked && !client::denied(e.raw_os_error()) && sock.parent().is_some_and(discover::stale) =>
+                    if unchecked
+                        && matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT))
+                        && sock.parent().is_some_and(discover::stale) =>
                 {
                     Sent::Stale
                 }

@@ -251,8 +251,8 @@ impl Asked {
 }
 
 impl Changes {
-    /// Subscribe to `f`'s changes: before acting, so none falls between
-    /// the action and the first look.
+    /// Subscribe to `f`'s changes; the first look after it sees any change
+    /// made before, the stream tells each one after.
     pub fn watch(f: &Found) -> Changes {
         Changes::ask(f).established()
     }
