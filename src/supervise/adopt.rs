@@ -57,18 +57,12 @@ impl Record {
 
 /// Record `pid` (started in group `spawned_pgid`) as the unit's process.
 pub fn save(records: &mut Records, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
-    match line(pid, spawned_pgid) {
-        Some(line) => records.write(STARTED, line.as_bytes()),
-        None => records.clear(STARTED),
-    }
+    save_as(records, STARTED, pid, spawned_pgid)
 }
 
 /// Record the holder of the output pipes ([`crate::sys::hold`]).
 pub fn save_holder(records: &mut Records, pid: Pid) -> crate::error::Result<()> {
-    match line(pid, pid) {
-        Some(line) => records.write(HOLDER, line.as_bytes()),
-        None => records.clear(HOLDER),
-    }
+    save_as(records, HOLDER, pid, pid)
 }
 
 /// The holder an earlier supervisor of `dir` left, if it still runs.
@@ -81,17 +75,19 @@ pub fn forget_holder(records: &mut Records) -> crate::error::Result<()> {
     records.clear(HOLDER)
 }
 
-/// The record of `pid`; `None` when it is gone already (or there is no
-/// /proc): nothing that could be adopted.
-fn line(pid: Pid, spawned_pgid: Pid) -> Option<String> {
-    let (start, boot) = (start_ticks(pid)?, boot_id()?);
+/// Record `pid` in `name`; an empty record when it is gone already (or
+/// there is no /proc): nothing that could be adopted.
+fn save_as(records: &mut Records, name: &'static str, pid: Pid, spawned_pgid: Pid) -> crate::error::Result<()> {
+    let (Some(start), Some(boot)) = (start_ticks(pid), boot_id()) else {
+        return records.clear(name);
+    };
     let record = Record {
         pid: pid.as_raw(),
         start,
         boot,
         pgid: spawned_pgid.as_raw(),
     };
-    Some(record.line())
+    records.write(name, record.line().as_bytes())
 }
 
 /// The unit has no process any more.

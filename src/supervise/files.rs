@@ -13,7 +13,7 @@ use crate::status::{self, Status};
 use crate::sys::{self, lock::Lock};
 use nix::sys::stat::Mode;
 use std::fs::{File, OpenOptions};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -69,22 +69,10 @@ impl Files {
 
     /// Every byte written to `control` so far, in order.
     pub fn drain_control(&mut self) -> Vec<u8> {
+        use std::os::fd::AsFd;
         let mut out = Vec::new();
         let mut buf = [0u8; 4096];
-        loop {
-            match self.control.read(&mut buf) {
-                Ok(0) => break,
-                // A short read took all there was: drained (what comes
-                // later wakes the poll again).
-                Ok(n) if n < buf.len() => {
-                    out.extend_from_slice(&buf[..n]);
-                    break;
-                }
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => break, // WouldBlock: drained
-            }
-        }
+        sys::fs::drain(self.control.as_fd(), &mut buf, |got| out.extend_from_slice(got));
         out
     }
 

@@ -15,9 +15,8 @@ use std::path::Path;
 /// an inode for it. That matters: a file system without a journal (ext4
 /// mounted so) scans past every inode freed in the last half minute at each
 /// create, and 200 supervisors starting at once spent a quarter of their
-/// time there. Where exchanging is not possible (the first write of a
-/// record by this process, another system, a file system without it) it
-/// is a plain rename.
+/// time there. Where exchanging is not possible (the first write, another
+/// system, a file system without it) it is a plain rename.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
@@ -33,18 +32,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     f.write_all(data).ctx("write", tmp)?;
     f.set_len(data.len() as u64).ctx("truncate", tmp)?;
     drop(f);
-    // The first write of a record by this process renames (its `.new`
-    // was just made, and an exchange would fail on a record not made
-    // yet); later ones exchange.
-    static WRITTEN: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    let mut written = WRITTEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if written.contains(path) {
-        if exchange(tmp, path) {
-            return Ok(());
-        }
-    } else {
-        written.insert(path.to_path_buf());
+    if exchange(tmp, path) {
+        return Ok(());
     }
     fs::rename(tmp, path).ctx("rename", path)
 }
@@ -99,11 +88,6 @@ impl Records {
             path: dir.to_path_buf(),
             known: Vec::new(),
         })
-    }
-
-    /// The directory's path (for messages).
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn known(&mut self, name: &'static str) -> &mut Known {
@@ -301,6 +285,25 @@ pub fn names_in(dir: &std::os::fd::OwnedFd, path: &Path) -> Vec<std::ffi::CStrin
         .flatten()
         .filter_map(|e| std::ffi::CString::new(e.file_name().as_bytes()).ok())
         .collect()
+}
+
+/// Read everything non-blocking `fd` holds now, a buffer `buf` at a time,
+/// each read's bytes given to `each`. A short read took all there was
+/// (what comes later makes the descriptor readable again): no last read
+/// only to be told EAGAIN.
+pub fn drain(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8], mut each: impl FnMut(&[u8])) {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => {
+                each(&buf[..n]);
+                if n < buf.len() {
+                    return;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return, // EAGAIN: all read
+        }
+    }
 }
 
 /// Start writing `file`'s dirty pages back now, without waiting for them

@@ -185,48 +185,28 @@ impl Events {
     fn drain_signals(&mut self, out: &mut Vec<Happened>) {
         match &mut self.signals {
             Source::Fd(fd) => {
-                // Several records a read; a short one took all there was.
+                // Several records a read; `ssi_signo` comes first in each.
                 const RECORD: usize = std::mem::size_of::<libc::signalfd_siginfo>();
                 let mut buf = [0u8; 8 * RECORD];
-                loop {
-                    match nix::unistd::read(&*fd, &mut buf) {
-                        Ok(n) => {
-                            // `ssi_signo` comes first in each record.
-                            for record in buf[..n].chunks_exact(RECORD) {
-                                let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
-                                if let Ok(sig) = Signal::try_from(signo as i32) {
-                                    out.push(Happened::Signal(sig));
-                                }
-                            }
-                            if n < buf.len() {
-                                break;
-                            }
+                super::super::fs::drain(fd.as_fd(), &mut buf, |got| {
+                    for record in got.chunks_exact(RECORD) {
+                        let signo = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+                        if let Ok(sig) = Signal::try_from(signo as i32) {
+                            out.push(Happened::Signal(sig));
                         }
-                        Err(Errno::EINTR) => continue,
-                        Err(_) => break, // EAGAIN: all read
                     }
-                }
+                });
             }
             Source::Idle(..) => {}
             Source::Pipe(fd) => {
                 let mut buf = [0u8; 64];
-                loop {
-                    match nix::unistd::read(&*fd, &mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            for &b in &buf[..n] {
-                                if let Ok(sig) = Signal::try_from(i32::from(b)) {
-                                    out.push(Happened::Signal(sig));
-                                }
-                            }
-                            if n < buf.len() {
-                                break;
-                            }
+                super::super::fs::drain(fd.as_fd(), &mut buf, |got| {
+                    for &b in got {
+                        if let Ok(sig) = Signal::try_from(i32::from(b)) {
+                            out.push(Happened::Signal(sig));
                         }
-                        Err(Errno::EINTR) => continue,
-                        Err(_) => break, // EAGAIN: all read
                     }
-                }
+                });
             }
         }
     }
