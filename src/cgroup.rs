@@ -261,19 +261,29 @@ pub struct Cgroup {
     lock: Option<Flock<std::fs::File>>,
     /// Whether the cgroups abandoned beside it were looked for already.
     swept: bool,
+    /// Claimed and checked just now (setup): the first start need not
+    /// look again whether it is still there.
+    fresh: bool,
 }
 
 impl Cgroup {
     /// The cgroup of the service named `name` supervised from `sdir`:
     /// found again from the record, or made. `None` when there is neither
-    /// a writable v2 hierarchy nor a limit to apply.
-    pub fn setup(hier: &Hierarchies, sdir: &Path, name: &str, limits: &CgroupLimits) -> Result<Option<Cgroup>> {
+    /// a writable v2 hierarchy nor a limit to apply. `recorded`: `sdir`
+    /// may hold a record (false: it was made just now).
+    pub fn setup(
+        hier: &Hierarchies,
+        sdir: &Path,
+        name: &str,
+        limits: &CgroupLimits,
+        recorded: bool,
+    ) -> Result<Option<Cgroup>> {
         let plan = hier.plan(limits).map_err(|(_, e)| Error::invalid(e))?;
         if hier.v2.is_none() && plan.is_empty() {
             return Ok(None);
         }
         let record = sdir.join(crate::layout::CGROUP);
-        let recorded = read_record(&record);
+        let recorded = if recorded { read_record(&record) } else { Vec::new() };
         let mut cg = Cgroup {
             v2: None,
             v1: Vec::new(),
@@ -283,6 +293,7 @@ impl Cgroup {
             leaf: String::new(),
             lock: None,
             swept: false,
+            fresh: false,
         };
         // The leaf name: the recorded one (adoption), else the first free
         // one of NAME, NAME.2, … in the v2 hierarchy.
@@ -313,6 +324,7 @@ impl Cgroup {
                 )));
             };
             cg.lock = Some(lock);
+            cg.fresh = true;
             cg.leaf = leaf_name(&dir);
             cg.v2 = Some(dir);
             cg.save()?;
@@ -388,7 +400,8 @@ impl Cgroup {
     /// again. Without it every later start would fail for good.
     pub fn restore(&mut self, limits: &CgroupLimits) -> Result<bool> {
         let mut remade = false;
-        if let Some(dir) = self.v2.clone().filter(|d| !self.holds(d)) {
+        let fresh = std::mem::take(&mut self.fresh);
+        if let Some(dir) = self.v2.clone().filter(|d| !fresh && !self.holds(d)) {
             let parent = dir.parent().unwrap_or(Path::new("/")).to_path_buf();
             // Its name, or (another supervisor took it meanwhile) the next
             // free one.
@@ -443,8 +456,16 @@ impl Cgroup {
                 .map(OwnedFd::from)
                 .ctx("open", &path)
         };
-        let v2 = match &self.v2 {
-            Some(d) => {
+        // The directory claimed is open already (a descriptor is all
+        // `clone3` needs): another of it, without a lookup.
+        let claimed = self
+            .lock
+            .as_ref()
+            .and_then(|lock| lock.try_clone().ok())
+            .map(OwnedFd::from);
+        let v2 = match (&self.v2, claimed) {
+            (Some(_), Some(dir)) => Some(dir),
+            (Some(d), None) => {
                 let dir = std::fs::OpenOptions::new()
                     .read(true)
                     .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -453,7 +474,7 @@ impl Cgroup {
                     .ctx("open", d)?;
                 Some(dir)
             }
-            None => None,
+            (None, _) => None,
         };
         let v1 = self.v1.iter().map(|(_, d)| procs(d)).collect::<Result<_>>()?;
         Ok(Entry { v2, v1 })
@@ -607,14 +628,16 @@ fn make_leaf(parent: &Path, name: &str) -> Result<PathBuf> {
         } else {
             parent.join(format!("{name}.{n}"))
         };
-        // The parent may be removed by another supervisor between our
-        // create_dir_all and mkdir: try again.
+        // The parent is made when missing (the first supervisor, or one
+        // after another removed it as empty): most starts find it, and a
+        // `mkdir` of a cgroup that exists still costs a lookup.
         for _ in 0..3 {
-            std::fs::create_dir_all(parent).ctx("create cgroup", parent)?;
             match std::fs::create_dir(&dir) {
                 Ok(()) => return Ok(dir),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(parent).ctx("create cgroup", parent)?;
+                }
                 Err(e) => return Err(e).ctx("create cgroup", &dir),
             }
         }
@@ -1006,16 +1029,16 @@ mod tests {
         let none = CgroupLimits::default();
         // Directories in a tempdir stand for cgroups (removing abandoned
         // ones needs cgroupfs: tests/it/confinement.rs).
-        let a = Cgroup::setup(&hier, &one, "web", &none).unwrap().unwrap();
+        let a = Cgroup::setup(&hier, &one, "web", &none, true).unwrap().unwrap();
         assert_eq!(a.v2.as_deref(), Some(base.join("immortal/web").as_path()));
         // Another supervise directory, the same name: a cgroup of its own.
-        let b = Cgroup::setup(&hier, &two, "web", &none).unwrap().unwrap();
+        let b = Cgroup::setup(&hier, &two, "web", &none, true).unwrap().unwrap();
         assert_eq!(b.v2.as_deref(), Some(base.join("immortal/web.2").as_path()));
         // A later supervisor of the first directory (the first one gone)
         // finds its cgroup again.
         let first = a.v2.clone();
         drop(a);
-        let again = Cgroup::setup(&hier, &one, "web", &none).unwrap().unwrap();
+        let again = Cgroup::setup(&hier, &one, "web", &none, true).unwrap().unwrap();
         assert_eq!(again.v2, first);
         assert!(!again.populated());
         assert!(again.remove().unwrap());
@@ -1026,9 +1049,11 @@ mod tests {
         assert!(!base.join("immortal").exists());
         // No hierarchy, no limits: no cgroup; limits without one: an error.
         let nothing = Hierarchies::default();
-        assert!(Cgroup::setup(&nothing, &one, "web", &none).unwrap().is_none());
+        assert!(Cgroup::setup(&nothing, &one, "web", &none, true).unwrap().is_none());
         let pids = CgroupLimits { pids: Some(3), ..none };
-        let err = Cgroup::setup(&nothing, &one, "web", &pids).unwrap_err().to_string();
+        let err = Cgroup::setup(&nothing, &one, "web", &pids, true)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("cgroup: pids: "), "{err}");
     }
 

@@ -1,6 +1,12 @@
 //! `immortal`: supervise one command (Go immortal's command line).
 
-#![forbid(unsafe_code)]
+// A C `main`: std's start-up (a read of /proc/self/maps for the stack
+// guard, a signal stack: some twenty system calls) would be paid by every
+// supervisor immortalsvc starts. What it did that matters (closed standard
+// descriptors opened on /dev/null, SIGPIPE ignored) is done below.
+#![no_main]
+// No `unsafe` here but the C `main`'s `no_mangle` and its reading of argv.
+#![deny(unsafe_code)]
 
 use immortal::cli;
 use immortal::cmd::{self, immortal::Flags};
@@ -86,10 +92,21 @@ fn flags(m: &getopts::Matches) -> immortal::error::Result<Flags> {
     })
 }
 
-fn main() {
+#[allow(unsafe_code)] // `no_mangle`: this is the C `main` the C runtime calls.
+#[no_mangle]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    immortal::sys::cmain::start();
+    // SAFETY: argc and argv as the C runtime hands them to `main`.
+    let args = unsafe { immortal::sys::cmain::args(argc, argv) };
+    run(&args);
+    // libc's exit does not flush std's buffer.
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    0
+}
+
+fn run(args: &[String]) {
     let opts = options();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let parsed = cli::parse(&opts, &args, &["cc", "n", "v", "version", "h"]).and_then(|m| Ok((flags(&m)?, m)));
+    let parsed = cli::parse(&opts, args, &["cc", "n", "v", "version", "h"]).and_then(|m| Ok((flags(&m)?, m)));
     let (flags, m) = match parsed {
         Ok(ok) => ok,
         Err(e) => {

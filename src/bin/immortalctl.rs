@@ -46,9 +46,11 @@ usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'
 
 #[allow(unsafe_code)] // `no_mangle`: this is the C `main` the C runtime calls.
 #[no_mangle]
-extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    // glibc hands std the arguments before `main` (init_array).
-    let args: Vec<String> = std::env::args().skip(1).collect();
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    // From argv: std fills its own arguments without its `main` on glibc
+    // only (empty on the BSDs, macOS aside, and musl).
+    // SAFETY: argc and argv as the C runtime hands them to `main`.
+    let args = unsafe { immortal::sys::cmain::args(argc, argv) };
     let code = match immortalctl::args::parse(&args) {
         Ok(Parsed::Run(req)) => immortalctl::run(&req),
         Ok(Parsed::Help) => {

@@ -156,7 +156,7 @@ pub fn reopen_pipe(pid: Pid, fd: i32, nonblocking_read: bool) -> std::io::Result
 /// When the process started: with the pid and the boot, it names one
 /// process.
 fn start_ticks(pid: Pid) -> Option<u64> {
-    process::info(pid).map(|i| i.start)
+    process::start_time(pid)
 }
 
 fn is_zombie(pid: Pid) -> bool {

@@ -12,7 +12,7 @@
 //! another group or to everyone (`s6-svperms -E GROUP`, `-e`).
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 /// The directory s6-supervise keeps in a service directory.
@@ -35,13 +35,21 @@ impl Fifodir {
     /// error (no events are sent then).
     pub fn create(service_dir: &Path) -> std::io::Result<Fifodir> {
         let dir = service_dir.join(EVENT_DIR);
+        use nix::fcntl::OFlag;
+        let open = |dir: &Path| {
+            let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty())
+        };
         // Made private first: it is opened to the group only once it
-        // belongs to the right one.
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        // belongs to the right one (through the descriptor: no path walked
+        // again).
+        let fd = match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => {
-                std::os::unix::fs::chown(&dir, None, Some(nix::unistd::getegid().as_raw()))?;
+                let fd = open(&dir)?;
+                nix::unistd::fchown(&fd, None, Some(nix::unistd::getegid()))?;
                 // chmod, unlike mkdir, is not cut by the umask.
-                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(MODE))?;
+                nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::from_bits_truncate(MODE as _))?;
+                fd
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if !std::fs::symlink_metadata(&dir)?.is_dir() {
@@ -50,12 +58,10 @@ impl Fifodir {
                         format!("{} exists and is not a directory", dir.display()),
                     ));
                 }
+                open(&dir)?
             }
             Err(e) => return Err(e),
-        }
-        use nix::fcntl::OFlag;
-        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-        let fd = nix::fcntl::open(&dir, flags, nix::sys::stat::Mode::empty())?;
+        };
         Ok(Fifodir { dir, fd })
     }
 
@@ -82,7 +88,7 @@ impl Fifodir {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
     #[test]
     fn made_as_s6_supervise_makes_it_and_an_existing_one_is_kept() {

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 
 pub struct Files {
     pub dir: PathBuf,
+    /// `dir` was made by this supervisor: no earlier one left anything in
+    /// it (no survivor to adopt, no holder, no cgroup recorded).
+    pub made: bool,
     control: File,
     _control_writer: File,
     _ok: File,
@@ -32,13 +35,14 @@ impl Files {
     /// Take `dir` (created if needed; the lock must be free) and open its
     /// FIFOs.
     pub fn open(dir: &Path) -> Result<Files> {
-        let mut lock = acquire(dir)?;
+        let (mut lock, made) = acquire(dir)?;
         lock.record_holder(std::process::id())?;
-        Self::with_lock(dir, lock)
+        Self::with_lock(dir, lock, made)
     }
 
-    /// As [`Files::open`], with the lock already held.
-    pub fn with_lock(dir: &Path, lock: Lock) -> Result<Files> {
+    /// As [`Files::open`], with the lock already held; `made`: `dir` was
+    /// made just now by this process.
+    fn with_lock(dir: &Path, lock: Lock, made: bool) -> Result<Files> {
         let control_path = dir.join(layout::CONTROL);
         let ok_path = dir.join(layout::OK);
         make_fifo(&control_path)?;
@@ -50,8 +54,12 @@ impl Files {
             .open(&control_path)
             .ctx("open for writing", &control_path)?;
         let ok = open_fifo_read(&ok_path)?;
-        let records = sys::fs::Records::open(dir)?;
+        let mut records = sys::fs::Records::open(dir)?;
+        if made {
+            records.made_empty();
+        }
         Ok(Files {
+            made,
             dir: dir.to_path_buf(),
             control,
             _control_writer: control_writer,
@@ -87,11 +95,14 @@ impl Files {
     }
 }
 
-/// Create `dir` and take its lock.
-pub fn acquire(dir: &Path) -> Result<Lock> {
-    sys::fs::ensure_dir(dir)?;
-    sys::fs::check_owner(dir)?;
-    Lock::acquire(&dir.join(layout::LOCK))
+/// Create `dir` and take its lock; whether `dir` was made now.
+fn acquire(dir: &Path) -> Result<(Lock, bool)> {
+    let made = sys::fs::make_dir(dir)?;
+    // One made just now is ours.
+    if !made {
+        sys::fs::check_owner(dir)?;
+    }
+    Ok((Lock::acquire(&dir.join(layout::LOCK))?, made))
 }
 
 /// `supervise -> .` in a supervise directory that is not a service
@@ -127,6 +138,13 @@ pub fn of_service_dir(service_dir: &Path) -> Result<PathBuf> {
 }
 
 fn make_fifo(path: &Path) -> Result<()> {
+    // Made first (a new supervise directory has none), looked at when it
+    // is there already.
+    match nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600)) {
+        Ok(()) => return Ok(()),
+        Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(std::io::Error::from(e)).ctx("create FIFO", path),
+    }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_fifo() => {
             sys::fs::check_owner(path)?;

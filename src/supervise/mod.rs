@@ -427,7 +427,8 @@ impl Supervisor {
     /// still running (that supervisor was killed): supervise it instead of
     /// starting a second copy.
     fn adopt_survivor(&mut self, i: usize) -> bool {
-        let Some(files) = &self.units[i].files else {
+        // A supervise directory made by this supervisor records nothing.
+        let Some(files) = self.units[i].files.as_ref().filter(|f| !f.made) else {
             return false;
         };
         let Some(found) = adopt::survivor(&files.dir) else {
@@ -488,7 +489,8 @@ impl Supervisor {
     fn hold_output(&mut self) {
         let unit = &mut self.units[0];
         let Some(files) = &mut unit.files else { return };
-        if let Some(old) = adopt::holder(&files.dir) {
+        let left = if files.made { None } else { adopt::holder(&files.dir) };
+        if let Some(old) = left {
             let _ = nix::sys::signal::kill(old, Signal::SIGKILL);
         }
         // The next supervisor reads the held pipes by reopening them through

@@ -294,7 +294,7 @@ impl Supervisor {
         }
         let name = self.units[i].svc.name.clone().unwrap_or_else(|| self.dir_name());
         let hier = crate::cgroup::Hierarchies::discover();
-        if let Some(cg) = crate::cgroup::Cgroup::setup(&hier, &self.dir, &name, &svc.confine.cgroup)? {
+        if let Some(cg) = crate::cgroup::Cgroup::setup(&hier, &self.dir, &name, &svc.confine.cgroup, true)? {
             use crate::error::Context;
             self.units[i].confine(cg).ctx("watch cgroup.events of", &self.dir)?;
         }

@@ -21,16 +21,15 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".new");
     let tmp = Path::new(&tmp);
-    // Written over in place (no truncation first: the same length, as most
-    // records are, frees and allocates nothing), then cut to its length.
+    // Emptied as it is opened (what a spare holds is not known here; the
+    // records written again and again go through [`Records`]).
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(false)
+        .truncate(true)
         .open(tmp)
         .ctx("create", tmp)?;
     f.write_all(data).ctx("write", tmp)?;
-    f.set_len(data.len() as u64).ctx("truncate", tmp)?;
     drop(f);
     if exchange(tmp, path) {
         return Ok(());
@@ -67,6 +66,9 @@ pub struct Records {
     dir: std::os::fd::OwnedFd,
     path: std::path::PathBuf,
     known: Vec<(&'static str, Known)>,
+    /// The directory was made by this process ([`Records::made_empty`]):
+    /// a record it has not written is missing, and so is its spare.
+    empty: bool,
 }
 
 /// What this process knows of a record and its spare; `None`: not known
@@ -75,6 +77,8 @@ pub struct Records {
 struct Known {
     content: Option<Vec<u8>>,
     spare_len: Option<usize>,
+    /// A marker's presence as this process last made it.
+    present: Option<bool>,
 }
 
 impl Records {
@@ -87,7 +91,14 @@ impl Records {
             dir: fd,
             path: dir.to_path_buf(),
             known: Vec::new(),
+            empty: false,
         })
+    }
+
+    /// The directory was made just now by this process: nothing is in it
+    /// yet, so nothing is looked for before a first write or a clear.
+    pub fn made_empty(&mut self) {
+        self.empty = true;
     }
 
     fn known(&mut self, name: &'static str) -> &mut Known {
@@ -130,21 +141,24 @@ impl Records {
     fn replace(&mut self, name: &'static str, data: &[u8]) -> Result<bool> {
         use nix::fcntl::{renameat, OFlag};
         let spare = format!("{name}.new");
+        let empty = self.empty;
         let known = self.known(name);
-        let (written_before, spare_len) = (known.content.is_some(), known.spare_len);
+        let (written_before, spare_len) = (known.content.is_some(), known.spare_len.or(empty.then_some(0)));
         let spare_path = || self.path.join(&spare);
         let mut flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
-        if data.is_empty() && spare_len != Some(0) {
+        // A spare of unknown length (the first write by this process) is
+        // emptied as it is opened: one call less than cutting it after.
+        if spare_len.is_none() || (data.is_empty() && spare_len != Some(0)) {
             flags |= OFlag::O_TRUNC;
         }
         let mode = nix::sys::stat::Mode::from_bits_truncate(0o666);
         let fd = nix::fcntl::openat(&self.dir, spare.as_str(), flags, mode).ctx("create", spare_path())?;
         let mut file = fs::File::from(fd);
-        // Written over in place (no truncation first: the same length, as
-        // most records are, frees and allocates nothing), then cut to its
-        // length if the spare may have been longer.
+        // Else written over in place (no truncation first: the same length,
+        // as most records are, frees and allocates nothing), then cut to
+        // its length if the spare was longer.
         file.write_all(data).ctx("write", spare_path())?;
-        if !data.is_empty() && spare_len.is_none_or(|len| len > data.len()) {
+        if !data.is_empty() && spare_len.is_some_and(|len| len > data.len()) {
             file.set_len(data.len() as u64).ctx("truncate", spare_path())?;
         }
         drop(file);
@@ -174,6 +188,10 @@ impl Records {
     /// record never written by this process is looked at first, and one
     /// that is not a file (left by hand) removed.
     pub fn clear(&mut self, name: &'static str) -> Result<()> {
+        if self.empty && self.known(name).content.is_none() {
+            self.known(name).content = Some(Vec::new());
+            return Ok(());
+        }
         if self.known(name).content.is_none() {
             use nix::sys::stat::{fstatat, SFlag};
             let found = fstatat(&self.dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
@@ -204,6 +222,27 @@ impl Records {
     /// [`write_atomic`], a service going up and down neither creates nor
     /// frees an inode (only the first time creates it).
     pub fn set_present(&mut self, name: &'static str, present: bool) -> std::io::Result<()> {
+        // As far as this process knows: what it made last, and in a
+        // directory it made, neither the marker nor its `.off` at first.
+        let empty = self.empty;
+        let before = self.known(name).present;
+        if before == Some(present) {
+            return Ok(());
+        }
+        let done = if before.is_none() && empty {
+            if present {
+                self.create_marker(name)
+            } else {
+                Ok(())
+            }
+        } else {
+            self.rename_marker(name, present)
+        };
+        self.known(name).present = done.is_ok().then_some(present);
+        done
+    }
+
+    fn rename_marker(&self, name: &'static str, present: bool) -> std::io::Result<()> {
         use nix::fcntl::renameat;
         let off = format!("{name}.off");
         let (from, to) = if present {
@@ -213,17 +252,18 @@ impl Records {
         };
         match renameat(&self.dir, from, &self.dir, to) {
             Ok(()) => Ok(()),
-            Err(nix::errno::Errno::ENOENT) => {
-                // Never made, or already so.
-                if present {
-                    use nix::fcntl::OFlag;
-                    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
-                    nix::fcntl::openat(&self.dir, name, flags, nix::sys::stat::Mode::from_bits_truncate(0o666))?;
-                }
-                Ok(())
-            }
+            // Never made, or already so.
+            Err(nix::errno::Errno::ENOENT) if present => self.create_marker(name),
+            Err(nix::errno::Errno::ENOENT) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn create_marker(&self, name: &'static str) -> std::io::Result<()> {
+        use nix::fcntl::OFlag;
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC;
+        nix::fcntl::openat(&self.dir, name, flags, nix::sys::stat::Mode::from_bits_truncate(0o666))?;
+        Ok(())
     }
 }
 
@@ -537,14 +577,26 @@ pub fn write_pidfile(path: &Path, pid: u32) -> Result<()> {
 
 /// Create `dir` (and its parents) with mode 0755 if missing.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+    make_dir(dir).map(|_| ())
+}
+
+/// As [`ensure_dir`]; `true` when this call made `dir` (so it is this
+/// process's own, and nothing is in it yet).
+pub fn make_dir(dir: &Path) -> Result<bool> {
+    // Made first and looked at only when that fails: a new supervise
+    // directory costs one call.
+    match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => return Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).ctx("create directory", dir),
     }
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o755)
         .create(dir)
-        .ctx("create directory", dir)
+        .ctx("create directory", dir)?;
+    Ok(true)
 }
 
 /// Refuse a path that belongs to another non-root user: a supervisor must
@@ -675,6 +727,31 @@ mod tests {
             records.set_present("ready", true).unwrap();
             assert_eq!(fs::metadata(&p).unwrap().ino(), inode);
         }
+    }
+
+    /// In a directory made just now nothing is looked for, and everything
+    /// comes out as in any other: records, a cleared one, a marker.
+    #[test]
+    fn records_of_a_directory_made_just_now() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("supervise");
+        assert!(make_dir(&dir).unwrap());
+        assert!(!make_dir(&dir).unwrap());
+        let mut records = Records::open(&dir).unwrap();
+        records.made_empty();
+        records.clear("holder").unwrap();
+        assert!(!dir.join("holder").exists());
+        records.write("pid", b"123\n").unwrap();
+        records.write("pid", b"45\n").unwrap();
+        assert_eq!(fs::read(dir.join("pid")).unwrap(), b"45\n");
+        records.set_present("ready", false).unwrap();
+        assert!(!dir.join("ready").exists() && !dir.join("ready.off").exists());
+        records.set_present("ready", true).unwrap();
+        assert!(dir.join("ready").exists());
+        records.set_present("ready", false).unwrap();
+        assert!(!dir.join("ready").exists() && dir.join("ready.off").exists());
+        records.clear("pid").unwrap();
+        assert_eq!(fs::read(dir.join("pid")).unwrap(), b"");
     }
 
     /// Records replace their content whole, whatever the spare held: left

@@ -8,7 +8,7 @@
 use crate::error::{Context, Error, Result};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::Read;
 use std::path::Path;
 
 pub struct Lock {
@@ -55,10 +55,13 @@ impl Lock {
         whole_file.l_type = libc::F_WRLCK as libc::c_short;
         whole_file.l_whence = libc::SEEK_SET as libc::c_short;
         nix::fcntl::fcntl(&*self.file, nix::fcntl::FcntlArg::F_SETLK(&whole_file)).ctx("lock (fcntl)", "lock")?;
-        let f: &mut File = &mut self.file;
-        f.set_len(0).ctx("truncate", "lock")?;
-        f.rewind().ctx("seek", "lock")?;
-        f.write_all(format!("{pid}\n").as_bytes()).ctx("write", "lock")
+        // Written at the start, then cut to its length: a reader never
+        // finds it empty.
+        use std::os::unix::fs::FileExt;
+        let text = format!("{pid}\n");
+        let f: &File = &self.file;
+        f.write_all_at(text.as_bytes(), 0).ctx("write", "lock")?;
+        f.set_len(text.len() as u64).ctx("truncate", "lock")
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod bytes;
 pub mod child;
 pub mod clone;
+pub mod cmain;
 pub mod confine;
 pub mod daemon;
 pub mod events;

@@ -42,6 +42,19 @@ pub fn info(pid: Pid) -> Option<Info> {
     os::info(pid)
 }
 
+/// When `pid` started ([`Info::start`]), if it exists: on Linux from its
+/// `stat` alone (a supervisor records it at every start).
+pub fn start_time(pid: Pid) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        os::start_time(pid)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        info(pid).map(|i| i.start)
+    }
+}
+
 /// Every process of the system (empty if it cannot be listed).
 pub fn all() -> Vec<Pid> {
     os::all()

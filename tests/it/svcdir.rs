@@ -1290,6 +1290,49 @@ fn a_supervisor_started_by_immortalsvc_and_its_service_start_clean() {
     );
 }
 
+/// A supervisor started with its standard descriptors closed (by a
+/// careless init script, `<&- >&- 2>&-`) opens them on /dev/null before
+/// anything else, as every Rust program's start-up does: its lock file or
+/// control FIFO must not land on 0, 1 or 2 (its own messages would then go
+/// into the FIFO it reads orders from, and the service would inherit them).
+#[test]
+fn a_supervisor_started_with_its_standard_descriptors_closed_opens_them_on_dev_null() {
+    let sb = Sandbox::new();
+    let dir = sb.path("svc");
+    sb.script(
+        "svc/run",
+        &format!(
+            // Expanded before the redirection is made: the shell's own.
+            "#!/bin/sh\necho \"$(readlink /proc/$$/fd/0) $(readlink /proc/$$/fd/1) $(readlink /proc/$$/fd/2)\" > {}\nexec sleep 1000\n",
+            sb.path("probe").display()
+        ),
+    );
+    let cmd = sb.command_of(
+        std::path::Path::new("/bin/sh"),
+        &["-c", "exec \"$0\" \"$@\" <&- >&- 2>&-", IMMORTAL, dir.to_str().unwrap()],
+    );
+    let mut sup = Supervisor::spawn(cmd, dir.join("supervise"), sb.path("supervisor.err"));
+    sup.wait_running(None);
+    let pid = sup.pid();
+    for fd in 0..3 {
+        let target = fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(
+            target,
+            std::path::PathBuf::from("/dev/null"),
+            "the supervisor's descriptor {fd}"
+        );
+    }
+    wait_for(10.0, "the probe written", || sb.read("probe").ends_with('\n'));
+    assert_eq!(
+        sb.read("probe"),
+        "/dev/null /dev/null /dev/null\n",
+        "the service's 0, 1, 2"
+    );
+    // Orders still reach it through its FIFO.
+    fs::write(dir.join("supervise/control"), "d").unwrap();
+    wait_for(10.0, "the service is down", || sup.status()["state"] == "down");
+}
+
 /// A signal immortalsvc was started with ignored (`nohup`'s SIGHUP; here
 /// SIGURG) stays ignored for the supervisors and their services, as after a
 /// fork and exec; SIGPIPE, which Rust's runtime ignores in the scanner

@@ -171,7 +171,11 @@ fn prepare(svc: Service, dir: PathBuf, detached: bool, notices: Option<std::fs::
     // The service's sockets (`listen:`), before it first starts and while
     // we may still be root: one held by a service a killed supervisor left
     // running is taken from it.
-    let survivor = supervise::adopt::survivor(&dir).map(|s| s.pid);
+    let survivor = if files.made {
+        None
+    } else {
+        supervise::adopt::survivor(&dir).map(|s| s.pid)
+    };
     let sockets = crate::listen::Sockets::open(&svc.listen, survivor)?;
     let rest = start_supervising(&dir).and_then(|events| {
         // Last: a start refused by anything above leaves no dead socket.
@@ -296,7 +300,8 @@ fn prepare_service_dir(dir: &Path, notices: Option<std::fs::File>) -> Result<sup
 /// one; `sdir` records it.
 fn confine(unit: &mut Unit, sdir: &Path, name: &str) -> Result<()> {
     let hier = crate::cgroup::Hierarchies::discover();
-    if let Some(cg) = crate::cgroup::Cgroup::setup(&hier, sdir, name, &unit.svc.confine.cgroup)? {
+    let recorded = !unit.files.as_ref().is_some_and(|f| f.made);
+    if let Some(cg) = crate::cgroup::Cgroup::setup(&hier, sdir, name, &unit.svc.confine.cgroup, recorded)? {
         unit.confine(cg).ctx("watch cgroup.events of", sdir)?;
     }
     Ok(())
@@ -322,13 +327,22 @@ fn start_supervising(dir: &Path) -> Result<Events> {
 /// in `socket: group:` if given). We hold the lock, so an existing socket
 /// file is a dead supervisor's leftover.
 fn listen(path: &Path, spec: crate::service::SocketSpec) -> Result<UnixListener> {
-    sys::fs::check_owner(path)?;
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).ctx("remove stale", path),
-    }
-    let listener = UnixListener::bind(path).ctx("bind", path)?;
+    // Bound first: a new supervise directory has no socket. One left by
+    // an earlier supervisor (that supervisor is gone: we hold the lock) is
+    // removed, if it is ours to remove.
+    let listener = match UnixListener::bind(path) {
+        Ok(listener) => listener,
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            sys::fs::check_owner(path)?;
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).ctx("remove stale", path),
+            }
+            UnixListener::bind(path).ctx("bind", path)?
+        }
+        Err(e) => return Err(e).ctx("bind", path),
+    };
     listener.set_nonblocking(true).ctx("configure", path)?;
     sys::fs::set_mode(path, spec.mode.unwrap_or(crate::service::SocketSpec::DEFAULT_MODE))?;
     if let Some(gid) = spec.group {

@@ -225,6 +225,9 @@ impl Scanner {
         loop {
             while let Some(event) = self.queue.pop_front() {
                 let now = Instant::now();
+                // Names come and go with a listing only: the longest is
+                // measured then, not at every event of a burst of starts.
+                let listed = matches!(event, Event::Listed { .. });
                 let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
                 let (fleet, actions) = fleet::plan(fleet, event, now);
                 self.fleet = fleet;
@@ -232,8 +235,10 @@ impl Scanner {
                     // The services' last output before our last words.
                     self.mux.close_pipes();
                 }
-                let longest = self.fleet.children.keys().map(|n| n.chars().count()).max();
-                self.mux.set_width(longest.unwrap_or(0));
+                if listed {
+                    let longest = self.fleet.children.keys().map(|n| n.chars().count()).max();
+                    self.mux.set_width(longest.unwrap_or(0));
+                }
                 for action in actions {
                     if let Some(code) = self.perform(action) {
                         return code;

@@ -48,6 +48,7 @@ const READ_MAX: usize = 64 * 1024;
 pub const FINISH: Duration = Duration::from_secs(5);
 
 /// The write ends of a service's pipes, for each supervisor started for it.
+#[derive(Clone)]
 pub struct Sinks {
     /// Its stdout, handed to the service.
     pub out: Rc<OwnedFd>,
@@ -71,9 +72,6 @@ pub enum Tag {
 struct Pipe {
     name: String,
     stream: Stream,
-    /// The supervisor's own messages (on stderr), apart from its service's
-    /// stderr: a line the service has only begun is never cut by one.
-    notices: bool,
     read: File,
     /// Our write end, given to each supervisor started for `name`; `None`
     /// once the service is forgotten (then read to its end).
@@ -138,6 +136,12 @@ pub struct Mux {
     /// Longest name of a service known (prefixes are padded to it).
     width: usize,
     pipes: Vec<Pipe>,
+    /// The longest name among `pipes`, kept as they come and go: asked at
+    /// every event, it must not cost a walk over every pipe.
+    pipes_width: usize,
+    /// The write ends handed out, by service: found without a walk over
+    /// every pipe at each start.
+    open: std::collections::HashMap<String, Sinks>,
     outs: [Out; 2],
     /// The pipe read first in the next round.
     turn: usize,
@@ -165,6 +169,8 @@ impl Mux {
             format,
             width: 0,
             pipes: Vec::new(),
+            pipes_width: 0,
+            open: std::collections::HashMap::new(),
             outs: [out(stdout), out(stderr)],
             turn: 0,
             buf: vec![0; READ_MAX],
@@ -175,53 +181,57 @@ impl Mux {
     /// The longest name of the services known (those not started yet
     /// too, so the prefixes line up from the first line).
     pub fn set_width(&mut self, longest: usize) {
-        let draining = self.pipes.iter().map(|p| p.name.chars().count());
-        self.width = draining.chain([longest]).max().unwrap_or(0);
+        self.width = self.pipes_width.max(longest);
     }
 
     /// The stdout and stderr for a supervisor of `name`, and the pipe for
     /// its own messages: the write ends of its pipes, made at its first
     /// start and the same ever after.
     pub fn sinks(&mut self, name: &str) -> std::io::Result<Sinks> {
-        let mut ends = Vec::new();
-        for (stream, notices) in [(Stream::Stdout, false), (Stream::Stderr, false), (Stream::Stderr, true)] {
-            let open = self
-                .pipes
-                .iter()
-                .find(|p| p.name == name && p.stream == stream && p.notices == notices && p.write.is_some())
-                .and_then(|p| p.write.clone());
-            let write = match open {
-                Some(w) => w,
-                None => {
-                    let (read, write) = pipe()?;
-                    let write = Rc::new(write);
-                    self.pipes.push(Pipe {
-                        name: name.to_string(),
-                        stream,
-                        notices,
-                        read,
-                        write: Some(write.clone()),
-                        lines: Lines::default(),
-                    });
-                    write
-                }
-            };
-            ends.push(write);
+        if let Some(sinks) = self.open.get(name) {
+            return Ok(sinks.clone());
         }
+        let mut made = Vec::new();
+        // Stdout, stderr, and the supervisor's own messages apart from its
+        // service's stderr (a line the service has only begun is never cut
+        // by one).
+        for stream in [Stream::Stdout, Stream::Stderr, Stream::Stderr] {
+            let (read, write) = pipe()?;
+            let write = Rc::new(write);
+            made.push(Pipe {
+                name: name.to_string(),
+                stream,
+                read,
+                write: Some(write.clone()),
+                lines: Lines::default(),
+            });
+        }
+        let ends: Vec<Rc<OwnedFd>> = made.iter().filter_map(|p| p.write.clone()).collect();
+        let sinks = match ends.as_slice() {
+            [out, err, notices] => Sinks {
+                out: out.clone(),
+                err: err.clone(),
+                notices: notices.clone(),
+            },
+            // All three were made above.
+            _ => return Err(std::io::Error::other("no pipes")),
+        };
+        self.pipes.extend(made);
+        self.pipes_width = self.pipes_width.max(name.chars().count());
         self.set_width(self.width);
-        let notices = ends.pop();
-        let err = ends.pop();
-        let out = ends.pop();
-        match (out, err, notices) {
-            (Some(out), Some(err), Some(notices)) => Ok(Sinks { out, err, notices }),
-            // All three were pushed above.
-            _ => Err(std::io::Error::other("no pipes")),
-        }
+        self.open.insert(name.to_string(), sinks.clone());
+        Ok(sinks)
+    }
+
+    /// The longest name among the pipes, after some were removed.
+    fn measure_pipes(&mut self) {
+        self.pipes_width = self.pipes.iter().map(|p| p.name.chars().count()).max().unwrap_or(0);
     }
 
     /// `name` is forgotten: its pipes are read until their last writer is
     /// gone (at once if none is left), then closed.
     pub fn close(&mut self, name: &str) {
+        self.open.remove(name);
         for p in self.pipes.iter_mut().filter(|p| p.name == name) {
             p.write = None;
         }
@@ -354,8 +364,14 @@ impl Mux {
         ended.dedup();
         for i in ended.into_iter().rev() {
             self.finish_line(i, time);
-            self.pipes.remove(i);
+            let gone = self.pipes.remove(i);
+            if gone.write.is_some() {
+                // Ended while still handed out (a read error): the next
+                // start makes new pipes.
+                self.open.remove(&gone.name);
+            }
         }
+        self.measure_pipes();
     }
 
     /// Pipe `i`'s unfinished line, as a line.
@@ -417,6 +433,8 @@ impl Mux {
             self.finish_line(i, &time);
         }
         self.pipes.clear();
+        self.open.clear();
+        self.pipes_width = 0;
     }
 
     /// immortalsvc exits (its services stopped): read what the pipes hold,

@@ -36,6 +36,10 @@ pub fn info(pid: Pid) -> Option<Info> {
     })
 }
 
+pub fn start_time(pid: Pid) -> Option<u64> {
+    ProcStat::read(pid)?.number(19)
+}
+
 pub fn all() -> Vec<Pid> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
