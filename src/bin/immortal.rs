@@ -4,7 +4,10 @@
 // guard, a signal stack: some twenty system calls) would be paid by every
 // supervisor immortalsvc starts. What it did that matters (closed standard
 // descriptors opened on /dev/null, SIGPIPE ignored) is done below.
-#![no_main]
+#![cfg_attr(not(test), no_main)]
+// Its test harness (`cargo test --all-targets`) runs no test and must not
+// run this `main`: it has none of its own then, and the rest goes unused.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 // No `unsafe` here but the C `main`'s `no_mangle` and its reading of argv.
 #![deny(unsafe_code)]
 
@@ -93,6 +96,7 @@ fn flags(m: &getopts::Matches) -> immortal::error::Result<Flags> {
 }
 
 #[allow(unsafe_code)] // `no_mangle`: this is the C `main` the C runtime calls.
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     immortal::sys::cmain::start();

@@ -5,7 +5,10 @@
 // guard, a signal stack, SIGPIPE ignored) is a third of this tool's run
 // time, and a status query is measured against runit's `sv`. SIGPIPE keeps
 // its default, as for any Unix filter (`immortalctl | head`).
-#![no_main]
+#![cfg_attr(not(test), no_main)]
+// Its test harness (`cargo test --all-targets`) runs no test and must not
+// run this `main`: it has none of its own then, and the rest goes unused.
+#![cfg_attr(test, allow(dead_code, unused_imports))]
 // No `unsafe` here: only the C `main` below needs `no_mangle`.
 #![deny(unsafe_code)]
 
@@ -45,6 +48,7 @@ usage: immortalctl [-v] [-A] [--json] [-w SECONDS] [VERB] [-SIGNAL] [NAME|PATH|'
 ";
 
 #[allow(unsafe_code)] // `no_mangle`: this is the C `main` the C runtime calls.
+#[cfg(not(test))]
 #[no_mangle]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     // From argv: std fills its own arguments without its `main` on glibc
