@@ -261,9 +261,6 @@ pub struct Cgroup {
     lock: Option<Flock<std::fs::File>>,
     /// Whether the cgroups abandoned beside it were looked for already.
     swept: bool,
-    /// Claimed and checked just now (setup): the first start need not
-    /// look again whether it is still there.
-    fresh: bool,
 }
 
 impl Cgroup {
@@ -293,7 +290,6 @@ impl Cgroup {
             leaf: String::new(),
             lock: None,
             swept: false,
-            fresh: false,
         };
         // The leaf name: the recorded one (adoption), else the first free
         // one of NAME, NAME.2, … in the v2 hierarchy.
@@ -324,7 +320,6 @@ impl Cgroup {
                 )));
             };
             cg.lock = Some(lock);
-            cg.fresh = true;
             cg.leaf = leaf_name(&dir);
             cg.v2 = Some(dir);
             cg.save()?;
@@ -400,8 +395,7 @@ impl Cgroup {
     /// again. Without it every later start would fail for good.
     pub fn restore(&mut self, limits: &CgroupLimits) -> Result<bool> {
         let mut remade = false;
-        let fresh = std::mem::take(&mut self.fresh);
-        if let Some(dir) = self.v2.clone().filter(|d| !fresh && !self.holds(d)) {
+        if let Some(dir) = self.v2.clone().filter(|d| !self.holds(d)) {
             let parent = dir.parent().unwrap_or(Path::new("/")).to_path_buf();
             // Its name, or (another supervisor took it meanwhile) the next
             // free one.

@@ -95,14 +95,17 @@ impl Files {
     }
 }
 
-/// Create `dir` and take its lock; whether `dir` was made now.
+/// Create `dir` and take its lock; whether `dir` is new: made now, with
+/// its lock file (so no supervisor held it before, even one that raced us
+/// between the `mkdir` and the lock).
 fn acquire(dir: &Path) -> Result<(Lock, bool)> {
     let made = sys::fs::make_dir(dir)?;
     // One made just now is ours.
     if !made {
         sys::fs::check_owner(dir)?;
     }
-    Ok((Lock::acquire(&dir.join(layout::LOCK))?, made))
+    let (lock, created) = Lock::acquire_created(&dir.join(layout::LOCK))?;
+    Ok((lock, made && created))
 }
 
 /// `supervise -> .` in a supervise directory that is not a service

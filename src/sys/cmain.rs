@@ -33,12 +33,15 @@ pub unsafe fn args(argc: c_int, argv: *const *const c_char) -> Vec<String> {
 /// 2 open (a closed one is opened on `/dev/null`, so that no file the
 /// supervisor opens later lands there and gets handed to its service as
 /// its stdin or output), and SIGPIPE ignored (a write to a reader that is
-/// gone is an `EPIPE` to handle, not the end of the supervisor), recorded
-/// so that every program started from here gets the disposition this
-/// process found ([`super::process::reset_child_signals`]).
+/// gone is an `EPIPE` to handle, not the end of the supervisor). As after
+/// std's start-up, the programs started from here get SIGPIPE at its
+/// default whatever this process found (an init system often starts it
+/// ignored: systemd's `IgnoreSIGPIPE=yes`), so not recorded as a change
+/// of ours ([`super::process::reset_child_signals`]).
 pub fn start() {
     open_standard_descriptors();
-    let _ = super::process::catch_signal(libc::SIGPIPE, libc::SIG_IGN);
+    // SAFETY: signal(2) with SIG_IGN, before anything else runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
 fn open_standard_descriptors() {

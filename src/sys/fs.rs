@@ -130,6 +130,9 @@ impl Records {
             }
             Err(e) => {
                 *known = Known::default();
+                // What a failed write left is not known: nothing is
+                // assumed of the directory from now on.
+                self.empty = false;
                 Err(e)
             }
         }
@@ -239,6 +242,9 @@ impl Records {
             self.rename_marker(name, present)
         };
         self.known(name).present = done.is_ok().then_some(present);
+        if done.is_err() {
+            self.empty = false;
+        }
         done
     }
 
@@ -585,18 +591,30 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
 pub fn make_dir(dir: &Path) -> Result<bool> {
     // Made first and looked at only when that fails: a new supervise
     // directory costs one call.
-    match fs::DirBuilder::new().mode(0o755).create(dir) {
-        Ok(()) => return Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => return Ok(false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).ctx("create directory", dir),
+    let make = || match fs::DirBuilder::new().mode(0o755).create(dir) {
+        Ok(()) => Ok(Some(true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(Some(false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).ctx("create directory", dir),
+    };
+    if let Some(made) = make()? {
+        return Ok(made);
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .ctx("create directory", dir)?;
-    Ok(true)
+    // Its parents first; then the directory itself, to know whether this
+    // call made it (another process may have, meanwhile).
+    if let Some(parent) = dir.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .ctx("create directory", parent)?;
+    }
+    make()?.ok_or_else(|| {
+        crate::error::Error::invalid(format!(
+            "unable to create directory {}: its parent went away",
+            dir.display()
+        ))
+    })
 }
 
 /// Refuse a path that belongs to another non-root user: a supervisor must
@@ -752,6 +770,24 @@ mod tests {
         assert!(!dir.join("ready").exists() && dir.join("ready.off").exists());
         records.clear("pid").unwrap();
         assert_eq!(fs::read(dir.join("pid")).unwrap(), b"");
+    }
+
+    /// After a change that failed, nothing is assumed of a directory made
+    /// just now: the next one looks at what is there.
+    #[test]
+    fn a_new_directory_s_records_after_a_failure() {
+        let top = tempfile::tempdir().unwrap();
+        let dir = top.path().join("a/b/supervise");
+        assert!(make_dir(&dir).unwrap());
+        let mut records = Records::open(&dir).unwrap();
+        records.made_empty();
+        records.set_present("ready", true).unwrap();
+        // `ready.off` a directory with something in it: the rename fails.
+        fs::create_dir_all(dir.join("ready.off/x")).unwrap();
+        assert!(records.set_present("ready", false).is_err());
+        fs::remove_dir_all(dir.join("ready.off")).unwrap();
+        records.set_present("ready", false).unwrap();
+        assert!(!dir.join("ready").exists() && dir.join("ready.off").exists());
     }
 
     /// Records replace their content whole, whatever the spare held: left

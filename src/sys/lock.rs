@@ -25,6 +25,23 @@ impl Lock {
             .truncate(false)
             .open(path)
             .ctx("open", path)?;
+        Self::take(file, path)
+    }
+
+    /// As [`Lock::acquire`]; `true` when this call created the file: no
+    /// process held this lock before, so none wrote anything beside it.
+    pub fn acquire_created(path: &Path) -> Result<(Lock, bool)> {
+        let mut open = OpenOptions::new();
+        open.read(true).write(true);
+        let (file, created) = match open.clone().create_new(true).open(path) {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => (open.open(path).ctx("open", path)?, false),
+            Err(e) => return Err(e).ctx("open", path),
+        };
+        Ok((Self::take(file, path)?, created))
+    }
+
+    fn take(file: File, path: &Path) -> Result<Lock> {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(file) => Ok(Lock { file }),
             Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {

@@ -1328,9 +1328,55 @@ fn a_supervisor_started_with_its_standard_descriptors_closed_opens_them_on_dev_n
         "/dev/null /dev/null /dev/null\n",
         "the service's 0, 1, 2"
     );
+    // And it ignores SIGPIPE, as std's start-up made it: a reader gone is
+    // an EPIPE to it, not its end.
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let ignored = status.lines().find_map(|l| l.strip_prefix("SigIgn:")).unwrap().trim();
+    let ignored = u64::from_str_radix(ignored, 16).unwrap();
+    assert_ne!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "the supervisor's SigIgn {ignored:x}"
+    );
     // Orders still reach it through its FIFO.
     fs::write(dir.join("supervise/control"), "d").unwrap();
     wait_for(10.0, "the service is down", || sup.status()["state"] == "down");
+}
+
+/// A supervisor started with SIGPIPE ignored (systemd's default,
+/// `IgnoreSIGPIPE=yes`) starts its service with SIGPIPE at its default, as
+/// every Rust program's start-up made it for the programs it starts.
+#[test]
+fn a_supervisor_started_with_sigpipe_ignored_gives_its_service_the_default() {
+    let sb = Sandbox::new();
+    let dir = sb.path("svc");
+    sb.script(
+        "svc/run",
+        &format!(
+            // The shell's own `read`: no child of it looks.
+            "#!/bin/sh\nwhile read -r key value; do case $key in SigIgn:) echo \"$value\";; esac; done < /proc/$$/status > {}\nexec sleep 1000\n",
+            sb.path("probe").display()
+        ),
+    );
+    let cmd = sb.command_of(
+        std::path::Path::new("/bin/sh"),
+        &[
+            "-c",
+            "trap '' PIPE; exec \"$0\" \"$@\"",
+            IMMORTAL,
+            dir.to_str().unwrap(),
+        ],
+    );
+    let mut sup = Supervisor::spawn(cmd, dir.join("supervise"), sb.path("supervisor.err"));
+    sup.wait_running(None);
+    wait_for(10.0, "the probe written", || sb.read("probe").ends_with('\n'));
+    let line = sb.read("probe");
+    let mask = u64::from_str_radix(line.trim(), 16).unwrap_or_else(|_| panic!("{line}"));
+    assert_eq!(
+        mask & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "the service starts with SigIgn {mask:x}"
+    );
 }
 
 /// A signal immortalsvc was started with ignored (`nohup`'s SIGHUP; here

@@ -225,9 +225,10 @@ impl Scanner {
         loop {
             while let Some(event) = self.queue.pop_front() {
                 let now = Instant::now();
-                // Names come and go with a listing only: the longest is
-                // measured then, not at every event of a burst of starts.
-                let listed = matches!(event, Event::Listed { .. });
+                // Names come with a listing and go with a listing or an
+                // exit: the longest is measured then, not at every event
+                // of a burst of starts.
+                let listed = matches!(event, Event::Listed { .. } | Event::Exited { .. } | Event::Gone { .. });
                 let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
                 let (fleet, actions) = fleet::plan(fleet, event, now);
                 self.fleet = fleet;

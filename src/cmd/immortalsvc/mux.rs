@@ -136,9 +136,11 @@ pub struct Mux {
     /// Longest name of a service known (prefixes are padded to it).
     width: usize,
     pipes: Vec<Pipe>,
-    /// The longest name among `pipes`, kept as they come and go: asked at
-    /// every event, it must not cost a walk over every pipe.
+    /// The longest name among `pipes`, kept as they come and go (not a
+    /// walk over every pipe at each event), and the longest of the
+    /// services known ([`Mux::set_width`]): `width` is the larger.
     pipes_width: usize,
+    names_width: usize,
     /// The write ends handed out, by service: found without a walk over
     /// every pipe at each start.
     open: std::collections::HashMap<String, Sinks>,
@@ -170,6 +172,7 @@ impl Mux {
             width: 0,
             pipes: Vec::new(),
             pipes_width: 0,
+            names_width: 0,
             open: std::collections::HashMap::new(),
             outs: [out(stdout), out(stderr)],
             turn: 0,
@@ -181,6 +184,7 @@ impl Mux {
     /// The longest name of the services known (those not started yet
     /// too, so the prefixes line up from the first line).
     pub fn set_width(&mut self, longest: usize) {
+        self.names_width = longest;
         self.width = self.pipes_width.max(longest);
     }
 
@@ -218,7 +222,7 @@ impl Mux {
         };
         self.pipes.extend(made);
         self.pipes_width = self.pipes_width.max(name.chars().count());
-        self.set_width(self.width);
+        self.set_width(self.names_width);
         self.open.insert(name.to_string(), sinks.clone());
         Ok(sinks)
     }
@@ -226,6 +230,7 @@ impl Mux {
     /// The longest name among the pipes, after some were removed.
     fn measure_pipes(&mut self) {
         self.pipes_width = self.pipes.iter().map(|p| p.name.chars().count()).max().unwrap_or(0);
+        self.set_width(self.names_width);
     }
 
     /// `name` is forgotten: its pipes are read until their last writer is
@@ -367,8 +372,9 @@ impl Mux {
             let gone = self.pipes.remove(i);
             if gone.write.is_some() {
                 // Ended while still handed out (a read error): the next
-                // start makes new pipes.
-                self.open.remove(&gone.name);
+                // start makes new pipes, and the others of the service are
+                // read to their end and closed.
+                self.close(&gone.name);
             }
         }
         self.measure_pipes();
@@ -434,7 +440,7 @@ impl Mux {
         }
         self.pipes.clear();
         self.open.clear();
-        self.pipes_width = 0;
+        self.measure_pipes();
     }
 
     /// immortalsvc exits (its services stopped): read what the pipes hold,
@@ -569,6 +575,27 @@ mod tests {
         assert_eq!(reading(&m), 0);
         m.say("immortalsvc: done");
         assert_eq!(take(&mut err), "immortalsvc: done\n");
+    }
+
+    /// The prefixes are as wide as the longest name known: a service
+    /// forgotten and its pipes read to their end, they narrow again.
+    #[test]
+    fn the_prefix_narrows_once_a_long_named_service_s_pipes_are_gone() {
+        let (mut m, mut out, _err) = mux(Format::Prefix);
+        m.set_width(0);
+        let db = m.sinks("db").unwrap();
+        let long = m.sinks("longname").unwrap();
+        m.close("longname");
+        drop(long);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while reading(&m) > 3 && std::time::Instant::now() < deadline {
+            round(&mut m);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(reading(&m), 3, "db's three pipes");
+        File::from(db.out.try_clone().unwrap()).write_all(b"ready\n").unwrap();
+        round(&mut m);
+        assert_eq!(take(&mut out), "db | ready\n");
     }
 
     #[test]
