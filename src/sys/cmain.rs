@@ -53,7 +53,14 @@ fn open_standard_descriptors() {
     // SAFETY: poll reads and writes the three entries of a local array.
     let polled = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
     if polled < 0 {
-        return;
+        // As std does where poll cannot tell (no memory, a sandbox that
+        // forbids it): asked one by one.
+        for entry in &mut fds {
+            // SAFETY: F_GETFD only reads the descriptor's flags.
+            let closed = unsafe { libc::fcntl(entry.fd, libc::F_GETFD) } == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+            entry.revents = if closed { libc::POLLNVAL } else { 0 };
+        }
     }
     for entry in fds.iter().filter(|e| e.revents & libc::POLLNVAL != 0) {
         // The lowest free descriptor: this one, as the ones below it are open.
