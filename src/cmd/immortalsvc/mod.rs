@@ -639,9 +639,38 @@ fn holder(sdir: &Path) -> Holder {
 /// `$IMMORTAL_SDIR/NAME -> DIR/NAME/supervise`, so `immortalctl` finds a
 /// service directory's supervisor with the others (`Err`: what to say).
 fn link_supervise(link: &Path, target: &Path) -> std::result::Result<(), String> {
-    if std::fs::symlink_metadata(link).is_ok() {
-        return Ok(()); // whatever is there (a real directory, an old link) stays
+    // Made first (a burst of starts finds none there): whatever is there
+    // already (a real directory, an old link) stays.
+    match std::os::unix::fs::symlink(target, link) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!(
+            "unable to link {} to {}: {e}",
+            link.display(),
+            target.display()
+        )),
     }
-    std::os::unix::fs::symlink(target, link)
-        .map_err(|e| format!("unable to link {} to {}: {e}", link.display(), target.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The link in the supervise-directory base is made once; whatever is
+    /// there already (an old link, a real directory) stays; a base that is
+    /// not there is an error naming the link.
+    #[test]
+    fn a_supervise_link_is_made_once_and_what_is_there_stays() {
+        let d = tempfile::tempdir().unwrap();
+        let link = d.path().join("web");
+        link_supervise(&link, Path::new("/srv/web/supervise")).unwrap();
+        link_supervise(&link, Path::new("/elsewhere/supervise")).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("/srv/web/supervise"));
+        let real = d.path().join("db");
+        std::fs::create_dir(&real).unwrap();
+        link_supervise(&real, Path::new("/srv/db/supervise")).unwrap();
+        assert!(std::fs::symlink_metadata(&real).unwrap().is_dir());
+        let err = link_supervise(&d.path().join("gone/web"), Path::new("/srv/web/supervise")).unwrap_err();
+        assert!(err.contains("gone/web"), "{err}");
+    }
 }
