@@ -94,8 +94,6 @@ pub struct Unit {
     probe: Option<probe::ProbeRun>,
     /// s6's notification pipe of the current run, until a line arrives.
     ready_pipe: Option<notify::ReadyPipe>,
-    /// Whether the `ready` file was last written present (None: not yet).
-    ready_recorded: Option<bool>,
     /// s6's event fifodir of a service directory, and what it last told
     /// (running, ready).
     fifodir: Option<fifodir::Fifodir>,
@@ -155,7 +153,6 @@ impl Unit {
             recorded: None,
             probe: None,
             ready_pipe: None,
-            ready_recorded: None,
             fifodir,
             told: (false, false),
             cgroup: None,

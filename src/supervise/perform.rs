@@ -343,13 +343,12 @@ impl Supervisor {
             events.send(&told);
             unit.told = (running, ready);
         }
-        if unit.state.policy.role == Role::Service && unit.ready_recorded != Some(ready) {
-            match files.records.set_present(crate::layout::READY, ready) {
-                Ok(()) => unit.ready_recorded = Some(ready),
-                Err(e) => {
-                    let path = files.dir.join(crate::layout::READY);
-                    self.log.warn(&format!("unable to update {}: {e}", path.display()))
-                }
+        // The records remember what the marker was last made: nothing is
+        // done when it is already so.
+        if unit.state.policy.role == Role::Service {
+            if let Err(e) = files.records.set_present(crate::layout::READY, ready) {
+                let path = files.dir.join(crate::layout::READY);
+                self.log.warn(&format!("unable to update {}: {e}", path.display()))
             }
         }
     }

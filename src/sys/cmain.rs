@@ -1,7 +1,8 @@
 //! What a program with a C `main` (`#![no_main]`) needs of its start: its
-//! arguments from `argv`, and what of std's start-up it keeps ([`start`]). std's start-up also reads /proc/self/maps for the
-//! main thread's stack guard and sets up a signal stack: about twenty
-//! system calls that every supervisor `immortalsvc` starts would pay.
+//! arguments from `argv`, and what of std's start-up it keeps ([`start`]).
+//! std's start-up also reads /proc/self/maps for the main thread's stack
+//! guard and sets up a signal stack: about twenty system calls that every
+//! supervisor `immortalsvc` starts would pay.
 
 use std::ffi::{c_char, c_int, CStr};
 

@@ -191,11 +191,9 @@ impl Records {
     /// record never written by this process is looked at first, and one
     /// that is not a file (left by hand) removed.
     pub fn clear(&mut self, name: &'static str) -> Result<()> {
-        if self.empty && self.known(name).content.is_none() {
-            self.known(name).content = Some(Vec::new());
-            return Ok(());
-        }
-        if self.known(name).content.is_none() {
+        // In a directory made by this process, a record it never wrote is
+        // missing: nothing to look at.
+        if self.known(name).content.is_none() && !self.empty {
             use nix::sys::stat::{fstatat, SFlag};
             let found = fstatat(&self.dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
             let is_file =
@@ -213,6 +211,8 @@ impl Records {
                     }
                 }
             }
+        }
+        if self.known(name).content.is_none() {
             // Empty or missing: both read as nothing recorded.
             self.known(name).content = Some(Vec::new());
             return Ok(());

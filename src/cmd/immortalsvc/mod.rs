@@ -228,7 +228,8 @@ impl Scanner {
                 // Names come with a listing and go with a listing or an
                 // exit: the longest is measured then, not at every event
                 // of a burst of starts.
-                let listed = matches!(event, Event::Listed { .. } | Event::Exited { .. } | Event::Gone { .. });
+                let names_may_change =
+                    matches!(event, Event::Listed { .. } | Event::Exited { .. } | Event::Gone { .. });
                 let fleet = std::mem::replace(&mut self.fleet, Fleet::new(false, now));
                 let (fleet, actions) = fleet::plan(fleet, event, now);
                 self.fleet = fleet;
@@ -236,7 +237,7 @@ impl Scanner {
                     // The services' last output before our last words.
                     self.mux.close_pipes();
                 }
-                if listed {
+                if names_may_change {
                     let longest = self.fleet.children.keys().map(|n| n.chars().count()).max();
                     self.mux.set_width(longest.unwrap_or(0));
                 }

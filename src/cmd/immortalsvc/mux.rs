@@ -195,32 +195,36 @@ impl Mux {
         if let Some(sinks) = self.open.get(name) {
             return Ok(sinks.clone());
         }
-        let mut made = Vec::new();
         // Stdout, stderr, and the supervisor's own messages apart from its
         // service's stderr (a line the service has only begun is never cut
         // by one).
-        for stream in [Stream::Stdout, Stream::Stderr, Stream::Stderr] {
+        let mut make = |stream| -> std::io::Result<Rc<OwnedFd>> {
             let (read, write) = pipe()?;
             let write = Rc::new(write);
-            made.push(Pipe {
+            self.pipes.push(Pipe {
                 name: name.to_string(),
                 stream,
                 read,
                 write: Some(write.clone()),
                 lines: Lines::default(),
             });
-        }
-        let ends: Vec<Rc<OwnedFd>> = made.iter().filter_map(|p| p.write.clone()).collect();
-        let sinks = match ends.as_slice() {
-            [out, err, notices] => Sinks {
-                out: out.clone(),
-                err: err.clone(),
-                notices: notices.clone(),
-            },
-            // All three were made above.
-            _ => return Err(std::io::Error::other("no pipes")),
+            Ok(write)
         };
-        self.pipes.extend(made);
+        let made = (|| {
+            Ok(Sinks {
+                out: make(Stream::Stdout)?,
+                err: make(Stream::Stderr)?,
+                notices: make(Stream::Stderr)?,
+            })
+        })();
+        let sinks = match made {
+            Ok(sinks) => sinks,
+            Err(e) => {
+                // Those made before the failure are read to their end.
+                self.close(name);
+                return Err(e);
+            }
+        };
         self.pipes_width = self.pipes_width.max(name.chars().count());
         self.set_width(self.names_width);
         self.open.insert(name.to_string(), sinks.clone());
